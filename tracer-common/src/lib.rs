@@ -1,0 +1,171 @@
+//! The binary contract between pytrace's kernel programs and its user space.
+//!
+//! Everything that crosses the kernel/user boundary is defined here, once: the
+//! ring-buffer event header, the map value types and the indices of the
+//! statistics counters. Types are `#[repr(C)]`, hold only integers and byte
+//! arrays, carry explicit padding and have their sizes asserted at compile
+//! time, so both sides agree on every byte without hand-kept copies. User
+//! space never transmutes these bytes: it checks lengths and reads fields
+//! (see `tracer::events`).
+#![no_std]
+
+/// Payload bytes carried by one ring-buffer event. A call that moved more
+/// bytes is split into several events (chunks) of at most this size.
+pub const CHUNK_CAPACITY: usize = 16 * 1024;
+
+/// Upper bound on chunks per call, whatever the configured capture limit:
+/// bounds the kernel loop (`MAX_CHUNKS_PER_CALL * CHUNK_CAPACITY` = 1 MiB).
+pub const MAX_CHUNKS_PER_CALL: usize = 64;
+
+/// Default number of bytes captured per SSL call: large enough for long
+/// prompts. Bytes beyond it are counted as truncated, not copied.
+pub const DEFAULT_CAPTURE_LIMIT: u32 = 256 * 1024;
+
+/// Largest capture limit the kernel loop can honour.
+pub const MAX_CAPTURE_LIMIT: u32 = (MAX_CHUNKS_PER_CALL * CHUNK_CAPACITY) as u32;
+
+/// What an event reports. Stored as `u32` in [`EventHeader::kind`].
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EventKind {
+    /// Plaintext moved by one SSL read or write call (one chunk of it).
+    TlsData = 1,
+    /// The connection (`SSL*`) was freed: no more data will follow.
+    TlsClosed = 2,
+}
+
+impl TryFrom<u32> for EventKind {
+    type Error = u32;
+    fn try_from(value: u32) -> Result<Self, u32> {
+        match value {
+            1 => Ok(Self::TlsData),
+            2 => Ok(Self::TlsClosed),
+            other => Err(other),
+        }
+    }
+}
+
+/// Which way the bytes went, seen from the traced process.
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Direction {
+    /// Written by the process (a request, for an HTTP client).
+    Egress = 0,
+    /// Read by the process (a response, for an HTTP client).
+    Ingress = 1,
+}
+
+impl TryFrom<u32> for Direction {
+    type Error = u32;
+    fn try_from(value: u32) -> Result<Self, u32> {
+        match value {
+            0 => Ok(Self::Egress),
+            1 => Ok(Self::Ingress),
+            other => Err(other),
+        }
+    }
+}
+
+/// Flag: the call moved more bytes than the capture limit; the bytes past
+/// `capture limit` were not copied (their count is `call_len - captured`).
+pub const FLAG_TRUNCATED: u32 = 1;
+/// Flag: this is the last chunk emitted for the call.
+pub const FLAG_LAST_CHUNK: u32 = 2;
+
+/// The fixed part of every ring-buffer event; `chunk_len` payload bytes follow
+/// it directly.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct EventHeader {
+    /// An [`EventKind`].
+    pub kind: u32,
+    /// Process id (tgid) of the caller.
+    pub pid: u32,
+    /// Thread id of the caller.
+    pub tid: u32,
+    /// A [`Direction`].
+    pub direction: u32,
+    /// Connection id: the address of the `SSL` object in the caller.
+    pub conn_id: u64,
+    /// `CLOCK_MONOTONIC` nanoseconds when the call was entered.
+    pub call_start_ns: u64,
+    /// `CLOCK_MONOTONIC` nanoseconds when the call returned.
+    pub call_end_ns: u64,
+    /// Bytes the call reported as moved (its return value / out-parameter).
+    pub call_len: u64,
+    /// Offset of this chunk's first byte within the call's buffer.
+    pub chunk_offset: u32,
+    /// Payload bytes following this header.
+    pub chunk_len: u32,
+    /// `FLAG_*` bits.
+    pub flags: u32,
+    /// Explicit padding; always zero.
+    pub _pad: u32,
+}
+
+/// Size of [`EventHeader`] on the wire.
+pub const EVENT_HEADER_LEN: usize = core::mem::size_of::<EventHeader>();
+const _: () = assert!(EVENT_HEADER_LEN == 64);
+
+/// A header followed by room for one full chunk: the per-CPU scratch value
+/// the kernel assembles events in before copying them to the ring buffer.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct EventBuffer {
+    pub header: EventHeader,
+    pub data: [u8; CHUNK_CAPACITY],
+}
+const _: () = assert!(core::mem::size_of::<EventBuffer>() == EVENT_HEADER_LEN + CHUNK_CAPACITY);
+
+/// An SSL call in flight, remembered from entry to return (keyed by pid_tgid).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SslCall {
+    /// The `SSL*` argument.
+    pub ssl: u64,
+    /// The buffer argument.
+    pub buf: u64,
+    /// `size_t *` out-parameter of the `_ex` variants; 0 for `SSL_read`/`SSL_write`.
+    pub len_out: u64,
+    /// `CLOCK_MONOTONIC` nanoseconds at entry.
+    pub start_ns: u64,
+    /// A [`Direction`].
+    pub direction: u32,
+    pub _pad: u32,
+}
+const _: () = assert!(core::mem::size_of::<SslCall>() == 40);
+
+/// Indices into the per-CPU `STATS` array.
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stat {
+    /// Events that did not fit in the ring buffer (user space too slow).
+    EventsLost = 0,
+    /// Calls whose buffer exceeded the capture limit.
+    CallsTruncated = 1,
+    /// Bytes not captured because of the capture limit.
+    BytesTruncated = 2,
+    /// Reads of the traced process's memory that failed (bytes lost).
+    ReadErrors = 3,
+    /// Returns that found no matching entry (entry missed or evicted).
+    OrphanReturns = 4,
+}
+
+/// Number of [`Stat`] counters.
+pub const STAT_COUNT: u32 = 5;
+
+/// Names of the [`Stat`] counters, indexed by their value.
+pub const STAT_NAMES: [&str; STAT_COUNT as usize] = [
+    "events_lost",
+    "calls_truncated",
+    "bytes_truncated",
+    "read_errors",
+    "orphan_returns",
+];
+
+#[cfg(feature = "user")]
+mod pod {
+    // SAFETY: plain-old-data: #[repr(C)], only integers, no implicit padding
+    // (sizes asserted above), every bit pattern valid.
+    unsafe impl aya::Pod for super::SslCall {}
+}

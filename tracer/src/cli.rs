@@ -1,0 +1,155 @@
+//! Command-line flags (clap derive), turned into a validated configuration
+//! before anything runs.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use tracer_common::{DEFAULT_CAPTURE_LIMIT, MAX_CAPTURE_LIMIT};
+
+use crate::output::Format;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "pytrace",
+    version,
+    about = "See every HTTP and LLM call a running Python program makes — no restart, no code change."
+)]
+pub struct Cli {
+    /// Log pytrace's own diagnostics (repeat for more).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Trace running processes' HTTPS traffic until they exit, Ctrl-C, or --duration.
+    Attach(AttachArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct AttachArgs {
+    /// Process to trace (repeatable).
+    #[arg(long = "pid", required = true, value_name = "PID")]
+    pub pids: Vec<u32>,
+    /// Terminal output: `pretty` (default on a terminal) or `json` (one object per line).
+    #[arg(long, value_enum)]
+    pub format: Option<Format>,
+    /// Write JSON lines to FILE; the terminal then shows the pretty view.
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Stop after this many seconds.
+    #[arg(long, value_name = "SECONDS")]
+    pub duration: Option<f64>,
+    /// Bytes captured per SSL call; the rest is counted as truncated (max 1048576).
+    #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_CAPTURE_LIMIT)]
+    pub capture_limit: u32,
+}
+
+/// Validated `attach` settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AttachConfig {
+    pub pids: Vec<u32>,
+    pub terminal_format: Format,
+    pub json_file: Option<PathBuf>,
+    pub duration: Option<Duration>,
+    pub capture_limit: u32,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum ConfigError {
+    #[error("--duration must be a positive number of seconds, not {0}")]
+    Duration(f64),
+    #[error("--capture-limit must be between 1 and {MAX_CAPTURE_LIMIT} bytes, not {0}")]
+    CaptureLimit(u32),
+    #[error("--pid 0 is not a process")]
+    ZeroPid,
+}
+
+impl AttachArgs {
+    pub fn validate(self, stdout_is_terminal: bool) -> Result<AttachConfig, ConfigError> {
+        let duration = match self.duration {
+            Some(s) if !(s.is_finite() && s > 0.0) => return Err(ConfigError::Duration(s)),
+            Some(s) => Some(Duration::from_secs_f64(s)),
+            None => None,
+        };
+        if self.capture_limit == 0 || self.capture_limit > MAX_CAPTURE_LIMIT {
+            return Err(ConfigError::CaptureLimit(self.capture_limit));
+        }
+        if self.pids.contains(&0) {
+            return Err(ConfigError::ZeroPid);
+        }
+        let mut pids = self.pids;
+        pids.dedup();
+        let terminal_format = match (&self.output, self.format) {
+            (Some(_), _) => Format::Pretty,
+            (None, Some(format)) => format,
+            (None, None) if stdout_is_terminal => Format::Pretty,
+            (None, None) => Format::Json,
+        };
+        Ok(AttachConfig {
+            pids,
+            terminal_format,
+            json_file: self.output,
+            duration,
+            capture_limit: self.capture_limit,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(list: &[&str]) -> AttachArgs {
+        let cli = Cli::try_parse_from(["pytrace", "attach"].iter().chain(list)).unwrap();
+        match cli.command {
+            Command::Attach(a) => a,
+        }
+    }
+
+    #[test]
+    fn chooses_formats_like_the_docs_say() {
+        assert_eq!(
+            args(&["--pid", "1"])
+                .validate(true)
+                .unwrap()
+                .terminal_format,
+            Format::Pretty
+        );
+        assert_eq!(
+            args(&["--pid", "1"])
+                .validate(false)
+                .unwrap()
+                .terminal_format,
+            Format::Json
+        );
+        let to_file = args(&["--pid", "1", "--format", "json", "--output", "x.jsonl"])
+            .validate(false)
+            .unwrap();
+        assert_eq!(
+            (to_file.terminal_format, to_file.json_file.is_some()),
+            (Format::Pretty, true)
+        );
+    }
+
+    #[test]
+    fn rejects_bad_values() {
+        assert_eq!(
+            args(&["--pid", "1", "--duration=-1"]).validate(true),
+            Err(ConfigError::Duration(-1.0))
+        );
+        assert_eq!(
+            args(&["--pid", "1", "--capture-limit", "0"]).validate(true),
+            Err(ConfigError::CaptureLimit(0))
+        );
+        assert_eq!(
+            args(&["--pid", "0"]).validate(true),
+            Err(ConfigError::ZeroPid)
+        );
+        assert!(Cli::try_parse_from(["pytrace", "attach"]).is_err());
+        assert!(Cli::try_parse_from(["pytrace", "attach", "--pid", "abc"]).is_err());
+    }
+}

@@ -1,0 +1,270 @@
+//! `pytrace attach`: trace running processes until they exit, a signal
+//! arrives, or `--duration` passes.
+//!
+//! One `select!` loop owns everything: shutdown first, then ring-buffer
+//! records into the pipeline, then a periodic rescan that attaches to TLS
+//! libraries loaded after attach and notices targets that exited.
+
+use std::collections::{HashMap, HashSet};
+use std::fs::File;
+use std::io::{IsTerminal, Write};
+use std::time::Duration;
+
+use tokio::io::Interest;
+use tokio::io::unix::AsyncFd;
+use tokio::signal::unix::{SignalKind, signal};
+use tracer_common::Stat;
+
+use crate::cli::AttachConfig;
+use crate::clock::Clock;
+use crate::output::{Format, Output};
+use crate::pipeline::Pipeline;
+use crate::privileges::{self, PrivilegeError};
+use crate::probes::{self, ProbeError, Probes};
+use crate::target::process::{host_name, proc_path};
+use crate::target::tls::{self, FileId, TlsLibrary};
+use crate::target::{TargetError, TargetProcess};
+
+/// How often targets are checked for new libraries and for having exited.
+const RESCAN_INTERVAL: Duration = Duration::from_millis(100);
+
+#[derive(Debug, thiserror::Error)]
+pub enum AttachError {
+    #[error(transparent)]
+    Privileges(#[from] PrivilegeError),
+    #[error(transparent)]
+    Target(#[from] TargetError),
+    #[error(transparent)]
+    Probes(#[from] ProbeError),
+    #[error(
+        "PID {pid} maps no OpenSSL library (searched: {searched}); pytrace captures TLS through \
+         OpenSSL's SSL_read/SSL_write, so programs using another TLS stack (BoringSSL in grpcio, \
+         rustls, Go) or a stripped static OpenSSL are not visible"
+    )]
+    NoTlsLibrary { pid: u32, searched: String },
+    #[error("cannot write {path}: {source}")]
+    Output {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("reading kernel events failed: {0}")]
+    Events(std::io::Error),
+}
+
+struct Traced {
+    process: TargetProcess,
+    known_files: HashSet<FileId>,
+}
+
+pub async fn run(config: AttachConfig) -> Result<(), AttachError> {
+    privileges::check_privileges()?;
+    privileges::ensure_uprobes()?;
+    privileges::raise_memlock_limit();
+
+    let mut targets = HashMap::new();
+    for &pid in &config.pids {
+        targets.insert(
+            pid,
+            Traced {
+                process: TargetProcess::inspect(pid)?,
+                known_files: HashSet::new(),
+            },
+        );
+    }
+    let mut probes = Probes::load(config.capture_limit)?;
+    let mut pipeline = Pipeline::new(Clock::measure(), open_output(&config)?);
+    let host = host_name();
+    for (pid, traced) in &mut targets {
+        probes.trace_pid(*pid)?;
+        pipeline.add_process(*pid, traced.process.resource(&host));
+        attach_initial(&mut probes, traced)?;
+    }
+
+    let ring = probes.take_ring_buffer()?;
+    // SAFETY: the ring buffer owns its map's file descriptor for its whole
+    // life and always reports that same descriptor.
+    let mut ring = unsafe { AsyncFd::register_with_interest(ring, Interest::READABLE) }
+        .map_err(|e| AttachError::Events(std::io::Error::other(e.to_string())))?;
+    let shutdown = shutdown_signal(config.duration);
+    tokio::pin!(shutdown);
+    let mut rescan = tokio::time::interval(RESCAN_INTERVAL);
+    eprintln!(
+        "pytrace: tracing {} process(es); press Ctrl-C to stop",
+        targets.len()
+    );
+
+    loop {
+        tokio::select! {
+            biased;
+            () = &mut shutdown => break,
+            guard = ring.readable_mut() => {
+                let mut guard = guard.map_err(AttachError::Events)?;
+                let ring = guard.get_inner_mut();
+                while let Some(record) = ring.next() {
+                    pipeline.record(&record);
+                }
+                guard.clear_ready();
+            }
+            _ = rescan.tick() => {
+                // Drain first, so a process's last events precede its exit.
+                while let Some(record) = ring.get_mut().next() {
+                    pipeline.record(&record);
+                }
+                rescan_targets(&mut targets, &mut probes, &mut pipeline);
+                if targets.is_empty() {
+                    eprintln!("pytrace: every traced process has exited");
+                    break;
+                }
+            }
+        }
+    }
+
+    while let Some(record) = ring.get_mut().next() {
+        pipeline.record(&record);
+    }
+    pipeline.finish();
+    let kernel = probes.stats();
+    let counters = &mut pipeline.output.summary.counters;
+    counters.events_lost = probes::stat(&kernel, Stat::EventsLost);
+    counters.calls_truncated = probes::stat(&kernel, Stat::CallsTruncated);
+    counters.bytes_truncated = probes::stat(&kernel, Stat::BytesTruncated);
+    counters.read_errors = probes::stat(&kernel, Stat::ReadErrors);
+    if counters.events_lost > 0 {
+        eprintln!(
+            "pytrace: warning: {} events were lost (ring buffer full); some spans may be missing",
+            counters.events_lost
+        );
+    }
+    pipeline
+        .output
+        .finish()
+        .map_err(|source| AttachError::Output {
+            path: "output".into(),
+            source,
+        })?;
+    drop(probes);
+    Ok(())
+}
+
+fn open_output(config: &AttachConfig) -> Result<Output, AttachError> {
+    let stdout: Box<dyn Write + Send> = Box::new(std::io::stdout());
+    let json_file: Option<Box<dyn Write + Send>> = match &config.json_file {
+        Some(path) => Some(Box::new(File::create(path).map_err(|source| {
+            AttachError::Output {
+                path: path.display().to_string(),
+                source,
+            }
+        })?)),
+        None => None,
+    };
+    Ok(match (config.terminal_format, json_file) {
+        (_, Some(file)) => Output::new(Some(stdout), Some(file)),
+        (Format::Pretty, None) => Output::new(Some(stdout), None),
+        (Format::Json, None) => Output::new(None, Some(stdout)),
+    })
+}
+
+/// Attaches to the TLS libraries a target maps, or, for a Python process that
+/// has not imported `ssl` yet, to the libssl it will load.
+fn attach_initial(probes: &mut Probes, traced: &mut Traced) -> Result<(), AttachError> {
+    let process = &traced.process;
+    let pid = process.pid;
+    match &process.python {
+        Some(python) => eprintln!(
+            "pytrace: PID {pid} runs CPython {} ({})",
+            python.version, python.object_path
+        ),
+        None => eprintln!(
+            "pytrace: warning: PID {pid} ({}) does not look like CPython; tracing its TLS traffic anyway",
+            process.executable
+        ),
+    }
+    let search = tls::find_mapped(process, &mut traced.known_files);
+    for library in &search.libraries {
+        attach(probes, pid, library)?;
+    }
+    if !search.libraries.is_empty() {
+        return Ok(());
+    }
+    if let Some(library) = tls::predict_libssl(process) {
+        traced.known_files.insert(library.id);
+        attach(probes, pid, &library)?;
+        eprintln!(
+            "pytrace: PID {pid} has not loaded ssl yet; probes are in place on {} for when it does",
+            library.path
+        );
+        return Ok(());
+    }
+    if process.python.is_some() {
+        eprintln!("pytrace: PID {pid} has not loaded a TLS library yet; watching for one");
+        return Ok(());
+    }
+    Err(AttachError::NoTlsLibrary {
+        pid,
+        searched: search.searched.join(", "),
+    })
+}
+
+fn attach(probes: &mut Probes, pid: u32, library: &TlsLibrary) -> Result<(), AttachError> {
+    if probes.attach_library(pid, library)? {
+        let symbols: Vec<&str> = library.symbols.iter().map(|(s, _)| *s).collect();
+        eprintln!(
+            "pytrace: PID {pid}: probes on {} [{}]",
+            library.path,
+            symbols.join(" ")
+        );
+    }
+    Ok(())
+}
+
+fn rescan_targets(
+    targets: &mut HashMap<u32, Traced>,
+    probes: &mut Probes,
+    pipeline: &mut Pipeline,
+) {
+    targets.retain(|&pid, traced| {
+        if has_exited(pid) || traced.process.refresh_maps().is_err() {
+            eprintln!("pytrace: PID {pid} exited");
+            pipeline.process_exited(pid);
+            probes.forget_pid(pid);
+            return false;
+        }
+        for library in tls::find_mapped(&traced.process, &mut traced.known_files).libraries {
+            if let Err(error) = attach(probes, pid, &library) {
+                eprintln!("pytrace: warning: {error}");
+            }
+        }
+        true
+    });
+}
+
+/// Gone, or a zombie waiting to be reaped.
+fn has_exited(pid: u32) -> bool {
+    match std::fs::read_to_string(proc_path(pid, "stat")) {
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| matches!(rest.trim_start().chars().next(), Some('Z' | 'X'))),
+        Err(_) => true,
+    }
+}
+
+async fn shutdown_signal(duration: Option<Duration>) {
+    let mut terminate = signal(SignalKind::terminate()).ok();
+    let mut interrupt = signal(SignalKind::interrupt()).ok();
+    let elapsed = async {
+        match duration {
+            Some(d) => tokio::time::sleep(d).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        _ = async { match &mut terminate { Some(s) => { s.recv().await; } None => std::future::pending().await } } => {}
+        _ = async { match &mut interrupt { Some(s) => { s.recv().await; } None => std::future::pending().await } } => {}
+        () = elapsed => {}
+    }
+}
+
+/// Whether stdout is a terminal (chooses the default format).
+pub fn stdout_is_terminal() -> bool {
+    std::io::stdout().is_terminal()
+}

@@ -1,0 +1,3 @@
+//! One module per `pytrace` subcommand.
+
+pub mod attach;

@@ -1,0 +1,406 @@
+//! Message bodies: framing (Content-Length, chunked, until-close, none) and an
+//! incremental chunked-coding decoder that accepts input split anywhere.
+//!
+//! A [`BodyReader`] consumes wire bytes and tells when the body ends; the
+//! de-chunked bytes land in a [`Body`], which keeps a bounded copy, counts
+//! bytes it could not keep or never saw (capture gaps), and records when each
+//! read call delivered its part, so later stages can time stream events.
+
+/// De-chunked body bytes kept per message; beyond this they are only counted.
+pub const BODY_KEEP_LIMIT: usize = 4 * 1024 * 1024;
+/// Longest chunk-size or trailer line accepted before the stream is
+/// considered hostile.
+const MAX_FRAMING_LINE: usize = 8 * 1024;
+
+/// How a message's body is delimited (RFC 9112 §6.3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Framing {
+    Empty,
+    Length(u64),
+    Chunked,
+    /// Until the connection closes (responses only).
+    UntilClose,
+}
+
+/// When a read call delivered body bytes starting at `offset`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Arrival {
+    pub offset: u64,
+    pub at_ns: u64,
+}
+
+/// A message body as observed.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Body {
+    /// De-chunked body size in bytes, including bytes not captured.
+    pub size: u64,
+    /// The first [`BODY_KEEP_LIMIT`] de-chunked bytes, without gaps.
+    pub kept: Vec<u8>,
+    /// Bytes of the body that were never captured (capture limit, lost events).
+    pub uncaptured: u64,
+    /// One entry per call that delivered body bytes, in order.
+    pub arrivals: Vec<Arrival>,
+}
+
+impl Body {
+    /// Whether `kept` holds the whole body, byte for byte.
+    pub fn is_whole(&self) -> bool {
+        self.uncaptured == 0 && self.kept.len() as u64 == self.size
+    }
+
+    fn push(&mut self, bytes: &[u8], at_ns: u64) {
+        if bytes.is_empty() {
+            return;
+        }
+        if self.arrivals.last().is_none_or(|a| a.at_ns != at_ns) {
+            self.arrivals.push(Arrival {
+                offset: self.size,
+                at_ns,
+            });
+        }
+        self.size += bytes.len() as u64;
+        if self.uncaptured == 0 {
+            let room = BODY_KEEP_LIMIT.saturating_sub(self.kept.len());
+            self.kept.extend_from_slice(&bytes[..bytes.len().min(room)]);
+        }
+    }
+
+    fn skip(&mut self, missing: u64) {
+        self.size += missing;
+        self.uncaptured += missing;
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Chunked {
+    Size {
+        size: u64,
+        digits: u32,
+        in_extension: bool,
+        line: usize,
+    },
+    SizeLf {
+        size: u64,
+    },
+    Data {
+        remaining: u64,
+    },
+    DataEnd {
+        seen_cr: bool,
+    },
+    Trailer {
+        line: usize,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum State {
+    Length { remaining: u64 },
+    Chunked(Chunked),
+    UntilClose,
+    Done,
+    Broken,
+}
+
+/// Result of feeding bytes to a [`BodyReader`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Feed {
+    /// All input consumed; the body goes on.
+    NeedMore,
+    /// The body ended after this many input bytes; the rest belongs to the
+    /// next message.
+    Complete { consumed: usize },
+    /// The framing is malformed or was lost in a capture gap.
+    Broken,
+}
+
+#[derive(Clone, Debug)]
+pub struct BodyReader {
+    state: State,
+    pub body: Body,
+}
+
+impl BodyReader {
+    pub fn new(framing: Framing) -> Self {
+        let state = match framing {
+            Framing::Empty | Framing::Length(0) => State::Done,
+            Framing::Length(remaining) => State::Length { remaining },
+            Framing::Chunked => State::Chunked(Chunked::Size {
+                size: 0,
+                digits: 0,
+                in_extension: false,
+                line: 0,
+            }),
+            Framing::UntilClose => State::UntilClose,
+        };
+        Self {
+            state,
+            body: Body::default(),
+        }
+    }
+
+    pub fn is_complete(&self) -> bool {
+        self.state == State::Done
+    }
+
+    /// Consumes wire bytes delivered by a call that returned at `at_ns`.
+    pub fn feed(&mut self, input: &[u8], at_ns: u64) -> Feed {
+        let mut pos = 0;
+        while pos < input.len() {
+            match &mut self.state {
+                State::Done => return Feed::Complete { consumed: pos },
+                State::Broken => return Feed::Broken,
+                State::UntilClose => {
+                    self.body.push(&input[pos..], at_ns);
+                    return Feed::NeedMore;
+                }
+                State::Length { remaining } => {
+                    let take = (*remaining).min((input.len() - pos) as u64) as usize;
+                    *remaining -= take as u64;
+                    if *remaining == 0 {
+                        self.state = State::Done;
+                    }
+                    self.body.push(&input[pos..pos + take], at_ns);
+                    pos += take;
+                }
+                State::Chunked(Chunked::Data { remaining }) => {
+                    let take = (*remaining).min((input.len() - pos) as u64) as usize;
+                    *remaining -= take as u64;
+                    if *remaining == 0 {
+                        self.state = State::Chunked(Chunked::DataEnd { seen_cr: false });
+                    }
+                    self.body.push(&input[pos..pos + take], at_ns);
+                    pos += take;
+                }
+                State::Chunked(chunked) => {
+                    self.state = step_chunk_framing(*chunked, input[pos]);
+                    pos += 1;
+                }
+            }
+        }
+        match self.state {
+            State::Done => Feed::Complete { consumed: pos },
+            State::Broken => Feed::Broken,
+            _ => Feed::NeedMore,
+        }
+    }
+
+    /// Accounts for `missing` body bytes that were never captured. Fails when
+    /// the gap cannot lie inside body data (framing bytes were lost).
+    pub fn skip(&mut self, missing: u64) -> Feed {
+        match &mut self.state {
+            State::UntilClose => {}
+            State::Length { remaining } if missing <= *remaining => {
+                *remaining -= missing;
+                if *remaining == 0 {
+                    self.state = State::Done;
+                }
+            }
+            State::Chunked(Chunked::Data { remaining }) if missing <= *remaining => {
+                *remaining -= missing;
+                if *remaining == 0 {
+                    self.state = State::Chunked(Chunked::DataEnd { seen_cr: false });
+                }
+            }
+            _ => {
+                self.state = State::Broken;
+                return Feed::Broken;
+            }
+        }
+        self.body.skip(missing);
+        if self.is_complete() {
+            Feed::Complete { consumed: 0 }
+        } else {
+            Feed::NeedMore
+        }
+    }
+
+    /// The connection closed: a body delimited by the close is now complete.
+    pub fn close(&mut self) -> bool {
+        if self.state == State::UntilClose {
+            self.state = State::Done;
+        }
+        self.is_complete()
+    }
+}
+
+fn step_chunk_framing(state: Chunked, byte: u8) -> State {
+    let next = match state {
+        Chunked::Size {
+            size,
+            digits,
+            in_extension,
+            line,
+        } => {
+            if line > MAX_FRAMING_LINE {
+                return State::Broken;
+            }
+            match byte {
+                b'\r' if digits > 0 => Chunked::SizeLf { size },
+                b'\n' if digits > 0 => return after_size(size),
+                b';' | b' ' | b'\t' if digits > 0 => Chunked::Size {
+                    size,
+                    digits,
+                    in_extension: true,
+                    line: line + 1,
+                },
+                _ if in_extension => Chunked::Size {
+                    size,
+                    digits,
+                    in_extension,
+                    line: line + 1,
+                },
+                _ => match (byte as char).to_digit(16) {
+                    Some(value) if digits < 15 => Chunked::Size {
+                        size: size * 16 + u64::from(value),
+                        digits: digits + 1,
+                        in_extension,
+                        line: line + 1,
+                    },
+                    _ => return State::Broken,
+                },
+            }
+        }
+        Chunked::SizeLf { size } => match byte {
+            b'\n' => return after_size(size),
+            _ => return State::Broken,
+        },
+        Chunked::DataEnd { seen_cr } => match byte {
+            b'\r' if !seen_cr => Chunked::DataEnd { seen_cr: true },
+            b'\n' => Chunked::Size {
+                size: 0,
+                digits: 0,
+                in_extension: false,
+                line: 0,
+            },
+            _ => return State::Broken,
+        },
+        Chunked::Trailer { line } => match byte {
+            b'\n' if line == 0 => return State::Done,
+            b'\n' => Chunked::Trailer { line: 0 },
+            b'\r' => Chunked::Trailer { line },
+            _ if line > MAX_FRAMING_LINE => return State::Broken,
+            _ => Chunked::Trailer { line: line + 1 },
+        },
+        Chunked::Data { .. } => unreachable!("data is consumed in bulk by BodyReader::feed"),
+    };
+    State::Chunked(next)
+}
+
+fn after_size(size: u64) -> State {
+    if size == 0 {
+        State::Chunked(Chunked::Trailer { line: 0 })
+    } else {
+        State::Chunked(Chunked::Data { remaining: size })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn feed_in_pieces(framing: Framing, wire: &[u8], piece: usize) -> (Feed, Body) {
+        let mut reader = BodyReader::new(framing);
+        let mut total = 0;
+        for (i, part) in wire.chunks(piece).enumerate() {
+            match reader.feed(part, i as u64) {
+                Feed::NeedMore => total += part.len(),
+                Feed::Complete { consumed } => {
+                    return (
+                        Feed::Complete {
+                            consumed: total + consumed,
+                        },
+                        reader.body,
+                    );
+                }
+                Feed::Broken => return (Feed::Broken, reader.body),
+            }
+        }
+        (Feed::NeedMore, reader.body)
+    }
+
+    #[test]
+    fn decodes_chunked_bodies_split_anywhere() {
+        let wire = b"5;ext=1\r\nhello\r\n7\r\n, world\r\n0\r\nX-Trailer: 1\r\n\r\nNEXT";
+        for piece in 1..=wire.len() {
+            let (feed, body) = feed_in_pieces(Framing::Chunked, wire, piece);
+            assert_eq!(
+                feed,
+                Feed::Complete {
+                    consumed: wire.len() - 4
+                },
+                "piece {piece}"
+            );
+            assert_eq!(body.kept, b"hello, world");
+            assert_eq!(body.size, 12);
+        }
+    }
+
+    #[test]
+    fn accepts_bare_lf_and_rejects_garbage() {
+        assert_eq!(
+            feed_in_pieces(Framing::Chunked, b"3\nabc\n0\n\n", 100).0,
+            Feed::Complete { consumed: 9 }
+        );
+        assert_eq!(
+            feed_in_pieces(Framing::Chunked, b"zz\r\n", 100).0,
+            Feed::Broken
+        );
+        assert_eq!(
+            feed_in_pieces(Framing::Chunked, b"3\r\nabcX", 100).0,
+            Feed::Broken
+        );
+        assert_eq!(
+            feed_in_pieces(Framing::Chunked, b"fffffffffffffffffff\r\n", 100).0,
+            Feed::Broken
+        );
+    }
+
+    #[test]
+    fn length_framing_stops_at_the_boundary() {
+        let (feed, body) = feed_in_pieces(Framing::Length(3), b"abcHTTP/1.1", 2);
+        assert_eq!(feed, Feed::Complete { consumed: 3 });
+        assert_eq!(body.kept, b"abc");
+        assert_eq!(
+            body.arrivals,
+            vec![
+                Arrival {
+                    offset: 0,
+                    at_ns: 0
+                },
+                Arrival {
+                    offset: 2,
+                    at_ns: 1
+                }
+            ]
+        );
+    }
+
+    #[test]
+    fn gaps_inside_data_are_counted_and_framing_gaps_break() {
+        let mut reader = BodyReader::new(Framing::Length(10));
+        assert_eq!(reader.feed(b"abc", 1), Feed::NeedMore);
+        assert_eq!(reader.skip(5), Feed::NeedMore);
+        assert_eq!(reader.feed(b"xyz", 2), Feed::Complete { consumed: 2 });
+        assert_eq!(
+            (
+                reader.body.size,
+                reader.body.uncaptured,
+                reader.body.is_whole()
+            ),
+            (10, 5, false)
+        );
+
+        let mut chunked = BodyReader::new(Framing::Chunked);
+        assert_eq!(chunked.feed(b"4\r\nab", 1), Feed::NeedMore);
+        assert_eq!(chunked.skip(3), Feed::Broken);
+    }
+
+    #[test]
+    fn until_close_completes_on_close() {
+        let mut reader = BodyReader::new(Framing::UntilClose);
+        assert_eq!(reader.feed(b"partial", 1), Feed::NeedMore);
+        assert!(reader.close());
+        assert_eq!(reader.body.kept, b"partial");
+    }
+}

@@ -1,0 +1,21 @@
+//! pytrace's user space: target discovery, probe loading, and the pure
+//! pipeline that turns captured TLS plaintext into OpenTelemetry spans.
+//!
+//! Data flows `probes` (kernel) → `events` (decode) → `tracker` (per
+//! connection) → `http` (HTTP/1.1 exchanges) → `span` → `output`. Only
+//! `commands`, `probes`, `privileges` and `target` touch the system; the rest
+//! is pure and tested by replaying byte streams.
+
+pub mod cli;
+pub mod clock;
+pub mod commands;
+pub mod events;
+pub mod http;
+pub mod output;
+pub mod pipeline;
+pub mod privileges;
+pub mod probes;
+pub mod redact;
+pub mod span;
+pub mod target;
+pub mod tracker;

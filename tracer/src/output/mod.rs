@@ -1,0 +1,67 @@
+//! Where spans go: a JSON-lines writer and a pretty terminal view, fed from
+//! one place, plus the summary both end with. A closed pipe on stdout ends
+//! output quietly instead of failing the session.
+
+pub mod json;
+pub mod pretty;
+pub mod summary;
+
+use std::io::{self, Write};
+
+use crate::span::Span;
+use summary::Summary;
+
+/// Output format for the terminal.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Pretty,
+    Json,
+}
+
+/// Writes spans to the configured destinations and keeps the summary.
+pub struct Output {
+    pretty: Option<Box<dyn Write + Send>>,
+    json: Option<Box<dyn Write + Send>>,
+    pub summary: Summary,
+}
+
+impl Output {
+    pub fn new(pretty: Option<Box<dyn Write + Send>>, json: Option<Box<dyn Write + Send>>) -> Self {
+        Self {
+            pretty,
+            json,
+            summary: Summary::default(),
+        }
+    }
+
+    pub fn span(&mut self, span: &Span) {
+        self.summary.record(span);
+        if let Some(w) = &mut self.json {
+            let line = json::span_to_json(span).to_string();
+            if writeln!(w, "{line}").and_then(|()| w.flush()).is_err() {
+                self.json = None;
+            }
+        }
+        if let Some(w) = &mut self.pretty {
+            if writeln!(w, "{}", pretty::span_line(span))
+                .and_then(|()| w.flush())
+                .is_err()
+            {
+                self.pretty = None;
+            }
+        }
+    }
+
+    /// Writes the closing summary to every destination.
+    pub fn finish(&mut self) -> io::Result<()> {
+        if let Some(w) = &mut self.json {
+            writeln!(w, "{}", json::summary_to_json(&self.summary.counters))?;
+            w.flush()?;
+        }
+        if let Some(w) = &mut self.pretty {
+            write!(w, "{}", pretty::summary_table(&self.summary))?;
+            w.flush()?;
+        }
+        Ok(())
+    }
+}

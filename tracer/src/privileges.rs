@@ -1,0 +1,104 @@
+//! Can this host and this user trace? Checked before anything is loaded, so
+//! the user gets one clear sentence instead of a kernel error code.
+
+use std::path::Path;
+
+#[derive(Debug, thiserror::Error)]
+pub enum PrivilegeError {
+    #[error(
+        "pytrace needs root, or the capabilities CAP_BPF, CAP_PERFMON, CAP_SYS_PTRACE and \
+         CAP_DAC_READ_SEARCH; run it with sudo"
+    )]
+    NotPrivileged,
+    #[error(
+        "this kernel offers no uprobes (no {UPROBE_PMU} and no uprobe_events in tracefs); \
+         pytrace needs a kernel built with CONFIG_UPROBE_EVENTS"
+    )]
+    NoUprobes,
+    #[error(
+        "tracefs is not mounted and mounting it at {TRACEFS} failed: {0}; mount it with `mount -t tracefs nodev {TRACEFS}`"
+    )]
+    TracefsMount(std::io::Error),
+}
+
+const UPROBE_PMU: &str = "/sys/bus/event_source/devices/uprobe/type";
+const TRACEFS: &str = "/sys/kernel/tracing";
+
+const CAP_DAC_READ_SEARCH: u32 = 2;
+const CAP_SYS_PTRACE: u32 = 19;
+const CAP_SYS_ADMIN: u32 = 21;
+const CAP_PERFMON: u32 = 38;
+const CAP_BPF: u32 = 39;
+
+/// Root, or the capabilities tracing needs.
+pub fn check_privileges() -> Result<(), PrivilegeError> {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        return Ok(());
+    }
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let effective = status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapEff:"))
+        .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
+        .unwrap_or(0);
+    let has = |cap: u32| effective & (1 << cap) != 0;
+    let bpf = has(CAP_SYS_ADMIN) || (has(CAP_BPF) && has(CAP_PERFMON));
+    if bpf && has(CAP_SYS_PTRACE) && has(CAP_DAC_READ_SEARCH) {
+        Ok(())
+    } else {
+        Err(PrivilegeError::NotPrivileged)
+    }
+}
+
+/// Uprobes through the perf PMU (preferred), or through tracefs, mounting
+/// tracefs when it is merely unmounted.
+pub fn ensure_uprobes() -> Result<(), PrivilegeError> {
+    if Path::new(UPROBE_PMU).exists() {
+        return Ok(());
+    }
+    let events = Path::new(TRACEFS).join("uprobe_events");
+    if events.exists() {
+        return Ok(());
+    }
+    if !Path::new(TRACEFS).is_dir() {
+        return Err(PrivilegeError::NoUprobes);
+    }
+    mount_tracefs().map_err(PrivilegeError::TracefsMount)?;
+    if events.exists() {
+        Ok(())
+    } else {
+        Err(PrivilegeError::NoUprobes)
+    }
+}
+
+fn mount_tracefs() -> std::io::Result<()> {
+    let source = c"nodev";
+    let target = c"/sys/kernel/tracing";
+    let fstype = c"tracefs";
+    // SAFETY: valid NUL-terminated strings; no data argument.
+    let rc = unsafe {
+        libc::mount(
+            source.as_ptr(),
+            target.as_ptr(),
+            fstype.as_ptr(),
+            0,
+            std::ptr::null(),
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+/// Lifts the locked-memory limit that kernels before 5.11 charge BPF maps to.
+pub fn raise_memlock_limit() {
+    let unlimited = libc::rlimit {
+        rlim_cur: libc::RLIM_INFINITY,
+        rlim_max: libc::RLIM_INFINITY,
+    };
+    // SAFETY: valid rlimit struct; failure is harmless on memcg-accounting kernels.
+    unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &unlimited) };
+}

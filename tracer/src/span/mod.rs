@@ -1,0 +1,8 @@
+//! Spans: the model, the attribute-name table, and the builders that turn
+//! observed exchanges into spans.
+
+pub mod http;
+pub mod model;
+pub mod semconv;
+
+pub use model::{AttrValue, Attributes, Resource, Span, SpanId, SpanKind, Status, TraceId};

@@ -1,0 +1,117 @@
+//! What pytrace needs from ELF files: exported symbol addresses converted to
+//! file offsets (what uprobes attach to), shared-library dependencies, and a
+//! symbol's bytes (CPython's `Py_Version`).
+
+use std::path::{Path, PathBuf};
+
+use object::read::elf::{Dyn as _, ElfFile64};
+use object::{Object, ObjectSegment, ObjectSymbol};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ElfError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path} is not an ELF file pytrace understands: {source}")]
+    Parse {
+        path: PathBuf,
+        source: object::Error,
+    },
+}
+
+/// A parsed ELF file kept in memory.
+pub struct Elf {
+    data: Vec<u8>,
+}
+
+/// A defined symbol: its virtual address and where it lives in the file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SymbolLocation {
+    pub address: u64,
+    pub file_offset: u64,
+    pub size: u64,
+}
+
+impl Elf {
+    pub fn open(path: &Path) -> Result<Self, ElfError> {
+        let data = std::fs::read(path).map_err(|source| ElfError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        object::File::parse(&*data).map_err(|source| ElfError::Parse {
+            path: path.to_owned(),
+            source,
+        })?;
+        Ok(Self { data })
+    }
+
+    fn file(&self) -> object::File<'_> {
+        object::File::parse(&*self.data).expect("parsed in Elf::open")
+    }
+
+    /// Finds a defined symbol in the dynamic symbol table, then the full one.
+    pub fn symbol(&self, name: &str) -> Option<SymbolLocation> {
+        let file = self.file();
+        let symbol = file
+            .dynamic_symbols()
+            .chain(file.symbols())
+            .find(|s| s.is_definition() && s.name() == Ok(name))?;
+        let address = symbol.address();
+        let file_offset = file.segments().find_map(|segment| {
+            let (offset, size) = segment.file_range();
+            let start = segment.address();
+            (address >= start && address < start + size).then(|| address - start + offset)
+        })?;
+        Some(SymbolLocation {
+            address,
+            file_offset,
+            size: symbol.size(),
+        })
+    }
+
+    /// The bytes of a symbol's initial value, as stored in the file.
+    pub fn symbol_bytes(&self, name: &str) -> Option<&[u8]> {
+        let location = self.symbol(name)?;
+        let start = usize::try_from(location.file_offset).ok()?;
+        self.data
+            .get(start..start.checked_add(usize::try_from(location.size).ok()?)?)
+    }
+
+    /// `DT_NEEDED` libraries and `DT_RUNPATH`/`DT_RPATH` directories.
+    pub fn dependencies(&self) -> (Vec<String>, Vec<String>) {
+        let Ok(elf) = ElfFile64::<object::Endianness>::parse(&*self.data) else {
+            return Default::default();
+        };
+        let endian = elf.endian();
+        let sections = elf.elf_section_table();
+        let Ok(Some((entries, strings_index))) = sections.dynamic(endian, &*self.data) else {
+            return Default::default();
+        };
+        let Ok(strings) = sections.strings(endian, &*self.data, strings_index) else {
+            return Default::default();
+        };
+        let (mut needed, mut search) = (Vec::new(), Vec::new());
+        for entry in entries {
+            let tag = entry.d_tag(endian) as u32;
+            let value = entry.d_val(endian) as u32;
+            let text = || {
+                strings
+                    .get(value)
+                    .ok()
+                    .map(|s| String::from_utf8_lossy(s).into_owned())
+            };
+            match tag {
+                object::elf::DT_NEEDED => needed.extend(text()),
+                object::elf::DT_RUNPATH | object::elf::DT_RPATH => search.extend(
+                    text()
+                        .into_iter()
+                        .flat_map(|s| s.split(':').map(str::to_owned).collect::<Vec<_>>()),
+                ),
+                _ => {}
+            }
+        }
+        (needed, search)
+    }
+}

@@ -1,0 +1,98 @@
+//! Parsing of `/proc/PID/maps`: which files a process has mapped, with the
+//! device and inode that identify each file across mount namespaces.
+
+/// One mapped file (several mappings of the same file collapse into one).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MappedFile {
+    /// Path as the process sees it (inside its mount namespace).
+    pub path: String,
+    /// Start and end address of its first mapping (for `/proc/PID/map_files`).
+    pub first_range: (u64, u64),
+    /// Device (`major:minor` as text) and inode: the file's identity.
+    pub dev: String,
+    pub inode: u64,
+    /// The file was deleted or replaced after being mapped.
+    pub deleted: bool,
+}
+
+/// Mapped files in first-mapping order, without anonymous or special mappings.
+pub fn parse_maps(text: &str) -> Vec<MappedFile> {
+    let mut files: Vec<MappedFile> = Vec::new();
+    for line in text.lines() {
+        let Some(entry) = parse_line(line) else {
+            continue;
+        };
+        if !files
+            .iter()
+            .any(|f| f.inode == entry.inode && f.dev == entry.dev)
+        {
+            files.push(entry);
+        }
+    }
+    files
+}
+
+fn parse_line(line: &str) -> Option<MappedFile> {
+    let mut fields = line.splitn(6, ' ');
+    let range = fields.next()?;
+    let _perms = fields.next()?;
+    let _offset = fields.next()?;
+    let dev = fields.next()?;
+    let inode: u64 = fields.next()?.parse().ok()?;
+    let path = fields.next()?.trim_start();
+    if inode == 0 || !path.starts_with('/') {
+        return None;
+    }
+    let (start, end) = range.split_once('-')?;
+    let first_range = (
+        u64::from_str_radix(start, 16).ok()?,
+        u64::from_str_radix(end, 16).ok()?,
+    );
+    let (path, deleted) = match path.strip_suffix(" (deleted)") {
+        Some(p) => (p, true),
+        None => (path, false),
+    };
+    Some(MappedFile {
+        path: path.to_owned(),
+        first_range,
+        dev: dev.to_owned(),
+        inode,
+        deleted,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MAPS: &str = "\
+00400000-00401000 r--p 00000000 fe:01 1234   /usr/bin/python3.11
+7f0000000000-7f0000001000 r--p 00000000 fe:01 555    /usr/lib/x86_64-linux-gnu/libssl.so.3
+7f0000001000-7f0000002000 r-xp 00001000 fe:01 555    /usr/lib/x86_64-linux-gnu/libssl.so.3
+7f0000003000-7f0000004000 rw-p 00000000 00:00 0
+7ffd00000000-7ffd00001000 rw-p 00000000 00:00 0      [stack]
+7f0000005000-7f0000006000 r-xp 00000000 fe:01 777    /tmp/my lib.so (deleted)
+";
+
+    #[test]
+    fn lists_each_mapped_file_once() {
+        let files = parse_maps(MAPS);
+        let paths: Vec<&str> = files.iter().map(|f| f.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                "/usr/bin/python3.11",
+                "/usr/lib/x86_64-linux-gnu/libssl.so.3",
+                "/tmp/my lib.so"
+            ]
+        );
+        assert_eq!(files[1].first_range, (0x7f0000000000, 0x7f0000001000));
+        assert!(files[2].deleted);
+        assert_eq!(files[1].inode, 555);
+    }
+
+    #[test]
+    fn ignores_malformed_lines() {
+        assert!(parse_maps("garbage\n\n1-2 r 0 0 x /a").is_empty());
+    }
+}

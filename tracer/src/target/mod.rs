@@ -1,0 +1,9 @@
+//! Everything pytrace learns about a target process before and while it
+//! traces it: `/proc` facts, the CPython it runs, and its TLS library.
+
+pub mod elf;
+pub mod maps;
+pub mod process;
+pub mod tls;
+
+pub use process::{TargetError, TargetProcess};

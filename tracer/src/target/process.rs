@@ -1,0 +1,281 @@
+//! Facts about a target process read from `/proc/PID`: is it alive, what
+//! executable and command line, which CPython (from the libpython or
+//! executable it maps), and the OpenTelemetry resource describing it.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use super::elf::Elf;
+use super::maps::{MappedFile, parse_maps};
+use crate::redact;
+use crate::span::{AttrValue, Resource, semconv as sc};
+
+#[derive(Debug, thiserror::Error)]
+pub enum TargetError {
+    #[error("no process with PID {0} (it may have exited); check the PID with `ps -p {0}`")]
+    NoSuchProcess(u32),
+    #[error("cannot read /proc/{pid}/{what}: {source}; run pytrace as root")]
+    Unreadable {
+        pid: u32,
+        what: &'static str,
+        source: std::io::Error,
+    },
+}
+
+/// The CPython interpreter a process runs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PythonRuntime {
+    /// `3.11.7`, or `3.11` when the patch level cannot be read.
+    pub version: String,
+    /// The object holding the interpreter: libpython or the executable.
+    pub object_path: String,
+}
+
+/// A process to trace, as inspected at attach time.
+#[derive(Clone, Debug)]
+pub struct TargetProcess {
+    pub pid: u32,
+    pub executable: String,
+    pub command_args: Vec<String>,
+    pub service_name_env: Option<String>,
+    pub python: Option<PythonRuntime>,
+    pub mapped: Vec<MappedFile>,
+}
+
+impl TargetProcess {
+    pub fn inspect(pid: u32) -> Result<Self, TargetError> {
+        let proc_dir = proc_path(pid, "");
+        if !proc_dir.exists() {
+            return Err(TargetError::NoSuchProcess(pid));
+        }
+        let read = |what: &'static str| {
+            std::fs::read(proc_path(pid, what)).map_err(|source| match source.kind() {
+                std::io::ErrorKind::NotFound => TargetError::NoSuchProcess(pid),
+                _ => TargetError::Unreadable { pid, what, source },
+            })
+        };
+        let maps = String::from_utf8_lossy(&read("maps")?).into_owned();
+        let cmdline = read("cmdline")?;
+        let environ = read("environ").unwrap_or_default();
+        let executable = std::fs::read_link(proc_path(pid, "exe"))
+            .map(|p| p.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let mapped = parse_maps(&maps);
+        let python = detect_python(pid, &mapped);
+        Ok(Self {
+            pid,
+            executable,
+            command_args: split_nul(&cmdline),
+            service_name_env: split_nul(&environ)
+                .into_iter()
+                .find_map(|kv| kv.strip_prefix("OTEL_SERVICE_NAME=").map(str::to_owned))
+                .filter(|v| !v.is_empty()),
+            python,
+            mapped,
+        })
+    }
+
+    /// Re-reads the mapped files (libraries loaded since attach).
+    pub fn refresh_maps(&mut self) -> Result<(), TargetError> {
+        let maps = std::fs::read(proc_path(self.pid, "maps"))
+            .map_err(|_| TargetError::NoSuchProcess(self.pid))?;
+        self.mapped = parse_maps(&String::from_utf8_lossy(&maps));
+        Ok(())
+    }
+
+    /// Path through which this process's view of `path` can be opened from
+    /// pytrace's mount namespace.
+    pub fn host_path(&self, file: &MappedFile) -> PathBuf {
+        let via_root = proc_path(self.pid, "root").join(file.path.trim_start_matches('/'));
+        if !file.deleted && via_root.exists() {
+            return via_root;
+        }
+        proc_path(self.pid, "map_files")
+            .join(format!("{:x}-{:x}", file.first_range.0, file.first_range.1))
+    }
+
+    /// The name the spans' `service.name` gets.
+    pub fn service_name(&self) -> String {
+        if let Some(name) = &self.service_name_env {
+            return name.clone();
+        }
+        script_name(&self.command_args).unwrap_or_else(|| {
+            Path::new(&self.executable).file_name().map_or_else(
+                || format!("pid-{}", self.pid),
+                |n| n.to_string_lossy().into_owned(),
+            )
+        })
+    }
+
+    pub fn resource(&self, host_name: &str) -> Arc<Resource> {
+        let mut resource = Resource::default();
+        let a = &mut resource.attributes;
+        a.set(sc::SERVICE_NAME, self.service_name());
+        a.set(sc::HOST_NAME, host_name);
+        a.set(sc::PROCESS_PID, i64::from(self.pid));
+        a.set(sc::PROCESS_EXECUTABLE_PATH, self.executable.as_str());
+        a.set(
+            sc::PROCESS_COMMAND_ARGS,
+            AttrValue::StrArray(redact::redact_command_args(&self.command_args)),
+        );
+        if let Some(python) = &self.python {
+            a.set(sc::PROCESS_RUNTIME_NAME, "cpython");
+            a.set(sc::PROCESS_RUNTIME_VERSION, python.version.as_str());
+        }
+        Arc::new(resource)
+    }
+}
+
+pub fn proc_path(pid: u32, what: &str) -> PathBuf {
+    PathBuf::from(format!("/proc/{pid}")).join(what)
+}
+
+/// This host's name, for `host.name`.
+pub fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_owned())
+        .unwrap_or_default()
+}
+
+fn split_nul(bytes: &[u8]) -> Vec<String> {
+    bytes
+        .split(|b| *b == 0)
+        .filter(|s| !s.is_empty())
+        .map(|s| String::from_utf8_lossy(s).into_owned())
+        .collect()
+}
+
+/// `app` for `python app.py …`, `pkg.mod` for `python -m pkg.mod …`.
+fn script_name(args: &[String]) -> Option<String> {
+    let mut rest = args.iter().skip(1);
+    while let Some(arg) = rest.next() {
+        match arg.as_str() {
+            "-m" => return rest.next().cloned(),
+            "-c" => return None,
+            "-W" | "-X" | "--check-hash-based-pycs" => {
+                rest.next();
+            }
+            a if a.starts_with('-') => {}
+            script => {
+                let name = Path::new(script).file_name()?.to_string_lossy();
+                return Some(name.strip_suffix(".py").unwrap_or(&name).to_owned());
+            }
+        }
+    }
+    None
+}
+
+/// Finds the object that holds CPython (exports `_PyRuntime`) and its version.
+fn detect_python(pid: u32, mapped: &[MappedFile]) -> Option<PythonRuntime> {
+    let candidates = mapped.iter().filter(|f| {
+        let name = Path::new(&f.path)
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        name.starts_with("libpython3") || name.starts_with("python3") || name == "python"
+    });
+    for file in candidates {
+        let path = proc_path(pid, "root").join(file.path.trim_start_matches('/'));
+        let Ok(elf) = Elf::open(&path) else { continue };
+        if elf.symbol("_PyRuntime").is_none() && elf.symbol("Py_Initialize").is_none() {
+            continue;
+        }
+        let version = elf
+            .symbol_bytes("Py_Version")
+            .and_then(version_from_hex)
+            .or_else(|| version_from_path(&file.path))?;
+        return Some(PythonRuntime {
+            version,
+            object_path: file.path.clone(),
+        });
+    }
+    None
+}
+
+/// Decodes `Py_Version` (`PY_VERSION_HEX`, 3.11+): 0xMMmmppLS.
+fn version_from_hex(bytes: &[u8]) -> Option<String> {
+    let hex = u32::from_le_bytes(bytes.get(..4)?.try_into().ok()?);
+    let (major, minor, micro) = (hex >> 24, (hex >> 16) & 0xff, (hex >> 8) & 0xff);
+    (major == 3).then(|| format!("{major}.{minor}.{micro}"))
+}
+
+/// `3.9.18` from a pyenv-style path, else `3.9` from `libpython3.9` / `python3.9`.
+fn version_from_path(path: &str) -> Option<String> {
+    let full = path.split('/').find(|c| {
+        let parts: Vec<&str> = c.split('.').collect();
+        parts.len() == 3
+            && parts[0] == "3"
+            && parts
+                .iter()
+                .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+    });
+    if let Some(full) = full {
+        return Some(full.to_owned());
+    }
+    let name = Path::new(path).file_name()?.to_string_lossy().into_owned();
+    let after = name
+        .strip_prefix("libpython")
+        .or_else(|| name.strip_prefix("python"))?;
+    let digits: String = after
+        .chars()
+        .take_while(|c| c.is_ascii_digit() || *c == '.')
+        .collect();
+    let trimmed = digits.trim_end_matches('.');
+    trimmed
+        .contains('.')
+        .then(|| trimmed.split('.').take(2).collect::<Vec<_>>().join("."))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn names_the_service_after_the_script_or_module() {
+        assert_eq!(
+            script_name(&args(&["python3", "-u", "/srv/app/agent.py", "--x"])),
+            Some("agent".into())
+        );
+        assert_eq!(
+            script_name(&args(&["python3", "-X", "dev", "-m", "myapp.worker"])),
+            Some("myapp.worker".into())
+        );
+        assert_eq!(script_name(&args(&["python3", "-c", "print(1)"])), None);
+    }
+
+    #[test]
+    fn reads_versions() {
+        assert_eq!(
+            version_from_hex(&0x030b07f0u32.to_le_bytes()),
+            Some("3.11.7".into())
+        );
+        assert_eq!(
+            version_from_path("/root/.pyenv/versions/3.9.18/lib/libpython3.9.so.1.0"),
+            Some("3.9.18".into())
+        );
+        assert_eq!(
+            version_from_path("/usr/lib/x86_64-linux-gnu/libpython3.12.so.1.0"),
+            Some("3.12".into())
+        );
+        assert_eq!(
+            version_from_path("/usr/bin/python3.11"),
+            Some("3.11".into())
+        );
+    }
+
+    #[test]
+    fn inspects_this_process() {
+        let me = TargetProcess::inspect(std::process::id()).unwrap();
+        assert!(!me.executable.is_empty());
+        assert!(me.mapped.iter().any(|f| f.path.contains("libc")));
+        assert!(me.python.is_none());
+        assert!(matches!(
+            TargetProcess::inspect(u32::MAX - 1),
+            Err(TargetError::NoSuchProcess(_))
+        ));
+    }
+}

@@ -1,0 +1,163 @@
+//! Finding the TLS library a target uses: the OpenSSL objects it maps now
+//! (`libssl`, or OpenSSL linked into the executable / libpython), and, when
+//! `ssl` is not imported yet, the `libssl` its `_ssl` module *will* load, so
+//! probes can be in place before the first request.
+
+use std::collections::HashSet;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use super::elf::Elf;
+use super::process::{TargetProcess, proc_path};
+
+/// The OpenSSL functions pytrace probes (see `probes::TLS_PROBES`).
+pub const TLS_SYMBOLS: [&str; 5] = [
+    "SSL_write",
+    "SSL_write_ex",
+    "SSL_read",
+    "SSL_read_ex",
+    "SSL_free",
+];
+
+/// A file's identity, whatever path reaches it.
+pub type FileId = (u64, u64);
+
+/// An object exporting OpenSSL's read/write functions.
+#[derive(Clone, Debug)]
+pub struct TlsLibrary {
+    /// Path inside the target's mount namespace (for messages).
+    pub path: String,
+    /// Path pytrace opens and attaches to.
+    pub host_path: PathBuf,
+    pub id: FileId,
+    /// File offsets of the [`TLS_SYMBOLS`] it defines.
+    pub symbols: Vec<(&'static str, u64)>,
+    /// Mapped already (false: predicted from the `_ssl` module's dependencies).
+    pub mapped: bool,
+}
+
+/// Result of one search.
+#[derive(Debug, Default)]
+pub struct TlsSearch {
+    pub libraries: Vec<TlsLibrary>,
+    /// Objects examined, for the "no TLS library found" message.
+    pub searched: Vec<String>,
+}
+
+pub fn file_id(path: &Path) -> Option<FileId> {
+    std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
+}
+
+/// Looks at the target's mapped objects that can hold OpenSSL, skipping
+/// files in `known` (already examined).
+pub fn find_mapped(target: &TargetProcess, known: &mut HashSet<FileId>) -> TlsSearch {
+    let mut search = TlsSearch::default();
+    for file in &target.mapped {
+        if !may_hold_openssl(&file.path, &target.executable) {
+            continue;
+        }
+        let host_path = target.host_path(file);
+        let Some(id) = file_id(&host_path) else {
+            continue;
+        };
+        search.searched.push(file.path.clone());
+        if !known.insert(id) {
+            continue;
+        }
+        if let Some(library) = inspect(&file.path, host_path, id, true) {
+            search.libraries.push(library);
+        }
+    }
+    search
+}
+
+/// The `libssl` that the target's `_ssl` extension module links against,
+/// resolved as the dynamic loader would inside the target's filesystem.
+pub fn predict_libssl(target: &TargetProcess) -> Option<TlsLibrary> {
+    let python = target.python.as_ref()?;
+    let root = proc_path(target.pid, "root");
+    let module = find_ssl_module(&root, &python.object_path, &python.version)?;
+    let (needed, runpath) = Elf::open(&root.join(module.trim_start_matches('/')))
+        .ok()?
+        .dependencies();
+    let libssl = needed.iter().find(|n| n.starts_with("libssl"))?;
+    let module_dir = Path::new(&module).parent()?.to_string_lossy().into_owned();
+    let dirs = runpath
+        .iter()
+        .map(|d| d.replace("$ORIGIN", &module_dir))
+        .chain(STANDARD_LIBRARY_DIRS.iter().map(|d| d.to_string()));
+    for dir in dirs {
+        let path = format!("{}/{libssl}", dir.trim_end_matches('/'));
+        let host_path = root.join(path.trim_start_matches('/'));
+        if let Some(id) = file_id(&host_path) {
+            return inspect(&path, host_path, id, false);
+        }
+    }
+    None
+}
+
+const STANDARD_LIBRARY_DIRS: &[&str] = &[
+    "/lib/x86_64-linux-gnu",
+    "/usr/lib/x86_64-linux-gnu",
+    "/lib/aarch64-linux-gnu",
+    "/usr/lib/aarch64-linux-gnu",
+    "/lib64",
+    "/usr/lib64",
+    "/lib",
+    "/usr/lib",
+    "/usr/local/lib",
+];
+
+/// `<prefix>/lib/python3.X/lib-dynload/_ssl.cpython-3X-*.so`, where the
+/// prefix is the parent of the interpreter object's `bin/` or `lib/`.
+fn find_ssl_module(root: &Path, object_path: &str, version: &str) -> Option<String> {
+    let minor = version.split('.').take(2).collect::<Vec<_>>().join(".");
+    let prefix = Path::new(object_path).parent()?.parent()?;
+    let candidates = [
+        prefix.join(format!("lib/python{minor}/lib-dynload")),
+        PathBuf::from(format!("/usr/lib/python{minor}/lib-dynload")),
+    ];
+    for dir in candidates {
+        let Ok(entries) =
+            std::fs::read_dir(root.join(dir.to_string_lossy().trim_start_matches('/')))
+        else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with("_ssl.") && name.ends_with(".so") {
+                return Some(dir.join(name).to_string_lossy().into_owned());
+            }
+        }
+    }
+    None
+}
+
+fn may_hold_openssl(path: &str, executable: &str) -> bool {
+    let name = Path::new(path)
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    name.starts_with("libssl")
+        || name.starts_with("libpython")
+        || name.starts_with("_ssl.")
+        || path == executable
+}
+
+fn inspect(path: &str, host_path: PathBuf, id: FileId, mapped: bool) -> Option<TlsLibrary> {
+    let elf = Elf::open(&host_path).ok()?;
+    let symbols: Vec<(&'static str, u64)> = TLS_SYMBOLS
+        .iter()
+        .filter_map(|name| elf.symbol(name).map(|s| (*name, s.file_offset)))
+        .collect();
+    let has_io = symbols
+        .iter()
+        .any(|(name, _)| name.starts_with("SSL_write"));
+    has_io.then(|| TlsLibrary {
+        path: path.to_owned(),
+        host_path,
+        id,
+        symbols,
+        mapped,
+    })
+}
