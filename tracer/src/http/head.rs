@@ -144,15 +144,19 @@ pub fn parse_response(buf: &[u8]) -> Parsed<ResponseHead> {
     }
 }
 
+/// Longest method token accepted when recognising a request start.
+const MAX_METHOD_LEN: usize = 16;
+
 /// Cheap test of whether `data` can begin an HTTP/1.x request: a method token
-/// followed by a space. Used to resynchronise after lost bytes.
+/// followed by a space, or a prefix of one (a call may carry just `G`). Used
+/// to resynchronise after lost bytes.
 pub fn looks_like_request_start(data: &[u8]) -> bool {
     let token_len = data
         .iter()
-        .take(16)
+        .take(MAX_METHOD_LEN)
         .take_while(|b| b.is_ascii_uppercase())
         .count();
-    token_len > 0 && data.get(token_len) == Some(&b' ')
+    token_len > 0 && matches!(data.get(token_len), Some(b' ') | None)
 }
 
 /// Cheap test of whether `data` can begin an HTTP/1.x response.
@@ -197,6 +201,8 @@ mod tests {
     fn recognises_message_starts() {
         assert!(looks_like_request_start(b"GET / HTTP/1.1"));
         assert!(!looks_like_request_start(b"{\"json\": 1}"));
+        assert!(looks_like_request_start(b"G"));
+        assert!(!looks_like_request_start(b"GETX/"));
         assert!(looks_like_response_start(b"HTTP/1.1 200 OK"));
         assert!(looks_like_response_start(b"HTT"));
         assert!(!looks_like_response_start(b"data: x"));
