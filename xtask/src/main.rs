@@ -1,1 +1,58 @@
-fn main() {}
+//! `cargo xtask`: the project's set-up, build, demo and test commands.
+//!
+//! Each command first runs `setup`, which installs whatever is missing
+//! (nightly rust-src, LLVM dev packages matching the nightly, bpf-linker, the
+//! Python virtualenv with the real client SDKs) and skips what is present, so
+//! a fresh machine needs nothing but this repository.
+
+mod demo;
+mod python;
+mod setup;
+mod shell;
+mod test;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(about = "pytrace's developer commands")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Install the eBPF toolchain and the Python test environment (idempotent).
+    Setup,
+    /// Set up, then build the release `pytrace` binary.
+    Build,
+    /// Attach pytrace to a running Python program making HTTPS calls, live.
+    Demo {
+        /// Seconds the demo program keeps making requests.
+        #[arg(long, default_value_t = 12)]
+        seconds: u32,
+    },
+    /// Set up, build, and run every test: unit tests and root integration tests.
+    Test {
+        /// Only run integration tests whose name contains this.
+        filter: Option<String>,
+    },
+}
+
+fn main() -> ExitCode {
+    let result = match Cli::parse().command {
+        Command::Setup => setup::run().map(|_| ()),
+        Command::Build => setup::run().and_then(|env| shell::build_release(&env)),
+        Command::Demo { seconds } => demo::run(seconds),
+        Command::Test { filter } => test::run(filter.as_deref()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("xtask: error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -21,7 +21,7 @@ use crate::output::{Format, Output};
 use crate::pipeline::Pipeline;
 use crate::privileges::{self, PrivilegeError};
 use crate::probes::{self, ProbeError, Probes};
-use crate::target::process::{host_name, proc_path};
+use crate::target::process::{has_exited, host_name};
 use crate::target::tls::{self, FileId, TlsLibrary};
 use crate::target::{TargetError, TargetProcess};
 
@@ -236,16 +236,6 @@ fn rescan_targets(
         }
         true
     });
-}
-
-/// Gone, or a zombie waiting to be reaped.
-fn has_exited(pid: u32) -> bool {
-    match std::fs::read_to_string(proc_path(pid, "stat")) {
-        Ok(stat) => stat
-            .rsplit_once(')')
-            .is_some_and(|(_, rest)| matches!(rest.trim_start().chars().next(), Some('Z' | 'X'))),
-        Err(_) => true,
-    }
 }
 
 async fn shutdown_signal(duration: Option<Duration>) {

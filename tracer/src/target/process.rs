@@ -44,8 +44,7 @@ pub struct TargetProcess {
 
 impl TargetProcess {
     pub fn inspect(pid: u32) -> Result<Self, TargetError> {
-        let proc_dir = proc_path(pid, "");
-        if !proc_dir.exists() {
+        if has_exited(pid) {
             return Err(TargetError::NoSuchProcess(pid));
         }
         let read = |what: &'static str| {
@@ -123,6 +122,16 @@ impl TargetProcess {
             a.set(sc::PROCESS_RUNTIME_VERSION, python.version.as_str());
         }
         Arc::new(resource)
+    }
+}
+
+/// Gone, or a zombie waiting to be reaped.
+pub fn has_exited(pid: u32) -> bool {
+    match std::fs::read_to_string(proc_path(pid, "stat")) {
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| matches!(rest.trim_start().chars().next(), Some('Z' | 'X'))),
+        Err(_) => true,
     }
 }
 

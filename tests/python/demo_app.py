@@ -1,0 +1,49 @@
+"""A small, ordinary Python program for the demo: it asks an (OpenAI-compatible)
+model for help, fetches data with requests, posts results with httpx, reads a
+streamed response, and occasionally hits a missing page. It knows nothing
+about pytrace; the demo attaches to it while it runs.
+"""
+
+import argparse
+import ssl
+import time
+
+import httpx
+import openai
+import requests
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--base", required=True)
+    parser.add_argument("--ca", required=True)
+    parser.add_argument("--seconds", type=float, default=12)
+    args = parser.parse_args()
+
+    context = ssl.create_default_context(cafile=args.ca)
+    api_key = "sk-demo-0123456789abcdefSECRET"  # must never show up in pytrace's output
+    llm = openai.OpenAI(base_url=args.base + "/v1", api_key=api_key, http_client=httpx.Client(verify=context))
+    session = requests.Session()
+    uploads = httpx.Client(verify=context, headers={"Authorization": f"Bearer {api_key}"})
+
+    deadline = time.monotonic() + args.seconds
+    step = 0
+    while time.monotonic() < deadline:
+        if step % 5 == 0:
+            llm.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "Summarise the data"}])
+        elif step % 5 == 1:
+            session.get(args.base + "/json?n=50", verify=args.ca).json()
+        elif step % 5 == 2:
+            uploads.post(args.base + "/echo", json={"result": "x" * 300})
+        elif step % 5 == 3:
+            with uploads.stream("GET", args.base + "/stream?events=4&delay_ms=50") as response:
+                for _ in response.iter_lines():
+                    pass
+        else:
+            session.get(args.base + f"/status/404?key={api_key}", verify=args.ca)
+        step += 1
+        time.sleep(0.4)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,81 @@
+//! The Python side of set-up: a virtualenv in `.venv` with the real client
+//! SDKs from PyPI (pinned in tests/python/requirements.txt), and discovery of
+//! the interpreters the integration tests run against.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use anyhow::{Context as _, bail};
+
+use crate::shell::{output, run, step, workspace_root};
+
+/// Modules the venv must import for the tests and the demo.
+const REQUIRED_MODULES: &str =
+    "openai, anthropic, httpx, requests, aiohttp, trustme, brotli, zstandard";
+
+pub fn ensure_venv() -> anyhow::Result<PathBuf> {
+    let root = workspace_root();
+    let venv = root.join(".venv");
+    let python = venv.join("bin/python");
+    let requirements = root.join("tests/python/requirements.txt");
+    let check = format!("import {REQUIRED_MODULES}");
+    if output(Command::new(&python).args(["-c", &check])).is_some() {
+        step("Python virtualenv with the client SDKs: present");
+        return Ok(python);
+    }
+    if !python.exists() {
+        let base =
+            base_interpreter().context("no Python 3 interpreter found to create the virtualenv")?;
+        step(&format!(
+            "creating the Python virtualenv with {}",
+            base.display()
+        ));
+        run(Command::new(&base).args(["-m", "venv"]).arg(&venv))?;
+    }
+    step("installing the Python client SDKs from PyPI");
+    run(Command::new(&python)
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "--disable-pip-version-check",
+            "-q",
+            "-r",
+        ])
+        .arg(&requirements))?;
+    if output(Command::new(&python).args(["-c", &check])).is_none() {
+        bail!("the virtualenv still cannot import {REQUIRED_MODULES}");
+    }
+    Ok(python)
+}
+
+/// pyenv's 3.12 when present (a modern interpreter the SDKs support), else
+/// the `python3` on PATH.
+fn base_interpreter() -> Option<PathBuf> {
+    let pyenv = pyenv_root();
+    let mut pyenv_312: Vec<PathBuf> = std::fs::read_dir(pyenv.join("versions"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("3.12."))
+        })
+        .map(|p| p.join("bin/python3.12"))
+        .filter(|p| p.exists())
+        .collect();
+    pyenv_312.sort();
+    pyenv_312.pop().or_else(|| {
+        output(Command::new("sh").args(["-c", "command -v python3"]))
+            .map(|p| PathBuf::from(p.trim()))
+    })
+}
+
+pub fn pyenv_root() -> PathBuf {
+    std::env::var_os("PYENV_ROOT")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var("HOME").unwrap_or_else(|_| "/root".into())).join(".pyenv")
+        })
+}

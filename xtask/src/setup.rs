@@ -1,0 +1,146 @@
+//! Idempotent installation of everything the build and the tests need.
+//! Each step checks first and prints what it does; a second run with
+//! everything present takes a second or two.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context as _, bail};
+
+use crate::python;
+use crate::shell::{self, output, step};
+
+/// What later steps need from set-up.
+pub struct Environment {
+    /// PATH with cargo's bin directory and LLVM's first.
+    pub path: String,
+    /// The virtualenv's Python, with the client SDKs installed.
+    pub python: PathBuf,
+}
+
+pub fn run() -> anyhow::Result<Environment> {
+    let cargo_bin = home().join(".cargo/bin");
+    let llvm_major = nightly_llvm_major()?;
+    ensure_rust_src()?;
+    ensure_llvm(llvm_major)?;
+    let path = format!(
+        "{}:/usr/lib/llvm-{llvm_major}/bin:{}",
+        cargo_bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    ensure_bpf_linker(llvm_major, &path, &cargo_bin)?;
+    let python = python::ensure_venv()?;
+    step("set-up complete");
+    Ok(Environment { path, python })
+}
+
+fn home() -> PathBuf {
+    PathBuf::from(std::env::var("HOME").unwrap_or_else(|_| "/root".into()))
+}
+
+/// The nightly toolchain builds the kernel programs; bpf-linker must use the
+/// same LLVM major version as that nightly's rustc.
+fn nightly_llvm_major() -> anyhow::Result<u32> {
+    let version = match output(Command::new("rustup").args(["run", "nightly", "rustc", "-vV"])) {
+        Some(v) => v,
+        None => {
+            step("installing the nightly Rust toolchain");
+            shell::run(Command::new("rustup").args([
+                "toolchain",
+                "install",
+                "nightly",
+                "--profile",
+                "minimal",
+            ]))?;
+            output(Command::new("rustup").args(["run", "nightly", "rustc", "-vV"]))
+                .context("nightly rustc does not run after installing it")?
+        }
+    };
+    let llvm = version
+        .lines()
+        .find_map(|l| l.strip_prefix("LLVM version: "))
+        .context("nightly rustc -vV reports no LLVM version")?;
+    let major = llvm
+        .split('.')
+        .next()
+        .unwrap_or_default()
+        .parse()
+        .context("unreadable LLVM version")?;
+    step(&format!("nightly rustc uses LLVM {major}"));
+    Ok(major)
+}
+
+fn ensure_rust_src() -> anyhow::Result<()> {
+    let installed = output(Command::new("rustup").args([
+        "component",
+        "list",
+        "--toolchain",
+        "nightly",
+        "--installed",
+    ]))
+    .unwrap_or_default();
+    if installed.lines().any(|l| l.starts_with("rust-src")) {
+        step("rust-src for nightly: present");
+        return Ok(());
+    }
+    step("installing rust-src for nightly");
+    shell::run(Command::new("rustup").args([
+        "component",
+        "add",
+        "rust-src",
+        "--toolchain",
+        "nightly",
+    ]))
+}
+
+fn ensure_llvm(major: u32) -> anyhow::Result<()> {
+    let llvm_config = format!("/usr/lib/llvm-{major}/bin/llvm-config");
+    let polly = format!("/usr/lib/llvm-{major}/lib/libPolly.a");
+    if Path::new(&llvm_config).exists() && Path::new(&polly).exists() {
+        step(&format!("LLVM {major} development files: present"));
+        return Ok(());
+    }
+    step(&format!(
+        "installing LLVM {major} development files (apt-get)"
+    ));
+    shell::run(Command::new("apt-get").arg("update"))?;
+    let packages = [
+        format!("llvm-{major}-dev"),
+        format!("libpolly-{major}-dev"),
+        "libzstd-dev".into(),
+        "zlib1g-dev".into(),
+    ];
+    shell::run(
+        Command::new("apt-get")
+            .args(["install", "-y", "--no-install-recommends"])
+            .args(&packages)
+            .env("DEBIAN_FRONTEND", "noninteractive"),
+    )
+}
+
+fn ensure_bpf_linker(major: u32, path: &str, cargo_bin: &Path) -> anyhow::Result<()> {
+    let linker = cargo_bin.join("bpf-linker");
+    if let Some(version) = output(Command::new(&linker).arg("--version")) {
+        step(&format!("bpf-linker: present ({})", version.trim()));
+        return Ok(());
+    }
+    step(&format!(
+        "building bpf-linker against LLVM {major} (about a minute)"
+    ));
+    let feature = format!("llvm-{major}");
+    shell::run(
+        Command::new("cargo")
+            .args([
+                "install",
+                "bpf-linker",
+                "--no-default-features",
+                "--features",
+                &feature,
+            ])
+            .env("PATH", path),
+    )?;
+    if output(Command::new(&linker).arg("--version")).is_none() {
+        bail!("bpf-linker was installed but does not run");
+    }
+    Ok(())
+}

@@ -1,0 +1,72 @@
+//! Running commands with visible progress, and locating the workspace.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context as _, bail};
+
+use crate::setup::Environment;
+
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives in the workspace")
+        .to_owned()
+}
+
+pub fn step(message: &str) {
+    use std::io::IsTerminal as _;
+    if std::io::stderr().is_terminal() {
+        eprintln!("\x1b[1m==>\x1b[0m {message}");
+    } else {
+        eprintln!("==> {message}");
+    }
+}
+
+/// Runs `command`, streaming its output; fails on a non-zero exit.
+pub fn run(command: &mut Command) -> anyhow::Result<()> {
+    let status = command
+        .status()
+        .with_context(|| format!("could not start {command:?}"))?;
+    if !status.success() {
+        bail!("{command:?} failed with {status}");
+    }
+    Ok(())
+}
+
+/// Runs `command` quietly and returns its stdout, or None when it fails.
+pub fn output(command: &mut Command) -> Option<String> {
+    let out = command.output().ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// Builds the release `pytrace` binary (the kernel object is built and
+/// embedded by tracer/build.rs).
+pub fn build_release(env: &Environment) -> anyhow::Result<()> {
+    step("building pytrace (release)");
+    run(Command::new("cargo")
+        .args([
+            "build",
+            "--release",
+            "--package",
+            "tracer",
+            "--bin",
+            "pytrace",
+        ])
+        .current_dir(workspace_root())
+        .env("PATH", &env.path))
+}
+
+pub fn pytrace_binary() -> PathBuf {
+    workspace_root().join("target/release/pytrace")
+}
+
+pub fn require_root(what: &str) -> anyhow::Result<()> {
+    let uid = output(Command::new("id").arg("-u")).unwrap_or_default();
+    if uid.trim() != "0" {
+        bail!("{what} loads eBPF programs and must run as root: sudo -E cargo xtask ...");
+    }
+    Ok(())
+}

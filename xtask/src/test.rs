@@ -1,0 +1,35 @@
+//! `cargo xtask test`: every test. Unit and replay tests first (no root
+//! needed), then the root integration tests, which trace real Python clients
+//! with the release binary.
+
+use std::process::Command;
+
+use crate::setup;
+use crate::shell::{self, step, workspace_root};
+
+pub fn run(filter: Option<&str>) -> anyhow::Result<()> {
+    let env = setup::run()?;
+    let root = workspace_root();
+
+    step("unit and replay tests");
+    shell::run(
+        Command::new("cargo")
+            .args(["test", "--workspace", "--exclude", "integration-tests"])
+            .current_dir(&root)
+            .env("PATH", &env.path),
+    )?;
+
+    shell::require_root("the integration tests")?;
+    shell::build_release(&env)?;
+    step("integration tests (root): real Python clients traced by pytrace");
+    let mut command = Command::new("cargo");
+    command
+        .args(["test", "--package", "integration-tests", "--"])
+        .args(filter)
+        .args(["--test-threads", "2"])
+        .current_dir(&root)
+        .env("PATH", &env.path)
+        .env("PYTRACE_BIN", shell::pytrace_binary())
+        .env("PYTRACE_PYTHON", &env.python);
+    shell::run(&mut command)
+}
