@@ -14,7 +14,7 @@ that line arrives.
 """
 
 import argparse
-import asyncio
+import inspect
 import json
 import os
 import sys
@@ -125,7 +125,7 @@ async def run_httpx_async(args, plan):
             await response.aread()
             report(method, path, response.status_code)
 
-        await asyncio.gather(*(one(m, p) for m, p in plan))
+        await gather(*(one(m, p) for m, p in plan))
 
 
 async def run_aiohttp(args, plan):
@@ -138,7 +138,7 @@ async def run_aiohttp(args, plan):
                 await response.read()
                 report(method, path, response.status)
 
-        await asyncio.gather(*(one(m, p) for m, p in plan))
+        await gather(*(one(m, p) for m, p in plan))
 
 
 def run_openai(args, plan):
@@ -154,6 +154,12 @@ def run_openai(args, plan):
     for _ in plan:
         completion = client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "Say hello"}])
         report("POST", "/v1/chat/completions", 200 if completion.choices else 0)
+
+
+async def gather(*coroutines):
+    import asyncio
+
+    return await asyncio.gather(*coroutines)
 
 
 RUNNERS = {
@@ -196,7 +202,9 @@ def main():
         if round_index:
             time.sleep(args.interval)
         result = runner(args, plan)
-        if asyncio.iscoroutine(result):
+        if inspect.iscoroutine(result):
+            import asyncio  # imports ssl: only when an async client runs
+
             asyncio.run(result)
     print("FINISHED", flush=True)
     time.sleep(args.linger)

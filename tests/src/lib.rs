@@ -1,1 +1,428 @@
+//! Harness for pytrace's root integration tests: the local server, the
+//! traced Python programs and pytrace itself run as real processes, each held
+//! by a guard that kills and reaps it even when a test fails.
+//!
+//! `cargo xtask test` sets `PYTRACE_BIN` (the release binary) and
+//! `PYTRACE_PYTHON` (the virtualenv with the client SDKs) before running these.
 
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+pub fn pytrace_bin() -> PathBuf {
+    PathBuf::from(
+        std::env::var_os("PYTRACE_BIN")
+            .expect("PYTRACE_BIN is unset: run these tests with `cargo xtask test`"),
+    )
+}
+
+pub fn venv_python() -> PathBuf {
+    PathBuf::from(
+        std::env::var_os("PYTRACE_PYTHON")
+            .expect("PYTRACE_PYTHON is unset: run these tests with `cargo xtask test`"),
+    )
+}
+
+pub fn python_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("python")
+}
+
+/// A fresh scratch directory for one test.
+pub fn scratch_dir(name: &str) -> PathBuf {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "pytrace-test-{}-{}-{name}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    ));
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    dir
+}
+
+/// Kills and reaps the process when dropped.
+pub struct ProcessGuard(pub Child);
+
+impl Drop for ProcessGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Reads a child's output lines on a thread; lines arrive on a channel.
+fn line_reader(stream: impl std::io::Read + Send + 'static) -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stream).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+/// Waits for a line starting with `prefix`, keeping every line seen.
+fn wait_for_line(
+    rx: &mpsc::Receiver<String>,
+    prefix: &str,
+    seen: &mut Vec<String>,
+    timeout: Duration,
+) -> Option<String> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let left = deadline.checked_duration_since(Instant::now())?;
+        let line = rx.recv_timeout(left).ok()?;
+        seen.push(line.clone());
+        if line.starts_with(prefix) {
+            return Some(line);
+        }
+    }
+}
+
+/// The local test server (tests/python/server.py).
+pub struct Server {
+    _process: ProcessGuard,
+    pub port: u16,
+    pub ca: Option<PathBuf>,
+    pub scheme: &'static str,
+}
+
+impl Server {
+    pub fn https() -> Self {
+        Self::start(&[])
+    }
+
+    fn start(extra: &[&str]) -> Self {
+        let dir = scratch_dir("server");
+        let mut child = Command::new(venv_python())
+            .arg(python_dir().join("server.py"))
+            .arg("--cert-dir")
+            .arg(dir.join("certs"))
+            .args(extra)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start server.py");
+        let rx = line_reader(child.stdout.take().expect("stdout"));
+        let process = ProcessGuard(child);
+        let ready = wait_for_line(&rx, "READY", &mut Vec::new(), Duration::from_secs(30))
+            .expect("server READY");
+        let fields: Vec<&str> = ready.split_whitespace().collect();
+        let ca = (fields[2] != "-").then(|| PathBuf::from(fields[2]));
+        let scheme = if ca.is_some() { "https" } else { "http" };
+        Self {
+            _process: process,
+            port: fields[1].parse().expect("port"),
+            ca,
+            scheme,
+        }
+    }
+
+    pub fn base(&self) -> String {
+        format!("{}://localhost:{}", self.scheme, self.port)
+    }
+}
+
+/// A traced Python program (tests/python/client.py) waiting for "go".
+pub struct Client {
+    process: ProcessGuard,
+    stdin: Option<ChildStdin>,
+    stdout: mpsc::Receiver<String>,
+    pub pid: u32,
+}
+
+/// What the client did, per its own report lines.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Done {
+    pub method: String,
+    pub path: String,
+    pub status: i64,
+}
+
+impl Client {
+    /// Starts `client.py` with `python` and the given arguments (plus the
+    /// server's base URL and CA), and waits until it is ready.
+    pub fn start(python: &Path, server: &Server, args: &[&str]) -> Self {
+        let mut command = Command::new(python);
+        command
+            .arg(python_dir().join("client.py"))
+            .args(["--base", &server.base(), "--wait-for-go"])
+            .args(args);
+        if let Some(ca) = &server.ca {
+            command.arg("--ca").arg(ca);
+        }
+        let mut child = command
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start client.py");
+        let stdin = child.stdin.take();
+        let stdout = line_reader(child.stdout.take().expect("stdout"));
+        let pid = child.id();
+        let client = Self {
+            process: ProcessGuard(child),
+            stdin,
+            stdout,
+            pid,
+        };
+        wait_for_line(
+            &client.stdout,
+            "READY",
+            &mut Vec::new(),
+            Duration::from_secs(60),
+        )
+        .expect("client READY");
+        client
+    }
+
+    /// Lets the client start its requests.
+    pub fn go(&mut self) {
+        let mut stdin = self.stdin.take().expect("go once");
+        stdin.write_all(b"go\n").expect("write go");
+    }
+
+    /// Waits for the client to finish and exit; returns what it reported.
+    pub fn finish(mut self) -> Vec<Done> {
+        let mut lines = Vec::new();
+        let finished = wait_for_line(
+            &self.stdout,
+            "FINISHED",
+            &mut lines,
+            Duration::from_secs(120),
+        );
+        assert!(
+            finished.is_some(),
+            "client did not finish; it printed {lines:?}"
+        );
+        let status = self.process.0.wait().expect("wait client");
+        assert!(status.success(), "client failed: {status}");
+        lines
+            .iter()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .map(|v| done_of(&v))
+            .collect()
+    }
+
+    /// Kills the client abruptly (SIGKILL).
+    pub fn kill(mut self) {
+        let _ = self.process.0.kill();
+        let _ = self.process.0.wait();
+    }
+
+    /// Waits until the client printed `count` report lines.
+    pub fn wait_reports(&self, count: usize) {
+        let mut lines = Vec::new();
+        while lines
+            .iter()
+            .filter(|l: &&String| l.starts_with('{'))
+            .count()
+            < count
+        {
+            assert!(
+                wait_for_line(&self.stdout, "", &mut lines, Duration::from_secs(60)).is_some(),
+                "client stalled"
+            );
+        }
+    }
+}
+
+fn done_of(v: &Value) -> Done {
+    Done {
+        method: v["method"].as_str().unwrap_or_default().to_owned(),
+        path: v["path"].as_str().unwrap_or_default().to_owned(),
+        status: v["status"].as_i64().unwrap_or_default(),
+    }
+}
+
+/// A running `pytrace attach`.
+pub struct Tracer {
+    process: ProcessGuard,
+    json_path: PathBuf,
+    stdout: mpsc::Receiver<String>,
+    stderr: mpsc::Receiver<String>,
+    stderr_seen: Vec<String>,
+}
+
+/// Everything pytrace produced.
+#[derive(Debug)]
+pub struct Trace {
+    pub spans: Vec<Value>,
+    pub summary: Value,
+    /// Raw contents of every output: the JSON file, stdout (pretty) and stderr.
+    pub json_text: String,
+    pub stdout: String,
+    pub stderr: String,
+    pub success: bool,
+}
+
+impl Tracer {
+    /// Runs `pytrace attach --pid … --output FILE`, and waits until it traces.
+    pub fn attach(pids: &[u32], extra: &[&str]) -> Self {
+        let json_path = scratch_dir("trace").join("spans.jsonl");
+        let mut command = Command::new(pytrace_bin());
+        command.arg("attach");
+        for pid in pids {
+            command.args(["--pid", &pid.to_string()]);
+        }
+        command.arg("--output").arg(&json_path).args(extra);
+        let mut child = command
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start pytrace");
+        let stdout = line_reader(child.stdout.take().expect("stdout"));
+        let stderr = line_reader(child.stderr.take().expect("stderr"));
+        let mut tracer = Self {
+            process: ProcessGuard(child),
+            json_path,
+            stdout,
+            stderr,
+            stderr_seen: Vec::new(),
+        };
+        let ready = wait_for_line(
+            &tracer.stderr,
+            "pytrace: tracing",
+            &mut tracer.stderr_seen,
+            Duration::from_secs(60),
+        );
+        assert!(
+            ready.is_some(),
+            "pytrace did not start tracing: {:?}",
+            tracer.stderr_seen
+        );
+        tracer
+    }
+
+    /// Stops pytrace with SIGINT (Ctrl-C) and collects its output.
+    pub fn interrupt(self) -> Trace {
+        // SAFETY: kill(2) on a child pid we own and have not reaped.
+        unsafe { libc_kill(self.process.0.id() as i32, 2) };
+        self.wait()
+    }
+
+    /// Waits for pytrace to exit by itself (its targets exited, --duration).
+    pub fn wait(mut self) -> Trace {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let status = loop {
+            if let Some(status) = self.process.0.try_wait().expect("try_wait") {
+                break status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "pytrace did not exit; stderr so far: {:?}",
+                self.stderr_seen
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        std::thread::sleep(Duration::from_millis(100));
+        let stdout: Vec<String> = self.stdout.try_iter().collect();
+        self.stderr_seen.extend(self.stderr.try_iter());
+        let json_text = std::fs::read_to_string(&self.json_path).unwrap_or_default();
+        let mut spans = Vec::new();
+        let mut summary = Value::Null;
+        for line in json_text.lines() {
+            let value: Value = serde_json::from_str(line)
+                .unwrap_or_else(|e| panic!("bad JSON line {line:?}: {e}"));
+            if value.get("summary").is_some() {
+                summary = value["summary"].clone();
+            } else {
+                spans.push(value);
+            }
+        }
+        Trace {
+            spans,
+            summary,
+            json_text,
+            stdout: stdout.join("\n"),
+            stderr: self.stderr_seen.join("\n"),
+            success: status.success(),
+        }
+    }
+}
+
+unsafe extern "C" {
+    #[link_name = "kill"]
+    fn libc_kill(pid: i32, signal: i32) -> i32;
+}
+
+/// Runs pytrace to completion with the given arguments.
+pub fn run_pytrace(args: &[&str]) -> (Option<i32>, String) {
+    let output = Command::new(pytrace_bin())
+        .args(args)
+        .output()
+        .expect("run pytrace");
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+impl Trace {
+    /// (method, path, status) of every span, sorted, for comparison with [`Done`].
+    pub fn done(&self) -> Vec<Done> {
+        let mut done: Vec<Done> = self
+            .spans
+            .iter()
+            .map(|s| {
+                let a = &s["attributes"];
+                let url = a["url.full"].as_str().unwrap_or_default();
+                let path = url
+                    .splitn(4, '/')
+                    .nth(3)
+                    .map(|p| format!("/{}", p.split('?').next().unwrap_or_default()));
+                Done {
+                    method: a["http.request.method"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_owned(),
+                    path: path.unwrap_or_default(),
+                    status: a["http.response.status_code"].as_i64().unwrap_or_default(),
+                }
+            })
+            .collect();
+        done.sort();
+        done
+    }
+
+    /// Every output pytrace wrote, concatenated (for secret checks).
+    pub fn all_output(&self) -> String {
+        format!("{}\n{}\n{}", self.json_text, self.stdout, self.stderr)
+    }
+}
+
+/// Interpreters the tests cover: pyenv's 3.8–3.13 and Debian's python3.11.
+pub fn interpreters() -> Vec<(String, PathBuf)> {
+    let pyenv = std::env::var_os("PYENV_ROOT")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var("HOME").unwrap_or_else(|_| "/root".into())).join(".pyenv")
+        });
+    let mut found = Vec::new();
+    for minor in 8..=13 {
+        let prefix = format!("3.{minor}.");
+        let dir = std::fs::read_dir(pyenv.join("versions"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| {
+                p.file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with(&prefix))
+            })
+            .max();
+        if let Some(dir) = dir {
+            found.push((
+                format!("pyenv 3.{minor}"),
+                dir.join(format!("bin/python3.{minor}")),
+            ));
+        }
+    }
+    found.push(("debian 3.11".into(), PathBuf::from("/usr/bin/python3.11")));
+    found
+}

@@ -1,0 +1,71 @@
+//! Every CPython on these machines — pyenv 3.8 to 3.13 (3.8/3.9 call
+//! `SSL_read`/`SSL_write`, later ones the `_ex` variants) and Debian's static
+//! `python3.11` — traced with standard-library clients.
+
+use integration_tests::{Client, Server, Tracer, interpreters};
+
+const PLAN: &str = "GET /json,POST /echo,GET /chunked,GET /encoded?encoding=gzip,GET /status/404";
+
+fn check(label: &str) {
+    let (_, python) = interpreters()
+        .into_iter()
+        .find(|(l, _)| l == label)
+        .unwrap_or_else(|| panic!("{label} not installed"));
+    assert!(
+        python.exists(),
+        "{} is missing on this machine",
+        python.display()
+    );
+    let minor = label.rsplit('.').next().unwrap();
+    let server = Server::https();
+    for lib in ["http.client", "urllib"] {
+        let mut client = Client::start(
+            &python,
+            &server,
+            &["--lib", lib, "--paths", PLAN, "--repeat", "2"],
+        );
+        let tracer = Tracer::attach(&[client.pid], &[]);
+        client.go();
+        let mut done = client.finish();
+        done.sort();
+        let trace = tracer.wait();
+        assert_eq!(trace.done(), done, "{label} {lib}: {}", trace.stderr);
+        let version = trace.spans[0]["resource"]["process.runtime.version"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert!(
+            version.starts_with(&format!("3.{minor}")),
+            "{label}: runtime version {version}"
+        );
+    }
+}
+
+#[test]
+fn pyenv_3_8() {
+    check("pyenv 3.8");
+}
+#[test]
+fn pyenv_3_9() {
+    check("pyenv 3.9");
+}
+#[test]
+fn pyenv_3_10() {
+    check("pyenv 3.10");
+}
+#[test]
+fn pyenv_3_11() {
+    check("pyenv 3.11");
+}
+#[test]
+fn pyenv_3_12() {
+    check("pyenv 3.12");
+}
+#[test]
+fn pyenv_3_13() {
+    check("pyenv 3.13");
+}
+#[test]
+fn debian_system_3_11() {
+    check("debian 3.11");
+}
