@@ -3,6 +3,11 @@
 //! appears as one span with the right method, URL, status and timing, and no
 //! secret it sent appears in any output.
 
+#![expect(
+    clippy::unwrap_used,
+    reason = "a test fails loudly on an unexpected value"
+)]
+
 use integration_tests::{Client, Done, Server, Tracer, venv_python};
 use serde_json::Value;
 

@@ -2,6 +2,11 @@
 //! `SSL_read`/`SSL_write`, later ones the `_ex` variants) and Debian's static
 //! `python3.11` — traced with standard-library clients.
 
+#![expect(
+    clippy::unwrap_used,
+    reason = "a test fails loudly on an unexpected value"
+)]
+
 use integration_tests::{Client, Server, Tracer, interpreters};
 
 const PLAN: &str = "GET /json,POST /echo,GET /chunked,GET /encoded?encoding=gzip,GET /status/404";

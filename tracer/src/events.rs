@@ -130,8 +130,8 @@ pub fn encode(chunk: &DataChunk) -> Vec<u8> {
         call_len: chunk.call_len,
         chunk_offset: chunk.chunk_offset as u32,
         chunk_len: chunk.data.len() as u32,
-        flags: u32::from(chunk.last) * FLAG_LAST_CHUNK
-            | u32::from(chunk.truncated) * FLAG_TRUNCATED,
+        flags: (u32::from(chunk.last) * FLAG_LAST_CHUNK)
+            | (u32::from(chunk.truncated) * FLAG_TRUNCATED),
         _pad: 0,
     };
     let mut out = Vec::with_capacity(EVENT_HEADER_LEN + chunk.data.len());

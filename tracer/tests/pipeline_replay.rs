@@ -3,6 +3,11 @@
 //! with capture gaps and with garbage, and checks that the exchanges are the
 //! ones a user would expect — and that nothing ever panics.
 
+#![expect(
+    clippy::unwrap_used,
+    reason = "a test fails loudly on an unexpected value"
+)]
+
 use bytes::Bytes;
 use proptest::prelude::*;
 use tracer::events::{ConnKey, DataChunk, Event};

@@ -135,15 +135,23 @@ pub async fn run(config: AttachConfig) -> Result<(), AttachError> {
             counters.events_lost
         );
     }
-    pipeline
-        .output
-        .finish()
-        .map_err(|source| AttachError::Output {
-            path: "output".into(),
+    match pipeline.output.finish() {
+        // The reader of our stdout went away (`pytrace … | head`): not an error.
+        Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => {}
+        result => result.map_err(|source| AttachError::Output {
+            path: output_name(&config),
             source,
-        })?;
+        })?,
+    }
     drop(probes);
     Ok(())
+}
+
+fn output_name(config: &AttachConfig) -> String {
+    config
+        .json_file
+        .as_ref()
+        .map_or_else(|| "stdout".to_owned(), |p| p.display().to_string())
 }
 
 fn open_output(config: &AttachConfig) -> Result<Output, AttachError> {

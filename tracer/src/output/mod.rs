@@ -42,13 +42,12 @@ impl Output {
                 self.json = None;
             }
         }
-        if let Some(w) = &mut self.pretty {
-            if writeln!(w, "{}", pretty::span_line(span))
+        if let Some(w) = &mut self.pretty
+            && writeln!(w, "{}", pretty::span_line(span))
                 .and_then(|()| w.flush())
                 .is_err()
-            {
-                self.pretty = None;
-            }
+        {
+            self.pretty = None;
         }
     }
 
