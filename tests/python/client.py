@@ -31,8 +31,14 @@ def parse_plan(paths, repeat):
     return plan * repeat
 
 
-def body_for(method):
-    return json.dumps({"message": "hello", "pad": "x" * 100}).encode() if method in ("POST", "PUT") else None
+def body_for(method, path=""):
+    """A JSON body for POST/PUT; `?size=N` in the path asks for about N bytes."""
+    if method not in ("POST", "PUT"):
+        return None
+    size = 100
+    if "size=" in path:
+        size = int(path.split("size=")[1].split("&")[0])
+    return json.dumps({"message": "hello", "pad": "x" * size}).encode()
 
 
 def headers_for(args):
@@ -65,7 +71,7 @@ def run_urllib(args, plan):
 
     context = tls_context(args)
     for method, path in plan:
-        request = urllib.request.Request(url_for(args, path), data=body_for(method), method=method, headers=headers_for(args))
+        request = urllib.request.Request(url_for(args, path), data=body_for(method, path), method=method, headers=headers_for(args))
         try:
             with urllib.request.urlopen(request, context=context) as response:
                 response.read()
@@ -86,7 +92,7 @@ def run_http_client(args, plan):
     else:
         connection = http.client.HTTPConnection(base.hostname, base.port)
     for method, path in plan:
-        connection.request(method, url_for(args, path)[len(args.base):], body=body_for(method), headers=headers_for(args))
+        connection.request(method, url_for(args, path)[len(args.base):], body=body_for(method, path), headers=headers_for(args))
         response = connection.getresponse()
         response.read()
         report(method, path, response.status)
@@ -100,7 +106,7 @@ def run_requests(args, plan):
 
     with requests.Session() as session:
         for method, path in plan:
-            response = session.request(method, url_for(args, path), data=body_for(method), headers=headers_for(args), verify=args.ca)
+            response = session.request(method, url_for(args, path), data=body_for(method, path), headers=headers_for(args), verify=args.ca)
             response.content
             report(method, path, response.status_code)
 
@@ -110,7 +116,7 @@ def run_httpx(args, plan):
 
     with httpx.Client(verify=tls_context(args) if args.ca else True) as client:
         for method, path in plan:
-            response = client.request(method, url_for(args, path), content=body_for(method), headers=headers_for(args))
+            response = client.request(method, url_for(args, path), content=body_for(method, path), headers=headers_for(args))
             response.read()
             report(method, path, response.status_code)
 
@@ -121,7 +127,7 @@ async def run_httpx_async(args, plan):
     limits = httpx.Limits(max_connections=args.concurrency)
     async with httpx.AsyncClient(verify=tls_context(args) if args.ca else True, limits=limits) as client:
         async def one(method, path):
-            response = await client.request(method, url_for(args, path), content=body_for(method), headers=headers_for(args))
+            response = await client.request(method, url_for(args, path), content=body_for(method, path), headers=headers_for(args))
             await response.aread()
             report(method, path, response.status_code)
 
@@ -134,7 +140,7 @@ async def run_aiohttp(args, plan):
     connector = aiohttp.TCPConnector(ssl=tls_context(args) if args.ca else False, limit=args.concurrency)
     async with aiohttp.ClientSession(connector=connector) as session:
         async def one(method, path):
-            async with session.request(method, url_for(args, path), data=body_for(method), headers=headers_for(args)) as response:
+            async with session.request(method, url_for(args, path), data=body_for(method, path), headers=headers_for(args)) as response:
                 await response.read()
                 report(method, path, response.status)
 

@@ -112,7 +112,7 @@ fn ensure_llvm(major: u32) -> anyhow::Result<()> {
     ];
     shell::run(
         Command::new("apt-get")
-            .args(["install", "-y", "--no-install-recommends"])
+            .args(["install", "-y"])
             .args(&packages)
             .env("DEBIAN_FRONTEND", "noninteractive"),
     )

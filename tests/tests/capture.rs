@@ -1,0 +1,129 @@
+//! Capture sizes: bodies spanning many ring-buffer chunks arrive whole; a
+//! call larger than the capture limit still yields a correct span, marked as
+//! missing bytes and counted as truncated; a process that is not Python but
+//! maps libssl is traced too.
+
+#![expect(
+    clippy::unwrap_used,
+    reason = "a test fails loudly on an unexpected value"
+)]
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use integration_tests::{Client, ProcessGuard, Server, Trace, Tracer, venv_python};
+use serde_json::Value;
+
+fn span_for<'a>(trace: &'a Trace, path: &str) -> &'a Value {
+    trace
+        .spans
+        .iter()
+        .find(|s| s["attributes"]["url.full"].as_str().unwrap().contains(path))
+        .unwrap_or_else(|| panic!("no span for {path}: {}", trace.json_text))
+}
+
+fn trace_requests(paths: &str, pytrace_args: &[&str]) -> Trace {
+    let server = Server::https();
+    let mut client = Client::start(
+        &venv_python(),
+        &server,
+        &["--lib", "requests", "--paths", paths],
+    );
+    let tracer = Tracer::attach(&[client.pid], pytrace_args);
+    client.go();
+    client.finish();
+    tracer.wait()
+}
+
+/// The JSON body client.py sends for `size=N`: `{"message": "hello", "pad": "x…"}`.
+fn body_len(size: i64) -> i64 {
+    size + r#"{"message": "hello", "pad": ""}"#.len() as i64
+}
+
+#[test]
+fn large_bodies_span_many_chunks_and_big_requests_are_truncated_not_lost() {
+    let trace = trace_requests(
+        "POST /echo?size=100000,POST /echo?size=600000,GET /json?n=40000",
+        &[],
+    );
+    assert!(trace.success, "{}", trace.stderr);
+
+    let within = &span_for(&trace, "size=100000")["attributes"];
+    assert_eq!(
+        within["http.request.body.size"].as_i64(),
+        Some(body_len(100_000))
+    );
+    assert!(
+        within.get("pytrace.capture.bytes_missing").is_none(),
+        "100 kB fits the 256 KiB cap"
+    );
+
+    let beyond = &span_for(&trace, "size=600000")["attributes"];
+    assert_eq!(
+        beyond["http.request.body.size"].as_i64(),
+        Some(body_len(600_000)),
+        "size counts uncaptured bytes"
+    );
+    assert_eq!(beyond["pytrace.capture.bytes_missing"], true);
+    assert_eq!(
+        beyond["http.response.status_code"], 200,
+        "the response still pairs with the request"
+    );
+
+    let big_response = &span_for(&trace, "/json?n=40000")["attributes"];
+    assert!(big_response["http.response.body.size"].as_i64().unwrap() > 250_000);
+
+    assert!(trace.summary["calls_truncated"].as_u64().unwrap() >= 1);
+    assert!(trace.summary["bytes_truncated"].as_u64().unwrap() >= 600_000 - 262_144);
+    assert_eq!(trace.summary["events_lost"].as_u64(), Some(0));
+}
+
+#[test]
+fn capture_limit_is_configurable() {
+    let trace = trace_requests(
+        "POST /echo?size=5000,GET /json",
+        &["--capture-limit", "1024"],
+    );
+    let post = &span_for(&trace, "/echo")["attributes"];
+    assert_eq!(post["pytrace.capture.bytes_missing"], true);
+    assert_eq!(
+        post["http.request.body.size"].as_i64(),
+        Some(body_len(5000))
+    );
+    assert!(
+        span_for(&trace, "/json")["attributes"]
+            .get("pytrace.capture.bytes_missing")
+            .is_none()
+    );
+    assert!(trace.summary["bytes_truncated"].as_u64().unwrap() >= 4000);
+}
+
+#[test]
+fn a_non_python_process_using_libssl_is_traced_with_a_warning() {
+    let server = Server::https();
+    let ca = server.ca.clone().unwrap();
+    // curl keeps the connection alive across its URLs: attach while the first
+    // (slow) one is in flight, and the second is seen whole.
+    let curl = ProcessGuard(
+        Command::new("curl")
+            .args(["-s", "-o", "/dev/null", "-o", "/dev/null", "--cacert"])
+            .arg(&ca)
+            .arg(format!("{}/slow?ms=2500", server.base()))
+            .arg(format!("{}/json?from=curl", server.base()))
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    std::thread::sleep(Duration::from_millis(800));
+    let tracer = Tracer::attach(&[curl.0.id()], &[]);
+    let trace = tracer.wait();
+    assert!(
+        trace.stderr.contains("does not look like CPython"),
+        "{}",
+        trace.stderr
+    );
+    let span = span_for(&trace, "/json?from=curl");
+    assert_eq!(span["attributes"]["http.response.status_code"], 200);
+    assert!(span["resource"].get("process.runtime.name").is_none());
+    drop(curl);
+}
