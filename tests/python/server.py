@@ -99,9 +99,12 @@ class Handler(BaseHTTPRequestHandler):
         if encoding:
             self.send_header("Content-Encoding", encoding)
         self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
+        # Head and body in one write (one TLS record), as production servers
+        # send small responses.
+        self._headers_buffer.append(b"\r\n")
         if self.command != "HEAD":
-            self.wfile.write(body)
+            self._headers_buffer.append(body)
+        self.flush_headers()
 
     def do_HEAD(self):
         self.do_GET()

@@ -127,3 +127,30 @@ fn a_non_python_process_using_libssl_is_traced_with_a_warning() {
     assert!(span["resource"].get("process.runtime.name").is_none());
     drop(curl);
 }
+
+#[test]
+fn a_small_https_request_costs_at_most_eight_probe_hits() {
+    for lib in ["requests", "urllib", "httpx", "aiohttp"] {
+        let server = Server::https();
+        let mut client = Client::start(
+            &venv_python(),
+            &server,
+            &["--lib", lib, "--paths", "GET /json?n=3", "--repeat", "20"],
+        );
+        let tracer = Tracer::attach(&[client.pid], &[]);
+        client.go();
+        client.finish();
+        let trace = tracer.wait();
+        let hits = trace.summary["probe_hits"].as_u64().unwrap();
+        let spans = trace.summary["spans_emitted"].as_u64().unwrap();
+        assert_eq!(spans, 20, "{lib}");
+        assert!(
+            hits <= 8 * spans,
+            "{lib}: {hits} probe hits for {spans} requests"
+        );
+        eprintln!(
+            "{lib}: {:.1} probe hits per request",
+            hits as f64 / spans as f64
+        );
+    }
+}

@@ -149,10 +149,12 @@ pub enum Stat {
     ReadErrors = 3,
     /// Returns that found no matching entry (entry missed or evicted).
     OrphanReturns = 4,
+    /// Uprobe and uretprobe hits by traced processes (the cost driver).
+    ProbeHits = 5,
 }
 
 /// Number of [`Stat`] counters.
-pub const STAT_COUNT: u32 = 5;
+pub const STAT_COUNT: u32 = 6;
 
 /// Names of the [`Stat`] counters, indexed by their value.
 pub const STAT_NAMES: [&str; STAT_COUNT as usize] = [
@@ -161,6 +163,7 @@ pub const STAT_NAMES: [&str; STAT_COUNT as usize] = [
     "bytes_truncated",
     "read_errors",
     "orphan_returns",
+    "probe_hits",
 ];
 
 #[cfg(feature = "user")]

@@ -58,11 +58,14 @@ fn count(stat: Stat, by: u64) {
     }
 }
 
+/// The caller's pid_tgid and pid when it is a traced process; counts the hit.
 fn traced_pid() -> Option<(u64, u32)> {
     let pid_tgid = bpf_get_current_pid_tgid();
     let pid = (pid_tgid >> 32) as u32;
     // SAFETY: the value is only tested for presence.
-    unsafe { TARGET_PIDS.get(&pid) }.map(|_| (pid_tgid, pid))
+    unsafe { TARGET_PIDS.get(&pid) }?;
+    count(Stat::ProbeHits, 1);
+    Some((pid_tgid, pid))
 }
 
 fn remember_call(ctx: &ProbeContext, direction: Direction, has_len_out: bool) {

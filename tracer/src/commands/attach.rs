@@ -129,6 +129,7 @@ pub async fn run(config: AttachConfig) -> Result<(), AttachError> {
     counters.calls_truncated = probes::stat(&kernel, Stat::CallsTruncated);
     counters.bytes_truncated = probes::stat(&kernel, Stat::BytesTruncated);
     counters.read_errors = probes::stat(&kernel, Stat::ReadErrors);
+    counters.probe_hits = probes::stat(&kernel, Stat::ProbeHits);
     if counters.events_lost > 0 {
         eprintln!(
             "pytrace: warning: {} events were lost (ring buffer full); some spans may be missing",

@@ -59,13 +59,14 @@ pub fn summary_table(summary: &Summary) -> String {
     }
     let _ = writeln!(
         out,
-        "\n{} spans ({} incomplete); {} events received, {} lost; {} bytes truncated in {} calls",
+        "\n{} spans ({} incomplete); {} events received, {} lost; {} bytes truncated in {} calls; {} probe hits",
         c.spans_emitted,
         c.spans_incomplete,
         c.events_received,
         c.events_lost,
         c.bytes_truncated,
-        c.calls_truncated
+        c.calls_truncated,
+        c.probe_hits
     );
     out
 }

@@ -16,6 +16,8 @@ pub struct Counters {
     pub calls_truncated: u64,
     pub bytes_truncated: u64,
     pub read_errors: u64,
+    /// Uprobe hits by the traced processes.
+    pub probe_hits: u64,
 }
 
 /// Per (method, server) figures.
