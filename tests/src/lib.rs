@@ -396,33 +396,13 @@ impl Trace {
     }
 }
 
-/// Interpreters the tests cover: pyenv's 3.8–3.13 and Debian's python3.11.
+/// Interpreters the tests cover, from `PYTRACE_INTERPRETERS` (set by
+/// `cargo xtask test`): pyenv's 3.8–3.13 and Debian's python3.11.
 pub fn interpreters() -> Vec<(String, PathBuf)> {
-    let pyenv = std::env::var_os("PYENV_ROOT")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var("HOME").unwrap_or_else(|_| "/root".into())).join(".pyenv")
-        });
-    let mut found = Vec::new();
-    for minor in 8..=13 {
-        let prefix = format!("3.{minor}.");
-        let dir = std::fs::read_dir(pyenv.join("versions"))
-            .into_iter()
-            .flatten()
-            .flatten()
-            .map(|e| e.path())
-            .filter(|p| {
-                p.file_name()
-                    .is_some_and(|n| n.to_string_lossy().starts_with(&prefix))
-            })
-            .max();
-        if let Some(dir) = dir {
-            found.push((
-                format!("pyenv 3.{minor}"),
-                dir.join(format!("bin/python3.{minor}")),
-            ));
-        }
-    }
-    found.push(("debian 3.11".into(), PathBuf::from("/usr/bin/python3.11")));
-    found
+    let list = std::env::var("PYTRACE_INTERPRETERS")
+        .expect("PYTRACE_INTERPRETERS is unset: run with `cargo xtask test`");
+    list.split(';')
+        .filter_map(|pair| pair.split_once('='))
+        .map(|(label, path)| (label.to_owned(), PathBuf::from(path)))
+        .collect()
 }

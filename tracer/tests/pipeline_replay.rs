@@ -134,6 +134,16 @@ fn expected_keep_alive() -> Vec<Seen> {
 
 /// Turns steps into events, each step split into calls of `piece` bytes.
 fn events(conn: ConnKey, steps: &[Step], piece: usize, clock: &mut u64) -> Vec<Event> {
+    events_cut(conn, steps, std::iter::repeat(piece.max(1)), clock)
+}
+
+/// Turns steps into events, cutting each step into calls of the sizes `cuts` yields.
+fn events_cut(
+    conn: ConnKey,
+    steps: &[Step],
+    mut cuts: impl Iterator<Item = usize>,
+    clock: &mut u64,
+) -> Vec<Event> {
     let mut out = Vec::new();
     for step in steps {
         let (direction, data) = match step {
@@ -148,9 +158,12 @@ fn events(conn: ConnKey, steps: &[Step], piece: usize, clock: &mut u64) -> Vec<E
                 continue;
             }
         };
-        for part in data.chunks(piece.max(1)) {
+        let mut rest = data;
+        while !rest.is_empty() {
+            let n = cuts.next().unwrap_or(rest.len()).clamp(1, rest.len());
             *clock += 10;
-            out.push(Event::Data(call(conn, direction, part, *clock)));
+            out.push(Event::Data(call(conn, direction, &rest[..n], *clock)));
+            rest = &rest[n..];
         }
     }
     out
@@ -337,24 +350,7 @@ proptest! {
 
     #[test]
     fn random_call_boundaries_give_the_same_exchanges(cuts in proptest::collection::vec(1usize..64, 1..40)) {
-        let transcript = keep_alive_transcript();
-        let mut clock = 0;
-        let mut evs = Vec::new();
-        let mut cut = cuts.iter().cycle();
-        for step in &transcript {
-            let (direction, data) = match step {
-                Write(d) => (Direction::Egress, *d),
-                Read(d) => (Direction::Ingress, *d),
-                Close => { evs.push(Event::Closed { conn: CONN_A, at_ns: clock }); continue; }
-            };
-            let mut rest = data;
-            while !rest.is_empty() {
-                let n = (*cut.next().unwrap()).min(rest.len());
-                clock += 10;
-                evs.push(Event::Data(call(CONN_A, direction, &rest[..n], clock)));
-                rest = &rest[n..];
-            }
-        }
+        let evs = events_cut(CONN_A, &keep_alive_transcript(), cuts.iter().copied().cycle(), &mut 0);
         let seen: Vec<Seen> = run(&evs).iter().map(seen).collect();
         prop_assert_eq!(seen, expected_keep_alive());
     }

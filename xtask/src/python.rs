@@ -72,7 +72,36 @@ fn base_interpreter() -> Option<PathBuf> {
     })
 }
 
-pub fn pyenv_root() -> PathBuf {
+/// The interpreters the integration tests cover, as `label=path` pairs
+/// joined by `;`: pyenv's newest 3.8–3.13 and Debian's `/usr/bin/python3.11`.
+pub fn test_interpreters() -> String {
+    let versions: Vec<PathBuf> = std::fs::read_dir(pyenv_root().join("versions"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    let mut found = Vec::new();
+    for minor in 8..=13 {
+        let prefix = format!("3.{minor}.");
+        let newest = versions
+            .iter()
+            .filter(|p| {
+                p.file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with(&prefix))
+            })
+            .max();
+        let path = newest.map_or_else(
+            || PathBuf::from(format!("(pyenv 3.{minor} not installed)")),
+            |dir| dir.join(format!("bin/python3.{minor}")),
+        );
+        found.push(format!("pyenv 3.{minor}={}", path.display()));
+    }
+    found.push("debian 3.11=/usr/bin/python3.11".to_owned());
+    found.join(";")
+}
+
+fn pyenv_root() -> PathBuf {
     std::env::var_os("PYENV_ROOT")
         .map(PathBuf::from)
         .unwrap_or_else(|| {

@@ -4,8 +4,8 @@
 
 use std::process::Command;
 
-use crate::setup;
 use crate::shell::{self, step, workspace_root};
+use crate::{python, setup};
 
 pub fn run(filter: Option<&str>) -> anyhow::Result<()> {
     let env = setup::run()?;
@@ -37,6 +37,7 @@ pub fn run(filter: Option<&str>) -> anyhow::Result<()> {
         .current_dir(&root)
         .env("PATH", &env.path)
         .env("PYTRACE_BIN", shell::pytrace_binary())
-        .env("PYTRACE_PYTHON", &env.python);
+        .env("PYTRACE_PYTHON", &env.python)
+        .env("PYTRACE_INTERPRETERS", python::test_interpreters());
     shell::run(&mut command)
 }
