@@ -5,11 +5,7 @@
 fn main() -> anyhow::Result<()> {
     let root_dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../tracer-ebpf");
     aya_build::build_ebpf(
-        [aya_build::Package {
-            name: "tracer-ebpf",
-            root_dir,
-            ..Default::default()
-        }],
+        [aya_build::Package { name: "tracer-ebpf", root_dir, ..Default::default() }],
         aya_build::Toolchain::default(),
     )
 }

@@ -16,15 +16,13 @@ use serde_json::Value;
 
 pub fn pytrace_bin() -> PathBuf {
     PathBuf::from(
-        std::env::var_os("PYTRACE_BIN")
-            .expect("PYTRACE_BIN is unset: run these tests with `cargo xtask test`"),
+        std::env::var_os("PYTRACE_BIN").expect("PYTRACE_BIN is unset: run these tests with `cargo xtask test`"),
     )
 }
 
 pub fn venv_python() -> PathBuf {
     PathBuf::from(
-        std::env::var_os("PYTRACE_PYTHON")
-            .expect("PYTRACE_PYTHON is unset: run these tests with `cargo xtask test`"),
+        std::env::var_os("PYTRACE_PYTHON").expect("PYTRACE_PYTHON is unset: run these tests with `cargo xtask test`"),
     )
 }
 
@@ -111,17 +109,11 @@ impl Server {
             .expect("start server.py");
         let rx = line_reader(child.stdout.take().expect("stdout"));
         let process = ProcessGuard(child);
-        let ready = wait_for_line(&rx, "READY", &mut Vec::new(), Duration::from_secs(30))
-            .expect("server READY");
+        let ready = wait_for_line(&rx, "READY", &mut Vec::new(), Duration::from_secs(30)).expect("server READY");
         let fields: Vec<&str> = ready.split_whitespace().collect();
         let ca = (fields[2] != "-").then(|| PathBuf::from(fields[2]));
         let scheme = if ca.is_some() { "https" } else { "http" };
-        Self {
-            _process: process,
-            port: fields[1].parse().expect("port"),
-            ca,
-            scheme,
-        }
+        Self { _process: process, port: fields[1].parse().expect("port"), ca, scheme }
     }
 
     pub fn base(&self) -> String {
@@ -150,34 +142,16 @@ impl Client {
     /// server's base URL and CA), and waits until it is ready.
     pub fn start(python: &Path, server: &Server, args: &[&str]) -> Self {
         let mut command = Command::new(python);
-        command
-            .arg(python_dir().join("client.py"))
-            .args(["--base", &server.base(), "--wait-for-go"])
-            .args(args);
+        command.arg(python_dir().join("client.py")).args(["--base", &server.base(), "--wait-for-go"]).args(args);
         if let Some(ca) = &server.ca {
             command.arg("--ca").arg(ca);
         }
-        let mut child = command
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("start client.py");
+        let mut child = command.stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().expect("start client.py");
         let stdin = child.stdin.take();
         let stdout = line_reader(child.stdout.take().expect("stdout"));
         let pid = child.id();
-        let client = Self {
-            process: ProcessGuard(child),
-            stdin,
-            stdout,
-            pid,
-        };
-        wait_for_line(
-            &client.stdout,
-            "READY",
-            &mut Vec::new(),
-            Duration::from_secs(60),
-        )
-        .expect("client READY");
+        let client = Self { process: ProcessGuard(child), stdin, stdout, pid };
+        wait_for_line(&client.stdout, "READY", &mut Vec::new(), Duration::from_secs(60)).expect("client READY");
         client
     }
 
@@ -190,23 +164,11 @@ impl Client {
     /// Waits for the client to finish and exit; returns what it reported.
     pub fn finish(mut self) -> Vec<Done> {
         let mut lines = Vec::new();
-        let finished = wait_for_line(
-            &self.stdout,
-            "FINISHED",
-            &mut lines,
-            Duration::from_secs(120),
-        );
-        assert!(
-            finished.is_some(),
-            "client did not finish; it printed {lines:?}"
-        );
+        let finished = wait_for_line(&self.stdout, "FINISHED", &mut lines, Duration::from_secs(120));
+        assert!(finished.is_some(), "client did not finish; it printed {lines:?}");
         let status = self.process.0.wait().expect("wait client");
         assert!(status.success(), "client failed: {status}");
-        lines
-            .iter()
-            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-            .map(|v| done_of(&v))
-            .collect()
+        lines.iter().filter_map(|l| serde_json::from_str::<Value>(l).ok()).map(|v| done_of(&v)).collect()
     }
 
     /// Kills the client abruptly (SIGKILL).
@@ -218,16 +180,8 @@ impl Client {
     /// Waits until the client printed `count` report lines.
     pub fn wait_reports(&self, count: usize) {
         let mut lines = Vec::new();
-        while lines
-            .iter()
-            .filter(|l: &&String| l.starts_with('{'))
-            .count()
-            < count
-        {
-            assert!(
-                wait_for_line(&self.stdout, "", &mut lines, Duration::from_secs(60)).is_some(),
-                "client stalled"
-            );
+        while lines.iter().filter(|l: &&String| l.starts_with('{')).count() < count {
+            assert!(wait_for_line(&self.stdout, "", &mut lines, Duration::from_secs(60)).is_some(), "client stalled");
         }
     }
 }
@@ -271,31 +225,12 @@ impl Tracer {
             command.args(["--pid", &pid.to_string()]);
         }
         command.arg("--output").arg(&json_path).args(extra);
-        let mut child = command
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start pytrace");
+        let mut child = command.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("start pytrace");
         let stdout = line_reader(child.stdout.take().expect("stdout"));
         let stderr = line_reader(child.stderr.take().expect("stderr"));
-        let mut tracer = Self {
-            process: ProcessGuard(child),
-            json_path,
-            stdout,
-            stderr,
-            stderr_seen: Vec::new(),
-        };
-        let ready = wait_for_line(
-            &tracer.stderr,
-            "pytrace: tracing",
-            &mut tracer.stderr_seen,
-            Duration::from_secs(60),
-        );
-        assert!(
-            ready.is_some(),
-            "pytrace did not start tracing: {:?}",
-            tracer.stderr_seen
-        );
+        let mut tracer = Self { process: ProcessGuard(child), json_path, stdout, stderr, stderr_seen: Vec::new() };
+        let ready = wait_for_line(&tracer.stderr, "pytrace: tracing", &mut tracer.stderr_seen, Duration::from_secs(60));
+        assert!(ready.is_some(), "pytrace did not start tracing: {:?}", tracer.stderr_seen);
         tracer
     }
 
@@ -313,11 +248,7 @@ impl Tracer {
             if let Some(status) = self.process.0.try_wait().expect("try_wait") {
                 break status;
             }
-            assert!(
-                Instant::now() < deadline,
-                "pytrace did not exit; stderr so far: {:?}",
-                self.stderr_seen
-            );
+            assert!(Instant::now() < deadline, "pytrace did not exit; stderr so far: {:?}", self.stderr_seen);
             std::thread::sleep(Duration::from_millis(50));
         };
         std::thread::sleep(Duration::from_millis(100));
@@ -327,8 +258,7 @@ impl Tracer {
         let mut spans = Vec::new();
         let mut summary = Value::Null;
         for line in json_text.lines() {
-            let value: Value = serde_json::from_str(line)
-                .unwrap_or_else(|e| panic!("bad JSON line {line:?}: {e}"));
+            let value: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("bad JSON line {line:?}: {e}"));
             if value.get("summary").is_some() {
                 summary = value["summary"].clone();
             } else {
@@ -353,14 +283,8 @@ unsafe extern "C" {
 
 /// Runs pytrace to completion with the given arguments.
 pub fn run_pytrace(args: &[&str]) -> (Option<i32>, String) {
-    let output = Command::new(pytrace_bin())
-        .args(args)
-        .output()
-        .expect("run pytrace");
-    (
-        output.status.code(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
+    let output = Command::new(pytrace_bin()).args(args).output().expect("run pytrace");
+    (output.status.code(), String::from_utf8_lossy(&output.stderr).into_owned())
 }
 
 impl Trace {
@@ -372,15 +296,9 @@ impl Trace {
             .map(|s| {
                 let a = &s["attributes"];
                 let url = a["url.full"].as_str().unwrap_or_default();
-                let path = url
-                    .splitn(4, '/')
-                    .nth(3)
-                    .map(|p| format!("/{}", p.split('?').next().unwrap_or_default()));
+                let path = url.splitn(4, '/').nth(3).map(|p| format!("/{}", p.split('?').next().unwrap_or_default()));
                 Done {
-                    method: a["http.request.method"]
-                        .as_str()
-                        .unwrap_or_default()
-                        .to_owned(),
+                    method: a["http.request.method"].as_str().unwrap_or_default().to_owned(),
                     path: path.unwrap_or_default(),
                     status: a["http.response.status_code"].as_i64().unwrap_or_default(),
                 }
@@ -399,8 +317,8 @@ impl Trace {
 /// Interpreters the tests cover, from `PYTRACE_INTERPRETERS` (set by
 /// `cargo xtask test`): pyenv's 3.8–3.13 and Debian's python3.11.
 pub fn interpreters() -> Vec<(String, PathBuf)> {
-    let list = std::env::var("PYTRACE_INTERPRETERS")
-        .expect("PYTRACE_INTERPRETERS is unset: run with `cargo xtask test`");
+    let list =
+        std::env::var("PYTRACE_INTERPRETERS").expect("PYTRACE_INTERPRETERS is unset: run with `cargo xtask test`");
     list.split(';')
         .filter_map(|pair| pair.split_once('='))
         .map(|(label, path)| (label.to_owned(), PathBuf::from(path)))

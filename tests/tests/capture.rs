@@ -3,10 +3,7 @@
 //! missing bytes and counted as truncated; a process that is not Python but
 //! maps libssl is traced too.
 
-#![expect(
-    clippy::unwrap_used,
-    reason = "a test fails loudly on an unexpected value"
-)]
+#![expect(clippy::unwrap_used, reason = "a test fails loudly on an unexpected value")]
 
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -24,11 +21,7 @@ fn span_for<'a>(trace: &'a Trace, path: &str) -> &'a Value {
 
 fn trace_requests(paths: &str, pytrace_args: &[&str]) -> Trace {
     let server = Server::https();
-    let mut client = Client::start(
-        &venv_python(),
-        &server,
-        &["--lib", "requests", "--paths", paths],
-    );
+    let mut client = Client::start(&venv_python(), &server, &["--lib", "requests", "--paths", paths]);
     let tracer = Tracer::attach(&[client.pid], pytrace_args);
     client.go();
     client.finish();
@@ -42,33 +35,17 @@ fn body_len(size: i64) -> i64 {
 
 #[test]
 fn large_bodies_span_many_chunks_and_big_requests_are_truncated_not_lost() {
-    let trace = trace_requests(
-        "POST /echo?size=100000,POST /echo?size=600000,GET /json?n=40000",
-        &[],
-    );
+    let trace = trace_requests("POST /echo?size=100000,POST /echo?size=600000,GET /json?n=40000", &[]);
     assert!(trace.success, "{}", trace.stderr);
 
     let within = &span_for(&trace, "size=100000")["attributes"];
-    assert_eq!(
-        within["http.request.body.size"].as_i64(),
-        Some(body_len(100_000))
-    );
-    assert!(
-        within.get("pytrace.capture.bytes_missing").is_none(),
-        "100 kB fits the 256 KiB cap"
-    );
+    assert_eq!(within["http.request.body.size"].as_i64(), Some(body_len(100_000)));
+    assert!(within.get("pytrace.capture.bytes_missing").is_none(), "100 kB fits the 256 KiB cap");
 
     let beyond = &span_for(&trace, "size=600000")["attributes"];
-    assert_eq!(
-        beyond["http.request.body.size"].as_i64(),
-        Some(body_len(600_000)),
-        "size counts uncaptured bytes"
-    );
+    assert_eq!(beyond["http.request.body.size"].as_i64(), Some(body_len(600_000)), "size counts uncaptured bytes");
     assert_eq!(beyond["pytrace.capture.bytes_missing"], true);
-    assert_eq!(
-        beyond["http.response.status_code"], 200,
-        "the response still pairs with the request"
-    );
+    assert_eq!(beyond["http.response.status_code"], 200, "the response still pairs with the request");
 
     let big_response = &span_for(&trace, "/json?n=40000")["attributes"];
     assert!(big_response["http.response.body.size"].as_i64().unwrap() > 250_000);
@@ -80,21 +57,11 @@ fn large_bodies_span_many_chunks_and_big_requests_are_truncated_not_lost() {
 
 #[test]
 fn capture_limit_is_configurable() {
-    let trace = trace_requests(
-        "POST /echo?size=5000,GET /json",
-        &["--capture-limit", "1024"],
-    );
+    let trace = trace_requests("POST /echo?size=5000,GET /json", &["--capture-limit", "1024"]);
     let post = &span_for(&trace, "/echo")["attributes"];
     assert_eq!(post["pytrace.capture.bytes_missing"], true);
-    assert_eq!(
-        post["http.request.body.size"].as_i64(),
-        Some(body_len(5000))
-    );
-    assert!(
-        span_for(&trace, "/json")["attributes"]
-            .get("pytrace.capture.bytes_missing")
-            .is_none()
-    );
+    assert_eq!(post["http.request.body.size"].as_i64(), Some(body_len(5000)));
+    assert!(span_for(&trace, "/json")["attributes"].get("pytrace.capture.bytes_missing").is_none());
     assert!(trace.summary["bytes_truncated"].as_u64().unwrap() >= 4000);
 }
 
@@ -117,11 +84,7 @@ fn a_non_python_process_using_libssl_is_traced_with_a_warning() {
     std::thread::sleep(Duration::from_millis(800));
     let tracer = Tracer::attach(&[curl.0.id()], &[]);
     let trace = tracer.wait();
-    assert!(
-        trace.stderr.contains("does not look like CPython"),
-        "{}",
-        trace.stderr
-    );
+    assert!(trace.stderr.contains("does not look like CPython"), "{}", trace.stderr);
     let span = span_for(&trace, "/json?from=curl");
     assert_eq!(span["attributes"]["http.response.status_code"], 200);
     assert!(span["resource"].get("process.runtime.name").is_none());
@@ -132,11 +95,8 @@ fn a_non_python_process_using_libssl_is_traced_with_a_warning() {
 fn a_small_https_request_costs_at_most_eight_probe_hits() {
     for lib in ["requests", "urllib", "httpx", "aiohttp"] {
         let server = Server::https();
-        let mut client = Client::start(
-            &venv_python(),
-            &server,
-            &["--lib", lib, "--paths", "GET /json?n=3", "--repeat", "20"],
-        );
+        let mut client =
+            Client::start(&venv_python(), &server, &["--lib", lib, "--paths", "GET /json?n=3", "--repeat", "20"]);
         let tracer = Tracer::attach(&[client.pid], &[]);
         client.go();
         client.finish();
@@ -144,13 +104,7 @@ fn a_small_https_request_costs_at_most_eight_probe_hits() {
         let hits = trace.summary["probe_hits"].as_u64().unwrap();
         let spans = trace.summary["spans_emitted"].as_u64().unwrap();
         assert_eq!(spans, 20, "{lib}");
-        assert!(
-            hits <= 8 * spans,
-            "{lib}: {hits} probe hits for {spans} requests"
-        );
-        eprintln!(
-            "{lib}: {:.1} probe hits per request",
-            hits as f64 / spans as f64
-        );
+        assert!(hits <= 8 * spans, "{lib}: {hits} probe hits for {spans} requests");
+        eprintln!("{lib}: {:.1} probe hits per request", hits as f64 / spans as f64);
     }
 }

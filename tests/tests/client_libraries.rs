@@ -3,10 +3,7 @@
 //! appears as one span with the right method, URL, status and timing, and no
 //! secret it sent appears in any output.
 
-#![expect(
-    clippy::unwrap_used,
-    reason = "a test fails loudly on an unexpected value"
-)]
+#![expect(clippy::unwrap_used, reason = "a test fails loudly on an unexpected value")]
 
 use integration_tests::{Client, Done, Server, Tracer, venv_python};
 use serde_json::Value;
@@ -16,15 +13,12 @@ const SECRET: &str = "sk-proj-TOPSECRET0123456789";
 /// Requests with every framing case the server offers.
 const SYNC_PLAN: &str = "GET /json,POST /echo,GET /chunked,GET /encoded?encoding=gzip,GET /encoded?encoding=br,\
                          GET /encoded?encoding=zstd,GET /status/404,GET /status/204,HEAD /json,GET /stream?events=3,GET /close,GET /json";
-const ASYNC_PLAN: &str = "GET /json,POST /echo,GET /chunked,GET /encoded?encoding=gzip,GET /status/404,GET /stream?events=3";
+const ASYNC_PLAN: &str =
+    "GET /json,POST /echo,GET /chunked,GET /encoded?encoding=gzip,GET /status/404,GET /stream?events=3";
 
 fn trace_client(lib: &str, plan: &str) -> (Vec<Done>, integration_tests::Trace, u32, Server) {
     let server = Server::https();
-    let mut client = Client::start(
-        &venv_python(),
-        &server,
-        &["--lib", lib, "--paths", plan, "--secret", SECRET],
-    );
+    let mut client = Client::start(&venv_python(), &server, &["--lib", lib, "--paths", plan, "--secret", SECRET]);
     let pid = client.pid;
     let tracer = Tracer::attach(&[pid], &[]);
     client.go();
@@ -38,62 +32,32 @@ fn check_library(lib: &str, plan: &str) {
     let (done, trace, pid, server) = trace_client(lib, plan);
     assert!(trace.success, "pytrace failed: {}", trace.stderr);
     assert!(!done.is_empty());
-    assert_eq!(
-        trace.done(),
-        done,
-        "spans differ from what {lib} did; stderr: {}",
-        trace.stderr
-    );
+    assert_eq!(trace.done(), done, "spans differ from what {lib} did; stderr: {}", trace.stderr);
     for span in &trace.spans {
         check_span(span, pid, &server);
     }
-    assert_eq!(
-        trace.summary["spans_emitted"].as_u64(),
-        Some(done.len() as u64)
-    );
+    assert_eq!(trace.summary["spans_emitted"].as_u64(), Some(done.len() as u64));
     assert_eq!(trace.summary["events_lost"].as_u64(), Some(0));
     let output = trace.all_output();
-    assert!(
-        !output.contains(SECRET),
-        "a secret leaked into pytrace's output"
-    );
-    assert!(
-        output.contains("key=REDACTED"),
-        "the key query parameter should be shown redacted"
-    );
-    assert!(
-        trace.stdout.contains(&format!("pid {pid}")),
-        "the pretty view lists spans: {}",
-        trace.stdout
-    );
+    assert!(!output.contains(SECRET), "a secret leaked into pytrace's output");
+    assert!(output.contains("key=REDACTED"), "the key query parameter should be shown redacted");
+    assert!(trace.stdout.contains(&format!("pid {pid}")), "the pretty view lists spans: {}", trace.stdout);
 }
 
 fn check_span(span: &Value, pid: u32, server: &Server) {
     let a = &span["attributes"];
     let url = a["url.full"].as_str().expect("url.full");
-    assert!(
-        url.starts_with(&format!("https://localhost:{}/", server.port)),
-        "{url}"
-    );
+    assert!(url.starts_with(&format!("https://localhost:{}/", server.port)), "{url}");
     assert_eq!(a["server.address"], "localhost");
     assert_eq!(a["server.port"].as_u64(), Some(u64::from(server.port)));
     assert_eq!(a["network.protocol.version"], "1.1");
     assert_eq!(span["kind"], "client");
     assert_eq!(span["trace_id"].as_str().map(str::len), Some(32));
     assert_eq!(span["span_id"].as_str().map(str::len), Some(16));
-    let (start, end) = (
-        span["start_time_unix_nano"].as_u64().unwrap(),
-        span["end_time_unix_nano"].as_u64().unwrap(),
-    );
-    assert!(
-        start > 1_700_000_000_000_000_000 && end >= start,
-        "{start}..{end}"
-    );
+    let (start, end) = (span["start_time_unix_nano"].as_u64().unwrap(), span["end_time_unix_nano"].as_u64().unwrap());
+    assert!(start > 1_700_000_000_000_000_000 && end >= start, "{start}..{end}");
     let ttfb = a["pytrace.http.time_to_first_byte"].as_f64().expect("ttfb");
-    assert!(
-        ttfb > 0.0 && ttfb * 1e9 <= (end - start) as f64 + 1.0,
-        "ttfb {ttfb} within the span"
-    );
+    assert!(ttfb > 0.0 && ttfb * 1e9 <= (end - start) as f64 + 1.0, "ttfb {ttfb} within the span");
     let status = a["http.response.status_code"].as_i64().unwrap();
     let method = a["http.request.method"].as_str().unwrap();
     let response_size = a["http.response.body.size"].as_i64().unwrap();
@@ -111,20 +75,12 @@ fn check_span(span: &Value, pid: u32, server: &Server) {
     } else {
         assert_eq!(span["status"]["code"], "unset");
     }
-    assert!(
-        a.get("pytrace.incomplete").is_none(),
-        "complete exchange marked incomplete: {span}"
-    );
+    assert!(a.get("pytrace.incomplete").is_none(), "complete exchange marked incomplete: {span}");
     let resource = &span["resource"];
     assert_eq!(resource["process.pid"].as_u64(), Some(u64::from(pid)));
     assert_eq!(resource["process.runtime.name"], "cpython");
     assert_eq!(resource["service.name"], "client");
-    assert!(
-        resource["process.executable.path"]
-            .as_str()
-            .unwrap()
-            .contains("python")
-    );
+    assert!(resource["process.executable.path"].as_str().unwrap().contains("python"));
 }
 
 #[test]
@@ -163,12 +119,7 @@ fn openai_sdk() {
     assert_eq!(trace.done(), done);
     for span in &trace.spans {
         assert_eq!(span["attributes"]["http.request.method"], "POST");
-        assert!(
-            span["attributes"]["url.full"]
-                .as_str()
-                .unwrap()
-                .ends_with("/v1/chat/completions")
-        );
+        assert!(span["attributes"]["url.full"].as_str().unwrap().ends_with("/v1/chat/completions"));
     }
     assert!(!trace.all_output().contains(SECRET));
 }
@@ -179,16 +130,7 @@ fn concurrent_async_requests_overlap_and_each_gets_its_span() {
     let mut client = Client::start(
         &venv_python(),
         &server,
-        &[
-            "--lib",
-            "httpx-async",
-            "--paths",
-            "GET /slow?ms=300",
-            "--repeat",
-            "12",
-            "--concurrency",
-            "6",
-        ],
+        &["--lib", "httpx-async", "--paths", "GET /slow?ms=300", "--repeat", "12", "--concurrency", "6"],
     );
     let tracer = Tracer::attach(&[client.pid], &[]);
     client.go();
@@ -199,24 +141,13 @@ fn concurrent_async_requests_overlap_and_each_gets_its_span() {
     let mut intervals: Vec<(u64, u64)> = trace
         .spans
         .iter()
-        .map(|s| {
-            (
-                s["start_time_unix_nano"].as_u64().unwrap(),
-                s["end_time_unix_nano"].as_u64().unwrap(),
-            )
-        })
+        .map(|s| (s["start_time_unix_nano"].as_u64().unwrap(), s["end_time_unix_nano"].as_u64().unwrap()))
         .collect();
     intervals.sort();
     let overlapping = intervals.windows(2).filter(|w| w[1].0 < w[0].1).count();
-    assert!(
-        overlapping >= 5,
-        "6 concurrent connections should overlap: {intervals:?}"
-    );
+    assert!(overlapping >= 5, "6 concurrent connections should overlap: {intervals:?}");
     for (start, end) in intervals {
-        assert!(
-            end - start >= 300_000_000,
-            "each span covers the server's 300 ms delay"
-        );
+        assert!(end - start >= 300_000_000, "each span covers the server's 300 ms delay");
     }
 }
 
@@ -226,23 +157,13 @@ fn ssl_imported_after_attach_is_traced() {
     let mut client = Client::start(
         &venv_python(),
         &server,
-        &[
-            "--lib",
-            "urllib",
-            "--paths",
-            "GET /json,POST /echo",
-            "--late-import",
-        ],
+        &["--lib", "urllib", "--paths", "GET /json,POST /echo", "--late-import"],
     );
     let tracer = Tracer::attach(&[client.pid], &[]);
     client.go();
     let done = client.finish();
     let trace = tracer.wait();
-    assert!(
-        trace.stderr.contains("has not loaded ssl yet"),
-        "{}",
-        trace.stderr
-    );
+    assert!(trace.stderr.contains("has not loaded ssl yet"), "{}", trace.stderr);
     assert_eq!(trace.done(), done);
 }
 
@@ -252,12 +173,7 @@ fn a_target_killed_mid_stream_yields_an_incomplete_span_and_a_clean_exit() {
     let mut client = Client::start(
         &venv_python(),
         &server,
-        &[
-            "--lib",
-            "requests",
-            "--paths",
-            "GET /json,GET /stream?events=100&delay_ms=50",
-        ],
+        &["--lib", "requests", "--paths", "GET /json,GET /stream?events=100&delay_ms=50"],
     );
     let tracer = Tracer::attach(&[client.pid], &[]);
     client.go();
@@ -268,41 +184,19 @@ fn a_target_killed_mid_stream_yields_an_incomplete_span_and_a_clean_exit() {
     assert!(trace.success, "{}", trace.stderr);
     assert!(trace.stderr.contains("exited"), "{}", trace.stderr);
     assert_eq!(trace.spans.len(), 2, "{:#?}", trace.spans);
-    let stream = trace
-        .spans
-        .iter()
-        .find(|s| {
-            s["attributes"]["url.full"]
-                .as_str()
-                .unwrap()
-                .contains("/stream")
-        })
-        .unwrap();
+    let stream =
+        trace.spans.iter().find(|s| s["attributes"]["url.full"].as_str().unwrap().contains("/stream")).unwrap();
     assert_eq!(stream["attributes"]["pytrace.incomplete"], true);
     assert_eq!(stream["attributes"]["http.response.status_code"], 200);
-    assert!(
-        stream["attributes"]["http.response.body.size"]
-            .as_i64()
-            .unwrap()
-            > 0,
-        "events read so far are counted"
-    );
+    assert!(stream["attributes"]["http.response.body.size"].as_i64().unwrap() > 0, "events read so far are counted");
     assert_eq!(trace.summary["spans_incomplete"].as_u64(), Some(1));
 }
 
 #[test]
 fn ctrl_c_flushes_in_flight_exchanges_and_exits_zero() {
     let server = Server::https();
-    let mut client = Client::start(
-        &venv_python(),
-        &server,
-        &[
-            "--lib",
-            "httpx",
-            "--paths",
-            "GET /stream?events=200&delay_ms=50",
-        ],
-    );
+    let mut client =
+        Client::start(&venv_python(), &server, &["--lib", "httpx", "--paths", "GET /stream?events=200&delay_ms=50"]);
     let tracer = Tracer::attach(&[client.pid], &[]);
     client.go();
     std::thread::sleep(std::time::Duration::from_millis(1500));
@@ -313,27 +207,15 @@ fn ctrl_c_flushes_in_flight_exchanges_and_exits_zero() {
         trace.spans[0]["attributes"]["pytrace.incomplete.reason"],
         "tracing ended before the response completed"
     );
-    assert!(
-        trace.stdout.contains("incomplete"),
-        "pretty view marks it: {}",
-        trace.stdout
-    );
+    assert!(trace.stdout.contains("incomplete"), "pretty view marks it: {}", trace.stdout);
     client.kill();
 }
 
 #[test]
 fn several_processes_in_one_session_get_their_own_resources() {
     let server = Server::https();
-    let mut first = Client::start(
-        &venv_python(),
-        &server,
-        &["--lib", "requests", "--paths", "GET /json"],
-    );
-    let mut second = Client::start(
-        &venv_python(),
-        &server,
-        &["--lib", "urllib", "--paths", "GET /chunked"],
-    );
+    let mut first = Client::start(&venv_python(), &server, &["--lib", "requests", "--paths", "GET /json"]);
+    let mut second = Client::start(&venv_python(), &server, &["--lib", "urllib", "--paths", "GET /chunked"]);
     let tracer = Tracer::attach(&[first.pid, second.pid], &[]);
     first.go();
     second.go();
@@ -341,17 +223,7 @@ fn several_processes_in_one_session_get_their_own_resources() {
     first.finish();
     second.finish();
     let trace = tracer.wait();
-    let by_pid = |pid: u32| {
-        trace
-            .spans
-            .iter()
-            .filter(|s| s["resource"]["process.pid"].as_u64() == Some(u64::from(pid)))
-            .count()
-    };
-    assert_eq!(
-        (by_pid(first_pid), by_pid(second_pid)),
-        (1, 1),
-        "{}",
-        trace.json_text
-    );
+    let by_pid =
+        |pid: u32| trace.spans.iter().filter(|s| s["resource"]["process.pid"].as_u64() == Some(u64::from(pid))).count();
+    assert_eq!((by_pid(first_pid), by_pid(second_pid)), (1, 1), "{}", trace.json_text);
 }

@@ -25,33 +25,21 @@ fn a_process_without_tls_or_python_is_explained() {
 #[test]
 fn an_unprivileged_user_is_told_to_use_sudo() {
     let output = Command::new("setpriv")
-        .args([
-            "--reuid=65534",
-            "--regid=65534",
-            "--clear-groups",
-            "--inh-caps=-all",
-            "--bounding-set=-all",
-        ])
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", "--bounding-set=-all"])
         .arg(pytrace_bin())
         .args(["attach", "--pid", "1"])
         .output()
         .expect("setpriv (util-linux)");
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        stderr.contains("pytrace needs root") && stderr.contains("sudo"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("pytrace needs root") && stderr.contains("sudo"), "{stderr}");
 }
 
 #[test]
 fn bad_flags_are_rejected_before_anything_runs() {
     let (code, stderr) = run_pytrace(&["attach", "--pid", "1", "--capture-limit", "99999999"]);
     assert_eq!(code, Some(1));
-    assert!(
-        stderr.contains("--capture-limit must be between"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("--capture-limit must be between"), "{stderr}");
     let (code, _) = run_pytrace(&["attach"]);
     assert_eq!(code, Some(2), "clap's usage error");
 }
@@ -72,9 +60,5 @@ fn duration_ends_tracing_with_a_summary() {
     assert!(trace.success, "{}", trace.stderr);
     assert!(started.elapsed() < Duration::from_secs(20));
     assert_eq!(trace.summary["spans_emitted"].as_u64(), Some(0));
-    assert!(
-        trace.stdout.contains("0 spans"),
-        "pretty summary: {}",
-        trace.stdout
-    );
+    assert!(trace.stdout.contains("0 spans"), "pretty summary: {}", trace.stdout);
 }

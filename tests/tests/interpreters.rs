@@ -2,47 +2,28 @@
 //! `SSL_read`/`SSL_write`, later ones the `_ex` variants) and Debian's static
 //! `python3.11` — traced with standard-library clients.
 
-#![expect(
-    clippy::unwrap_used,
-    reason = "a test fails loudly on an unexpected value"
-)]
+#![expect(clippy::unwrap_used, reason = "a test fails loudly on an unexpected value")]
 
 use integration_tests::{Client, Server, Tracer, interpreters};
 
 const PLAN: &str = "GET /json,POST /echo,GET /chunked,GET /encoded?encoding=gzip,GET /status/404";
 
 fn check(label: &str) {
-    let (_, python) = interpreters()
-        .into_iter()
-        .find(|(l, _)| l == label)
-        .unwrap_or_else(|| panic!("{label} not installed"));
-    assert!(
-        python.exists(),
-        "{} is missing on this machine",
-        python.display()
-    );
+    let (_, python) =
+        interpreters().into_iter().find(|(l, _)| l == label).unwrap_or_else(|| panic!("{label} not installed"));
+    assert!(python.exists(), "{} is missing on this machine", python.display());
     let minor = label.rsplit('.').next().unwrap();
     let server = Server::https();
     for lib in ["http.client", "urllib"] {
-        let mut client = Client::start(
-            &python,
-            &server,
-            &["--lib", lib, "--paths", PLAN, "--repeat", "2"],
-        );
+        let mut client = Client::start(&python, &server, &["--lib", lib, "--paths", PLAN, "--repeat", "2"]);
         let tracer = Tracer::attach(&[client.pid], &[]);
         client.go();
         let mut done = client.finish();
         done.sort();
         let trace = tracer.wait();
         assert_eq!(trace.done(), done, "{label} {lib}: {}", trace.stderr);
-        let version = trace.spans[0]["resource"]["process.runtime.version"]
-            .as_str()
-            .unwrap()
-            .to_owned();
-        assert!(
-            version.starts_with(&format!("3.{minor}")),
-            "{label}: runtime version {version}"
-        );
+        let version = trace.spans[0]["resource"]["process.runtime.version"].as_str().unwrap().to_owned();
+        assert!(version.starts_with(&format!("3.{minor}")), "{label}: runtime version {version}");
     }
 }
 

@@ -32,6 +32,18 @@ pub enum EventKind {
     TlsData = 1,
     /// The connection (`SSL*`) was freed: no more data will follow.
     TlsClosed = 2,
+    /// Bytes moved by one plaintext socket syscall (one chunk of them).
+    PlainData = 3,
+    /// A plaintext socket was closed.
+    PlainClosed = 4,
+    /// A TCP socket's addresses became known (connect, accept, or seen at
+    /// attach); payload: [`SocketAddrs`]. `conn_id` is the socket's id.
+    SocketInfo = 5,
+    /// The TLS connection `conn_id` (an `SSL*`) runs over the socket whose
+    /// addresses follow; payload: [`SocketAddrs`].
+    TlsSocket = 6,
+    /// The client set this SNI host name on `SSL*` `conn_id`; payload: the name.
+    TlsServerName = 7,
 }
 
 impl TryFrom<u32> for EventKind {
@@ -40,9 +52,87 @@ impl TryFrom<u32> for EventKind {
         match value {
             1 => Ok(Self::TlsData),
             2 => Ok(Self::TlsClosed),
+            3 => Ok(Self::PlainData),
+            4 => Ok(Self::PlainClosed),
+            5 => Ok(Self::SocketInfo),
+            6 => Ok(Self::TlsSocket),
+            7 => Ok(Self::TlsServerName),
             other => Err(other),
         }
     }
+}
+
+/// `AF_INET` and `AF_INET6`, as stored in [`SocketAddrs::family`].
+pub const AF_INET: u16 = 2;
+pub const AF_INET6: u16 = 10;
+
+/// Which end of a TCP connection the traced process is.
+pub const ROLE_CLIENT: u16 = 0;
+pub const ROLE_SERVER: u16 = 1;
+
+/// A TCP socket's endpoints. IPv4 addresses occupy the first 4 bytes of the
+/// 16-byte arrays; ports are in host byte order; zero means unknown.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SocketAddrs {
+    pub family: u16,
+    pub peer_port: u16,
+    pub local_port: u16,
+    /// `ROLE_CLIENT` or `ROLE_SERVER`.
+    pub role: u16,
+    pub peer_addr: [u8; 16],
+    pub local_addr: [u8; 16],
+}
+pub const SOCKET_ADDRS_LEN: usize = core::mem::size_of::<SocketAddrs>();
+const _: () = assert!(SOCKET_ADDRS_LEN == 40);
+
+/// A tracked TCP socket of a traced process (value of the `SOCKETS` map,
+/// keyed by `pid << 32 | fd`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SocketState {
+    /// Connection id for events: bit 63 set, so it never equals an `SSL*`.
+    pub conn_id: u64,
+    pub addrs: SocketAddrs,
+    /// 1 once the socket is known to carry TLS: its bytes are not captured.
+    pub tls: u32,
+    pub _pad: u32,
+}
+const _: () = assert!(core::mem::size_of::<SocketState>() == 56);
+
+/// Bit set in every socket connection id (never set in a user-space pointer).
+pub const SOCKET_ID_BIT: u64 = 1 << 63;
+/// Also set in ids of sockets pytrace found at attach time.
+pub const SEEDED_SOCKET_ID_BIT: u64 = 1 << 62;
+
+/// Key of the `SOCKETS` map.
+pub const fn socket_key(pid: u32, fd: u32) -> u64 {
+    ((pid as u64) << 32) | fd as u64
+}
+
+/// A socket syscall between entry and exit (keyed by pid_tgid).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SocketCall {
+    pub conn_id: u64,
+    /// The buffer, or the `iovec` array when `iov_count` is non-zero.
+    pub buf: u64,
+    pub iov_count: u64,
+    pub start_ns: u64,
+    pub fd: u32,
+    /// A [`Direction`].
+    pub direction: u32,
+}
+const _: () = assert!(core::mem::size_of::<SocketCall>() == 40);
+
+/// Arguments of `socket`, `connect` and `accept` kept from entry to exit.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct PendingSocketCall {
+    /// `socket`: family; `accept`: the listening fd.
+    pub arg0: u64,
+    /// `socket`: type; `accept`: the peer `sockaddr *`.
+    pub arg1: u64,
 }
 
 /// Which way the bytes went, seen from the traced process.
@@ -150,11 +240,13 @@ pub enum Stat {
     /// Returns that found no matching entry (entry missed or evicted).
     OrphanReturns = 4,
     /// Uprobe and uretprobe hits by traced processes (the cost driver).
-    ProbeHits = 5,
+    UprobeHits = 5,
+    /// Syscall tracepoint hits by traced processes.
+    TracepointHits = 6,
 }
 
 /// Number of [`Stat`] counters.
-pub const STAT_COUNT: u32 = 6;
+pub const STAT_COUNT: u32 = 7;
 
 /// Names of the [`Stat`] counters, indexed by their value.
 pub const STAT_NAMES: [&str; STAT_COUNT as usize] = [
@@ -163,7 +255,8 @@ pub const STAT_NAMES: [&str; STAT_COUNT as usize] = [
     "bytes_truncated",
     "read_errors",
     "orphan_returns",
-    "probe_hits",
+    "uprobe_hits",
+    "tracepoint_hits",
 ];
 
 #[cfg(feature = "user")]
@@ -171,4 +264,6 @@ mod pod {
     // SAFETY: plain-old-data: #[repr(C)], only integers, no implicit padding
     // (sizes asserted above), every bit pattern valid.
     unsafe impl aya::Pod for super::SslCall {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for super::SocketState {}
 }

@@ -89,13 +89,7 @@ impl AttachArgs {
             (None, None) if stdout_is_terminal => Format::Pretty,
             (None, None) => Format::Json,
         };
-        Ok(AttachConfig {
-            pids,
-            terminal_format,
-            json_file: self.output,
-            duration,
-            capture_limit: self.capture_limit,
-        })
+        Ok(AttachConfig { pids, terminal_format, json_file: self.output, duration, capture_limit: self.capture_limit })
     }
 }
 
@@ -112,43 +106,17 @@ mod tests {
 
     #[test]
     fn chooses_formats_like_the_docs_say() {
-        assert_eq!(
-            args(&["--pid", "1"])
-                .validate(true)
-                .unwrap()
-                .terminal_format,
-            Format::Pretty
-        );
-        assert_eq!(
-            args(&["--pid", "1"])
-                .validate(false)
-                .unwrap()
-                .terminal_format,
-            Format::Json
-        );
-        let to_file = args(&["--pid", "1", "--format", "json", "--output", "x.jsonl"])
-            .validate(false)
-            .unwrap();
-        assert_eq!(
-            (to_file.terminal_format, to_file.json_file.is_some()),
-            (Format::Pretty, true)
-        );
+        assert_eq!(args(&["--pid", "1"]).validate(true).unwrap().terminal_format, Format::Pretty);
+        assert_eq!(args(&["--pid", "1"]).validate(false).unwrap().terminal_format, Format::Json);
+        let to_file = args(&["--pid", "1", "--format", "json", "--output", "x.jsonl"]).validate(false).unwrap();
+        assert_eq!((to_file.terminal_format, to_file.json_file.is_some()), (Format::Pretty, true));
     }
 
     #[test]
     fn rejects_bad_values() {
-        assert_eq!(
-            args(&["--pid", "1", "--duration=-1"]).validate(true),
-            Err(ConfigError::Duration(-1.0))
-        );
-        assert_eq!(
-            args(&["--pid", "1", "--capture-limit", "0"]).validate(true),
-            Err(ConfigError::CaptureLimit(0))
-        );
-        assert_eq!(
-            args(&["--pid", "0"]).validate(true),
-            Err(ConfigError::ZeroPid)
-        );
+        assert_eq!(args(&["--pid", "1", "--duration=-1"]).validate(true), Err(ConfigError::Duration(-1.0)));
+        assert_eq!(args(&["--pid", "1", "--capture-limit", "0"]).validate(true), Err(ConfigError::CaptureLimit(0)));
+        assert_eq!(args(&["--pid", "0"]).validate(true), Err(ConfigError::ZeroPid));
         assert!(Cli::try_parse_from(["pytrace", "attach"]).is_err());
         assert!(Cli::try_parse_from(["pytrace", "attach", "--pid", "abc"]).is_err());
     }

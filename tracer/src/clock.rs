@@ -32,10 +32,7 @@ impl Clock {
 }
 
 fn read(clock: libc::clockid_t) -> i128 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
     // SAFETY: `ts` is a valid, writable timespec; these clocks always exist on Linux.
     unsafe { libc::clock_gettime(clock, &mut ts) };
     i128::from(ts.tv_sec) * 1_000_000_000 + i128::from(ts.tv_nsec)
@@ -48,15 +45,9 @@ mod tests {
     #[test]
     fn converts_monotonic_to_unix_time() {
         let clock = Clock::measure();
-        let now_unix = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos() as u64;
+        let now_unix = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64;
         let converted = clock.to_unix(Clock::monotonic_now());
-        assert!(
-            converted.abs_diff(now_unix) < 50_000_000,
-            "{converted} vs {now_unix}"
-        );
+        assert!(converted.abs_diff(now_unix) < 50_000_000, "{converted} vs {now_unix}");
         assert_eq!(Clock::with_offset(-10).to_unix(5), 0);
     }
 }

@@ -5,22 +5,73 @@
 //! `TryFrom`, so a short, corrupt or future-format record yields a
 //! [`DecodeError`], never undefined behaviour or a panic.
 
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+
 use bytes::Bytes;
 use tracer_common::{
-    Direction, EVENT_HEADER_LEN, EventHeader, EventKind, FLAG_LAST_CHUNK, FLAG_TRUNCATED,
+    AF_INET, AF_INET6, Direction, EVENT_HEADER_LEN, EventHeader, EventKind, FLAG_LAST_CHUNK, FLAG_TRUNCATED,
+    ROLE_SERVER, SOCKET_ADDRS_LEN, SocketAddrs,
 };
 
-/// Identifies one TLS connection: the `SSL*` within one process.
+/// Identifies one connection within a process: an `SSL*` for TLS, a socket
+/// id (bit 63 set) for plaintext TCP.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ConnKey {
     pub pid: u32,
     pub conn_id: u64,
 }
 
-/// One chunk of plaintext moved by one SSL call.
+/// How a connection's bytes were captured.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Transport {
+    /// Plaintext of a TLS connection, from the SSL probes.
+    Tls,
+    /// A plaintext TCP socket, from the syscall tracepoints.
+    Plain,
+}
+
+/// Which end of the connection the traced process is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Role {
+    Client,
+    Server,
+}
+
+/// A TCP connection's endpoints, as far as they are known.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Endpoints {
+    pub role: Role,
+    pub peer: Option<SocketAddr>,
+    pub local: Option<SocketAddr>,
+}
+
+impl Endpoints {
+    /// Converts the kernel's [`SocketAddrs`]; zero addresses or ports are unknown.
+    pub fn from_raw(raw: &SocketAddrs) -> Self {
+        let ip = |bytes: &[u8; 16]| match raw.family {
+            AF_INET => Some(IpAddr::V4(Ipv4Addr::new(bytes[0], bytes[1], bytes[2], bytes[3]))),
+            AF_INET6 => {
+                let v6 = Ipv6Addr::from(*bytes);
+                Some(v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4))
+            }
+            _ => None,
+        };
+        let address = |bytes: &[u8; 16], port: u16| {
+            ip(bytes).filter(|ip| !ip.is_unspecified() && port != 0).map(|ip| SocketAddr::new(ip, port))
+        };
+        Self {
+            role: if raw.role == ROLE_SERVER { Role::Server } else { Role::Client },
+            peer: address(&raw.peer_addr, raw.peer_port),
+            local: address(&raw.local_addr, raw.local_port),
+        }
+    }
+}
+
+/// One chunk of bytes moved by one SSL call or socket syscall.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DataChunk {
     pub conn: ConnKey,
+    pub transport: Transport,
     pub tid: u32,
     pub direction: Direction,
     /// `CLOCK_MONOTONIC` ns at call entry and return.
@@ -40,12 +91,7 @@ pub struct DataChunk {
 impl DataChunk {
     /// Bytes of the call that follow this chunk but were never captured.
     pub fn uncaptured_after(&self) -> u64 {
-        if self.last {
-            self.call_len
-                .saturating_sub(self.chunk_offset + self.data.len() as u64)
-        } else {
-            0
-        }
+        if self.last { self.call_len.saturating_sub(self.chunk_offset + self.data.len() as u64) } else { 0 }
     }
 }
 
@@ -53,7 +99,26 @@ impl DataChunk {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Event {
     Data(DataChunk),
-    Closed { conn: ConnKey, at_ns: u64 },
+    /// The connection ended (`SSL_free`, or `close` of a plaintext socket).
+    Closed {
+        conn: ConnKey,
+        at_ns: u64,
+    },
+    /// A plaintext socket's endpoints became known.
+    SocketInfo {
+        conn: ConnKey,
+        endpoints: Endpoints,
+    },
+    /// The TLS connection `conn` runs over a socket with these endpoints.
+    TlsSocket {
+        conn: ConnKey,
+        endpoints: Endpoints,
+    },
+    /// The client asked for this SNI host name on TLS connection `conn`.
+    ServerName {
+        conn: ConnKey,
+        name: String,
+    },
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -66,34 +131,27 @@ pub enum DecodeError {
     UnknownDirection(u32),
     #[error("record announces {announced} payload bytes but carries {carried}")]
     PayloadLength { announced: u32, carried: usize },
+    #[error("{kind:?} record carries {carried} bytes, not {expected}")]
+    PayloadSize { kind: EventKind, expected: usize, carried: usize },
 }
 
 /// Decodes one ring-buffer record.
 pub fn decode(record: &[u8]) -> Result<Event, DecodeError> {
     let header = read_header(record)?;
     let kind = EventKind::try_from(header.kind).map_err(DecodeError::UnknownKind)?;
-    let conn = ConnKey {
-        pid: header.pid,
-        conn_id: header.conn_id,
-    };
+    let conn = ConnKey { pid: header.pid, conn_id: header.conn_id };
+    let payload = &record[EVENT_HEADER_LEN..];
     match kind {
-        EventKind::TlsClosed => Ok(Event::Closed {
-            conn,
-            at_ns: header.call_end_ns,
-        }),
-        EventKind::TlsData => {
-            let direction =
-                Direction::try_from(header.direction).map_err(DecodeError::UnknownDirection)?;
-            let payload = &record[EVENT_HEADER_LEN..];
+        EventKind::TlsClosed | EventKind::PlainClosed => Ok(Event::Closed { conn, at_ns: header.call_end_ns }),
+        EventKind::TlsData | EventKind::PlainData => {
+            let direction = Direction::try_from(header.direction).map_err(DecodeError::UnknownDirection)?;
             let announced = header.chunk_len;
             if payload.len() < announced as usize {
-                return Err(DecodeError::PayloadLength {
-                    announced,
-                    carried: payload.len(),
-                });
+                return Err(DecodeError::PayloadLength { announced, carried: payload.len() });
             }
             Ok(Event::Data(DataChunk {
                 conn,
+                transport: if kind == EventKind::TlsData { Transport::Tls } else { Transport::Plain },
                 tid: header.tid,
                 direction,
                 call_start_ns: header.call_start_ns,
@@ -104,6 +162,25 @@ pub fn decode(record: &[u8]) -> Result<Event, DecodeError> {
                 last: header.flags & FLAG_LAST_CHUNK != 0,
                 truncated: header.flags & FLAG_TRUNCATED != 0,
             }))
+        }
+        EventKind::SocketInfo | EventKind::TlsSocket => {
+            if payload.len() < SOCKET_ADDRS_LEN {
+                return Err(DecodeError::PayloadSize { kind, expected: SOCKET_ADDRS_LEN, carried: payload.len() });
+            }
+            // SAFETY: length checked above; SocketAddrs is #[repr(C)] plain
+            // integers and byte arrays, valid for any bit pattern.
+            let raw = unsafe { std::ptr::read_unaligned(payload.as_ptr().cast::<SocketAddrs>()) };
+            let endpoints = Endpoints::from_raw(&raw);
+            Ok(if kind == EventKind::SocketInfo {
+                Event::SocketInfo { conn, endpoints }
+            } else {
+                Event::TlsSocket { conn, endpoints }
+            })
+        }
+        EventKind::TlsServerName => {
+            let len = (header.chunk_len as usize).min(payload.len());
+            let name = payload[..len].split(|b| *b == 0).next().unwrap_or_default();
+            Ok(Event::ServerName { conn, name: String::from_utf8_lossy(name).into_owned() })
         }
     }
 }
@@ -119,8 +196,12 @@ fn read_header(record: &[u8]) -> Result<EventHeader, DecodeError> {
 
 /// Encodes an event the way the kernel does; for replay tests and benchmarks.
 pub fn encode(chunk: &DataChunk) -> Vec<u8> {
+    let kind = match chunk.transport {
+        Transport::Tls => EventKind::TlsData,
+        Transport::Plain => EventKind::PlainData,
+    };
     let header = EventHeader {
-        kind: EventKind::TlsData as u32,
+        kind: kind as u32,
         pid: chunk.conn.pid,
         tid: chunk.tid,
         direction: chunk.direction as u32,
@@ -130,18 +211,14 @@ pub fn encode(chunk: &DataChunk) -> Vec<u8> {
         call_len: chunk.call_len,
         chunk_offset: chunk.chunk_offset as u32,
         chunk_len: chunk.data.len() as u32,
-        flags: (u32::from(chunk.last) * FLAG_LAST_CHUNK)
-            | (u32::from(chunk.truncated) * FLAG_TRUNCATED),
+        flags: (u32::from(chunk.last) * FLAG_LAST_CHUNK) | (u32::from(chunk.truncated) * FLAG_TRUNCATED),
         _pad: 0,
     };
     let mut out = Vec::with_capacity(EVENT_HEADER_LEN + chunk.data.len());
     // SAFETY: EventHeader is #[repr(C)] plain integers with explicit padding;
     // viewing it as bytes reads initialised memory only.
     out.extend_from_slice(unsafe {
-        std::slice::from_raw_parts(
-            (&header as *const EventHeader).cast::<u8>(),
-            EVENT_HEADER_LEN,
-        )
+        std::slice::from_raw_parts((&header as *const EventHeader).cast::<u8>(), EVENT_HEADER_LEN)
     });
     out.extend_from_slice(&chunk.data);
     out
@@ -153,10 +230,8 @@ mod tests {
 
     fn sample() -> DataChunk {
         DataChunk {
-            conn: ConnKey {
-                pid: 42,
-                conn_id: 0xdead_beef,
-            },
+            conn: ConnKey { pid: 42, conn_id: 0xdead_beef },
+            transport: Transport::Tls,
             tid: 43,
             direction: Direction::Ingress,
             call_start_ns: 10,
@@ -178,16 +253,10 @@ mod tests {
     #[test]
     fn rejects_short_and_inconsistent_records() {
         let bytes = encode(&sample());
-        assert_eq!(
-            decode(&bytes[..10]),
-            Err(DecodeError::ShortHeader { len: 10 })
-        );
+        assert_eq!(decode(&bytes[..10]), Err(DecodeError::ShortHeader { len: 10 }));
         assert_eq!(
             decode(&bytes[..EVENT_HEADER_LEN + 2]),
-            Err(DecodeError::PayloadLength {
-                announced: 5,
-                carried: 2
-            })
+            Err(DecodeError::PayloadLength { announced: 5, carried: 2 })
         );
         let mut bad_kind = bytes.clone();
         bad_kind[0] = 99;
@@ -198,12 +267,67 @@ mod tests {
     }
 
     #[test]
-    fn counts_uncaptured_bytes_of_a_truncated_call() {
-        let chunk = DataChunk {
-            call_len: 100,
-            truncated: true,
-            ..sample()
+    fn round_trips_a_plaintext_data_event() {
+        let chunk = DataChunk { transport: Transport::Plain, ..sample() };
+        assert_eq!(decode(&encode(&chunk)), Ok(Event::Data(chunk)));
+    }
+
+    fn socket_record(kind: EventKind, raw: SocketAddrs) -> Vec<u8> {
+        let header = EventHeader { kind: kind as u32, pid: 7, conn_id: 9, ..EventHeader::default() };
+        let mut bytes = encode(&DataChunk { data: Bytes::new(), ..sample() });
+        // SAFETY: plain #[repr(C)] values viewed as bytes.
+        unsafe {
+            bytes[..EVENT_HEADER_LEN].copy_from_slice(std::slice::from_raw_parts(
+                (&header as *const EventHeader).cast::<u8>(),
+                EVENT_HEADER_LEN,
+            ));
+            bytes.extend_from_slice(std::slice::from_raw_parts(
+                (&raw as *const SocketAddrs).cast::<u8>(),
+                SOCKET_ADDRS_LEN,
+            ));
+        }
+        bytes
+    }
+
+    #[test]
+    fn decodes_socket_endpoints_for_both_families() {
+        let mut v4 = SocketAddrs { family: AF_INET, peer_port: 11434, ..SocketAddrs::default() };
+        v4.peer_addr[..4].copy_from_slice(&[127, 0, 0, 1]);
+        let Ok(Event::SocketInfo { conn, endpoints }) = decode(&socket_record(EventKind::SocketInfo, v4)) else {
+            panic!()
         };
+        assert_eq!(conn, ConnKey { pid: 7, conn_id: 9 });
+        assert_eq!(endpoints.peer, Some("127.0.0.1:11434".parse().unwrap()));
+        assert_eq!((endpoints.local, endpoints.role), (None, Role::Client));
+
+        let v6 = SocketAddrs {
+            family: AF_INET6,
+            peer_port: 443,
+            peer_addr: Ipv6Addr::LOCALHOST.octets(),
+            role: ROLE_SERVER,
+            ..SocketAddrs::default()
+        };
+        let Ok(Event::TlsSocket { endpoints, .. }) = decode(&socket_record(EventKind::TlsSocket, v6)) else { panic!() };
+        assert_eq!((endpoints.peer, endpoints.role), (Some("[::1]:443".parse().unwrap()), Role::Server));
+
+        let mapped = SocketAddrs {
+            family: AF_INET6,
+            peer_port: 80,
+            peer_addr: Ipv4Addr::new(10, 0, 0, 1).to_ipv6_mapped().octets(),
+            ..SocketAddrs::default()
+        };
+        let Ok(Event::SocketInfo { endpoints, .. }) = decode(&socket_record(EventKind::SocketInfo, mapped)) else {
+            panic!()
+        };
+        assert_eq!(endpoints.peer, Some("10.0.0.1:80".parse().unwrap()));
+
+        let short = &socket_record(EventKind::SocketInfo, v4)[..EVENT_HEADER_LEN + 3];
+        assert!(matches!(decode(short), Err(DecodeError::PayloadSize { .. })));
+    }
+
+    #[test]
+    fn counts_uncaptured_bytes_of_a_truncated_call() {
+        let chunk = DataChunk { call_len: 100, truncated: true, ..sample() };
         assert_eq!(chunk.uncaptured_after(), 95);
     }
 }

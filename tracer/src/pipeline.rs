@@ -9,7 +9,7 @@ use crate::clock::Clock;
 use crate::events::{self, Event};
 use crate::http::Exchange;
 use crate::output::Output;
-use crate::span::http::{Scheme, build_span};
+use crate::span::http::build_span;
 use crate::span::{Resource, Span};
 use crate::tracker::Tracker;
 
@@ -23,13 +23,7 @@ pub struct Pipeline {
 
 impl Pipeline {
     pub fn new(clock: Clock, output: Output) -> Self {
-        Self {
-            tracker: Tracker::new(),
-            clock,
-            resources: HashMap::new(),
-            exchanges: Vec::new(),
-            output,
-        }
+        Self { tracker: Tracker::new(), clock, resources: HashMap::new(), exchanges: Vec::new(), output }
     }
 
     /// Registers the resource describing a traced process.
@@ -82,10 +76,8 @@ fn span_of(exchange: &Exchange, clock: Clock, resources: &mut HashMap<u32, Arc<R
     let pid = exchange.conn.pid;
     let resource = resources.entry(pid).or_insert_with(|| {
         let mut resource = Resource::default();
-        resource
-            .attributes
-            .set(crate::span::semconv::PROCESS_PID, i64::from(pid));
+        resource.attributes.set(crate::span::semconv::PROCESS_PID, i64::from(pid));
         Arc::new(resource)
     });
-    build_span(exchange, Scheme::Https, clock, resource.clone())
+    build_span(exchange, clock, resource.clone())
 }

@@ -19,6 +19,13 @@ pub enum PrivilegeError {
         "tracefs is not mounted and mounting it at {TRACEFS} failed: {0}; mount it with `mount -t tracefs nodev {TRACEFS}`"
     )]
     TracefsMount(std::io::Error),
+    #[error("this kernel has no tracefs ({TRACEFS} does not exist); pytrace needs CONFIG_TRACING")]
+    NoTracefs,
+    #[error(
+        "this kernel offers no syscall tracepoints (no {TRACEFS}/events/syscalls); \
+         pytrace needs CONFIG_FTRACE_SYSCALLS"
+    )]
+    NoSyscallTracepoints,
 }
 
 const UPROBE_PMU: &str = "/sys/bus/event_source/devices/uprobe/type";
@@ -44,32 +51,27 @@ pub fn check_privileges() -> Result<(), PrivilegeError> {
         .unwrap_or(0);
     let has = |cap: u32| effective & (1 << cap) != 0;
     let bpf = has(CAP_SYS_ADMIN) || (has(CAP_BPF) && has(CAP_PERFMON));
-    if bpf && has(CAP_SYS_PTRACE) && has(CAP_DAC_READ_SEARCH) {
-        Ok(())
-    } else {
-        Err(PrivilegeError::NotPrivileged)
-    }
+    if bpf && has(CAP_SYS_PTRACE) && has(CAP_DAC_READ_SEARCH) { Ok(()) } else { Err(PrivilegeError::NotPrivileged) }
 }
 
-/// Uprobes through the perf PMU (preferred), or through tracefs, mounting
-/// tracefs when it is merely unmounted.
-pub fn ensure_uprobes() -> Result<(), PrivilegeError> {
-    if Path::new(UPROBE_PMU).exists() {
-        return Ok(());
+/// Uprobes (through the perf PMU, or tracefs) and syscall tracepoints
+/// (which need tracefs): mounts tracefs when it is merely unmounted.
+pub fn ensure_tracing() -> Result<(), PrivilegeError> {
+    let tracefs = Path::new(TRACEFS);
+    let mounted = |p: &Path| p.join("events").is_dir();
+    if !mounted(tracefs) {
+        if !tracefs.is_dir() {
+            return Err(PrivilegeError::NoTracefs);
+        }
+        mount_tracefs().map_err(PrivilegeError::TracefsMount)?;
     }
-    let events = Path::new(TRACEFS).join("uprobe_events");
-    if events.exists() {
-        return Ok(());
-    }
-    if !Path::new(TRACEFS).is_dir() {
+    if !Path::new(UPROBE_PMU).exists() && !tracefs.join("uprobe_events").exists() {
         return Err(PrivilegeError::NoUprobes);
     }
-    mount_tracefs().map_err(PrivilegeError::TracefsMount)?;
-    if events.exists() {
-        Ok(())
-    } else {
-        Err(PrivilegeError::NoUprobes)
+    if !tracefs.join("events/syscalls").is_dir() {
+        return Err(PrivilegeError::NoSyscallTracepoints);
     }
+    Ok(())
 }
 
 fn mount_tracefs() -> std::io::Result<()> {
@@ -77,28 +79,13 @@ fn mount_tracefs() -> std::io::Result<()> {
     let target = c"/sys/kernel/tracing";
     let fstype = c"tracefs";
     // SAFETY: valid NUL-terminated strings; no data argument.
-    let rc = unsafe {
-        libc::mount(
-            source.as_ptr(),
-            target.as_ptr(),
-            fstype.as_ptr(),
-            0,
-            std::ptr::null(),
-        )
-    };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(std::io::Error::last_os_error())
-    }
+    let rc = unsafe { libc::mount(source.as_ptr(), target.as_ptr(), fstype.as_ptr(), 0, std::ptr::null()) };
+    if rc == 0 { Ok(()) } else { Err(std::io::Error::last_os_error()) }
 }
 
 /// Lifts the locked-memory limit that kernels before 5.11 charge BPF maps to.
 pub fn raise_memlock_limit() {
-    let unlimited = libc::rlimit {
-        rlim_cur: libc::RLIM_INFINITY,
-        rlim_max: libc::RLIM_INFINITY,
-    };
+    let unlimited = libc::rlimit { rlim_cur: libc::RLIM_INFINITY, rlim_max: libc::RLIM_INFINITY };
     // SAFETY: valid rlimit struct; failure is harmless on memcg-accounting kernels.
     unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &unlimited) };
 }

@@ -1,19 +1,20 @@
-//! Loading the embedded kernel programs and attaching them to TLS libraries.
+//! Loading the embedded kernel programs and attaching them.
 //!
-//! Which function gets which program is one declarative table,
-//! [`TLS_PROBES`]; attaching is the same loop for every row. Probes are
-//! attached per (process, library file) with the process as the uprobe's
-//! scope, so no other process on the host hits them, and the programs
-//! additionally check the `TARGET_PIDS` map. Dropping [`Probes`] detaches
+//! Which hook gets which program is declared in two tables: [`TLS_PROBES`]
+//! (uprobes in OpenSSL) and [`SYSCALL_TRACEPOINTS`]; attaching is the same
+//! loop for every row. Uprobes are attached per (process, library file) with
+//! the process as the uprobe's scope, so no other process on the host hits
+//! them. Syscall tracepoints are global; their programs return at once for
+//! processes not in the `TARGET_PIDS` map. Dropping [`Probes`] detaches
 //! everything.
 
 use std::collections::HashSet;
 use std::num::NonZeroU32;
 
 use aya::maps::{HashMap as BpfHashMap, MapData, PerCpuArray, RingBuf};
-use aya::programs::{UProbe, uprobe::UProbeAttachLocation, uprobe::UProbeScope};
+use aya::programs::{TracePoint, UProbe, uprobe::UProbeAttachLocation, uprobe::UProbeScope};
 use aya::{Ebpf, EbpfLoader};
-use tracer_common::{STAT_COUNT, Stat};
+use tracer_common::{STAT_COUNT, SocketState, Stat, socket_key};
 
 use crate::target::tls::{FileId, TlsLibrary};
 
@@ -35,11 +36,7 @@ pub struct ProbeSpec {
 }
 
 const fn probe(symbol: &'static str, program: &'static str, hook: Hook) -> ProbeSpec {
-    ProbeSpec {
-        symbol,
-        program,
-        hook,
-    }
+    ProbeSpec { symbol, program, hook }
 }
 
 /// OpenSSL: CPython ≥ 3.10 calls only the `_ex` variants, 3.8/3.9 only the
@@ -54,6 +51,46 @@ pub const TLS_PROBES: &[ProbeSpec] = &[
     probe("SSL_read_ex", "ssl_read_ex", Hook::Entry),
     probe("SSL_read_ex", "ssl_call_return", Hook::Return),
     probe("SSL_free", "ssl_free", Hook::Entry),
+    probe("SSL_ctrl", "ssl_ctrl", Hook::Entry),
+];
+
+/// One `syscalls:` tracepoint and the program it runs.
+#[derive(Clone, Copy, Debug)]
+pub struct TracepointSpec {
+    pub name: &'static str,
+    pub program: &'static str,
+}
+
+const fn tracepoint(name: &'static str, program: &'static str) -> TracepointSpec {
+    TracepointSpec { name, program }
+}
+
+/// Socket life cycle, then data: the exits share one program per argument shape.
+pub const SYSCALL_TRACEPOINTS: &[TracepointSpec] = &[
+    tracepoint("sys_enter_socket", "sys_enter_socket"),
+    tracepoint("sys_exit_socket", "sys_exit_socket"),
+    tracepoint("sys_enter_connect", "sys_enter_connect"),
+    tracepoint("sys_enter_accept", "sys_enter_accept"),
+    tracepoint("sys_enter_accept4", "sys_enter_accept"),
+    tracepoint("sys_exit_accept", "sys_exit_accept"),
+    tracepoint("sys_exit_accept4", "sys_exit_accept"),
+    tracepoint("sys_enter_close", "sys_enter_close"),
+    tracepoint("sys_enter_write", "sys_enter_write"),
+    tracepoint("sys_enter_sendto", "sys_enter_sendto"),
+    tracepoint("sys_enter_writev", "sys_enter_writev"),
+    tracepoint("sys_enter_sendmsg", "sys_enter_sendmsg"),
+    tracepoint("sys_enter_read", "sys_enter_read"),
+    tracepoint("sys_enter_recvfrom", "sys_enter_recvfrom"),
+    tracepoint("sys_enter_readv", "sys_enter_readv"),
+    tracepoint("sys_enter_recvmsg", "sys_enter_recvmsg"),
+    tracepoint("sys_exit_write", "sys_exit_buffer_data"),
+    tracepoint("sys_exit_sendto", "sys_exit_buffer_data"),
+    tracepoint("sys_exit_writev", "sys_exit_iovec_data"),
+    tracepoint("sys_exit_sendmsg", "sys_exit_iovec_data"),
+    tracepoint("sys_exit_read", "sys_exit_buffer_data"),
+    tracepoint("sys_exit_recvfrom", "sys_exit_buffer_data"),
+    tracepoint("sys_exit_readv", "sys_exit_iovec_data"),
+    tracepoint("sys_exit_recvmsg", "sys_exit_iovec_data"),
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -61,23 +98,15 @@ pub enum ProbeError {
     #[error("loading the kernel programs failed: {0}")]
     Load(#[from] aya::EbpfError),
     #[error("kernel program {program}: {source}")]
-    Program {
-        program: &'static str,
-        source: aya::programs::ProgramError,
-    },
+    Program { program: &'static str, source: aya::programs::ProgramError },
     #[error("map {0} is missing from the kernel object")]
     MissingMap(&'static str),
     #[error("map {map}: {source}")]
-    Map {
-        map: &'static str,
-        source: aya::maps::MapError,
-    },
+    Map { map: &'static str, source: aya::maps::MapError },
     #[error("attaching to {symbol} in {library} failed: {source}")]
-    Attach {
-        symbol: &'static str,
-        library: String,
-        source: aya::programs::ProgramError,
-    },
+    Attach { symbol: &'static str, library: String, source: aya::programs::ProgramError },
+    #[error("attaching to the syscalls:{tracepoint} tracepoint failed: {source}")]
+    Tracepoint { tracepoint: &'static str, source: aya::programs::ProgramError },
 }
 
 pub struct Probes {
@@ -88,38 +117,40 @@ pub struct Probes {
 impl Probes {
     /// Loads and verifies every program; attaches nothing yet.
     pub fn load(capture_limit: u32) -> Result<Self, ProbeError> {
-        let mut ebpf = EbpfLoader::new()
-            .override_global("CAPTURE_LIMIT", &capture_limit, true)
-            .load(KERNEL_OBJECT)?;
-        let mut programs: Vec<&'static str> = TLS_PROBES.iter().map(|p| p.program).collect();
-        programs.sort_unstable();
-        programs.dedup();
-        for program in programs {
-            uprobe(&mut ebpf, program)?
-                .load()
-                .map_err(|source| ProbeError::Program { program, source })?;
+        let mut ebpf = EbpfLoader::new().override_global("CAPTURE_LIMIT", &capture_limit, true).load(KERNEL_OBJECT)?;
+        for program in unique(TLS_PROBES.iter().map(|p| p.program)) {
+            uprobe(&mut ebpf, program)?.load().map_err(|source| ProbeError::Program { program, source })?;
         }
-        Ok(Self {
-            ebpf,
-            attached: HashSet::new(),
-        })
+        for program in unique(SYSCALL_TRACEPOINTS.iter().map(|t| t.program)) {
+            tracepoint_program(&mut ebpf, program)?.load().map_err(|source| ProbeError::Program { program, source })?;
+        }
+        Ok(Self { ebpf, attached: HashSet::new() })
+    }
+
+    /// Attaches every syscall tracepoint (once per session).
+    pub fn attach_syscalls(&mut self) -> Result<(), ProbeError> {
+        for spec in SYSCALL_TRACEPOINTS {
+            tracepoint_program(&mut self.ebpf, spec.program)?
+                .attach("syscalls", spec.name)
+                .map_err(|source| ProbeError::Tracepoint { tracepoint: spec.name, source })?;
+        }
+        Ok(())
+    }
+
+    /// Tells the kernel programs about a socket that was open before attach.
+    pub fn seed_socket(&mut self, pid: u32, fd: u32, state: SocketState) -> Result<(), ProbeError> {
+        let map = self.ebpf.map_mut("SOCKETS").ok_or(ProbeError::MissingMap("SOCKETS"))?;
+        let mut sockets: BpfHashMap<_, u64, SocketState> =
+            BpfHashMap::try_from(map).map_err(|source| ProbeError::Map { map: "SOCKETS", source })?;
+        sockets.insert(socket_key(pid, fd), state, 0).map_err(|source| ProbeError::Map { map: "SOCKETS", source })
     }
 
     /// Lets the programs act for `pid`.
     pub fn trace_pid(&mut self, pid: u32) -> Result<(), ProbeError> {
-        let map = self
-            .ebpf
-            .map_mut("TARGET_PIDS")
-            .ok_or(ProbeError::MissingMap("TARGET_PIDS"))?;
+        let map = self.ebpf.map_mut("TARGET_PIDS").ok_or(ProbeError::MissingMap("TARGET_PIDS"))?;
         let mut pids: BpfHashMap<_, u32, u8> =
-            BpfHashMap::try_from(map).map_err(|source| ProbeError::Map {
-                map: "TARGET_PIDS",
-                source,
-            })?;
-        pids.insert(pid, 1, 0).map_err(|source| ProbeError::Map {
-            map: "TARGET_PIDS",
-            source,
-        })
+            BpfHashMap::try_from(map).map_err(|source| ProbeError::Map { map: "TARGET_PIDS", source })?;
+        pids.insert(pid, 1, 0).map_err(|source| ProbeError::Map { map: "TARGET_PIDS", source })
     }
 
     /// Stops acting for `pid` (it exited).
@@ -145,29 +176,15 @@ impl Probes {
             };
             let program = uprobe(&mut self.ebpf, spec.program)?;
             program
-                .attach(
-                    UProbeAttachLocation::AbsoluteOffset(*offset),
-                    &library.host_path,
-                    scope,
-                )
-                .map_err(|source| ProbeError::Attach {
-                    symbol: spec.symbol,
-                    library: library.path.clone(),
-                    source,
-                })?;
+                .attach(UProbeAttachLocation::AbsoluteOffset(*offset), &library.host_path, scope)
+                .map_err(|source| ProbeError::Attach { symbol: spec.symbol, library: library.path.clone(), source })?;
         }
         Ok(true)
     }
 
     pub fn take_ring_buffer(&mut self) -> Result<RingBuf<MapData>, ProbeError> {
-        let map = self
-            .ebpf
-            .take_map("EVENTS")
-            .ok_or(ProbeError::MissingMap("EVENTS"))?;
-        RingBuf::try_from(map).map_err(|source| ProbeError::Map {
-            map: "EVENTS",
-            source,
-        })
+        let map = self.ebpf.take_map("EVENTS").ok_or(ProbeError::MissingMap("EVENTS"))?;
+        RingBuf::try_from(map).map_err(|source| ProbeError::Map { map: "EVENTS", source })
     }
 
     /// Kernel counters summed over CPUs, indexed by [`Stat`].
@@ -188,15 +205,25 @@ impl Probes {
     }
 }
 
+/// Program names in first-seen order, each once.
+fn unique(names: impl Iterator<Item = &'static str>) -> Vec<&'static str> {
+    let mut seen = Vec::new();
+    for name in names {
+        if !seen.contains(&name) {
+            seen.push(name);
+        }
+    }
+    seen
+}
+
+fn tracepoint_program<'a>(ebpf: &'a mut Ebpf, program: &'static str) -> Result<&'a mut TracePoint, ProbeError> {
+    let missing = || ProbeError::Program { program, source: aya::programs::ProgramError::NotLoaded };
+    ebpf.program_mut(program).ok_or_else(missing)?.try_into().map_err(|source| ProbeError::Program { program, source })
+}
+
 fn uprobe<'a>(ebpf: &'a mut Ebpf, program: &'static str) -> Result<&'a mut UProbe, ProbeError> {
-    let missing = || ProbeError::Program {
-        program,
-        source: aya::programs::ProgramError::NotLoaded,
-    };
-    ebpf.program_mut(program)
-        .ok_or_else(missing)?
-        .try_into()
-        .map_err(|source| ProbeError::Program { program, source })
+    let missing = || ProbeError::Program { program, source: aya::programs::ProgramError::NotLoaded };
+    ebpf.program_mut(program).ok_or_else(missing)?.try_into().map_err(|source| ProbeError::Program { program, source })
 }
 
 /// Stat index helper for readers of [`Probes::stats`].

@@ -4,15 +4,8 @@
 //! process's command line.
 
 /// Headers whose values are credentials.
-pub const SECRET_HEADERS: &[&str] = &[
-    "authorization",
-    "proxy-authorization",
-    "x-api-key",
-    "api-key",
-    "x-goog-api-key",
-    "cookie",
-    "set-cookie",
-];
+pub const SECRET_HEADERS: &[&str] =
+    &["authorization", "proxy-authorization", "x-api-key", "api-key", "x-goog-api-key", "cookie", "set-cookie"];
 
 /// Query parameters whose values are credentials (compared case-insensitively).
 const SECRET_QUERY_PARAMS: &[&str] = &[
@@ -69,9 +62,7 @@ pub fn redact_url(url: &str) -> String {
 
 fn is_secret_param(name: &str) -> bool {
     let name = percent_decode_lossy(name);
-    SECRET_QUERY_PARAMS
-        .iter()
-        .any(|p| p.eq_ignore_ascii_case(&name))
+    SECRET_QUERY_PARAMS.iter().any(|p| p.eq_ignore_ascii_case(&name))
 }
 
 fn percent_decode_lossy(s: &str) -> String {
@@ -80,9 +71,7 @@ fn percent_decode_lossy(s: &str) -> String {
     let mut i = 0;
     while i < bytes.len() {
         if bytes[i] == b'%'
-            && let Some(v) = s
-                .get(i + 1..i + 3)
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
+            && let Some(v) = s.get(i + 1..i + 3).and_then(|h| u8::from_str_radix(h, 16).ok())
         {
             out.push(v);
             i += 3;
@@ -99,30 +88,16 @@ fn redact_userinfo(path: &str) -> String {
         return path.to_owned();
     };
     let authority_start = scheme_end + 3;
-    let authority_end = path[authority_start..]
-        .find('/')
-        .map_or(path.len(), |i| authority_start + i);
+    let authority_end = path[authority_start..].find('/').map_or(path.len(), |i| authority_start + i);
     match path[authority_start..authority_end].rfind('@') {
-        Some(at) => format!(
-            "{}{REDACTED}:{REDACTED}@{}",
-            &path[..authority_start],
-            &path[authority_start + at + 1..]
-        ),
+        Some(at) => format!("{}{REDACTED}:{REDACTED}@{}", &path[..authority_start], &path[authority_start + at + 1..]),
         None => path.to_owned(),
     }
 }
 
 /// Words that mark a command-line option or environment-style assignment as
 /// holding a secret.
-const SECRET_WORDS: &[&str] = &[
-    "key",
-    "token",
-    "secret",
-    "password",
-    "passwd",
-    "credential",
-    "auth",
-];
+const SECRET_WORDS: &[&str] = &["key", "token", "secret", "password", "passwd", "credential", "auth"];
 
 fn names_secret(name: &str) -> bool {
     let name = name.to_ascii_lowercase();
@@ -160,12 +135,8 @@ pub fn redact_command_args(args: &[String]) -> Vec<String> {
 
 /// Provider API keys have recognisable prefixes.
 fn looks_like_key(arg: &str) -> bool {
-    const PREFIXES: &[&str] = &[
-        "sk-", "sk_", "AIza", "xai-", "gsk_", "hf_", "pk-lf-", "sk-lf-",
-    ];
-    arg.len() >= 20
-        && !arg.contains(char::is_whitespace)
-        && PREFIXES.iter().any(|p| arg.starts_with(p))
+    const PREFIXES: &[&str] = &["sk-", "sk_", "AIza", "xai-", "gsk_", "hf_", "pk-lf-", "sk-lf-"];
+    arg.len() >= 20 && !arg.contains(char::is_whitespace) && PREFIXES.iter().any(|p| arg.starts_with(p))
 }
 
 #[cfg(test)]
@@ -178,10 +149,7 @@ mod tests {
             redact_url("/v1beta/models/g:generateContent?alt=sse&key=AIzaSECRET&API_KEY=x#f"),
             "/v1beta/models/g:generateContent?alt=sse&key=REDACTED&API_KEY=REDACTED#f"
         );
-        assert_eq!(
-            redact_url("https://u:p@host/x?a=1"),
-            "https://REDACTED:REDACTED@host/x?a=1"
-        );
+        assert_eq!(redact_url("https://u:p@host/x?a=1"), "https://REDACTED:REDACTED@host/x?a=1");
         assert_eq!(redact_url("/a?%6Bey=s"), "/a?%6Bey=REDACTED");
         assert_eq!(redact_url("/plain"), "/plain");
     }

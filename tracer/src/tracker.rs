@@ -1,17 +1,20 @@
-//! Routes decoded events to one [`HttpConnection`] per connection and
-//! collects the finished [`Exchange`]s.
+//! Routes decoded events to one [`HttpConnection`] per connection, attaches
+//! what is known about each connection to its exchanges, and collects them.
 //!
-//! Connections are keyed by (pid, `SSL*`), never by thread: asyncio runs many
-//! connections on one thread. The tracker also notices chunks lost inside a
-//! call (offsets that skip ahead) and turns them, like capture-limit
+//! Connections are keyed by (pid, connection id), never by thread: asyncio
+//! runs many connections on one thread. For connections the traced process
+//! accepted (it is the server), requests arrive as reads, so directions are
+//! swapped before the HTTP layer. Bytes read become available when the read
+//! returns, so that is their timestamp. The tracker also notices chunks lost
+//! inside a call (offsets that skip ahead) and turns them, like capture-limit
 //! truncation, into gaps the HTTP layer can account for.
 
 use std::collections::HashMap;
 
 use tracer_common::Direction;
 
-use crate::events::{ConnKey, DataChunk, Event};
-use crate::http::{Exchange, HttpConnection, Incomplete, Segment};
+use crate::events::{ConnKey, DataChunk, Event, Role};
+use crate::http::{ConnectionFacts, Exchange, HttpConnection, Incomplete, Segment};
 
 /// Where the next chunk of a call is expected, per connection and direction.
 #[derive(Clone, Copy, Default)]
@@ -23,6 +26,17 @@ struct Cursor {
 struct Tracked {
     http: HttpConnection,
     cursors: [Cursor; 2],
+    facts: ConnectionFacts,
+}
+
+impl Tracked {
+    fn new(conn: ConnKey) -> Self {
+        Self { http: HttpConnection::new(conn), cursors: Default::default(), facts: ConnectionFacts::default() }
+    }
+
+    fn role(&self) -> Role {
+        self.facts.endpoints.map_or(Role::Client, |e| e.role)
+    }
 }
 
 #[derive(Default)]
@@ -42,24 +56,36 @@ impl Tracker {
 
     /// Feeds one event; finished exchanges are appended to `out`.
     pub fn handle(&mut self, event: &Event, out: &mut Vec<Exchange>) {
+        let first_new = out.len();
         match event {
             Event::Data(chunk) => self.data(chunk, out),
             Event::Closed { conn, .. } => {
                 if let Some(mut tracked) = self.connections.remove(conn) {
                     tracked.http.on_close(out);
+                    stamp(&tracked.facts, &mut out[first_new..]);
                 }
+                return;
             }
+            Event::SocketInfo { conn, endpoints } | Event::TlsSocket { conn, endpoints } => {
+                self.tracked(*conn).facts.endpoints = Some(*endpoints);
+            }
+            Event::ServerName { conn, name } => self.tracked(*conn).facts.server_name = Some(name.clone()),
+        }
+        if out.len() > first_new
+            && let Some(conn) = out.get(first_new).map(|e| e.conn)
+            && let Some(tracked) = self.connections.get(&conn)
+        {
+            stamp(&tracked.facts, &mut out[first_new..]);
         }
     }
 
+    fn tracked(&mut self, conn: ConnKey) -> &mut Tracked {
+        self.connections.entry(conn).or_insert_with(|| Tracked::new(conn))
+    }
+
     fn data(&mut self, chunk: &DataChunk, out: &mut Vec<Exchange>) {
-        let tracked = self
-            .connections
-            .entry(chunk.conn)
-            .or_insert_with(|| Tracked {
-                http: HttpConnection::new(chunk.conn),
-                cursors: Default::default(),
-            });
+        let tracked = self.tracked(chunk.conn);
+        tracked.facts.transport.get_or_insert(chunk.transport);
         let cursor = &mut tracked.cursors[chunk.direction as usize];
         let lost_before = if chunk.chunk_offset == 0 {
             0
@@ -69,28 +95,31 @@ impl Tracker {
             // The call's first chunks were lost: resynchronise at a later call.
             u64::MAX
         };
-        *cursor = Cursor {
-            call_start_ns: chunk.call_start_ns,
-            next_offset: chunk.chunk_offset + chunk.data.len() as u64,
-        };
+        *cursor =
+            Cursor { call_start_ns: chunk.call_start_ns, next_offset: chunk.chunk_offset + chunk.data.len() as u64 };
+        let is_request = (chunk.direction == Direction::Egress) == (tracked.role() == Role::Client);
         let http = &mut tracked.http;
         if lost_before > 0 {
-            gap(http, chunk.direction, lost_before, out);
+            gap(http, is_request, lost_before, out);
         }
         let segment = Segment {
             data: &chunk.data,
             starts_call: chunk.chunk_offset == 0,
-            call_start_ns: chunk.call_start_ns,
+            call_start_ns: match chunk.direction {
+                Direction::Egress => chunk.call_start_ns,
+                Direction::Ingress => chunk.call_end_ns,
+            },
             call_end_ns: chunk.call_end_ns,
             tid: chunk.tid,
         };
-        match chunk.direction {
-            Direction::Egress => http.on_request_bytes(segment, out),
-            Direction::Ingress => http.on_response_bytes(segment, out),
+        if is_request {
+            http.on_request_bytes(segment, out);
+        } else {
+            http.on_response_bytes(segment, out);
         }
         let missing = chunk.uncaptured_after();
         if missing > 0 {
-            gap(http, chunk.direction, missing, out);
+            gap(http, is_request, missing, out);
         }
     }
 
@@ -100,7 +129,9 @@ impl Tracker {
             if conn.pid != pid {
                 return true;
             }
+            let first_new = out.len();
             tracked.http.flush(Incomplete::ProcessExited, out);
+            stamp(&tracked.facts, &mut out[first_new..]);
             false
         });
     }
@@ -108,14 +139,23 @@ impl Tracker {
     /// Tracing stops: report everything still in flight.
     pub fn finish(&mut self, out: &mut Vec<Exchange>) {
         for (_, mut tracked) in self.connections.drain() {
+            let first_new = out.len();
             tracked.http.flush(Incomplete::TracingEnded, out);
+            stamp(&tracked.facts, &mut out[first_new..]);
         }
     }
 }
 
-fn gap(http: &mut HttpConnection, direction: Direction, missing: u64, out: &mut Vec<Exchange>) {
-    match direction {
-        Direction::Egress => http.on_request_gap(missing),
-        Direction::Ingress => http.on_response_gap(missing, out),
+fn stamp(facts: &ConnectionFacts, exchanges: &mut [Exchange]) {
+    for exchange in exchanges {
+        exchange.connection = facts.clone();
+    }
+}
+
+fn gap(http: &mut HttpConnection, is_request: bool, missing: u64, out: &mut Vec<Exchange>) {
+    if is_request {
+        http.on_request_gap(missing);
+    } else {
+        http.on_response_gap(missing, out);
     }
 }

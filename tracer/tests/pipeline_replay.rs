@@ -3,14 +3,11 @@
 //! with capture gaps and with garbage, and checks that the exchanges are the
 //! ones a user would expect — and that nothing ever panics.
 
-#![expect(
-    clippy::unwrap_used,
-    reason = "a test fails loudly on an unexpected value"
-)]
+#![expect(clippy::unwrap_used, reason = "a test fails loudly on an unexpected value")]
 
 use bytes::Bytes;
 use proptest::prelude::*;
-use tracer::events::{ConnKey, DataChunk, Event};
+use tracer::events::{ConnKey, DataChunk, Event, Transport};
 use tracer::http::encoding;
 use tracer::http::{Exchange, Incomplete};
 use tracer::tracker::Tracker;
@@ -39,11 +36,7 @@ struct Seen {
 }
 
 fn seen(exchange: &Exchange) -> Seen {
-    let encodings = exchange
-        .response
-        .as_ref()
-        .map(|r| r.headers.tokens("content-encoding"))
-        .unwrap_or_default();
+    let encodings = exchange.response.as_ref().map(|r| r.headers.tokens("content-encoding")).unwrap_or_default();
     Seen {
         method: exchange.request.method.clone(),
         target: exchange.request.target.clone(),
@@ -65,11 +58,8 @@ fn gzip(data: &[u8]) -> Vec<u8> {
 
 fn gzip_response() -> &'static [u8] {
     let body = gzip(b"{\"compressed\":true}");
-    let mut wire = format!(
-        "HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: {}\r\n\r\n",
-        body.len()
-    )
-    .into_bytes();
+    let mut wire =
+        format!("HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: {}\r\n\r\n", body.len()).into_bytes();
     wire.extend_from_slice(&body);
     Box::leak(wire.into_boxed_slice())
 }
@@ -100,12 +90,7 @@ fn keep_alive_transcript() -> Vec<Step> {
 }
 
 fn expected_keep_alive() -> Vec<Seen> {
-    let s = |method: &str,
-             target: &str,
-             status: u16,
-             request_body: u64,
-             response_body: u64,
-             decoded: &[u8]| Seen {
+    let s = |method: &str, target: &str, status: u16, request_body: u64, response_body: u64, decoded: &[u8]| Seen {
         method: method.into(),
         target: target.into(),
         status: Some(status),
@@ -123,10 +108,7 @@ fn expected_keep_alive() -> Vec<Seen> {
         s("HEAD", "/json", 200, 0, 0, b""),
         s("DELETE", "/item", 204, 0, 0, b""),
         s("GET", "/cached", 304, 0, 0, b""),
-        Seen {
-            informational: vec![100],
-            ..s("PUT", "/upload", 201, 5, 2, b"ok")
-        },
+        Seen { informational: vec![100], ..s("PUT", "/upload", 201, 5, 2, b"ok") },
         s("GET", "/missing", 404, 0, 9, b"not found"),
         s("GET", "/bye", 200, 0, 13, b"until the end"),
     ]
@@ -138,12 +120,7 @@ fn events(conn: ConnKey, steps: &[Step], piece: usize, clock: &mut u64) -> Vec<E
 }
 
 /// Turns steps into events, cutting each step into calls of the sizes `cuts` yields.
-fn events_cut(
-    conn: ConnKey,
-    steps: &[Step],
-    mut cuts: impl Iterator<Item = usize>,
-    clock: &mut u64,
-) -> Vec<Event> {
+fn events_cut(conn: ConnKey, steps: &[Step], mut cuts: impl Iterator<Item = usize>, clock: &mut u64) -> Vec<Event> {
     let mut out = Vec::new();
     for step in steps {
         let (direction, data) = match step {
@@ -151,10 +128,7 @@ fn events_cut(
             Read(d) => (Direction::Ingress, *d),
             Close => {
                 *clock += 1;
-                out.push(Event::Closed {
-                    conn,
-                    at_ns: *clock,
-                });
+                out.push(Event::Closed { conn, at_ns: *clock });
                 continue;
             }
         };
@@ -172,6 +146,7 @@ fn events_cut(
 fn call(conn: ConnKey, direction: Direction, data: &[u8], at: u64) -> DataChunk {
     DataChunk {
         conn,
+        transport: Transport::Tls,
         tid: 7,
         direction,
         call_start_ns: at,
@@ -194,14 +169,8 @@ fn run(events: &[Event]) -> Vec<Exchange> {
     out
 }
 
-const CONN_A: ConnKey = ConnKey {
-    pid: 100,
-    conn_id: 0xa,
-};
-const CONN_B: ConnKey = ConnKey {
-    pid: 100,
-    conn_id: 0xb,
-};
+const CONN_A: ConnKey = ConnKey { pid: 100, conn_id: 0xa };
+const CONN_B: ConnKey = ConnKey { pid: 100, conn_id: 0xb };
 
 #[test]
 fn keep_alive_exchanges_survive_every_split_size() {
@@ -237,21 +206,15 @@ fn interleaved_connections_on_one_thread_stay_apart() {
     }
     let exchanges = run(&mixed);
     for conn in [CONN_A, CONN_B] {
-        let seen: Vec<Seen> = exchanges
-            .iter()
-            .filter(|e| e.conn == conn)
-            .map(seen)
-            .collect();
+        let seen: Vec<Seen> = exchanges.iter().filter(|e| e.conn == conn).map(seen).collect();
         assert_eq!(seen, expected_keep_alive());
     }
 }
 
 #[test]
 fn timing_comes_from_the_calls_that_moved_the_bytes() {
-    let steps = [
-        Write(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n"),
-        Read(b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nabcd"),
-    ];
+    let steps =
+        [Write(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n"), Read(b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nabcd")];
     let exchanges = run(&events(CONN_A, &steps, 10, &mut 0));
     let e = &exchanges[0];
     // Request calls at 10, 20, 30 (start = first call's entry); response calls
@@ -287,12 +250,7 @@ fn a_request_bigger_than_the_capture_limit_still_pairs() {
     write.data = Bytes::from(data);
     write.call_len = head.len() as u64 + 100;
     write.truncated = true;
-    let read = call(
-        CONN_A,
-        Direction::Ingress,
-        b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
-        2,
-    );
+    let read = call(CONN_A, Direction::Ingress, b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", 2);
     let exchanges = run(&[Event::Data(write), Event::Data(read)]);
     assert_eq!(exchanges.len(), 1);
     assert_eq!(exchanges[0].request_body.size, 100);
@@ -311,15 +269,8 @@ fn attaching_mid_connection_resynchronises_at_the_next_message() {
         Read(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"),
     ];
     let exchanges = run(&events(CONN_A, &steps, 1000, &mut 0));
-    let seen: Vec<(String, Option<u16>)> = exchanges
-        .iter()
-        .map(|e| {
-            (
-                e.request.target.clone(),
-                e.response.as_ref().map(|r| r.status),
-            )
-        })
-        .collect();
+    let seen: Vec<(String, Option<u16>)> =
+        exchanges.iter().map(|e| (e.request.target.clone(), e.response.as_ref().map(|r| r.status))).collect();
     assert_eq!(seen, [("/after".to_owned(), Some(200))]);
 }
 
@@ -332,17 +283,9 @@ fn malformed_framing_yields_an_incomplete_span_then_recovers() {
         Read(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"),
     ];
     let exchanges = run(&events(CONN_A, &steps, 1000, &mut 0));
-    let seen: Vec<(String, Option<Incomplete>)> = exchanges
-        .iter()
-        .map(|e| (e.request.target.clone(), e.incomplete))
-        .collect();
-    assert_eq!(
-        seen,
-        [
-            ("/bad".to_owned(), Some(Incomplete::ResponseUnreadable)),
-            ("/good".to_owned(), None)
-        ]
-    );
+    let seen: Vec<(String, Option<Incomplete>)> =
+        exchanges.iter().map(|e| (e.request.target.clone(), e.incomplete)).collect();
+    assert_eq!(seen, [("/bad".to_owned(), Some(Incomplete::ResponseUnreadable)), ("/good".to_owned(), None)]);
 }
 
 proptest! {

@@ -48,20 +48,11 @@ pub fn run(seconds: u32) -> anyhow::Result<()> {
         bail!("the demo server did not start: {ready:?}")
     };
 
-    step(&format!(
-        "starting the Python program (tests/python/demo_app.py), running for {seconds}s"
-    ));
+    step(&format!("starting the Python program (tests/python/demo_app.py), running for {seconds}s"));
     let app = ChildGuard(
         Command::new(&env.python)
             .arg(root.join("tests/python/demo_app.py"))
-            .args([
-                "--base",
-                &format!("https://localhost:{port}"),
-                "--ca",
-                ca,
-                "--seconds",
-                &seconds.to_string(),
-            ])
+            .args(["--base", &format!("https://localhost:{port}"), "--ca", ca, "--seconds", &seconds.to_string()])
             .stdout(Stdio::null())
             .spawn()
             .context("starting the demo program")?,
@@ -69,9 +60,7 @@ pub fn run(seconds: u32) -> anyhow::Result<()> {
     let pid = app.0.id();
     std::thread::sleep(Duration::from_millis(1500));
 
-    step(&format!(
-        "sudo pytrace attach --pid {pid}   (the program has been running for 1.5 s)"
-    ));
+    step(&format!("sudo pytrace attach --pid {pid}   (the program has been running for 1.5 s)"));
     shell::run(Command::new(shell::pytrace_binary()).args([
         "attach",
         "--pid",

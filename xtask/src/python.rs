@@ -10,8 +10,7 @@ use anyhow::{Context as _, bail};
 use crate::shell::{output, run, step, workspace_root};
 
 /// Modules the venv must import for the tests and the demo.
-const REQUIRED_MODULES: &str =
-    "openai, anthropic, httpx, requests, aiohttp, trustme, brotli, zstandard";
+const REQUIRED_MODULES: &str = "openai, anthropic, httpx, requests, aiohttp, trustme, brotli, zstandard";
 
 pub fn ensure_venv() -> anyhow::Result<PathBuf> {
     let root = workspace_root();
@@ -24,24 +23,13 @@ pub fn ensure_venv() -> anyhow::Result<PathBuf> {
         return Ok(python);
     }
     if !python.exists() {
-        let base =
-            base_interpreter().context("no Python 3 interpreter found to create the virtualenv")?;
-        step(&format!(
-            "creating the Python virtualenv with {}",
-            base.display()
-        ));
+        let base = base_interpreter().context("no Python 3 interpreter found to create the virtualenv")?;
+        step(&format!("creating the Python virtualenv with {}", base.display()));
         run(Command::new(&base).args(["-m", "venv"]).arg(&venv))?;
     }
     step("installing the Python client SDKs from PyPI");
     run(Command::new(&python)
-        .args([
-            "-m",
-            "pip",
-            "install",
-            "--disable-pip-version-check",
-            "-q",
-            "-r",
-        ])
+        .args(["-m", "pip", "install", "--disable-pip-version-check", "-q", "-r"])
         .arg(&requirements))?;
     if output(Command::new(&python).args(["-c", &check])).is_none() {
         bail!("the virtualenv still cannot import {REQUIRED_MODULES}");
@@ -58,39 +46,26 @@ fn base_interpreter() -> Option<PathBuf> {
         .flatten()
         .flatten()
         .map(|e| e.path())
-        .filter(|p| {
-            p.file_name()
-                .is_some_and(|n| n.to_string_lossy().starts_with("3.12."))
-        })
+        .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("3.12.")))
         .map(|p| p.join("bin/python3.12"))
         .filter(|p| p.exists())
         .collect();
     pyenv_312.sort();
-    pyenv_312.pop().or_else(|| {
-        output(Command::new("sh").args(["-c", "command -v python3"]))
-            .map(|p| PathBuf::from(p.trim()))
-    })
+    pyenv_312
+        .pop()
+        .or_else(|| output(Command::new("sh").args(["-c", "command -v python3"])).map(|p| PathBuf::from(p.trim())))
 }
 
 /// The interpreters the integration tests cover, as `label=path` pairs
 /// joined by `;`: pyenv's newest 3.8–3.13 and Debian's `/usr/bin/python3.11`.
 pub fn test_interpreters() -> String {
-    let versions: Vec<PathBuf> = std::fs::read_dir(pyenv_root().join("versions"))
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|e| e.path())
-        .collect();
+    let versions: Vec<PathBuf> =
+        std::fs::read_dir(pyenv_root().join("versions")).into_iter().flatten().flatten().map(|e| e.path()).collect();
     let mut found = Vec::new();
     for minor in 8..=13 {
         let prefix = format!("3.{minor}.");
-        let newest = versions
-            .iter()
-            .filter(|p| {
-                p.file_name()
-                    .is_some_and(|n| n.to_string_lossy().starts_with(&prefix))
-            })
-            .max();
+        let newest =
+            versions.iter().filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with(&prefix))).max();
         let path = newest.map_or_else(
             || PathBuf::from(format!("(pyenv 3.{minor} not installed)")),
             |dir| dir.join(format!("bin/python3.{minor}")),
@@ -104,7 +79,5 @@ pub fn test_interpreters() -> String {
 fn pyenv_root() -> PathBuf {
     std::env::var_os("PYENV_ROOT")
         .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var("HOME").unwrap_or_else(|_| "/root".into())).join(".pyenv")
-        })
+        .unwrap_or_else(|| PathBuf::from(std::env::var("HOME").unwrap_or_else(|_| "/root".into())).join(".pyenv"))
 }

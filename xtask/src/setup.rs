@@ -23,11 +23,8 @@ pub fn run() -> anyhow::Result<Environment> {
     let llvm_major = nightly_llvm_major()?;
     ensure_rust_src()?;
     ensure_llvm(llvm_major)?;
-    let path = format!(
-        "{}:/usr/lib/llvm-{llvm_major}/bin:{}",
-        cargo_bin.display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
+    let path =
+        format!("{}:/usr/lib/llvm-{llvm_major}/bin:{}", cargo_bin.display(), std::env::var("PATH").unwrap_or_default());
     ensure_bpf_linker(llvm_major, &path, &cargo_bin)?;
     let python = python::ensure_venv()?;
     step("set-up complete");
@@ -45,13 +42,7 @@ fn nightly_llvm_major() -> anyhow::Result<u32> {
         Some(v) => v,
         None => {
             step("installing the nightly Rust toolchain");
-            shell::run(Command::new("rustup").args([
-                "toolchain",
-                "install",
-                "nightly",
-                "--profile",
-                "minimal",
-            ]))?;
+            shell::run(Command::new("rustup").args(["toolchain", "install", "nightly", "--profile", "minimal"]))?;
             output(Command::new("rustup").args(["run", "nightly", "rustc", "-vV"]))
                 .context("nightly rustc does not run after installing it")?
         }
@@ -60,37 +51,20 @@ fn nightly_llvm_major() -> anyhow::Result<u32> {
         .lines()
         .find_map(|l| l.strip_prefix("LLVM version: "))
         .context("nightly rustc -vV reports no LLVM version")?;
-    let major = llvm
-        .split('.')
-        .next()
-        .unwrap_or_default()
-        .parse()
-        .context("unreadable LLVM version")?;
+    let major = llvm.split('.').next().unwrap_or_default().parse().context("unreadable LLVM version")?;
     step(&format!("nightly rustc uses LLVM {major}"));
     Ok(major)
 }
 
 fn ensure_rust_src() -> anyhow::Result<()> {
-    let installed = output(Command::new("rustup").args([
-        "component",
-        "list",
-        "--toolchain",
-        "nightly",
-        "--installed",
-    ]))
-    .unwrap_or_default();
+    let installed = output(Command::new("rustup").args(["component", "list", "--toolchain", "nightly", "--installed"]))
+        .unwrap_or_default();
     if installed.lines().any(|l| l.starts_with("rust-src")) {
         step("rust-src for nightly: present");
         return Ok(());
     }
     step("installing rust-src for nightly");
-    shell::run(Command::new("rustup").args([
-        "component",
-        "add",
-        "rust-src",
-        "--toolchain",
-        "nightly",
-    ]))
+    shell::run(Command::new("rustup").args(["component", "add", "rust-src", "--toolchain", "nightly"]))
 }
 
 fn ensure_llvm(major: u32) -> anyhow::Result<()> {
@@ -100,22 +74,11 @@ fn ensure_llvm(major: u32) -> anyhow::Result<()> {
         step(&format!("LLVM {major} development files: present"));
         return Ok(());
     }
-    step(&format!(
-        "installing LLVM {major} development files (apt-get)"
-    ));
+    step(&format!("installing LLVM {major} development files (apt-get)"));
     shell::run(Command::new("apt-get").arg("update"))?;
-    let packages = [
-        format!("llvm-{major}-dev"),
-        format!("libpolly-{major}-dev"),
-        "libzstd-dev".into(),
-        "zlib1g-dev".into(),
-    ];
-    shell::run(
-        Command::new("apt-get")
-            .args(["install", "-y"])
-            .args(&packages)
-            .env("DEBIAN_FRONTEND", "noninteractive"),
-    )
+    let packages =
+        [format!("llvm-{major}-dev"), format!("libpolly-{major}-dev"), "libzstd-dev".into(), "zlib1g-dev".into()];
+    shell::run(Command::new("apt-get").args(["install", "-y"]).args(&packages).env("DEBIAN_FRONTEND", "noninteractive"))
 }
 
 fn ensure_bpf_linker(major: u32, path: &str, cargo_bin: &Path) -> anyhow::Result<()> {
@@ -124,19 +87,11 @@ fn ensure_bpf_linker(major: u32, path: &str, cargo_bin: &Path) -> anyhow::Result
         step(&format!("bpf-linker: present ({})", version.trim()));
         return Ok(());
     }
-    step(&format!(
-        "building bpf-linker against LLVM {major} (about a minute)"
-    ));
+    step(&format!("building bpf-linker against LLVM {major} (about a minute)"));
     let feature = format!("llvm-{major}");
     shell::run(
         Command::new("cargo")
-            .args([
-                "install",
-                "bpf-linker",
-                "--no-default-features",
-                "--features",
-                &feature,
-            ])
+            .args(["install", "bpf-linker", "--no-default-features", "--features", &feature])
             .env("PATH", path),
     )?;
     if output(Command::new(&linker).arg("--version")).is_none() {

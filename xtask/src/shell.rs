@@ -8,10 +8,7 @@ use anyhow::{Context as _, bail};
 use crate::setup::Environment;
 
 pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("xtask lives in the workspace")
-        .to_owned()
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the workspace").to_owned()
 }
 
 pub fn step(message: &str) {
@@ -25,9 +22,7 @@ pub fn step(message: &str) {
 
 /// Runs `command`, streaming its output; fails on a non-zero exit.
 pub fn run(command: &mut Command) -> anyhow::Result<()> {
-    let status = command
-        .status()
-        .with_context(|| format!("could not start {command:?}"))?;
+    let status = command.status().with_context(|| format!("could not start {command:?}"))?;
     if !status.success() {
         bail!("{command:?} failed with {status}");
     }
@@ -37,9 +32,7 @@ pub fn run(command: &mut Command) -> anyhow::Result<()> {
 /// Runs `command` quietly and returns its stdout, or None when it fails.
 pub fn output(command: &mut Command) -> Option<String> {
     let out = command.output().ok()?;
-    out.status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+    out.status.success().then(|| String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 /// Builds the release `pytrace` binary (the kernel object is built and
@@ -47,14 +40,7 @@ pub fn output(command: &mut Command) -> Option<String> {
 pub fn build_release(env: &Environment) -> anyhow::Result<()> {
     step("building pytrace (release)");
     run(Command::new("cargo")
-        .args([
-            "build",
-            "--release",
-            "--package",
-            "tracer",
-            "--bin",
-            "pytrace",
-        ])
+        .args(["build", "--release", "--package", "tracer", "--bin", "pytrace"])
         .current_dir(workspace_root())
         .env("PATH", &env.path))
 }

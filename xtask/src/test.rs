@@ -14,14 +14,7 @@ pub fn run(filter: Option<&str>) -> anyhow::Result<()> {
     step("unit and replay tests");
     shell::run(
         Command::new("cargo")
-            .args([
-                "test",
-                "--workspace",
-                "--exclude",
-                "integration-tests",
-                "--exclude",
-                "tracer-ebpf",
-            ])
+            .args(["test", "--workspace", "--exclude", "integration-tests", "--exclude", "tracer-ebpf"])
             .current_dir(&root)
             .env("PATH", &env.path),
     )?;

@@ -17,13 +17,16 @@ use tracer_common::Stat;
 
 use crate::cli::AttachConfig;
 use crate::clock::Clock;
+use crate::events::{ConnKey, Endpoints, Event};
 use crate::output::{Format, Output};
 use crate::pipeline::Pipeline;
 use crate::privileges::{self, PrivilegeError};
 use crate::probes::{self, ProbeError, Probes};
 use crate::target::process::{has_exited, host_name};
+use crate::target::sockets;
 use crate::target::tls::{self, FileId, TlsLibrary};
 use crate::target::{TargetError, TargetProcess};
+use tracer_common::{SEEDED_SOCKET_ID_BIT, SOCKET_ID_BIT, SocketState};
 
 /// How often targets are checked for new libraries and for having exited.
 const RESCAN_INTERVAL: Duration = Duration::from_millis(100);
@@ -36,17 +39,8 @@ pub enum AttachError {
     Target(#[from] TargetError),
     #[error(transparent)]
     Probes(#[from] ProbeError),
-    #[error(
-        "PID {pid} maps no OpenSSL library (searched: {searched}); pytrace captures TLS through \
-         OpenSSL's SSL_read/SSL_write, so programs using another TLS stack (BoringSSL in grpcio, \
-         rustls, Go) or a stripped static OpenSSL are not visible"
-    )]
-    NoTlsLibrary { pid: u32, searched: String },
     #[error("cannot write {path}: {source}")]
-    Output {
-        path: String,
-        source: std::io::Error,
-    },
+    Output { path: String, source: std::io::Error },
     #[error("reading kernel events failed: {0}")]
     Events(std::io::Error),
 }
@@ -58,26 +52,23 @@ struct Traced {
 
 pub async fn run(config: AttachConfig) -> Result<(), AttachError> {
     privileges::check_privileges()?;
-    privileges::ensure_uprobes()?;
+    privileges::ensure_tracing()?;
     privileges::raise_memlock_limit();
 
     let mut targets = HashMap::new();
     for &pid in &config.pids {
-        targets.insert(
-            pid,
-            Traced {
-                process: TargetProcess::inspect(pid)?,
-                known_files: HashSet::new(),
-            },
-        );
+        targets.insert(pid, Traced { process: TargetProcess::inspect(pid)?, known_files: HashSet::new() });
     }
     let mut probes = Probes::load(config.capture_limit)?;
     let mut pipeline = Pipeline::new(Clock::measure(), open_output(&config)?);
     let host = host_name();
+    probes.attach_syscalls()?;
+    let mut seeded_ids = 0;
     for (pid, traced) in &mut targets {
         probes.trace_pid(*pid)?;
         pipeline.add_process(*pid, traced.process.resource(&host));
-        attach_initial(&mut probes, traced)?;
+        attach_initial(&mut probes, traced);
+        seed_sockets(&mut probes, &mut pipeline, *pid, &mut seeded_ids)?;
     }
 
     let ring = probes.take_ring_buffer()?;
@@ -88,10 +79,7 @@ pub async fn run(config: AttachConfig) -> Result<(), AttachError> {
     let shutdown = shutdown_signal(config.duration);
     tokio::pin!(shutdown);
     let mut rescan = tokio::time::interval(RESCAN_INTERVAL);
-    eprintln!(
-        "pytrace: tracing {} process(es); press Ctrl-C to stop",
-        targets.len()
-    );
+    eprintln!("pytrace: tracing {} process(es); press Ctrl-C to stop", targets.len());
 
     loop {
         tokio::select! {
@@ -129,7 +117,8 @@ pub async fn run(config: AttachConfig) -> Result<(), AttachError> {
     counters.calls_truncated = probes::stat(&kernel, Stat::CallsTruncated);
     counters.bytes_truncated = probes::stat(&kernel, Stat::BytesTruncated);
     counters.read_errors = probes::stat(&kernel, Stat::ReadErrors);
-    counters.probe_hits = probes::stat(&kernel, Stat::ProbeHits);
+    counters.uprobe_hits = probes::stat(&kernel, Stat::UprobeHits);
+    counters.tracepoint_hits = probes::stat(&kernel, Stat::TracepointHits);
     if counters.events_lost > 0 {
         eprintln!(
             "pytrace: warning: {} events were lost (ring buffer full); some spans may be missing",
@@ -139,31 +128,22 @@ pub async fn run(config: AttachConfig) -> Result<(), AttachError> {
     match pipeline.output.finish() {
         // The reader of our stdout went away (`pytrace … | head`): not an error.
         Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => {}
-        result => result.map_err(|source| AttachError::Output {
-            path: output_name(&config),
-            source,
-        })?,
+        result => result.map_err(|source| AttachError::Output { path: output_name(&config), source })?,
     }
     drop(probes);
     Ok(())
 }
 
 fn output_name(config: &AttachConfig) -> String {
-    config
-        .json_file
-        .as_ref()
-        .map_or_else(|| "stdout".to_owned(), |p| p.display().to_string())
+    config.json_file.as_ref().map_or_else(|| "stdout".to_owned(), |p| p.display().to_string())
 }
 
 fn open_output(config: &AttachConfig) -> Result<Output, AttachError> {
     let stdout: Box<dyn Write + Send> = Box::new(std::io::stdout());
     let json_file: Option<Box<dyn Write + Send>> = match &config.json_file {
-        Some(path) => Some(Box::new(File::create(path).map_err(|source| {
-            AttachError::Output {
-                path: path.display().to_string(),
-                source,
-            }
-        })?)),
+        Some(path) => Some(Box::new(
+            File::create(path).map_err(|source| AttachError::Output { path: path.display().to_string(), source })?,
+        )),
         None => None,
     };
     Ok(match (config.terminal_format, json_file) {
@@ -174,63 +154,77 @@ fn open_output(config: &AttachConfig) -> Result<Output, AttachError> {
 }
 
 /// Attaches to the TLS libraries a target maps, or, for a Python process that
-/// has not imported `ssl` yet, to the libssl it will load.
-fn attach_initial(probes: &mut Probes, traced: &mut Traced) -> Result<(), AttachError> {
+/// has not imported `ssl` yet, to the libssl it will load. Without either,
+/// only plaintext HTTP is visible, which the user is told.
+fn attach_initial(probes: &mut Probes, traced: &mut Traced) {
     let process = &traced.process;
     let pid = process.pid;
     match &process.python {
-        Some(python) => eprintln!(
-            "pytrace: PID {pid} runs CPython {} ({})",
-            python.version, python.object_path
-        ),
+        Some(python) => eprintln!("pytrace: PID {pid} runs CPython {} ({})", python.version, python.object_path),
         None => eprintln!(
-            "pytrace: warning: PID {pid} ({}) does not look like CPython; tracing its TLS traffic anyway",
+            "pytrace: warning: PID {pid} ({}) does not look like CPython; tracing its HTTP traffic anyway",
             process.executable
         ),
     }
     let search = tls::find_mapped(process, &mut traced.known_files);
+    let mut attached = false;
     for library in &search.libraries {
-        attach(probes, pid, library)?;
+        attached |= attach(probes, pid, library);
     }
-    if !search.libraries.is_empty() {
-        return Ok(());
+    if attached {
+        return;
     }
     if let Some(library) = tls::predict_libssl(process) {
         traced.known_files.insert(library.id);
-        attach(probes, pid, &library)?;
-        eprintln!(
-            "pytrace: PID {pid} has not loaded ssl yet; probes are in place on {} for when it does",
-            library.path
-        );
-        return Ok(());
+        if attach(probes, pid, &library) {
+            eprintln!(
+                "pytrace: PID {pid} has not loaded ssl yet; probes are in place on {} for when it does",
+                library.path
+            );
+            return;
+        }
     }
-    if process.python.is_some() {
-        eprintln!("pytrace: PID {pid} has not loaded a TLS library yet; watching for one");
-        return Ok(());
-    }
-    Err(AttachError::NoTlsLibrary {
-        pid,
-        searched: search.searched.join(", "),
-    })
+    eprintln!(
+        "pytrace: warning: PID {pid} maps no OpenSSL library (searched: {}); tracing plaintext HTTP, and watching \
+         for one to load. HTTPS through another TLS stack (BoringSSL in grpcio, rustls, Go) or a stripped static \
+         OpenSSL is not visible",
+        search.searched.join(", ")
+    );
 }
 
-fn attach(probes: &mut Probes, pid: u32, library: &TlsLibrary) -> Result<(), AttachError> {
-    if probes.attach_library(pid, library)? {
-        let symbols: Vec<&str> = library.symbols.iter().map(|(s, _)| *s).collect();
-        eprintln!(
-            "pytrace: PID {pid}: probes on {} [{}]",
-            library.path,
-            symbols.join(" ")
-        );
+/// Tells the kernel about the TCP sockets the target had open before attach,
+/// and the pipeline about their endpoints.
+fn seed_sockets(probes: &mut Probes, pipeline: &mut Pipeline, pid: u32, next_id: &mut u64) -> Result<(), AttachError> {
+    for socket in sockets::open_sockets(pid) {
+        *next_id += 1;
+        let conn_id = SOCKET_ID_BIT | SEEDED_SOCKET_ID_BIT | *next_id;
+        let addrs = socket.to_raw();
+        probes.seed_socket(pid, socket.fd, SocketState { conn_id, addrs, tls: 0, _pad: 0 })?;
+        if socket.peer.is_some() {
+            let endpoints = Endpoints::from_raw(&addrs);
+            pipeline.event(&Event::SocketInfo { conn: ConnKey { pid, conn_id }, endpoints });
+        }
     }
     Ok(())
 }
 
-fn rescan_targets(
-    targets: &mut HashMap<u32, Traced>,
-    probes: &mut Probes,
-    pipeline: &mut Pipeline,
-) {
+/// Attaches to one library; failures are warnings (other paths may still work).
+fn attach(probes: &mut Probes, pid: u32, library: &TlsLibrary) -> bool {
+    match probes.attach_library(pid, library) {
+        Ok(true) => {
+            let symbols: Vec<&str> = library.symbols.iter().map(|(s, _)| *s).collect();
+            eprintln!("pytrace: PID {pid}: probes on {} [{}]", library.path, symbols.join(" "));
+            true
+        }
+        Ok(false) => true,
+        Err(error) => {
+            eprintln!("pytrace: warning: {error}");
+            false
+        }
+    }
+}
+
+fn rescan_targets(targets: &mut HashMap<u32, Traced>, probes: &mut Probes, pipeline: &mut Pipeline) {
     targets.retain(|&pid, traced| {
         if has_exited(pid) || traced.process.refresh_maps().is_err() {
             eprintln!("pytrace: PID {pid} exited");
@@ -239,9 +233,7 @@ fn rescan_targets(
             return false;
         }
         for library in tls::find_mapped(&traced.process, &mut traced.known_files).libraries {
-            if let Err(error) = attach(probes, pid, &library) {
-                eprintln!("pytrace: warning: {error}");
-            }
+            attach(probes, pid, &library);
         }
         true
     });

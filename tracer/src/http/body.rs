@@ -53,10 +53,7 @@ impl Body {
             return;
         }
         if self.arrivals.last().is_none_or(|a| a.at_ns != at_ns) {
-            self.arrivals.push(Arrival {
-                offset: self.size,
-                at_ns,
-            });
+            self.arrivals.push(Arrival { offset: self.size, at_ns });
         }
         self.size += bytes.len() as u64;
         if self.uncaptured == 0 {
@@ -73,24 +70,11 @@ impl Body {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Chunked {
-    Size {
-        size: u64,
-        digits: u32,
-        in_extension: bool,
-        line: usize,
-    },
-    SizeLf {
-        size: u64,
-    },
-    Data {
-        remaining: u64,
-    },
-    DataEnd {
-        seen_cr: bool,
-    },
-    Trailer {
-        line: usize,
-    },
+    Size { size: u64, digits: u32, in_extension: bool, line: usize },
+    SizeLf { size: u64 },
+    Data { remaining: u64 },
+    DataEnd { seen_cr: bool },
+    Trailer { line: usize },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -125,18 +109,10 @@ impl BodyReader {
         let state = match framing {
             Framing::Empty | Framing::Length(0) => State::Done,
             Framing::Length(remaining) => State::Length { remaining },
-            Framing::Chunked => State::Chunked(Chunked::Size {
-                size: 0,
-                digits: 0,
-                in_extension: false,
-                line: 0,
-            }),
+            Framing::Chunked => State::Chunked(Chunked::Size { size: 0, digits: 0, in_extension: false, line: 0 }),
             Framing::UntilClose => State::UntilClose,
         };
-        Self {
-            state,
-            body: Body::default(),
-        }
+        Self { state, body: Body::default() }
     }
 
     pub fn is_complete(&self) -> bool {
@@ -208,11 +184,7 @@ impl BodyReader {
             }
         }
         self.body.skip(missing);
-        if self.is_complete() {
-            Feed::Complete { consumed: 0 }
-        } else {
-            Feed::NeedMore
-        }
+        if self.is_complete() { Feed::Complete { consumed: 0 } } else { Feed::NeedMore }
     }
 
     /// The connection closed: a body delimited by the close is now complete.
@@ -226,30 +198,15 @@ impl BodyReader {
 
 fn step_chunk_framing(state: Chunked, byte: u8) -> State {
     let next = match state {
-        Chunked::Size {
-            size,
-            digits,
-            in_extension,
-            line,
-        } => {
+        Chunked::Size { size, digits, in_extension, line } => {
             if line > MAX_FRAMING_LINE {
                 return State::Broken;
             }
             match byte {
                 b'\r' if digits > 0 => Chunked::SizeLf { size },
                 b'\n' if digits > 0 => return after_size(size),
-                b';' | b' ' | b'\t' if digits > 0 => Chunked::Size {
-                    size,
-                    digits,
-                    in_extension: true,
-                    line: line + 1,
-                },
-                _ if in_extension => Chunked::Size {
-                    size,
-                    digits,
-                    in_extension,
-                    line: line + 1,
-                },
+                b';' | b' ' | b'\t' if digits > 0 => Chunked::Size { size, digits, in_extension: true, line: line + 1 },
+                _ if in_extension => Chunked::Size { size, digits, in_extension, line: line + 1 },
                 _ => match (byte as char).to_digit(16) {
                     Some(value) if digits < 15 => Chunked::Size {
                         size: size * 16 + u64::from(value),
@@ -267,12 +224,7 @@ fn step_chunk_framing(state: Chunked, byte: u8) -> State {
         },
         Chunked::DataEnd { seen_cr } => match byte {
             b'\r' if !seen_cr => Chunked::DataEnd { seen_cr: true },
-            b'\n' => Chunked::Size {
-                size: 0,
-                digits: 0,
-                in_extension: false,
-                line: 0,
-            },
+            b'\n' => Chunked::Size { size: 0, digits: 0, in_extension: false, line: 0 },
             _ => return State::Broken,
         },
         Chunked::Trailer { line } => match byte {
@@ -306,12 +258,7 @@ mod tests {
             match reader.feed(part, i as u64) {
                 Feed::NeedMore => total += part.len(),
                 Feed::Complete { consumed } => {
-                    return (
-                        Feed::Complete {
-                            consumed: total + consumed,
-                        },
-                        reader.body,
-                    );
+                    return (Feed::Complete { consumed: total + consumed }, reader.body);
                 }
                 Feed::Broken => return (Feed::Broken, reader.body),
             }
@@ -324,13 +271,7 @@ mod tests {
         let wire = b"5;ext=1\r\nhello\r\n7\r\n, world\r\n0\r\nX-Trailer: 1\r\n\r\nNEXT";
         for piece in 1..=wire.len() {
             let (feed, body) = feed_in_pieces(Framing::Chunked, wire, piece);
-            assert_eq!(
-                feed,
-                Feed::Complete {
-                    consumed: wire.len() - 4
-                },
-                "piece {piece}"
-            );
+            assert_eq!(feed, Feed::Complete { consumed: wire.len() - 4 }, "piece {piece}");
             assert_eq!(body.kept, b"hello, world");
             assert_eq!(body.size, 12);
         }
@@ -338,22 +279,10 @@ mod tests {
 
     #[test]
     fn accepts_bare_lf_and_rejects_garbage() {
-        assert_eq!(
-            feed_in_pieces(Framing::Chunked, b"3\nabc\n0\n\n", 100).0,
-            Feed::Complete { consumed: 9 }
-        );
-        assert_eq!(
-            feed_in_pieces(Framing::Chunked, b"zz\r\n", 100).0,
-            Feed::Broken
-        );
-        assert_eq!(
-            feed_in_pieces(Framing::Chunked, b"3\r\nabcX", 100).0,
-            Feed::Broken
-        );
-        assert_eq!(
-            feed_in_pieces(Framing::Chunked, b"fffffffffffffffffff\r\n", 100).0,
-            Feed::Broken
-        );
+        assert_eq!(feed_in_pieces(Framing::Chunked, b"3\nabc\n0\n\n", 100).0, Feed::Complete { consumed: 9 });
+        assert_eq!(feed_in_pieces(Framing::Chunked, b"zz\r\n", 100).0, Feed::Broken);
+        assert_eq!(feed_in_pieces(Framing::Chunked, b"3\r\nabcX", 100).0, Feed::Broken);
+        assert_eq!(feed_in_pieces(Framing::Chunked, b"fffffffffffffffffff\r\n", 100).0, Feed::Broken);
     }
 
     #[test]
@@ -361,19 +290,7 @@ mod tests {
         let (feed, body) = feed_in_pieces(Framing::Length(3), b"abcHTTP/1.1", 2);
         assert_eq!(feed, Feed::Complete { consumed: 3 });
         assert_eq!(body.kept, b"abc");
-        assert_eq!(
-            body.arrivals,
-            vec![
-                Arrival {
-                    offset: 0,
-                    at_ns: 0
-                },
-                Arrival {
-                    offset: 2,
-                    at_ns: 1
-                }
-            ]
-        );
+        assert_eq!(body.arrivals, vec![Arrival { offset: 0, at_ns: 0 }, Arrival { offset: 2, at_ns: 1 }]);
     }
 
     #[test]
@@ -382,14 +299,7 @@ mod tests {
         assert_eq!(reader.feed(b"abc", 1), Feed::NeedMore);
         assert_eq!(reader.skip(5), Feed::NeedMore);
         assert_eq!(reader.feed(b"xyz", 2), Feed::Complete { consumed: 2 });
-        assert_eq!(
-            (
-                reader.body.size,
-                reader.body.uncaptured,
-                reader.body.is_whole()
-            ),
-            (10, 5, false)
-        );
+        assert_eq!((reader.body.size, reader.body.uncaptured, reader.body.is_whole()), (10, 5, false));
 
         let mut chunked = BodyReader::new(Framing::Chunked);
         assert_eq!(chunked.feed(b"4\r\nab", 1), Feed::NeedMore);

@@ -62,6 +62,7 @@ impl Pending {
             end_ns: self.last_seen_ns,
             incomplete,
             bytes_missing: self.bytes_missing,
+            connection: Default::default(),
         }
     }
 }
@@ -105,10 +106,7 @@ impl HttpConnection {
         Self {
             conn,
             pending: VecDeque::new(),
-            requests: RequestSide::Head {
-                buf: Vec::new(),
-                start_ns: 0,
-            },
+            requests: RequestSide::Head { buf: Vec::new(), start_ns: 0 },
             responses: ResponseSide::Head { buf: Vec::new() },
             upgraded: false,
         }
@@ -128,16 +126,10 @@ impl HttpConnection {
         while !data.is_empty() {
             data = match &mut self.requests {
                 RequestSide::Lost => {
-                    if !(seg.starts_call
-                        && data.len() == seg.data.len()
-                        && head::looks_like_request_start(data))
-                    {
+                    if !(seg.starts_call && data.len() == seg.data.len() && head::looks_like_request_start(data)) {
                         return;
                     }
-                    self.requests = RequestSide::Head {
-                        buf: Vec::new(),
-                        start_ns: seg.call_start_ns,
-                    };
+                    self.requests = RequestSide::Head { buf: Vec::new(), start_ns: seg.call_start_ns };
                     data
                 }
                 RequestSide::Head { buf, start_ns } => {
@@ -173,10 +165,7 @@ impl HttpConnection {
                     match pending.request_body.feed(data, seg.call_end_ns) {
                         Feed::NeedMore => return,
                         Feed::Complete { consumed } => {
-                            self.requests = RequestSide::Head {
-                                buf: Vec::new(),
-                                start_ns: 0,
-                            };
+                            self.requests = RequestSide::Head { buf: Vec::new(), start_ns: 0 };
                             &data[consumed..]
                         }
                         Feed::Broken => {
@@ -189,13 +178,7 @@ impl HttpConnection {
         }
     }
 
-    fn start_request(
-        &mut self,
-        request: RequestHead,
-        start_ns: u64,
-        seg: Segment<'_>,
-        out: &mut Vec<Exchange>,
-    ) {
+    fn start_request(&mut self, request: RequestHead, start_ns: u64, seg: Segment<'_>, out: &mut Vec<Exchange>) {
         let framing = if request.headers.is_chunked() {
             Framing::Chunked
         } else {
@@ -210,10 +193,7 @@ impl HttpConnection {
         };
         let request_body = BodyReader::new(framing);
         self.requests = if request_body.is_complete() {
-            RequestSide::Head {
-                buf: Vec::new(),
-                start_ns: 0,
-            }
+            RequestSide::Head { buf: Vec::new(), start_ns: 0 }
         } else {
             RequestSide::Body
         };
@@ -245,10 +225,7 @@ impl HttpConnection {
         while !data.is_empty() {
             data = match &mut self.responses {
                 ResponseSide::Lost => {
-                    if !(seg.starts_call
-                        && data.len() == seg.data.len()
-                        && head::looks_like_response_start(data))
-                    {
+                    if !(seg.starts_call && data.len() == seg.data.len() && head::looks_like_response_start(data)) {
                         return;
                     }
                     self.responses = ResponseSide::Head { buf: Vec::new() };
@@ -273,9 +250,7 @@ impl HttpConnection {
                     if buf.is_empty()
                         && let Some(pending) = self.pending.front_mut()
                     {
-                        pending
-                            .first_response_byte_ns
-                            .get_or_insert(seg.call_end_ns);
+                        pending.first_response_byte_ns.get_or_insert(seg.call_end_ns);
                     }
                     let before = buf.len();
                     buf.extend_from_slice(&data[..data.len().min(MAX_HEAD + 1 - before)]);
@@ -336,13 +311,8 @@ impl HttpConnection {
             return;
         }
         let tunnel = response.status == 101
-            || (pending.request.method.eq_ignore_ascii_case("CONNECT")
-                && (200..300).contains(&response.status));
-        let framing = if tunnel {
-            Some(Framing::Empty)
-        } else {
-            response_framing(Some(&pending.request), &response)
-        };
+            || (pending.request.method.eq_ignore_ascii_case("CONNECT") && (200..300).contains(&response.status));
+        let framing = if tunnel { Some(Framing::Empty) } else { response_framing(Some(&pending.request), &response) };
         let Some(framing) = framing else {
             pending.response = Some((response, BodyReader::new(Framing::Empty)));
             self.response_unreadable(out);
@@ -381,10 +351,7 @@ impl HttpConnection {
             pending.bytes_missing = true;
             if pending.request_body.skip(missing) != Feed::Broken {
                 if pending.request_body.is_complete() {
-                    self.requests = RequestSide::Head {
-                        buf: Vec::new(),
-                        start_ns: 0,
-                    };
+                    self.requests = RequestSide::Head { buf: Vec::new(), start_ns: 0 };
                 }
                 return;
             }
@@ -400,10 +367,7 @@ impl HttpConnection {
                     return;
                 };
                 pending.bytes_missing = true;
-                let feed = pending
-                    .response
-                    .as_mut()
-                    .map(|(_, reader)| reader.skip(missing));
+                let feed = pending.response.as_mut().map(|(_, reader)| reader.skip(missing));
                 match feed {
                     Some(Feed::NeedMore) => {}
                     Some(Feed::Complete { .. }) => self.finish_response(out),
@@ -436,10 +400,7 @@ impl HttpConnection {
         for pending in self.pending.drain(..) {
             out.push(pending.into_exchange(self.conn, Some(reason)));
         }
-        self.requests = RequestSide::Head {
-            buf: Vec::new(),
-            start_ns: 0,
-        };
+        self.requests = RequestSide::Head { buf: Vec::new(), start_ns: 0 };
         self.responses = ResponseSide::Head { buf: Vec::new() };
     }
 }
@@ -447,8 +408,7 @@ impl HttpConnection {
 /// Body framing of a response (RFC 9112 §6.3); `None` when it cannot be known.
 fn response_framing(request: Option<&RequestHead>, response: &ResponseHead) -> Option<Framing> {
     let head_request = request.is_some_and(|r| r.method.eq_ignore_ascii_case("HEAD"));
-    if head_request || (100..200).contains(&response.status) || matches!(response.status, 204 | 304)
-    {
+    if head_request || (100..200).contains(&response.status) || matches!(response.status, 204 | 304) {
         return Some(Framing::Empty);
     }
     if response.headers.is_chunked() {

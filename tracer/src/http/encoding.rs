@@ -35,8 +35,7 @@ fn decode_one(encoding: &str, data: &[u8]) -> Result<Vec<u8>, ContentDecodeError
             .or_else(|_| read_all(encoding, flate2::read::DeflateDecoder::new(data))),
         "br" => read_all(encoding, brotli::Decompressor::new(data, 8192)),
         "zstd" => {
-            let decoder =
-                zstd::stream::read::Decoder::new(data).map_err(|e| corrupt(encoding, &e))?;
+            let decoder = zstd::stream::read::Decoder::new(data).map_err(|e| corrupt(encoding, &e))?;
             read_all(encoding, decoder)
         }
         other => Err(ContentDecodeError::Unsupported(other.to_owned())),
@@ -45,10 +44,7 @@ fn decode_one(encoding: &str, data: &[u8]) -> Result<Vec<u8>, ContentDecodeError
 
 fn read_all(encoding: &str, reader: impl Read) -> Result<Vec<u8>, ContentDecodeError> {
     let mut out = Vec::new();
-    reader
-        .take(MAX_DECODED + 1)
-        .read_to_end(&mut out)
-        .map_err(|e| corrupt(encoding, &e))?;
+    reader.take(MAX_DECODED + 1).read_to_end(&mut out).map_err(|e| corrupt(encoding, &e))?;
     if out.len() as u64 > MAX_DECODED {
         return Err(ContentDecodeError::TooLarge);
     }
@@ -56,10 +52,7 @@ fn read_all(encoding: &str, reader: impl Read) -> Result<Vec<u8>, ContentDecodeE
 }
 
 fn corrupt(encoding: &str, error: &std::io::Error) -> ContentDecodeError {
-    ContentDecodeError::Corrupt {
-        encoding: encoding.to_owned(),
-        reason: error.to_string(),
-    }
+    ContentDecodeError::Corrupt { encoding: encoding.to_owned(), reason: error.to_string() }
 }
 
 #[cfg(test)]
@@ -77,30 +70,18 @@ mod tests {
     fn decodes_every_supported_encoding() {
         let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
         gz.write_all(TEXT).unwrap();
-        assert_eq!(
-            decode(&enc(&["gzip"]), &gz.finish().unwrap()).unwrap(),
-            TEXT
-        );
+        assert_eq!(decode(&enc(&["gzip"]), &gz.finish().unwrap()).unwrap(), TEXT);
 
         let mut zlib = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
         zlib.write_all(TEXT).unwrap();
-        assert_eq!(
-            decode(&enc(&["deflate"]), &zlib.finish().unwrap()).unwrap(),
-            TEXT
-        );
+        assert_eq!(decode(&enc(&["deflate"]), &zlib.finish().unwrap()).unwrap(), TEXT);
 
-        let mut raw =
-            flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
+        let mut raw = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
         raw.write_all(TEXT).unwrap();
-        assert_eq!(
-            decode(&enc(&["deflate"]), &raw.finish().unwrap()).unwrap(),
-            TEXT
-        );
+        assert_eq!(decode(&enc(&["deflate"]), &raw.finish().unwrap()).unwrap(), TEXT);
 
         let mut br = Vec::new();
-        brotli::CompressorWriter::new(&mut br, 4096, 5, 22)
-            .write_all(TEXT)
-            .unwrap();
+        brotli::CompressorWriter::new(&mut br, 4096, 5, 22).write_all(TEXT).unwrap();
         assert_eq!(decode(&enc(&["br"]), &br).unwrap(), TEXT);
 
         let zst = zstd::encode_all(TEXT, 3).unwrap();
@@ -109,23 +90,14 @@ mod tests {
 
     #[test]
     fn reports_corrupt_and_unknown_encodings() {
-        assert!(matches!(
-            decode(&enc(&["gzip"]), b"not gzip"),
-            Err(ContentDecodeError::Corrupt { .. })
-        ));
-        assert_eq!(
-            decode(&enc(&["compress"]), b"x"),
-            Err(ContentDecodeError::Unsupported("compress".into()))
-        );
+        assert!(matches!(decode(&enc(&["gzip"]), b"not gzip"), Err(ContentDecodeError::Corrupt { .. })));
+        assert_eq!(decode(&enc(&["compress"]), b"x"), Err(ContentDecodeError::Unsupported("compress".into())));
     }
 
     #[test]
     fn refuses_decompression_bombs() {
         let zeros = vec![0u8; (MAX_DECODED + 10) as usize];
         let bomb = zstd::encode_all(zeros.as_slice(), 19).unwrap();
-        assert_eq!(
-            decode(&enc(&["zstd"]), &bomb),
-            Err(ContentDecodeError::TooLarge)
-        );
+        assert_eq!(decode(&enc(&["zstd"]), &bomb), Err(ContentDecodeError::TooLarge));
     }
 }

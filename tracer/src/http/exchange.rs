@@ -3,7 +3,16 @@
 
 use super::body::Body;
 use super::head::{RequestHead, ResponseHead};
-use crate::events::ConnKey;
+use crate::events::{ConnKey, Endpoints, Transport};
+
+/// What is known about the connection an exchange travelled on.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ConnectionFacts {
+    pub transport: Option<Transport>,
+    pub endpoints: Option<Endpoints>,
+    /// SNI host name the client set (TLS only).
+    pub server_name: Option<String>,
+}
 
 /// Why an exchange was reported before its response was complete.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -53,4 +62,6 @@ pub struct Exchange {
     pub incomplete: Option<Incomplete>,
     /// Some request or response bytes were never captured.
     pub bytes_missing: bool,
+    /// Filled in by the tracker.
+    pub connection: ConnectionFacts,
 }

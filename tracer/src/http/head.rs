@@ -13,15 +13,11 @@ pub struct Headers(pub Vec<(String, Vec<u8>)>);
 impl Headers {
     /// The first value of `name`, as text (lossy).
     pub fn get(&self, name: &str) -> Option<String> {
-        self.get_raw(name)
-            .map(|v| String::from_utf8_lossy(v).trim().to_owned())
+        self.get_raw(name).map(|v| String::from_utf8_lossy(v).trim().to_owned())
     }
 
     pub fn get_raw(&self, name: &str) -> Option<&[u8]> {
-        self.0
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_slice())
+        self.0.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_slice())
     }
 
     /// All comma-separated tokens of every `name` header, lower-cased.
@@ -30,10 +26,7 @@ impl Headers {
             .iter()
             .filter(|(n, _)| n.eq_ignore_ascii_case(name))
             .flat_map(|(_, v)| {
-                String::from_utf8_lossy(v)
-                    .split(',')
-                    .map(|t| t.trim().to_ascii_lowercase())
-                    .collect::<Vec<_>>()
+                String::from_utf8_lossy(v).split(',').map(|t| t.trim().to_ascii_lowercase()).collect::<Vec<_>>()
             })
             .filter(|t| !t.is_empty())
             .collect()
@@ -45,16 +38,9 @@ impl Headers {
 
     /// `Content-Length`, when present and well-formed (all copies equal).
     pub fn content_length(&self) -> Option<Result<u64, ()>> {
-        let mut values = self
-            .0
-            .iter()
-            .filter(|(n, _)| n.eq_ignore_ascii_case("content-length"));
+        let mut values = self.0.iter().filter(|(n, _)| n.eq_ignore_ascii_case("content-length"));
         let first = values.next()?;
-        let parse = |v: &[u8]| {
-            std::str::from_utf8(v)
-                .ok()
-                .and_then(|s| s.trim().parse::<u64>().ok())
-        };
+        let parse = |v: &[u8]| std::str::from_utf8(v).ok().and_then(|s| s.trim().parse::<u64>().ok());
         let length = parse(&first.1);
         let consistent = values.all(|(_, v)| parse(v) == length);
         Some(length.filter(|_| consistent).ok_or(()))
@@ -62,18 +48,11 @@ impl Headers {
 
     /// Whether the message body uses chunked transfer coding (it is last).
     pub fn is_chunked(&self) -> bool {
-        self.tokens("transfer-encoding")
-            .last()
-            .is_some_and(|t| t == "chunked")
+        self.tokens("transfer-encoding").last().is_some_and(|t| t == "chunked")
     }
 
     fn from_httparse(headers: &[httparse::Header<'_>]) -> Self {
-        Self(
-            headers
-                .iter()
-                .map(|h| (h.name.to_owned(), h.value.to_vec()))
-                .collect(),
-        )
+        Self(headers.iter().map(|h| (h.name.to_owned(), h.value.to_vec())).collect())
     }
 }
 
@@ -151,11 +130,7 @@ const MAX_METHOD_LEN: usize = 16;
 /// followed by a space, or a prefix of one (a call may carry just `G`). Used
 /// to resynchronise after lost bytes.
 pub fn looks_like_request_start(data: &[u8]) -> bool {
-    let token_len = data
-        .iter()
-        .take(MAX_METHOD_LEN)
-        .take_while(|b| b.is_ascii_uppercase())
-        .count();
+    let token_len = data.iter().take(MAX_METHOD_LEN).take_while(|b| b.is_ascii_uppercase()).count();
     token_len > 0 && matches!(data.get(token_len), Some(b' ') | None)
 }
 
@@ -171,17 +146,11 @@ mod tests {
 
     #[test]
     fn parses_a_request_head_in_pieces() {
-        let raw =
-            b"POST /v1/x?a=1 HTTP/1.1\r\nHost: api.example.com\r\nContent-Length: 3\r\n\r\nabc";
+        let raw = b"POST /v1/x?a=1 HTTP/1.1\r\nHost: api.example.com\r\nContent-Length: 3\r\n\r\nabc";
         assert_eq!(parse_request(&raw[..20]), Parsed::Partial);
-        let Parsed::Complete(head, len) = parse_request(raw) else {
-            panic!("complete")
-        };
+        let Parsed::Complete(head, len) = parse_request(raw) else { panic!("complete") };
         assert_eq!(len, raw.len() - 3);
-        assert_eq!(
-            (head.method.as_str(), head.target.as_str(), head.version),
-            ("POST", "/v1/x?a=1", 1)
-        );
+        assert_eq!((head.method.as_str(), head.target.as_str(), head.version), ("POST", "/v1/x?a=1", 1));
         assert_eq!(head.headers.get("host").as_deref(), Some("api.example.com"));
         assert_eq!(head.headers.content_length(), Some(Ok(3)));
     }

@@ -9,4 +9,4 @@ pub mod exchange;
 pub mod head;
 
 pub use connection::{HttpConnection, Segment};
-pub use exchange::{Exchange, Incomplete};
+pub use exchange::{ConnectionFacts, Exchange, Incomplete};

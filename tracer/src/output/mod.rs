@@ -27,11 +27,7 @@ pub struct Output {
 
 impl Output {
     pub fn new(pretty: Option<Box<dyn Write + Send>>, json: Option<Box<dyn Write + Send>>) -> Self {
-        Self {
-            pretty,
-            json,
-            summary: Summary::default(),
-        }
+        Self { pretty, json, summary: Summary::default() }
     }
 
     pub fn span(&mut self, span: &Span) {
@@ -43,9 +39,7 @@ impl Output {
             }
         }
         if let Some(w) = &mut self.pretty
-            && writeln!(w, "{}", pretty::span_line(span))
-                .and_then(|()| w.flush())
-                .is_err()
+            && writeln!(w, "{}", pretty::span_line(span)).and_then(|()| w.flush()).is_err()
         {
             self.pretty = None;
         }

@@ -8,23 +8,11 @@ use crate::span::{Span, Status, semconv as sc};
 pub fn span_line(span: &Span) -> String {
     let a = &span.attributes;
     let time = format_clock(span.start_unix_nano);
-    let pid = span
-        .resource
-        .attributes
-        .int(sc::PROCESS_PID)
-        .unwrap_or_default();
+    let pid = span.resource.attributes.int(sc::PROCESS_PID).unwrap_or_default();
     let method = a.str(sc::HTTP_REQUEST_METHOD).unwrap_or("?");
-    let url = a
-        .str(sc::URL_FULL)
-        .or_else(|| a.str(sc::URL_PATH))
-        .unwrap_or("?");
-    let status = a
-        .int(sc::HTTP_RESPONSE_STATUS_CODE)
-        .map_or_else(|| "---".to_owned(), |s| s.to_string());
-    let mut line = format!(
-        "{time}  pid {pid:<7} {method:<6} {url}  {status}  {}",
-        format_ms(span.duration_ns())
-    );
+    let url = a.str(sc::URL_FULL).or_else(|| a.str(sc::URL_PATH)).unwrap_or("?");
+    let status = a.int(sc::HTTP_RESPONSE_STATUS_CODE).map_or_else(|| "---".to_owned(), |s| s.to_string());
+    let mut line = format!("{time}  pid {pid:<7} {method:<6} {url}  {status}  {}", format_ms(span.duration_ns()));
     if let Some(crate::span::AttrValue::F64(ttfb)) = a.get(sc::PYTRACE_TIME_TO_FIRST_BYTE) {
         let _ = write!(line, " (ttfb {})", format_ms((ttfb * 1e9) as u64));
     }
@@ -42,11 +30,8 @@ pub fn span_line(span: &Span) -> String {
 pub fn summary_table(summary: &Summary) -> String {
     let c = &summary.counters;
     let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "\n{:<8} {:<40} {:>6} {:>6} {:>10} {:>10}",
-        "METHOD", "SERVER", "CALLS", "ERRORS", "P50", "P95"
-    );
+    let _ =
+        writeln!(out, "\n{:<8} {:<40} {:>6} {:>6} {:>10} {:>10}", "METHOD", "SERVER", "CALLS", "ERRORS", "P50", "P95");
     for ((method, server), stats) in &summary.endpoints {
         let _ = writeln!(
             out,
@@ -59,14 +44,15 @@ pub fn summary_table(summary: &Summary) -> String {
     }
     let _ = writeln!(
         out,
-        "\n{} spans ({} incomplete); {} events received, {} lost; {} bytes truncated in {} calls; {} probe hits",
+        "\n{} spans ({} incomplete); {} events received, {} lost; {} bytes truncated in {} calls; {} uprobe and {} tracepoint hits",
         c.spans_emitted,
         c.spans_incomplete,
         c.events_received,
         c.events_lost,
         c.bytes_truncated,
         c.calls_truncated,
-        c.probe_hits
+        c.uprobe_hits,
+        c.tracepoint_hits
     );
     out
 }
@@ -74,12 +60,7 @@ pub fn summary_table(summary: &Summary) -> String {
 fn format_clock(unix_nano: u64) -> String {
     let secs = unix_nano / 1_000_000_000;
     let millis = (unix_nano / 1_000_000) % 1000;
-    format!(
-        "{:02}:{:02}:{:02}.{millis:03}",
-        (secs / 3600) % 24,
-        (secs / 60) % 60,
-        secs % 60
-    )
+    format!("{:02}:{:02}:{:02}.{millis:03}", (secs / 3600) % 24, (secs / 60) % 60, secs % 60)
 }
 
 fn format_ms(ns: u64) -> String {
@@ -103,9 +84,6 @@ mod tests {
         assert_eq!(format_ms(1_234_567), "1.2ms");
         assert_eq!(format_bytes(10), "10B");
         assert_eq!(format_bytes(2048), "2.0KiB");
-        assert_eq!(
-            format_clock(3_600_000_000_000 + 61_005_000_000),
-            "01:01:01.005"
-        );
+        assert_eq!(format_clock(3_600_000_000_000 + 61_005_000_000), "01:01:01.005");
     }
 }

@@ -17,7 +17,9 @@ pub struct Counters {
     pub bytes_truncated: u64,
     pub read_errors: u64,
     /// Uprobe hits by the traced processes.
-    pub probe_hits: u64,
+    pub uprobe_hits: u64,
+    /// Syscall tracepoint hits by the traced processes.
+    pub tracepoint_hits: u64,
 }
 
 /// Per (method, server) figures.
@@ -52,16 +54,8 @@ impl Summary {
         if span.attributes.get(sc::PYTRACE_INCOMPLETE).is_some() {
             self.counters.spans_incomplete += 1;
         }
-        let method = span
-            .attributes
-            .str(sc::HTTP_REQUEST_METHOD)
-            .unwrap_or("?")
-            .to_owned();
-        let server = span
-            .attributes
-            .str(sc::SERVER_ADDRESS)
-            .unwrap_or("?")
-            .to_owned();
+        let method = span.attributes.str(sc::HTTP_REQUEST_METHOD).unwrap_or("?").to_owned();
+        let server = span.attributes.str(sc::SERVER_ADDRESS).unwrap_or("?").to_owned();
         let stats = self.endpoints.entry((method, server)).or_default();
         stats.calls += 1;
         if matches!(span.status, Status::Error { .. }) {
@@ -77,11 +71,7 @@ mod tests {
 
     #[test]
     fn quantiles_use_nearest_rank() {
-        let stats = EndpointStats {
-            calls: 4,
-            errors: 0,
-            durations_ns: vec![40, 10, 30, 20],
-        };
+        let stats = EndpointStats { calls: 4, errors: 0, durations_ns: vec![40, 10, 30, 20] };
         assert_eq!(stats.quantile_ns(0.5), 20);
         assert_eq!(stats.quantile_ns(0.95), 40);
         assert_eq!(EndpointStats::default().quantile_ns(0.5), 0);

@@ -1,83 +1,84 @@
-//! HTTP client spans from exchanges, following the OpenTelemetry HTTP
-//! semantic conventions: one span per exchange, from the request's first byte
-//! written to the response's last byte read.
+//! HTTP spans from exchanges, following the OpenTelemetry HTTP semantic
+//! conventions: one span per exchange, a client span when the traced process
+//! made the request and a server span when it answered one.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
-use super::model::{Attributes, Resource, Span, SpanId, SpanKind, Status, TraceId};
+use super::model::{AttrValue, Attributes, Resource, Span, SpanId, SpanKind, Status, TraceId};
 use super::semconv as sc;
 use crate::clock::Clock;
+use crate::events::{Role, Transport};
 use crate::http::head::RequestHead;
 use crate::http::{Exchange, Incomplete};
 use crate::redact;
 
-const KNOWN_METHODS: &[&str] = &[
-    "CONNECT", "DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT", "QUERY", "TRACE",
-];
-
-/// The URL scheme of the connection the exchange travelled on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Scheme {
-    Https,
-    Http,
-}
-
-impl Scheme {
-    fn as_str(self) -> &'static str {
-        match self {
-            Self::Https => "https",
-            Self::Http => "http",
-        }
-    }
-    fn default_port(self) -> u16 {
-        match self {
-            Self::Https => 443,
-            Self::Http => 80,
-        }
-    }
-}
+const KNOWN_METHODS: &[&str] =
+    &["CONNECT", "DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT", "QUERY", "TRACE"];
 
 /// Builds the span of one exchange.
-pub fn build_span(
-    exchange: &Exchange,
-    scheme: Scheme,
-    clock: Clock,
-    resource: Arc<Resource>,
-) -> Span {
+pub fn build_span(exchange: &Exchange, clock: Clock, resource: Arc<Resource>) -> Span {
     let mut attrs = Attributes::default();
     let request = &exchange.request;
+    let facts = &exchange.connection;
+    let scheme = match facts.transport {
+        Some(Transport::Plain) => "http",
+        Some(Transport::Tls) | None => "https",
+    };
+    let default_port = if scheme == "https" { 443 } else { 80 };
+    let endpoints = facts.endpoints;
+    let role = endpoints.map_or(Role::Client, |e| e.role);
     let method = normalized_method(&request.method);
     attrs.set(sc::HTTP_REQUEST_METHOD, method);
     if method == "_OTHER" {
         attrs.set(sc::HTTP_REQUEST_METHOD_ORIGINAL, request.method.as_str());
     }
-    let authority = authority(request);
-    let server = authority
-        .as_deref()
-        .map(|a| split_host_port(a, scheme.default_port()));
-    match (&server, request.target.contains("://")) {
-        (_, true) => attrs.set(sc::URL_FULL, redact::redact_url(&request.target)),
-        (Some(_), false) => {
-            let authority = authority.as_deref().unwrap_or_default();
-            attrs.set(
-                sc::URL_FULL,
-                redact::redact_url(&format!(
-                    "{}://{authority}{}",
-                    scheme.as_str(),
-                    request.target
-                )),
-            );
+
+    // server.address: the Host header, else the SNI name, else the peer (clients).
+    let host = host_header(request).map(|h| split_host_port(&h, default_port));
+    let server = host.clone().or_else(|| {
+        let port = match role {
+            Role::Client => endpoints.and_then(|e| e.peer).map_or(default_port, |p| p.port()),
+            Role::Server => endpoints.and_then(|e| e.local).map_or(default_port, |p| p.port()),
+        };
+        facts.server_name.clone().map(|name| (name, port)).or_else(|| match role {
+            Role::Client => endpoints.and_then(|e| e.peer).map(|p| (p.ip().to_string(), p.port())),
+            Role::Server => None,
+        })
+    });
+    match role {
+        Role::Client => {
+            let target = redact::redact_url(&request.target);
+            match &server {
+                _ if request.target.contains("://") => attrs.set(sc::URL_FULL, target),
+                Some((host, port)) => {
+                    let authority = authority(host, *port, default_port);
+                    attrs.set(sc::URL_FULL, format!("{scheme}://{authority}{target}"));
+                }
+                None => attrs.set(sc::URL_PATH, target),
+            }
         }
-        (None, false) => attrs.set(sc::URL_PATH, redact::redact_url(&request.target)),
+        Role::Server => {
+            let target = redact::redact_url(&request.target);
+            let (path, query) = target.split_once('?').map_or((target.as_str(), None), |(p, q)| (p, Some(q)));
+            attrs.set(sc::URL_PATH, path);
+            if let Some(query) = query {
+                attrs.set(sc::URL_QUERY, query);
+            }
+            attrs.set(sc::URL_SCHEME, scheme);
+        }
     }
     if let Some((host, port)) = &server {
         attrs.set(sc::SERVER_ADDRESS, host.clone());
         attrs.set(sc::SERVER_PORT, i64::from(*port));
     }
-    attrs.set(
-        sc::NETWORK_PROTOCOL_VERSION,
-        format!("1.{}", request.version),
-    );
+    if let Some(peer) = endpoints.and_then(|e| e.peer) {
+        set_peer(&mut attrs, peer, role);
+    }
+    if let Some(name) = &facts.server_name {
+        attrs.set(sc::PYTRACE_TLS_SERVER_NAME, name.clone());
+    }
+    attrs.set(sc::NETWORK_PROTOCOL_VERSION, format!("1.{}", request.version));
     attrs.set(sc::HTTP_REQUEST_BODY_SIZE, exchange.request_body.size);
     if let Some(response) = &exchange.response {
         attrs.set(sc::HTTP_RESPONSE_STATUS_CODE, i64::from(response.status));
@@ -86,32 +87,26 @@ pub fn build_span(
     if !exchange.informational.is_empty() {
         attrs.set(
             sc::PYTRACE_INFORMATIONAL_STATUS,
-            super::AttrValue::IntArray(
-                exchange
-                    .informational
-                    .iter()
-                    .map(|s| i64::from(*s))
-                    .collect(),
-            ),
+            AttrValue::IntArray(exchange.informational.iter().map(|s| i64::from(*s)).collect()),
         );
     }
     if let Some(first) = exchange.first_response_byte_ns {
-        attrs.set(
-            sc::PYTRACE_TIME_TO_FIRST_BYTE,
-            first.saturating_sub(exchange.start_ns) as f64 / 1e9,
-        );
+        attrs.set(sc::PYTRACE_TIME_TO_FIRST_BYTE, first.saturating_sub(exchange.start_ns) as f64 / 1e9);
     }
     attrs.set(sc::THREAD_ID, i64::from(exchange.tid));
     if exchange.bytes_missing {
         attrs.set(sc::PYTRACE_BYTES_MISSING, true);
     }
-    let status = status(exchange, &mut attrs);
+    let status = status(exchange, role, &mut attrs);
     Span {
         trace_id: TraceId::random(),
         span_id: SpanId::random(),
         parent_span_id: None,
         name: method.to_owned(),
-        kind: SpanKind::Client,
+        kind: match role {
+            Role::Client => SpanKind::Client,
+            Role::Server => SpanKind::Server,
+        },
         start_unix_nano: clock.to_unix(exchange.start_ns),
         end_unix_nano: clock.to_unix(exchange.end_ns.max(exchange.start_ns)),
         status,
@@ -120,19 +115,33 @@ pub fn build_span(
     }
 }
 
-fn status(exchange: &Exchange, attrs: &mut Attributes) -> Status {
+fn set_peer(attrs: &mut Attributes, peer: SocketAddr, role: Role) {
+    attrs.set(sc::NETWORK_PEER_ADDRESS, peer.ip().to_string());
+    attrs.set(sc::NETWORK_PEER_PORT, i64::from(peer.port()));
+    attrs.set(sc::NETWORK_TRANSPORT, "tcp");
+    attrs.set(sc::NETWORK_TYPE, if peer.is_ipv4() { "ipv4" } else { "ipv6" });
+    if role == Role::Server {
+        attrs.set(sc::CLIENT_ADDRESS, peer.ip().to_string());
+        attrs.set(sc::CLIENT_PORT, i64::from(peer.port()));
+    }
+}
+
+/// Client spans: 4xx and 5xx are errors. Server spans: only 5xx.
+fn status(exchange: &Exchange, role: Role, attrs: &mut Attributes) -> Status {
     if let Some(reason) = exchange.incomplete {
         attrs.set(sc::PYTRACE_INCOMPLETE, true);
         attrs.set(sc::PYTRACE_INCOMPLETE_REASON, reason.as_str());
         if reason == Incomplete::ConnectionClosed {
             attrs.set(sc::ERROR_TYPE, "connection_closed");
-            return Status::Error {
-                message: Some(reason.as_str().to_owned()),
-            };
+            return Status::Error { message: Some(reason.as_str().to_owned()) };
         }
     }
+    let error_from = match role {
+        Role::Client => 400,
+        Role::Server => 500,
+    };
     match exchange.response.as_ref().map(|r| r.status) {
-        Some(code) if code >= 400 => {
+        Some(code) if code >= error_from => {
             attrs.set(sc::ERROR_TYPE, code.to_string());
             Status::Error { message: None }
         }
@@ -141,18 +150,17 @@ fn status(exchange: &Exchange, attrs: &mut Attributes) -> Status {
 }
 
 fn normalized_method(method: &str) -> &str {
-    KNOWN_METHODS
-        .iter()
-        .find(|m| **m == method)
-        .copied()
-        .unwrap_or("_OTHER")
+    KNOWN_METHODS.iter().find(|m| **m == method).copied().unwrap_or("_OTHER")
 }
 
-fn authority(request: &RequestHead) -> Option<String> {
-    request
-        .headers
-        .get("host")
-        .filter(|h| !h.is_empty() && !h.contains(['/', ' ', '@']))
+fn host_header(request: &RequestHead) -> Option<String> {
+    request.headers.get("host").filter(|h| !h.is_empty() && !h.contains(['/', ' ', '@']))
+}
+
+/// `host`, `host:port`, `[v6]` or `[v6]:port` as it belongs in a URL.
+fn authority(host: &str, port: u16, default_port: u16) -> String {
+    let host = if host.contains(':') { format!("[{host}]") } else { host.to_owned() };
+    if port == default_port { host } else { format!("{host}:{port}") }
 }
 
 /// Splits `host[:port]` or `[v6][:port]`.
@@ -160,16 +168,11 @@ fn split_host_port(authority: &str, default_port: u16) -> (String, u16) {
     if let Some(rest) = authority.strip_prefix('[')
         && let Some((host, after)) = rest.split_once(']')
     {
-        let port = after
-            .strip_prefix(':')
-            .and_then(|p| p.parse().ok())
-            .unwrap_or(default_port);
+        let port = after.strip_prefix(':').and_then(|p| p.parse().ok()).unwrap_or(default_port);
         return (host.to_owned(), port);
     }
     match authority.rsplit_once(':') {
-        Some((host, port)) if !host.contains(':') => {
-            (host.to_owned(), port.parse().unwrap_or(default_port))
-        }
+        Some((host, port)) if !host.contains(':') => (host.to_owned(), port.parse().unwrap_or(default_port)),
         _ => (authority.to_owned(), default_port),
     }
 }
@@ -180,16 +183,12 @@ mod tests {
 
     #[test]
     fn splits_authorities() {
-        assert_eq!(
-            split_host_port("api.openai.com", 443),
-            ("api.openai.com".into(), 443)
-        );
-        assert_eq!(
-            split_host_port("localhost:8443", 443),
-            ("localhost".into(), 8443)
-        );
+        assert_eq!(split_host_port("api.openai.com", 443), ("api.openai.com".into(), 443));
+        assert_eq!(split_host_port("localhost:8443", 443), ("localhost".into(), 8443));
         assert_eq!(split_host_port("[::1]:9000", 443), ("::1".into(), 9000));
         assert_eq!(split_host_port("[::1]", 80), ("::1".into(), 80));
+        assert_eq!(authority("::1", 9000, 80), "[::1]:9000");
+        assert_eq!(authority("example.com", 443, 443), "example.com");
     }
 
     #[test]

@@ -17,6 +17,14 @@ pub const NETWORK_PROTOCOL_NAME: &str = "network.protocol.name";
 pub const NETWORK_PROTOCOL_VERSION: &str = "network.protocol.version";
 pub const ERROR_TYPE: &str = "error.type";
 pub const THREAD_ID: &str = "thread.id";
+pub const URL_SCHEME: &str = "url.scheme";
+pub const URL_QUERY: &str = "url.query";
+pub const CLIENT_ADDRESS: &str = "client.address";
+pub const CLIENT_PORT: &str = "client.port";
+pub const NETWORK_PEER_ADDRESS: &str = "network.peer.address";
+pub const NETWORK_PEER_PORT: &str = "network.peer.port";
+pub const NETWORK_TRANSPORT: &str = "network.transport";
+pub const NETWORK_TYPE: &str = "network.type";
 
 // pytrace's own.
 /// Seconds from the request's first byte written to the response's first byte read.
@@ -26,6 +34,8 @@ pub const PYTRACE_INCOMPLETE: &str = "pytrace.incomplete";
 pub const PYTRACE_INCOMPLETE_REASON: &str = "pytrace.incomplete.reason";
 /// Some request or response bytes were not captured (capture limit, loss).
 pub const PYTRACE_BYTES_MISSING: &str = "pytrace.capture.bytes_missing";
+/// The SNI host name the client sent in its TLS handshake.
+pub const PYTRACE_TLS_SERVER_NAME: &str = "pytrace.tls.server_name";
 /// Status codes of 1xx responses received before the final response.
 pub const PYTRACE_INFORMATIONAL_STATUS: &str = "pytrace.http.informational_status_codes";
 

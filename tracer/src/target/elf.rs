@@ -10,15 +10,9 @@ use object::{Object, ObjectSegment, ObjectSymbol};
 #[derive(Debug, thiserror::Error)]
 pub enum ElfError {
     #[error("cannot read {path}: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Read { path: PathBuf, source: std::io::Error },
     #[error("{path} is not an ELF file pytrace understands: {source}")]
-    Parse {
-        path: PathBuf,
-        source: object::Error,
-    },
+    Parse { path: PathBuf, source: object::Error },
 }
 
 /// A parsed ELF file kept in memory.
@@ -36,14 +30,8 @@ pub struct SymbolLocation {
 
 impl Elf {
     pub fn open(path: &Path) -> Result<Self, ElfError> {
-        let data = std::fs::read(path).map_err(|source| ElfError::Read {
-            path: path.to_owned(),
-            source,
-        })?;
-        object::File::parse(&*data).map_err(|source| ElfError::Parse {
-            path: path.to_owned(),
-            source,
-        })?;
+        let data = std::fs::read(path).map_err(|source| ElfError::Read { path: path.to_owned(), source })?;
+        object::File::parse(&*data).map_err(|source| ElfError::Parse { path: path.to_owned(), source })?;
         Ok(Self { data })
     }
 
@@ -54,29 +42,22 @@ impl Elf {
     /// Finds a defined symbol in the dynamic symbol table, then the full one.
     pub fn symbol(&self, name: &str) -> Option<SymbolLocation> {
         let file = self.file();
-        let symbol = file
-            .dynamic_symbols()
-            .chain(file.symbols())
-            .find(|s| s.is_definition() && s.name() == Ok(name))?;
+        let symbol =
+            file.dynamic_symbols().chain(file.symbols()).find(|s| s.is_definition() && s.name() == Ok(name))?;
         let address = symbol.address();
         let file_offset = file.segments().find_map(|segment| {
             let (offset, size) = segment.file_range();
             let start = segment.address();
             (address >= start && address < start + size).then(|| address - start + offset)
         })?;
-        Some(SymbolLocation {
-            address,
-            file_offset,
-            size: symbol.size(),
-        })
+        Some(SymbolLocation { address, file_offset, size: symbol.size() })
     }
 
     /// The bytes of a symbol's initial value, as stored in the file.
     pub fn symbol_bytes(&self, name: &str) -> Option<&[u8]> {
         let location = self.symbol(name)?;
         let start = usize::try_from(location.file_offset).ok()?;
-        self.data
-            .get(start..start.checked_add(usize::try_from(location.size).ok()?)?)
+        self.data.get(start..start.checked_add(usize::try_from(location.size).ok()?)?)
     }
 
     /// `DT_NEEDED` libraries and `DT_RUNPATH`/`DT_RPATH` directories.
@@ -96,19 +77,12 @@ impl Elf {
         for entry in entries {
             let tag = entry.d_tag(endian) as u32;
             let value = entry.d_val(endian) as u32;
-            let text = || {
-                strings
-                    .get(value)
-                    .ok()
-                    .map(|s| String::from_utf8_lossy(s).into_owned())
-            };
+            let text = || strings.get(value).ok().map(|s| String::from_utf8_lossy(s).into_owned());
             match tag {
                 object::elf::DT_NEEDED => needed.extend(text()),
-                object::elf::DT_RUNPATH | object::elf::DT_RPATH => search.extend(
-                    text()
-                        .into_iter()
-                        .flat_map(|s| s.split(':').map(str::to_owned).collect::<Vec<_>>()),
-                ),
+                object::elf::DT_RUNPATH | object::elf::DT_RPATH => {
+                    search.extend(text().into_iter().flat_map(|s| s.split(':').map(str::to_owned).collect::<Vec<_>>()))
+                }
                 _ => {}
             }
         }

@@ -22,10 +22,7 @@ pub fn parse_maps(text: &str) -> Vec<MappedFile> {
         let Some(entry) = parse_line(line) else {
             continue;
         };
-        if !files
-            .iter()
-            .any(|f| f.inode == entry.inode && f.dev == entry.dev)
-        {
+        if !files.iter().any(|f| f.inode == entry.inode && f.dev == entry.dev) {
             files.push(entry);
         }
     }
@@ -44,21 +41,12 @@ fn parse_line(line: &str) -> Option<MappedFile> {
         return None;
     }
     let (start, end) = range.split_once('-')?;
-    let first_range = (
-        u64::from_str_radix(start, 16).ok()?,
-        u64::from_str_radix(end, 16).ok()?,
-    );
+    let first_range = (u64::from_str_radix(start, 16).ok()?, u64::from_str_radix(end, 16).ok()?);
     let (path, deleted) = match path.strip_suffix(" (deleted)") {
         Some(p) => (p, true),
         None => (path, false),
     };
-    Some(MappedFile {
-        path: path.to_owned(),
-        first_range,
-        dev: dev.to_owned(),
-        inode,
-        deleted,
-    })
+    Some(MappedFile { path: path.to_owned(), first_range, dev: dev.to_owned(), inode, deleted })
 }
 
 #[cfg(test)]
@@ -78,14 +66,7 @@ mod tests {
     fn lists_each_mapped_file_once() {
         let files = parse_maps(MAPS);
         let paths: Vec<&str> = files.iter().map(|f| f.path.as_str()).collect();
-        assert_eq!(
-            paths,
-            [
-                "/usr/bin/python3.11",
-                "/usr/lib/x86_64-linux-gnu/libssl.so.3",
-                "/tmp/my lib.so"
-            ]
-        );
+        assert_eq!(paths, ["/usr/bin/python3.11", "/usr/lib/x86_64-linux-gnu/libssl.so.3", "/tmp/my lib.so"]);
         assert_eq!(files[1].first_range, (0x7f0000000000, 0x7f0000001000));
         assert!(files[2].deleted);
         assert_eq!(files[1].inode, 555);

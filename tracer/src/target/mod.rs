@@ -4,6 +4,7 @@
 pub mod elf;
 pub mod maps;
 pub mod process;
+pub mod sockets;
 pub mod tls;
 
 pub use process::{TargetError, TargetProcess};

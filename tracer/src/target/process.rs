@@ -15,11 +15,7 @@ pub enum TargetError {
     #[error("no process with PID {0} (it may have exited); check the PID with `ps -p {0}`")]
     NoSuchProcess(u32),
     #[error("cannot read /proc/{pid}/{what}: {source}; run pytrace as root")]
-    Unreadable {
-        pid: u32,
-        what: &'static str,
-        source: std::io::Error,
-    },
+    Unreadable { pid: u32, what: &'static str, source: std::io::Error },
 }
 
 /// The CPython interpreter a process runs.
@@ -56,9 +52,8 @@ impl TargetProcess {
         let maps = String::from_utf8_lossy(&read("maps")?).into_owned();
         let cmdline = read("cmdline")?;
         let environ = read("environ").unwrap_or_default();
-        let executable = std::fs::read_link(proc_path(pid, "exe"))
-            .map(|p| p.to_string_lossy().into_owned())
-            .unwrap_or_default();
+        let executable =
+            std::fs::read_link(proc_path(pid, "exe")).map(|p| p.to_string_lossy().into_owned()).unwrap_or_default();
         let mapped = parse_maps(&maps);
         let python = detect_python(pid, &mapped);
         Ok(Self {
@@ -76,8 +71,7 @@ impl TargetProcess {
 
     /// Re-reads the mapped files (libraries loaded since attach).
     pub fn refresh_maps(&mut self) -> Result<(), TargetError> {
-        let maps = std::fs::read(proc_path(self.pid, "maps"))
-            .map_err(|_| TargetError::NoSuchProcess(self.pid))?;
+        let maps = std::fs::read(proc_path(self.pid, "maps")).map_err(|_| TargetError::NoSuchProcess(self.pid))?;
         self.mapped = parse_maps(&String::from_utf8_lossy(&maps));
         Ok(())
     }
@@ -89,8 +83,7 @@ impl TargetProcess {
         if !file.deleted && via_root.exists() {
             return via_root;
         }
-        proc_path(self.pid, "map_files")
-            .join(format!("{:x}-{:x}", file.first_range.0, file.first_range.1))
+        proc_path(self.pid, "map_files").join(format!("{:x}-{:x}", file.first_range.0, file.first_range.1))
     }
 
     /// The name the spans' `service.name` gets.
@@ -99,10 +92,9 @@ impl TargetProcess {
             return name.clone();
         }
         script_name(&self.command_args).unwrap_or_else(|| {
-            Path::new(&self.executable).file_name().map_or_else(
-                || format!("pid-{}", self.pid),
-                |n| n.to_string_lossy().into_owned(),
-            )
+            Path::new(&self.executable)
+                .file_name()
+                .map_or_else(|| format!("pid-{}", self.pid), |n| n.to_string_lossy().into_owned())
         })
     }
 
@@ -113,10 +105,7 @@ impl TargetProcess {
         a.set(sc::HOST_NAME, host_name);
         a.set(sc::PROCESS_PID, i64::from(self.pid));
         a.set(sc::PROCESS_EXECUTABLE_PATH, self.executable.as_str());
-        a.set(
-            sc::PROCESS_COMMAND_ARGS,
-            AttrValue::StrArray(redact::redact_command_args(&self.command_args)),
-        );
+        a.set(sc::PROCESS_COMMAND_ARGS, AttrValue::StrArray(redact::redact_command_args(&self.command_args)));
         if let Some(python) = &self.python {
             a.set(sc::PROCESS_RUNTIME_NAME, "cpython");
             a.set(sc::PROCESS_RUNTIME_VERSION, python.version.as_str());
@@ -128,9 +117,9 @@ impl TargetProcess {
 /// Gone, or a zombie waiting to be reaped.
 pub fn has_exited(pid: u32) -> bool {
     match std::fs::read_to_string(proc_path(pid, "stat")) {
-        Ok(stat) => stat
-            .rsplit_once(')')
-            .is_some_and(|(_, rest)| matches!(rest.trim_start().chars().next(), Some('Z' | 'X'))),
+        Ok(stat) => {
+            stat.rsplit_once(')').is_some_and(|(_, rest)| matches!(rest.trim_start().chars().next(), Some('Z' | 'X')))
+        }
         Err(_) => true,
     }
 }
@@ -141,17 +130,11 @@ pub fn proc_path(pid: u32, what: &str) -> PathBuf {
 
 /// This host's name, for `host.name`.
 pub fn host_name() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|s| s.trim().to_owned())
-        .unwrap_or_default()
+    std::fs::read_to_string("/proc/sys/kernel/hostname").map(|s| s.trim().to_owned()).unwrap_or_default()
 }
 
 fn split_nul(bytes: &[u8]) -> Vec<String> {
-    bytes
-        .split(|b| *b == 0)
-        .filter(|s| !s.is_empty())
-        .map(|s| String::from_utf8_lossy(s).into_owned())
-        .collect()
+    bytes.split(|b| *b == 0).filter(|s| !s.is_empty()).map(|s| String::from_utf8_lossy(s).into_owned()).collect()
 }
 
 /// `app` for `python app.py …`, `pkg.mod` for `python -m pkg.mod …`.
@@ -177,10 +160,7 @@ fn script_name(args: &[String]) -> Option<String> {
 /// Finds the object that holds CPython (exports `_PyRuntime`) and its version.
 fn detect_python(pid: u32, mapped: &[MappedFile]) -> Option<PythonRuntime> {
     let candidates = mapped.iter().filter(|f| {
-        let name = Path::new(&f.path)
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
+        let name = Path::new(&f.path).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         name.starts_with("libpython3") || name.starts_with("python3") || name == "python"
     });
     for file in candidates {
@@ -189,14 +169,9 @@ fn detect_python(pid: u32, mapped: &[MappedFile]) -> Option<PythonRuntime> {
         if elf.symbol("_PyRuntime").is_none() && elf.symbol("Py_Initialize").is_none() {
             continue;
         }
-        let version = elf
-            .symbol_bytes("Py_Version")
-            .and_then(version_from_hex)
-            .or_else(|| version_from_path(&file.path))?;
-        return Some(PythonRuntime {
-            version,
-            object_path: file.path.clone(),
-        });
+        let version =
+            elf.symbol_bytes("Py_Version").and_then(version_from_hex).or_else(|| version_from_path(&file.path))?;
+        return Some(PythonRuntime { version, object_path: file.path.clone() });
     }
     None
 }
@@ -214,25 +189,16 @@ fn version_from_path(path: &str) -> Option<String> {
         let parts: Vec<&str> = c.split('.').collect();
         parts.len() == 3
             && parts[0] == "3"
-            && parts
-                .iter()
-                .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+            && parts.iter().all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
     });
     if let Some(full) = full {
         return Some(full.to_owned());
     }
     let name = Path::new(path).file_name()?.to_string_lossy().into_owned();
-    let after = name
-        .strip_prefix("libpython")
-        .or_else(|| name.strip_prefix("python"))?;
-    let digits: String = after
-        .chars()
-        .take_while(|c| c.is_ascii_digit() || *c == '.')
-        .collect();
+    let after = name.strip_prefix("libpython").or_else(|| name.strip_prefix("python"))?;
+    let digits: String = after.chars().take_while(|c| c.is_ascii_digit() || *c == '.').collect();
     let trimmed = digits.trim_end_matches('.');
-    trimmed
-        .contains('.')
-        .then(|| trimmed.split('.').take(2).collect::<Vec<_>>().join("."))
+    trimmed.contains('.').then(|| trimmed.split('.').take(2).collect::<Vec<_>>().join("."))
 }
 
 #[cfg(test)]
@@ -245,35 +211,17 @@ mod tests {
 
     #[test]
     fn names_the_service_after_the_script_or_module() {
-        assert_eq!(
-            script_name(&args(&["python3", "-u", "/srv/app/agent.py", "--x"])),
-            Some("agent".into())
-        );
-        assert_eq!(
-            script_name(&args(&["python3", "-X", "dev", "-m", "myapp.worker"])),
-            Some("myapp.worker".into())
-        );
+        assert_eq!(script_name(&args(&["python3", "-u", "/srv/app/agent.py", "--x"])), Some("agent".into()));
+        assert_eq!(script_name(&args(&["python3", "-X", "dev", "-m", "myapp.worker"])), Some("myapp.worker".into()));
         assert_eq!(script_name(&args(&["python3", "-c", "print(1)"])), None);
     }
 
     #[test]
     fn reads_versions() {
-        assert_eq!(
-            version_from_hex(&0x030b07f0u32.to_le_bytes()),
-            Some("3.11.7".into())
-        );
-        assert_eq!(
-            version_from_path("/root/.pyenv/versions/3.9.18/lib/libpython3.9.so.1.0"),
-            Some("3.9.18".into())
-        );
-        assert_eq!(
-            version_from_path("/usr/lib/x86_64-linux-gnu/libpython3.12.so.1.0"),
-            Some("3.12".into())
-        );
-        assert_eq!(
-            version_from_path("/usr/bin/python3.11"),
-            Some("3.11".into())
-        );
+        assert_eq!(version_from_hex(&0x030b07f0u32.to_le_bytes()), Some("3.11.7".into()));
+        assert_eq!(version_from_path("/root/.pyenv/versions/3.9.18/lib/libpython3.9.so.1.0"), Some("3.9.18".into()));
+        assert_eq!(version_from_path("/usr/lib/x86_64-linux-gnu/libpython3.12.so.1.0"), Some("3.12".into()));
+        assert_eq!(version_from_path("/usr/bin/python3.11"), Some("3.11".into()));
     }
 
     #[test]
@@ -282,9 +230,6 @@ mod tests {
         assert!(!me.executable.is_empty());
         assert!(me.mapped.iter().any(|f| f.path.contains("libc")));
         assert!(me.python.is_none());
-        assert!(matches!(
-            TargetProcess::inspect(u32::MAX - 1),
-            Err(TargetError::NoSuchProcess(_))
-        ));
+        assert!(matches!(TargetProcess::inspect(u32::MAX - 1), Err(TargetError::NoSuchProcess(_))));
     }
 }

@@ -10,15 +10,6 @@ use std::path::{Path, PathBuf};
 use super::elf::Elf;
 use super::process::{TargetProcess, proc_path};
 
-/// The OpenSSL functions pytrace probes (see `probes::TLS_PROBES`).
-pub const TLS_SYMBOLS: [&str; 5] = [
-    "SSL_write",
-    "SSL_write_ex",
-    "SSL_read",
-    "SSL_read_ex",
-    "SSL_free",
-];
-
 /// A file's identity, whatever path reaches it.
 pub type FileId = (u64, u64);
 
@@ -30,7 +21,7 @@ pub struct TlsLibrary {
     /// Path pytrace opens and attaches to.
     pub host_path: PathBuf,
     pub id: FileId,
-    /// File offsets of the [`TLS_SYMBOLS`] it defines.
+    /// File offsets of the probed functions (`probes::TLS_PROBES`) it defines.
     pub symbols: Vec<(&'static str, u64)>,
     /// Mapped already (false: predicted from the `_ssl` module's dependencies).
     pub mapped: bool,
@@ -77,9 +68,7 @@ pub fn predict_libssl(target: &TargetProcess) -> Option<TlsLibrary> {
     let python = target.python.as_ref()?;
     let root = proc_path(target.pid, "root");
     let module = find_ssl_module(&root, &python.object_path, &python.version)?;
-    let (needed, runpath) = Elf::open(&root.join(module.trim_start_matches('/')))
-        .ok()?
-        .dependencies();
+    let (needed, runpath) = Elf::open(&root.join(module.trim_start_matches('/'))).ok()?.dependencies();
     let libssl = needed.iter().find(|n| n.starts_with("libssl"))?;
     let module_dir = Path::new(&module).parent()?.to_string_lossy().into_owned();
     let dirs = runpath
@@ -118,9 +107,7 @@ fn find_ssl_module(root: &Path, object_path: &str, version: &str) -> Option<Stri
         PathBuf::from(format!("/usr/lib/python{minor}/lib-dynload")),
     ];
     for dir in candidates {
-        let Ok(entries) =
-            std::fs::read_dir(root.join(dir.to_string_lossy().trim_start_matches('/')))
-        else {
+        let Ok(entries) = std::fs::read_dir(root.join(dir.to_string_lossy().trim_start_matches('/'))) else {
             continue;
         };
         for entry in entries.flatten() {
@@ -134,30 +121,20 @@ fn find_ssl_module(root: &Path, object_path: &str, version: &str) -> Option<Stri
 }
 
 fn may_hold_openssl(path: &str, executable: &str) -> bool {
-    let name = Path::new(path)
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    name.starts_with("libssl")
-        || name.starts_with("libpython")
-        || name.starts_with("_ssl.")
-        || path == executable
+    let name = Path::new(path).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    name.starts_with("libssl") || name.starts_with("libpython") || name.starts_with("_ssl.") || path == executable
 }
 
 fn inspect(path: &str, host_path: PathBuf, id: FileId, mapped: bool) -> Option<TlsLibrary> {
     let elf = Elf::open(&host_path).ok()?;
-    let symbols: Vec<(&'static str, u64)> = TLS_SYMBOLS
-        .iter()
-        .filter_map(|name| elf.symbol(name).map(|s| (*name, s.file_offset)))
-        .collect();
-    let has_io = symbols
-        .iter()
-        .any(|(name, _)| name.starts_with("SSL_write"));
-    has_io.then(|| TlsLibrary {
-        path: path.to_owned(),
-        host_path,
-        id,
-        symbols,
-        mapped,
-    })
+    let mut symbols: Vec<(&'static str, u64)> = Vec::new();
+    for spec in crate::probes::TLS_PROBES {
+        if !symbols.iter().any(|(name, _)| *name == spec.symbol)
+            && let Some(location) = elf.symbol(spec.symbol)
+        {
+            symbols.push((spec.symbol, location.file_offset));
+        }
+    }
+    let has_io = symbols.iter().any(|(name, _)| name.starts_with("SSL_write"));
+    has_io.then(|| TlsLibrary { path: path.to_owned(), host_path, id, symbols, mapped })
 }

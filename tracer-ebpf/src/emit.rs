@@ -1,0 +1,210 @@
+//! Helpers every program uses: the traced-process check, counters, and
+//! copying a call's bytes into ring-buffer events chunk by chunk.
+
+use aya_ebpf::cty::c_void;
+use aya_ebpf::helpers::{bpf_get_current_pid_tgid, bpf_loop, bpf_probe_read_user, bpf_probe_read_user_buf};
+use tracer_common::{
+    CHUNK_CAPACITY, EVENT_HEADER_LEN, EventBuffer, EventHeader, FLAG_LAST_CHUNK, FLAG_TRUNCATED, MAX_CAPTURE_LIMIT,
+    MAX_CHUNKS_PER_CALL, Stat,
+};
+
+use crate::maps::{CAPTURE_LIMIT, EVENTS, SCRATCH, STATS, TARGET_PIDS};
+
+/// Most `iovec`s of one `writev`/`sendmsg`-style call that are captured.
+pub const MAX_IOVECS: u64 = 16;
+/// Chunks captured per `iovec` (128 KiB): the most the verifier accepts in
+/// the `bpf_loop` callback within its budget. Bytes past it are counted as
+/// truncated and reach user space as a gap.
+const MAX_CHUNKS_PER_IOVEC: usize = 8;
+
+pub fn count(stat: Stat, by: u64) {
+    if let Some(counter) = STATS.get_ptr_mut(stat as u32) {
+        // SAFETY: per-CPU value owned by this CPU for the program's duration.
+        unsafe { *counter += by };
+    }
+}
+
+/// The caller's pid_tgid and pid when it is a traced process; counts the
+/// hit under `hits` (`UprobeHits` or `TracepointHits`).
+pub fn traced_pid(hits: Stat) -> Option<(u64, u32)> {
+    let pid_tgid = bpf_get_current_pid_tgid();
+    let pid = (pid_tgid >> 32) as u32;
+    // SAFETY: the value is only tested for presence.
+    unsafe { TARGET_PIDS.get(&pid) }?;
+    count(hits, 1);
+    Some((pid_tgid, pid))
+}
+
+/// Where a call's bytes are: one buffer, or an array of `iovec`s.
+#[derive(Clone, Copy)]
+pub enum Source {
+    Buffer(u64),
+    Iovecs { array: u64, count: u64 },
+}
+
+/// Copies up to the capture limit of the `header.call_len` bytes at `source`
+/// into events carrying `header`.
+pub fn emit_chunks(mut header: EventHeader, source: Source) {
+    // SAFETY: read of a constant patched by the loader.
+    let limit = unsafe { core::ptr::read_volatile(&CAPTURE_LIMIT) }.min(MAX_CAPTURE_LIMIT) as u64;
+    let captured = if header.call_len > limit {
+        header.flags |= FLAG_TRUNCATED;
+        count(Stat::CallsTruncated, 1);
+        count(Stat::BytesTruncated, header.call_len - limit);
+        limit
+    } else {
+        header.call_len
+    };
+    let Some(scratch) = SCRATCH.get_ptr_mut(0) else { return };
+    // SAFETY: per-CPU scratch value, exclusively ours while this program runs.
+    let scratch = unsafe { &mut *scratch };
+    match source {
+        Source::Buffer(buf) => {
+            let _ = emit_buffer::<MAX_CHUNKS_PER_CALL>(scratch, &header, buf, 0, captured, captured);
+        }
+        Source::Iovecs { array, count } => {
+            let mut walk = IovecWalk { array, count, offset: 0, captured, header };
+            // SAFETY: `iovec_step` has the callback signature bpf_loop expects
+            // and receives `walk`, which outlives the call.
+            unsafe {
+                bpf_loop(
+                    MAX_IOVECS as u32,
+                    iovec_step as *mut c_void,
+                    (&mut walk as *mut IovecWalk).cast::<c_void>(),
+                    0,
+                )
+            };
+        }
+    }
+}
+
+/// State of an `iovec` walk driven by `bpf_loop`, whose callback the verifier
+/// checks once rather than once per iteration of a nested loop.
+#[repr(C)]
+struct IovecWalk {
+    array: u64,
+    count: u64,
+    /// Bytes of the call emitted or skipped so far.
+    offset: u64,
+    captured: u64,
+    header: EventHeader,
+}
+
+/// One `iovec`: emit its bytes. Returns 1 to stop the loop.
+#[inline(never)]
+extern "C" fn iovec_step(index: u64, context: *mut c_void) -> i64 {
+    // SAFETY: bpf_loop passes back the `IovecWalk` given to it.
+    let walk = unsafe { &mut *context.cast::<IovecWalk>() };
+    if index >= walk.count || walk.offset >= walk.captured {
+        return 1;
+    }
+    let Some((base, len)) = read_iovec(walk.array, index) else { return 1 };
+    let take = len.min(walk.captured - walk.offset);
+    let emitted = take.min((MAX_CHUNKS_PER_IOVEC * CHUNK_CAPACITY) as u64);
+    // Unconditional (usually + 0): one branch more and the callback no longer
+    // fits the verifier's budget.
+    count(Stat::BytesTruncated, take - emitted);
+    let Some(scratch) = SCRATCH.get_ptr_mut(0) else { return 1 };
+    // SAFETY: per-CPU scratch value, exclusively ours while this program runs.
+    let scratch = unsafe { &mut *scratch };
+    if emit_buffer::<MAX_CHUNKS_PER_IOVEC>(scratch, &walk.header, base, walk.offset, emitted, walk.captured).is_err() {
+        return 1;
+    }
+    walk.offset += take;
+    0
+}
+
+/// Emits the `len` bytes at `base`, which start at `offset` of the call's
+/// `captured` bytes, in chunks. Per-chunk fields are written only into the
+/// scratch copy, so every exit of this loop leaves the caller's state alike
+/// and the verifier can merge them.
+#[inline(always)]
+fn emit_buffer<const MAX_CHUNKS: usize>(
+    scratch: &mut EventBuffer,
+    header: &EventHeader,
+    base: u64,
+    offset: u64,
+    len: u64,
+    captured: u64,
+) -> Result<(), ()> {
+    for index in 0..MAX_CHUNKS {
+        let position = (index * CHUNK_CAPACITY) as u64;
+        if position >= len {
+            break;
+        }
+        let remaining = len - position;
+        let chunk = if remaining > CHUNK_CAPACITY as u64 { CHUNK_CAPACITY } else { remaining as usize };
+        scratch.header = *header;
+        scratch.header.chunk_offset = (offset + position) as u32;
+        scratch.header.chunk_len = chunk as u32;
+        if offset + position + chunk as u64 >= captured {
+            scratch.header.flags |= FLAG_LAST_CHUNK;
+        }
+        emit_chunk(scratch, base + position, chunk)?;
+    }
+    Ok(())
+}
+
+/// `struct iovec { void *iov_base; size_t iov_len; }` number `index` of `array`.
+fn read_iovec(array: u64, index: u64) -> Option<(u64, u64)> {
+    // SAFETY: bpf_probe_read_user checks the address.
+    match unsafe { bpf_probe_read_user((array + index * 16) as *const [u64; 2]) } {
+        Ok([base, len]) => Some((base, len)),
+        Err(_) => {
+            count(Stat::ReadErrors, 1);
+            None
+        }
+    }
+}
+
+/// The first `N` bytes at `source`, for recognising what a stream carries.
+pub fn peek<const N: usize>(source: Source) -> Option<[u8; N]> {
+    let address = match source {
+        Source::Buffer(buf) => buf,
+        Source::Iovecs { array, count } if count > 0 => read_iovec(array, 0)?.0,
+        Source::Iovecs { .. } => return None,
+    };
+    // SAFETY: bpf_probe_read_user checks the address.
+    unsafe { bpf_probe_read_user(address as *const [u8; N]) }.ok()
+}
+
+fn emit_chunk(scratch: &mut EventBuffer, src: u64, len: usize) -> Result<(), ()> {
+    // Re-bound `len` in a form the verifier tracks through to the helpers.
+    let len = len & (2 * CHUNK_CAPACITY - 1);
+    if len == 0 || len > CHUNK_CAPACITY {
+        return Err(());
+    }
+    // SAFETY: bpf_probe_read_user checks the source address; the destination
+    // is the scratch buffer, `len` ≤ its size.
+    if unsafe { bpf_probe_read_user_buf(src as *const u8, &mut scratch.data[..len]) }.is_err() {
+        count(Stat::ReadErrors, 1);
+        return Err(());
+    }
+    output::<EventBuffer>(scratch, EVENT_HEADER_LEN + len)
+}
+
+/// Sends the first `len` bytes of the header-led record at `record`.
+pub fn output<T>(record: &T, len: usize) -> Result<(), ()> {
+    if len > core::mem::size_of::<T>() {
+        return Err(());
+    }
+    // SAFETY: `record` is #[repr(C)] plain data at least `len` bytes long.
+    let bytes = unsafe { core::slice::from_raw_parts((record as *const T).cast::<u8>(), len) };
+    if EVENTS.output::<[u8]>(bytes, 0).is_err() {
+        count(Stat::EventsLost, 1);
+        return Err(());
+    }
+    Ok(())
+}
+
+/// Sends a header-only event, or a header followed by `payload`.
+pub fn output_with<P: Copy>(header: EventHeader, payload: P) {
+    #[repr(C)]
+    #[derive(Clone, Copy)]
+    struct Record<P> {
+        header: EventHeader,
+        payload: P,
+    }
+    let record = Record { header, payload };
+    let _ = output(&record, core::mem::size_of::<Record<P>>());
+}

@@ -1,0 +1,54 @@
+//! The maps and load-time constants shared by all programs.
+
+use aya_ebpf::{
+    macros::map,
+    maps::{HashMap, LruHashMap, PerCpuArray, RingBuf},
+};
+use tracer_common::{
+    DEFAULT_CAPTURE_LIMIT, EventBuffer, PendingSocketCall, STAT_COUNT, SocketCall, SocketState, SslCall,
+};
+
+/// Bytes captured per call; set by user space at load time (`--capture-limit`).
+#[unsafe(no_mangle)]
+pub static CAPTURE_LIMIT: u32 = DEFAULT_CAPTURE_LIMIT;
+
+/// Events to user space.
+#[map]
+pub static EVENTS: RingBuf = RingBuf::with_byte_size(16 * 1024 * 1024, 0);
+
+/// Process ids (tgid) being traced; the value is unused.
+#[map]
+pub static TARGET_PIDS: HashMap<u32, u8> = HashMap::with_max_entries(4096, 0);
+
+/// SSL calls between entry and return, keyed by pid_tgid (a thread is in at
+/// most one SSL call at a time).
+#[map]
+pub static ACTIVE_CALLS: LruHashMap<u64, SslCall> = LruHashMap::with_max_entries(16384, 0);
+
+/// TCP sockets of traced processes, keyed by `socket_key(pid, fd)`.
+#[map]
+pub static SOCKETS: LruHashMap<u64, SocketState> = LruHashMap::with_max_entries(65536, 0);
+
+/// Socket data syscalls between entry and exit, keyed by pid_tgid.
+#[map]
+pub static ACTIVE_SOCKET_CALLS: LruHashMap<u64, SocketCall> = LruHashMap::with_max_entries(16384, 0);
+
+/// `socket`/`accept` arguments between entry and exit, keyed by pid_tgid.
+#[map]
+pub static PENDING_SOCKET_CALLS: LruHashMap<u64, PendingSocketCall> = LruHashMap::with_max_entries(4096, 0);
+
+/// `SSL*`s already tied to their socket (so the link is reported once).
+#[map]
+pub static LINKED_TLS: LruHashMap<u64, u8> = LruHashMap::with_max_entries(16384, 0);
+
+/// Counters indexed by `tracer_common::Stat`.
+#[map]
+pub static STATS: PerCpuArray<u64> = PerCpuArray::with_max_entries(STAT_COUNT, 0);
+
+/// Scratch space to assemble one event (too large for the 512-byte stack).
+#[map]
+pub static SCRATCH: PerCpuArray<EventBuffer> = PerCpuArray::with_max_entries(1, 0);
+
+/// Per-CPU counters for socket ids.
+#[map]
+pub static NEXT_SOCKET_ID: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0);
