@@ -82,15 +82,25 @@ def run_urllib(args, plan):
         report(method, path, status)
 
 
-def run_http_client(args, plan):
+CONNECTIONS = {}
+
+
+def http_client_connection(args):
+    """One keep-alive connection per base URL, reused across rounds."""
     import http.client
     from urllib.parse import urlsplit
 
-    base = urlsplit(args.base)
-    if base.scheme == "https":
-        connection = http.client.HTTPSConnection(base.hostname, base.port, context=tls_context(args))
-    else:
-        connection = http.client.HTTPConnection(base.hostname, base.port)
+    if args.base not in CONNECTIONS:
+        base = urlsplit(args.base)
+        if base.scheme == "https":
+            CONNECTIONS[args.base] = http.client.HTTPSConnection(base.hostname, base.port, context=tls_context(args))
+        else:
+            CONNECTIONS[args.base] = http.client.HTTPConnection(base.hostname, base.port)
+    return CONNECTIONS[args.base]
+
+
+def run_http_client(args, plan):
+    connection = http_client_connection(args)
     for method, path in plan:
         connection.request(method, url_for(args, path)[len(args.base):], body=body_for(method, path), headers=headers_for(args))
         response = connection.getresponse()
@@ -98,17 +108,19 @@ def run_http_client(args, plan):
         report(method, path, response.status)
         if response.will_close:
             connection.close()
-    connection.close()
+
+
+SESSIONS = {}
 
 
 def run_requests(args, plan):
     import requests
 
-    with requests.Session() as session:
-        for method, path in plan:
-            response = session.request(method, url_for(args, path), data=body_for(method, path), headers=headers_for(args), verify=args.ca)
-            response.content
-            report(method, path, response.status_code)
+    session = SESSIONS.setdefault("requests", requests.Session())
+    for method, path in plan:
+        response = session.request(method, url_for(args, path), data=body_for(method, path), headers=headers_for(args), verify=args.ca)
+        response.content
+        report(method, path, response.status_code)
 
 
 def run_httpx(args, plan):
@@ -193,6 +205,8 @@ def main():
     parser.add_argument("--interval", type=float, default=0.0, help="seconds between rounds")
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--linger", type=float, default=0.0, help="seconds to stay alive after the last request")
+    parser.add_argument("--also-base", help="run the plan against this base URL too (e.g. plain HTTP beside HTTPS)")
+    parser.add_argument("--prime", action="store_true", help="make the plan's first request before READY (keep-alive)")
     args = parser.parse_args()
     if args.ca == "-":
         args.ca = None
@@ -200,18 +214,23 @@ def main():
     runner = RUNNERS[args.lib]
     if not args.late_import and args.base.startswith("https"):
         import ssl  # noqa: F401  (what any HTTPS program has loaded early)
+    plan = parse_plan(args.paths, args.repeat)
+    if args.prime:
+        runner(args, plan[:1])
     if args.wait_for_go:
         print(f"READY {os.getpid()}", flush=True)
         sys.stdin.readline()
-    plan = parse_plan(args.paths, args.repeat)
+    bases = [args.base] + ([args.also_base] if args.also_base else [])
     for round_index in range(args.rounds):
         if round_index:
             time.sleep(args.interval)
-        result = runner(args, plan)
-        if inspect.iscoroutine(result):
-            import asyncio  # imports ssl: only when an async client runs
+        for base in bases:
+            args.base = base
+            result = runner(args, plan)
+            if inspect.iscoroutine(result):
+                import asyncio  # imports ssl: only when an async client runs
 
-            asyncio.run(result)
+                asyncio.run(result)
     print("FINISHED", flush=True)
     time.sleep(args.linger)
 

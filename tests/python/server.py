@@ -139,6 +139,11 @@ class Handler(BaseHTTPRequestHandler):
             delay = int(query.get("delay_ms", 20)) / 1000
             chunks = [f"data: {json.dumps({'index': i})}\n\n".encode() for i in range(events)]
             return self.send_chunks(chunks + [b"data: [DONE]\n\n"], delay, "text/event-stream")
+        if path == "/ndjson":
+            lines = int(query.get("lines", 5))
+            delay = int(query.get("delay_ms", 20)) / 1000
+            chunks = [json.dumps({"index": i, "done": False}).encode() + b"\n" for i in range(lines)]
+            return self.send_chunks(chunks + [b'{"done": true}\n'], delay, "application/x-ndjson")
         if path == "/close":
             self.send_response(200)
             self.send_header("Content-Type", "text/plain")

@@ -89,11 +89,25 @@ pub struct Server {
     pub port: u16,
     pub ca: Option<PathBuf>,
     pub scheme: &'static str,
+    /// Host part of the base URL (`localhost`, or `[::1]`).
+    pub host: &'static str,
 }
 
 impl Server {
     pub fn https() -> Self {
         Self::start(&[])
+    }
+
+    /// Plain HTTP on 127.0.0.1.
+    pub fn plain() -> Self {
+        Self::start(&["--plain"])
+    }
+
+    /// Plain HTTP on the IPv6 loopback.
+    pub fn plain_ipv6() -> Self {
+        let mut server = Self::start(&["--plain", "--host", "::1"]);
+        server.host = "[::1]";
+        server
     }
 
     fn start(extra: &[&str]) -> Self {
@@ -113,11 +127,11 @@ impl Server {
         let fields: Vec<&str> = ready.split_whitespace().collect();
         let ca = (fields[2] != "-").then(|| PathBuf::from(fields[2]));
         let scheme = if ca.is_some() { "https" } else { "http" };
-        Self { _process: process, port: fields[1].parse().expect("port"), ca, scheme }
+        Self { _process: process, port: fields[1].parse().expect("port"), ca, scheme, host: "localhost" }
     }
 
     pub fn base(&self) -> String {
-        format!("{}://localhost:{}", self.scheme, self.port)
+        format!("{}://{}:{}", self.scheme, self.host, self.port)
     }
 }
 

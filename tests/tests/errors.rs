@@ -14,12 +14,13 @@ fn a_missing_pid_is_reported() {
 }
 
 #[test]
-fn a_process_without_tls_or_python_is_explained() {
+fn a_process_without_tls_or_python_is_traced_for_plaintext_with_warnings() {
     let sleeper = ProcessGuard(Command::new("sleep").arg("30").spawn().unwrap());
-    let (code, stderr) = run_pytrace(&["attach", "--pid", &sleeper.0.id().to_string()]);
-    assert_eq!(code, Some(1));
-    assert!(stderr.contains("does not look like CPython"), "{stderr}");
-    assert!(stderr.contains("maps no OpenSSL library"), "{stderr}");
+    let tracer = Tracer::attach(&[sleeper.0.id()], &["--duration", "0.5"]);
+    let trace = tracer.wait();
+    assert!(trace.success, "{}", trace.stderr);
+    assert!(trace.stderr.contains("does not look like CPython"), "{}", trace.stderr);
+    assert!(trace.stderr.contains("maps no OpenSSL library (searched: /usr/bin/sleep"), "{}", trace.stderr);
 }
 
 #[test]
