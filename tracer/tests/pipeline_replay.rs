@@ -318,3 +318,84 @@ proptest! {
         let _ = tracer::events::decode(&record);
     }
 }
+
+mod connection_facts {
+    use super::*;
+    use std::sync::Arc;
+    use tracer::clock::Clock;
+    use tracer::events::{Endpoints, Role};
+    use tracer::span::http::build_span;
+    use tracer::span::{Resource, SpanKind};
+
+    const SOCKET: ConnKey = ConnKey { pid: 100, conn_id: 1 << 63 | 5 };
+
+    fn endpoints(role: Role, peer: &str) -> Endpoints {
+        Endpoints { role, peer: Some(peer.parse().unwrap()), local: Some("127.0.0.1:8080".parse().unwrap()) }
+    }
+
+    fn plain(direction: Direction, data: &'static [u8], at: u64) -> Event {
+        Event::Data(DataChunk { transport: Transport::Plain, ..call(SOCKET, direction, data, at) })
+    }
+
+    fn span_attr(exchange: &Exchange, key: &str) -> Option<String> {
+        let span = build_span(exchange, Clock::with_offset(0), Arc::new(Resource::default()));
+        span.attributes.get(key).map(|v| match v {
+            tracer::span::AttrValue::Str(s) => s.clone(),
+            tracer::span::AttrValue::Int(i) => i.to_string(),
+            other => format!("{other:?}"),
+        })
+    }
+
+    #[test]
+    fn accepted_connections_swap_directions_and_become_server_spans() {
+        let events = [
+            Event::SocketInfo { conn: SOCKET, endpoints: endpoints(Role::Server, "10.1.2.3:50000") },
+            plain(
+                Direction::Ingress,
+                b"POST /v1/chat?key=sk-1 HTTP/1.1\r\nHost: svc:8080\r\nContent-Length: 2\r\n\r\n{}",
+                100,
+            ),
+            plain(Direction::Egress, b"HTTP/1.1 503 Busy\r\nContent-Length: 0\r\n\r\n", 200),
+        ];
+        let exchanges = run(&events);
+        assert_eq!(exchanges.len(), 1);
+        let exchange = &exchanges[0];
+        assert_eq!(exchange.start_ns, 105, "a read's bytes count from when the read returned");
+        let span = build_span(exchange, Clock::with_offset(0), Arc::new(Resource::default()));
+        assert_eq!(span.kind, SpanKind::Server);
+        assert!(matches!(span.status, tracer::span::Status::Error { .. }), "5xx is a server error");
+        assert_eq!(span_attr(exchange, "url.path").as_deref(), Some("/v1/chat"));
+        assert_eq!(span_attr(exchange, "url.query").as_deref(), Some("key=REDACTED"));
+        assert_eq!(span_attr(exchange, "url.scheme").as_deref(), Some("http"));
+        assert_eq!(span_attr(exchange, "client.address").as_deref(), Some("10.1.2.3"));
+        assert_eq!(span_attr(exchange, "server.port").as_deref(), Some("8080"));
+    }
+
+    #[test]
+    fn client_spans_fall_back_to_the_peer_when_there_is_no_host_header() {
+        let events = [
+            Event::SocketInfo { conn: SOCKET, endpoints: endpoints(Role::Client, "[::1]:11434") },
+            plain(Direction::Egress, b"GET /api/tags HTTP/1.0\r\n\r\n", 100),
+            plain(Direction::Ingress, b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\n{}", 200),
+        ];
+        let exchange = &run(&events)[0];
+        assert_eq!(span_attr(exchange, "url.full").as_deref(), Some("http://[::1]:11434/api/tags"));
+        assert_eq!(span_attr(exchange, "network.type").as_deref(), Some("ipv6"));
+        assert_eq!(span_attr(exchange, "network.protocol.version").as_deref(), Some("1.0"));
+    }
+
+    #[test]
+    fn tls_facts_carry_sni_and_the_linked_socket() {
+        let tls = ConnKey { pid: 100, conn_id: 0x5555_0000 };
+        let events = [
+            Event::ServerName { conn: tls, name: "api.openai.com".into() },
+            Event::TlsSocket { conn: tls, endpoints: endpoints(Role::Client, "104.18.0.1:443") },
+            Event::Data(call(tls, Direction::Egress, b"GET /v1/models HTTP/1.1\r\nHost: api.openai.com\r\n\r\n", 1)),
+            Event::Data(call(tls, Direction::Ingress, b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", 2)),
+        ];
+        let exchange = &run(&events)[0];
+        assert_eq!(span_attr(exchange, "url.full").as_deref(), Some("https://api.openai.com/v1/models"));
+        assert_eq!(span_attr(exchange, "pytrace.tls.server_name").as_deref(), Some("api.openai.com"));
+        assert_eq!(span_attr(exchange, "network.peer.address").as_deref(), Some("104.18.0.1"));
+    }
+}
