@@ -112,6 +112,31 @@ pub fn open_sockets(pid: u32) -> Vec<OpenSocket> {
     join_sockets(&fds, &tables)
 }
 
+impl OpenSocket {
+    /// The kernel ABI form of this socket's endpoints.
+    pub fn to_raw(&self) -> tracer_common::SocketAddrs {
+        let mut raw = tracer_common::SocketAddrs {
+            family: if self.local.is_ipv4() { tracer_common::AF_INET } else { tracer_common::AF_INET6 },
+            local_port: self.local.port(),
+            role: if self.accepted { tracer_common::ROLE_SERVER } else { tracer_common::ROLE_CLIENT },
+            ..Default::default()
+        };
+        write_ip(&mut raw.local_addr, self.local.ip());
+        if let Some(peer) = self.peer {
+            raw.peer_port = peer.port();
+            write_ip(&mut raw.peer_addr, peer.ip());
+        }
+        raw
+    }
+}
+
+fn write_ip(out: &mut [u8; 16], ip: IpAddr) {
+    match ip {
+        IpAddr::V4(v4) => out[..4].copy_from_slice(&v4.octets()),
+        IpAddr::V6(v6) => *out = v6.octets(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -146,30 +171,5 @@ mod tests {
         assert!(sockets[1].accepted, "port 8080 is one the process listens on");
         assert!(!sockets[2].accepted);
         assert_eq!(sockets[3].peer, Some("[::1]:11434".parse().unwrap()));
-    }
-}
-
-impl OpenSocket {
-    /// The kernel ABI form of this socket's endpoints.
-    pub fn to_raw(&self) -> tracer_common::SocketAddrs {
-        let mut raw = tracer_common::SocketAddrs {
-            family: if self.local.is_ipv4() { tracer_common::AF_INET } else { tracer_common::AF_INET6 },
-            local_port: self.local.port(),
-            role: if self.accepted { tracer_common::ROLE_SERVER } else { tracer_common::ROLE_CLIENT },
-            ..Default::default()
-        };
-        write_ip(&mut raw.local_addr, self.local.ip());
-        if let Some(peer) = self.peer {
-            raw.peer_port = peer.port();
-            write_ip(&mut raw.peer_addr, peer.ip());
-        }
-        raw
-    }
-}
-
-fn write_ip(out: &mut [u8; 16], ip: IpAddr) {
-    match ip {
-        IpAddr::V4(v4) => out[..4].copy_from_slice(&v4.octets()),
-        IpAddr::V6(v6) => *out = v6.octets(),
     }
 }
