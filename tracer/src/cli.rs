@@ -46,6 +46,9 @@ pub struct AttachArgs {
     /// Bytes captured per SSL call; the rest is counted as truncated (max 1048576).
     #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_CAPTURE_LIMIT)]
     pub capture_limit: u32,
+    /// JSON file of model prices (USD per million tokens) that adds to or replaces the built-in table.
+    #[arg(long, value_name = "FILE", env = "PYTRACE_PRICES")]
+    pub prices: Option<PathBuf>,
 }
 
 /// Validated `attach` settings.
@@ -56,6 +59,7 @@ pub struct AttachConfig {
     pub json_file: Option<PathBuf>,
     pub duration: Option<Duration>,
     pub capture_limit: u32,
+    pub prices: Option<PathBuf>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -89,7 +93,14 @@ impl AttachArgs {
             (None, None) if stdout_is_terminal => Format::Pretty,
             (None, None) => Format::Json,
         };
-        Ok(AttachConfig { pids, terminal_format, json_file: self.output, duration, capture_limit: self.capture_limit })
+        Ok(AttachConfig {
+            pids,
+            terminal_format,
+            json_file: self.output,
+            duration,
+            capture_limit: self.capture_limit,
+            prices: self.prices,
+        })
     }
 }
 

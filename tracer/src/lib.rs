@@ -11,6 +11,7 @@ pub mod clock;
 pub mod commands;
 pub mod events;
 pub mod http;
+pub mod llm;
 pub mod output;
 pub mod pipeline;
 pub mod privileges;

@@ -2,28 +2,43 @@
 //! build, output. Synchronous and free of kernel I/O, so it is tested and
 //! benchmarked by replaying recorded events.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use crate::clock::Clock;
 use crate::events::{self, Event};
 use crate::http::Exchange;
+use crate::llm::{self, pricing::PriceTable};
 use crate::output::Output;
 use crate::span::http::build_span;
+use crate::span::llm::{Priced, enrich};
 use crate::span::{Resource, Span};
 use crate::tracker::Tracker;
 
 pub struct Pipeline {
     tracker: Tracker,
     clock: Clock,
+    prices: PriceTable,
     resources: HashMap<u32, Arc<Resource>>,
     exchanges: Vec<Exchange>,
+    unpriced_models: HashSet<String>,
+    /// Messages for the user (e.g. a model without a price), drained by the caller.
+    pub warnings: Vec<String>,
     pub output: Output,
 }
 
 impl Pipeline {
-    pub fn new(clock: Clock, output: Output) -> Self {
-        Self { tracker: Tracker::new(), clock, resources: HashMap::new(), exchanges: Vec::new(), output }
+    pub fn new(clock: Clock, prices: PriceTable, output: Output) -> Self {
+        Self {
+            tracker: Tracker::new(),
+            clock,
+            prices,
+            resources: HashMap::new(),
+            exchanges: Vec::new(),
+            unpriced_models: HashSet::new(),
+            warnings: Vec::new(),
+            output,
+        }
     }
 
     /// Registers the resource describing a traced process.
@@ -65,8 +80,19 @@ impl Pipeline {
     }
 
     fn emit(&mut self) {
-        for exchange in self.exchanges.drain(..) {
-            let span = span_of(&exchange, self.clock, &mut self.resources);
+        for exchange in std::mem::take(&mut self.exchanges) {
+            let mut span = span_of(&exchange, self.clock, &mut self.resources);
+            if let Some(call) = llm::analyze(&exchange) {
+                let priced = enrich(&mut span, &call, exchange.start_ns, &self.prices);
+                if let Priced::UnknownModel(model) = priced
+                    && self.unpriced_models.insert(model.clone())
+                {
+                    self.warnings.push(format!(
+                        "no price is known for model {model:?} ({}); its calls get no cost. Add it with --prices FILE",
+                        call.provider
+                    ));
+                }
+            }
             self.output.span(&span);
         }
     }

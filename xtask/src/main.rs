@@ -6,6 +6,7 @@
 //! a fresh machine needs nothing but this repository.
 
 mod demo;
+mod prices;
 mod python;
 mod setup;
 mod shell;
@@ -34,6 +35,8 @@ enum Command {
         #[arg(long, default_value_t = 12)]
         seconds: u32,
     },
+    /// Regenerate tracer/data/prices.json from LiteLLM's price table (PyPI).
+    UpdatePrices,
     /// Set up, build, and run every test: unit tests and root integration tests.
     Test {
         /// Only run integration tests whose name contains this.
@@ -47,6 +50,7 @@ fn main() -> ExitCode {
         Command::Build => setup::run().and_then(|env| shell::build_release(&env)),
         Command::Demo { seconds } => demo::run(seconds),
         Command::Test { filter } => test::run(filter.as_deref()),
+        Command::UpdatePrices => prices::run(),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

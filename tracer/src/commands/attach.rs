@@ -18,6 +18,7 @@ use tracer_common::Stat;
 use crate::cli::AttachConfig;
 use crate::clock::Clock;
 use crate::events::{ConnKey, Endpoints, Event};
+use crate::llm::pricing::{PriceError, PriceTable};
 use crate::output::{Format, Output};
 use crate::pipeline::Pipeline;
 use crate::privileges::{self, PrivilegeError};
@@ -39,6 +40,8 @@ pub enum AttachError {
     Target(#[from] TargetError),
     #[error(transparent)]
     Probes(#[from] ProbeError),
+    #[error(transparent)]
+    Prices(#[from] PriceError),
     #[error("cannot write {path}: {source}")]
     Output { path: String, source: std::io::Error },
     #[error("reading kernel events failed: {0}")]
@@ -59,8 +62,12 @@ pub async fn run(config: AttachConfig) -> Result<(), AttachError> {
     for &pid in &config.pids {
         targets.insert(pid, Traced { process: TargetProcess::inspect(pid)?, known_files: HashSet::new() });
     }
+    let prices = match &config.prices {
+        Some(path) => PriceTable::with_overrides(path)?,
+        None => PriceTable::built_in(),
+    };
     let mut probes = Probes::load(config.capture_limit)?;
-    let mut pipeline = Pipeline::new(Clock::measure(), open_output(&config)?);
+    let mut pipeline = Pipeline::new(Clock::measure(), prices, open_output(&config)?);
     let host = host_name();
     probes.attach_syscalls()?;
     let mut seeded_ids = 0;
@@ -92,6 +99,7 @@ pub async fn run(config: AttachConfig) -> Result<(), AttachError> {
                     pipeline.record(&record);
                 }
                 guard.clear_ready();
+                print_warnings(&mut pipeline);
             }
             _ = rescan.tick() => {
                 // Drain first, so a process's last events precede its exit.
@@ -111,6 +119,7 @@ pub async fn run(config: AttachConfig) -> Result<(), AttachError> {
         pipeline.record(&record);
     }
     pipeline.finish();
+    print_warnings(&mut pipeline);
     let kernel = probes.stats();
     let counters = &mut pipeline.output.summary.counters;
     counters.events_lost = probes::stat(&kernel, Stat::EventsLost);
@@ -237,6 +246,12 @@ fn rescan_targets(targets: &mut HashMap<u32, Traced>, probes: &mut Probes, pipel
         }
         true
     });
+}
+
+fn print_warnings(pipeline: &mut Pipeline) {
+    for warning in pipeline.warnings.drain(..) {
+        eprintln!("pytrace: warning: {warning}");
+    }
 }
 
 async fn shutdown_signal(duration: Option<Duration>) {

@@ -2,6 +2,7 @@
 //! observed exchanges into spans.
 
 pub mod http;
+pub mod llm;
 pub mod model;
 pub mod semconv;
 

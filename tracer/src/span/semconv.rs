@@ -26,7 +26,64 @@ pub const NETWORK_PEER_PORT: &str = "network.peer.port";
 pub const NETWORK_TRANSPORT: &str = "network.transport";
 pub const NETWORK_TYPE: &str = "network.type";
 
+// GenAI client spans (semantic conventions v1.41.1; still "Development").
+pub const GEN_AI_OPERATION_NAME: &str = "gen_ai.operation.name";
+pub const GEN_AI_PROVIDER_NAME: &str = "gen_ai.provider.name";
+pub const GEN_AI_REQUEST_MODEL: &str = "gen_ai.request.model";
+pub const GEN_AI_REQUEST_STREAM: &str = "gen_ai.request.stream";
+pub const GEN_AI_REQUEST_TEMPERATURE: &str = "gen_ai.request.temperature";
+pub const GEN_AI_REQUEST_TOP_P: &str = "gen_ai.request.top_p";
+pub const GEN_AI_REQUEST_TOP_K: &str = "gen_ai.request.top_k";
+pub const GEN_AI_REQUEST_MAX_TOKENS: &str = "gen_ai.request.max_tokens";
+pub const GEN_AI_REQUEST_FREQUENCY_PENALTY: &str = "gen_ai.request.frequency_penalty";
+pub const GEN_AI_REQUEST_PRESENCE_PENALTY: &str = "gen_ai.request.presence_penalty";
+pub const GEN_AI_REQUEST_STOP_SEQUENCES: &str = "gen_ai.request.stop_sequences";
+pub const GEN_AI_REQUEST_SEED: &str = "gen_ai.request.seed";
+pub const GEN_AI_REQUEST_CHOICE_COUNT: &str = "gen_ai.request.choice.count";
+pub const GEN_AI_RESPONSE_ID: &str = "gen_ai.response.id";
+pub const GEN_AI_RESPONSE_MODEL: &str = "gen_ai.response.model";
+pub const GEN_AI_RESPONSE_FINISH_REASONS: &str = "gen_ai.response.finish_reasons";
+pub const GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK: &str = "gen_ai.response.time_to_first_chunk";
+pub const GEN_AI_USAGE_INPUT_TOKENS: &str = "gen_ai.usage.input_tokens";
+pub const GEN_AI_USAGE_OUTPUT_TOKENS: &str = "gen_ai.usage.output_tokens";
+pub const GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS: &str = "gen_ai.usage.cache_read.input_tokens";
+pub const GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS: &str = "gen_ai.usage.cache_creation.input_tokens";
+pub const GEN_AI_USAGE_REASONING_OUTPUT_TOKENS: &str = "gen_ai.usage.reasoning.output_tokens";
+/// No semantic convention exists for cost; LLM-observability vendors use this.
+pub const GEN_AI_USAGE_COST: &str = "gen_ai.usage.cost";
+pub const GEN_AI_INPUT_MESSAGES: &str = "gen_ai.input.messages";
+pub const GEN_AI_OUTPUT_MESSAGES: &str = "gen_ai.output.messages";
+pub const GEN_AI_SYSTEM_INSTRUCTIONS: &str = "gen_ai.system_instructions";
+pub const GEN_AI_TOOL_DEFINITIONS: &str = "gen_ai.tool.definitions";
+pub const OPENAI_API_TYPE: &str = "openai.api.type";
+
+// Values of gen_ai.operation.name.
+pub const OPERATION_CHAT: &str = "chat";
+pub const OPERATION_TEXT_COMPLETION: &str = "text_completion";
+pub const OPERATION_EMBEDDINGS: &str = "embeddings";
+pub const OPERATION_GENERATE_CONTENT: &str = "generate_content";
+
+// Short aliases the provider parsers use for request parameters.
+pub const REQUEST_TEMPERATURE: &str = GEN_AI_REQUEST_TEMPERATURE;
+pub const REQUEST_TOP_P: &str = GEN_AI_REQUEST_TOP_P;
+pub const REQUEST_TOP_K: &str = GEN_AI_REQUEST_TOP_K;
+pub const REQUEST_MAX_TOKENS: &str = GEN_AI_REQUEST_MAX_TOKENS;
+pub const REQUEST_FREQUENCY_PENALTY: &str = GEN_AI_REQUEST_FREQUENCY_PENALTY;
+pub const REQUEST_PRESENCE_PENALTY: &str = GEN_AI_REQUEST_PRESENCE_PENALTY;
+pub const REQUEST_STOP_SEQUENCES: &str = GEN_AI_REQUEST_STOP_SEQUENCES;
+pub const REQUEST_SEED: &str = GEN_AI_REQUEST_SEED;
+pub const REQUEST_CHOICE_COUNT: &str = GEN_AI_REQUEST_CHOICE_COUNT;
+
 // pytrace's own.
+/// Token counts were estimated (the provider reported none).
+pub const PYTRACE_USAGE_ESTIMATED: &str = "pytrace.usage.estimated";
+/// Number of tool calls the model requested, and their names.
+pub const PYTRACE_TOOL_CALL_COUNT: &str = "pytrace.gen_ai.tool_call.count";
+pub const PYTRACE_TOOL_CALL_NAMES: &str = "pytrace.gen_ai.tool_call.names";
+/// The provider's error message.
+pub const PYTRACE_ERROR_MESSAGE: &str = "pytrace.gen_ai.error.message";
+/// `x-stainless-retry-count`: the SDK's retry number for this request.
+pub const PYTRACE_RETRY_COUNT: &str = "pytrace.gen_ai.request.retry_count";
 /// Seconds from the request's first byte written to the response's first byte read.
 pub const PYTRACE_TIME_TO_FIRST_BYTE: &str = "pytrace.http.time_to_first_byte";
 /// The exchange was reported before its response completed.

@@ -1,0 +1,110 @@
+//! What pytrace learns about one LLM API call, independent of provider:
+//! filled by the provider parsers, read by the span builder, the token
+//! estimator, the price table and the content recorder.
+
+use serde_json::Value;
+
+use crate::span::AttrValue;
+
+/// Token counts. `input` includes cached tokens (the OpenTelemetry rule);
+/// `None` means the provider did not say.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Usage {
+    pub input: Option<u64>,
+    pub output: Option<u64>,
+    pub cache_read: Option<u64>,
+    pub cache_creation: Option<u64>,
+    pub reasoning: Option<u64>,
+}
+
+/// A provider-reported error (HTTP error body, or an error event in a stream).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LlmError {
+    /// The provider's error type or code, else the HTTP status.
+    pub kind: String,
+    pub message: Option<String>,
+}
+
+/// A message of the conversation, reduced to role and text parts (for token
+/// estimates and, when enabled, content capture).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Message {
+    pub role: String,
+    pub text: String,
+}
+
+/// One recognised LLM call.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct LlmCall {
+    /// `gen_ai.provider.name`.
+    pub provider: &'static str,
+    /// `gen_ai.operation.name`.
+    pub operation: &'static str,
+    /// `openai.api.type` for OpenAI-shaped APIs.
+    pub api_type: Option<&'static str>,
+    pub request_model: Option<String>,
+    pub stream: bool,
+    /// Request parameters as (semconv key, value).
+    pub params: Vec<(&'static str, AttrValue)>,
+    pub response_id: Option<String>,
+    pub response_model: Option<String>,
+    pub finish_reasons: Vec<String>,
+    pub usage: Usage,
+    /// Names of the tools the model asked to call, in order.
+    pub tool_calls: Vec<String>,
+    pub error: Option<LlmError>,
+    /// Return of the read that delivered the first event carrying content.
+    pub first_chunk_ns: Option<u64>,
+    /// System instructions, request messages and tool definitions.
+    pub system: Vec<String>,
+    pub input_messages: Vec<Message>,
+    pub tool_definitions: Option<Value>,
+    /// The model's output text (and tool-call arguments) as seen.
+    pub output_text: String,
+    /// `x-stainless-retry-count` (openai and anthropic SDKs).
+    pub retry_count: Option<u64>,
+}
+
+impl LlmCall {
+    pub fn new(provider: &'static str, operation: &'static str) -> Self {
+        Self { provider, operation, ..Self::default() }
+    }
+
+    /// The model to name the span after and price: what the request asked for,
+    /// else what the response reported.
+    pub fn model(&self) -> Option<&str> {
+        self.request_model.as_deref().or(self.response_model.as_deref())
+    }
+
+    pub fn add_finish_reason(&mut self, reason: &str) {
+        if !reason.is_empty() && !self.finish_reasons.iter().any(|r| r == reason) {
+            self.finish_reasons.push(reason.to_owned());
+        }
+    }
+}
+
+/// JSON helpers shared by the provider parsers.
+pub mod json {
+    use serde_json::Value;
+
+    pub fn str_at(value: &Value, pointer: &str) -> Option<String> {
+        value.pointer(pointer).and_then(Value::as_str).map(str::to_owned)
+    }
+
+    pub fn u64_at(value: &Value, pointer: &str) -> Option<u64> {
+        value.pointer(pointer).and_then(Value::as_u64)
+    }
+
+    /// Text of a message `content`: a string, or an array of parts with `text`.
+    pub fn content_text(content: &Value) -> String {
+        match content {
+            Value::String(s) => s.clone(),
+            Value::Array(parts) => parts
+                .iter()
+                .filter_map(|p| p.get("text").and_then(Value::as_str).or_else(|| p.as_str()))
+                .collect::<Vec<_>>()
+                .join(""),
+            _ => String::new(),
+        }
+    }
+}
