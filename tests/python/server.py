@@ -21,6 +21,8 @@ import zlib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
+import llm_api
+
 
 def make_certificates(cert_dir):
     """A private CA and a localhost certificate, made once with trustme."""
@@ -51,20 +53,6 @@ def encode(body, encoding):
 
         return zstandard.ZstdCompressor().compress(body)
     return body
-
-
-def chat_completion(request):
-    """A non-streamed OpenAI Chat Completions response (documented shape)."""
-    return {
-        "id": "chatcmpl-pytrace-test",
-        "object": "chat.completion",
-        "created": int(time.time()),
-        "model": request.get("model", "gpt-4o-mini") + "-2024-07-18",
-        "choices": [
-            {"index": 0, "message": {"role": "assistant", "content": "Hello from the test server."}, "finish_reason": "stop"}
-        ],
-        "usage": {"prompt_tokens": 12, "completion_tokens": 7, "total_tokens": 19},
-    }
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -114,8 +102,8 @@ class Handler(BaseHTTPRequestHandler):
         path, query = self.route()
         if path.startswith("/status/"):
             return self.send_json(int(path.rsplit("/", 1)[1]), {"error": "as requested"})
-        if path == "/v1/chat/completions":
-            return self.send_json(200, chat_completion(json.loads(received or b"{}")))
+        if llm_api.route(self, path, json.loads(received or b"{}")):
+            return
         self.send_json(200, {"received": len(received), "path": path})
 
     def do_GET(self):
@@ -158,16 +146,28 @@ class Handler(BaseHTTPRequestHandler):
         self.send_json(404, {"error": "not found"})
 
     def send_chunks(self, chunks, delay, content_type="text/plain"):
+        self.send_chunks_timed([(delay, chunk) for chunk in chunks], content_type)
+
+    def send_chunks_timed(self, timed_chunks, content_type):
+        """A chunked response; each chunk is written after its delay (seconds)."""
         self.send_response(200)
         self.send_header("Content-Type", content_type)
         self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()
-        for chunk in chunks:
+        for delay, chunk in timed_chunks:
             if delay:
                 time.sleep(delay)
             self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
             self.wfile.flush()
         self.wfile.write(b"0\r\n\r\n")
+
+    def send_sse(self, events):
+        """Server-sent events: (name or None, delay before it, data)."""
+        timed = []
+        for name, delay, data in events:
+            text = (f"event: {name}\n" if name else "") + f"data: {data}\n\n"
+            timed.append((delay, text.encode()))
+        self.send_chunks_timed(timed, "text/event-stream")
 
 
 class Server(ThreadingHTTPServer):

@@ -155,8 +155,17 @@ impl Client {
     /// Starts `client.py` with `python` and the given arguments (plus the
     /// server's base URL and CA), and waits until it is ready.
     pub fn start(python: &Path, server: &Server, args: &[&str]) -> Self {
+        Self::start_script(python, "client.py", server, &[&["--wait-for-go"], args].concat())
+    }
+
+    /// Starts `llm_client.py` (real LLM SDKs) running `scenario`.
+    pub fn start_llm(server: &Server, scenario: &str) -> Self {
+        Self::start_script(&venv_python(), "llm_client.py", server, &["--scenario", scenario])
+    }
+
+    fn start_script(python: &Path, script: &str, server: &Server, args: &[&str]) -> Self {
         let mut command = Command::new(python);
-        command.arg(python_dir().join("client.py")).args(["--base", &server.base(), "--wait-for-go"]).args(args);
+        command.arg(python_dir().join(script)).args(["--base", &server.base()]).args(args);
         if let Some(ca) = &server.ca {
             command.arg("--ca").arg(ca);
         }

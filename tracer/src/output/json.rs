@@ -3,7 +3,7 @@
 
 use serde_json::{Map, Value, json};
 
-use super::summary::Counters;
+use super::summary::Summary;
 use crate::span::{AttrValue, Attributes, Span, Status};
 
 pub fn span_to_json(span: &Span) -> Value {
@@ -43,6 +43,8 @@ pub fn attributes_to_json(attributes: &Attributes) -> Value {
     Value::Object(map)
 }
 
-pub fn summary_to_json(counters: &Counters) -> Value {
-    json!({ "summary": counters })
+pub fn summary_to_json(summary: &Summary) -> Value {
+    let mut body = serde_json::to_value(&summary.counters).unwrap_or_default();
+    body["models"] = serde_json::to_value(summary.model_stats()).unwrap_or_default();
+    json!({ "summary": body })
 }

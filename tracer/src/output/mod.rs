@@ -48,7 +48,7 @@ impl Output {
     /// Writes the closing summary to every destination.
     pub fn finish(&mut self) -> io::Result<()> {
         if let Some(w) = &mut self.json {
-            writeln!(w, "{}", json::summary_to_json(&self.summary.counters))?;
+            writeln!(w, "{}", json::summary_to_json(&self.summary))?;
             w.flush()?;
         }
         if let Some(w) = &mut self.pretty {

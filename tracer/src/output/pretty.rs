@@ -6,6 +6,9 @@ use super::summary::Summary;
 use crate::span::{Span, Status, semconv as sc};
 
 pub fn span_line(span: &Span) -> String {
+    if span.attributes.get(sc::GEN_AI_OPERATION_NAME).is_some() {
+        return llm_line(span);
+    }
     let a = &span.attributes;
     let time = format_clock(span.start_unix_nano);
     let pid = span.resource.attributes.int(sc::PROCESS_PID).unwrap_or_default();
@@ -27,9 +30,68 @@ pub fn span_line(span: &Span) -> String {
     line
 }
 
+/// An LLM call: provider, model, tokens (estimates marked `~`), TTFT,
+/// duration and cost stand out.
+fn llm_line(span: &Span) -> String {
+    let a = &span.attributes;
+    let time = format_clock(span.start_unix_nano);
+    let pid = span.resource.attributes.int(sc::PROCESS_PID).unwrap_or_default();
+    let provider = a.str(sc::GEN_AI_PROVIDER_NAME).unwrap_or("?");
+    let estimated = if a.get(sc::PYTRACE_USAGE_ESTIMATED).is_some() { "~" } else { "" };
+    let tokens = |key| a.int(key).map_or_else(|| "?".to_owned(), |t| format!("{estimated}{t}"));
+    let mut line = format!(
+        "{time}  pid {pid:<7} ✦ {:<32} {provider:<16} tokens {} in / {} out  {}",
+        span.name,
+        tokens(sc::GEN_AI_USAGE_INPUT_TOKENS),
+        tokens(sc::GEN_AI_USAGE_OUTPUT_TOKENS),
+        format_ms(span.duration_ns())
+    );
+    if let Some(crate::span::AttrValue::F64(ttft)) = a.get(sc::GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK) {
+        let _ = write!(line, " (ttft {})", format_ms((ttft * 1e9) as u64));
+    }
+    if let Some(crate::span::AttrValue::F64(cost)) = a.get(sc::GEN_AI_USAGE_COST) {
+        let _ = write!(line, "  ${cost:.6}");
+    }
+    if let Some(tools) = a.int(sc::PYTRACE_TOOL_CALL_COUNT) {
+        let _ = write!(line, "  tools {tools}");
+    }
+    if let Some(reason) = a.str(sc::PYTRACE_INCOMPLETE_REASON) {
+        let _ = write!(line, "  [incomplete: {reason}]");
+    } else if let Status::Error { .. } = span.status {
+        let _ = write!(line, "  [error: {}]", a.str(sc::ERROR_TYPE).unwrap_or("?"));
+    }
+    line
+}
+
 pub fn summary_table(summary: &Summary) -> String {
     let c = &summary.counters;
     let mut out = String::new();
+    let models = summary.model_stats();
+    if !models.is_empty() {
+        let _ = writeln!(
+            out,
+            "\n{:<36} {:>6} {:>6} {:>11} {:>11} {:>11} {:>9} {:>9} {:>9}",
+            "LLM MODEL", "CALLS", "ERRORS", "TOKENS IN", "TOKENS OUT", "COST $", "P50", "P95", "TTFT P50"
+        );
+        for m in &models {
+            let estimated = if m.tokens_estimated { "~" } else { "" };
+            let _ = writeln!(
+                out,
+                "{:<36} {:>6} {:>6} {:>11} {:>11} {:>11} {:>9} {:>9} {:>9}",
+                format!("{} ({})", m.model, m.provider),
+                m.calls,
+                m.errors,
+                format!("{estimated}{}", m.input_tokens),
+                format!("{estimated}{}", m.output_tokens),
+                m.cost.map_or_else(|| "-".to_owned(), |c| format!("{c:.6}")),
+                format_ms((m.latency_p50_s * 1e9) as u64),
+                format_ms((m.latency_p95_s * 1e9) as u64),
+                m.ttft_p50_s.map_or_else(|| "-".to_owned(), |t| format_ms((t * 1e9) as u64)),
+            );
+        }
+        let total: f64 = models.iter().filter_map(|m| m.cost).sum();
+        let _ = writeln!(out, "LLM total: {} calls, ${total:.6}", models.iter().map(|m| m.calls).sum::<u64>());
+    }
     let _ =
         writeln!(out, "\n{:<8} {:<40} {:>6} {:>6} {:>10} {:>10}", "METHOD", "SERVER", "CALLS", "ERRORS", "P50", "P95");
     for ((method, server), stats) in &summary.endpoints {

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::span::{Span, Status, semconv as sc};
+use crate::span::{AttrValue, Span, Status, semconv as sc};
 
 /// Counters reported when tracing ends.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
@@ -33,12 +33,51 @@ pub struct EndpointStats {
 impl EndpointStats {
     /// The `q`-quantile (0..=1) of durations, nearest-rank.
     pub fn quantile_ns(&self, q: f64) -> u64 {
-        let mut sorted = self.durations_ns.clone();
-        sorted.sort_unstable();
-        match sorted.len() {
-            0 => 0,
-            n => sorted[((q * n as f64).ceil() as usize).clamp(1, n) - 1],
-        }
+        quantile(&self.durations_ns, q)
+    }
+}
+
+/// Per (provider, model) figures for LLM calls.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
+pub struct ModelStats {
+    pub provider: String,
+    pub model: String,
+    pub calls: u64,
+    pub errors: u64,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    /// Some of the token counts are estimates.
+    pub tokens_estimated: bool,
+    /// USD; `None` when the model has no price.
+    pub cost: Option<f64>,
+    #[serde(skip)]
+    pub durations_ns: Vec<u64>,
+    #[serde(skip)]
+    pub ttfts_ns: Vec<u64>,
+    pub latency_p50_s: f64,
+    pub latency_p95_s: f64,
+    pub ttft_p50_s: Option<f64>,
+    pub ttft_p95_s: Option<f64>,
+}
+
+impl ModelStats {
+    /// Fills the quantile fields from the samples.
+    fn settle(&mut self) {
+        self.latency_p50_s = quantile(&self.durations_ns, 0.5) as f64 / 1e9;
+        self.latency_p95_s = quantile(&self.durations_ns, 0.95) as f64 / 1e9;
+        let ttft = |q| (!self.ttfts_ns.is_empty()).then(|| quantile(&self.ttfts_ns, q) as f64 / 1e9);
+        self.ttft_p50_s = ttft(0.5);
+        self.ttft_p95_s = ttft(0.95);
+    }
+}
+
+/// The `q`-quantile (0..=1) of `samples`, nearest-rank; 0 when empty.
+pub fn quantile(samples: &[u64], q: f64) -> u64 {
+    let mut sorted = samples.to_vec();
+    sorted.sort_unstable();
+    match sorted.len() {
+        0 => 0,
+        n => sorted[((q * n as f64).ceil() as usize).clamp(1, n) - 1],
     }
 }
 
@@ -46,10 +85,24 @@ impl EndpointStats {
 pub struct Summary {
     pub counters: Counters,
     pub endpoints: BTreeMap<(String, String), EndpointStats>,
+    pub models: BTreeMap<(String, String), ModelStats>,
 }
 
 impl Summary {
+    /// Per-model figures with their quantiles computed.
+    pub fn model_stats(&self) -> Vec<ModelStats> {
+        self.models
+            .values()
+            .cloned()
+            .map(|mut m| {
+                m.settle();
+                m
+            })
+            .collect()
+    }
+
     pub fn record(&mut self, span: &Span) {
+        self.record_model(span);
         self.counters.spans_emitted += 1;
         if span.attributes.get(sc::PYTRACE_INCOMPLETE).is_some() {
             self.counters.spans_incomplete += 1;
@@ -62,6 +115,32 @@ impl Summary {
             stats.errors += 1;
         }
         stats.durations_ns.push(span.duration_ns());
+    }
+
+    fn record_model(&mut self, span: &Span) {
+        let a = &span.attributes;
+        let Some(provider) = a.str(sc::GEN_AI_PROVIDER_NAME) else { return };
+        let model = a.str(sc::GEN_AI_REQUEST_MODEL).or_else(|| a.str(sc::GEN_AI_RESPONSE_MODEL)).unwrap_or("?");
+        let key = (provider.to_owned(), model.to_owned());
+        let stats = self.models.entry(key).or_insert_with(|| ModelStats {
+            provider: provider.to_owned(),
+            model: model.to_owned(),
+            ..ModelStats::default()
+        });
+        stats.calls += 1;
+        if matches!(span.status, Status::Error { .. }) {
+            stats.errors += 1;
+        }
+        stats.input_tokens += a.int(sc::GEN_AI_USAGE_INPUT_TOKENS).unwrap_or(0) as u64;
+        stats.output_tokens += a.int(sc::GEN_AI_USAGE_OUTPUT_TOKENS).unwrap_or(0) as u64;
+        stats.tokens_estimated |= a.get(sc::PYTRACE_USAGE_ESTIMATED).is_some();
+        if let Some(AttrValue::F64(cost)) = a.get(sc::GEN_AI_USAGE_COST) {
+            *stats.cost.get_or_insert(0.0) += cost;
+        }
+        stats.durations_ns.push(span.duration_ns());
+        if let Some(AttrValue::F64(ttft)) = a.get(sc::GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK) {
+            stats.ttfts_ns.push((ttft * 1e9) as u64);
+        }
     }
 }
 
