@@ -13,9 +13,13 @@ const FIRST_TOKEN_DELAY_S: f64 = 0.2;
 const API_KEY: &str = "sk-test-0123456789abcdefghijklmnop";
 
 fn traced(scenario: &str) -> Trace {
+    traced_with(scenario, &[])
+}
+
+fn traced_with(scenario: &str, pytrace_args: &[&str]) -> Trace {
     let server = Server::https();
     let mut client = Client::start_llm(&server, scenario);
-    let tracer = Tracer::attach(&[client.pid], &[]);
+    let tracer = Tracer::attach(&[client.pid], pytrace_args);
     client.go();
     client.finish();
     let trace = tracer.wait();
@@ -60,6 +64,8 @@ fn openai_chat_sync() {
     assert!((cost - (21.0 * 0.15 + 7.0 * 0.6) / 1e6).abs() < 1e-12, "{cost}");
     assert!(trace.stdout.contains("chat gpt-4o-mini"), "the pretty view names the call: {}", trace.stdout);
     assert!(trace.stdout.contains("LLM MODEL"), "and the summary has a per-model table: {}", trace.stdout);
+    assert!(attr(span, "gen_ai.input.messages").is_null(), "no content by default");
+    assert!(!trace.all_output().contains("Say hello") && !trace.all_output().contains("Hello from the test server"));
     let models = trace.summary["models"].as_array().unwrap();
     assert_eq!(models[0]["model"], "gpt-4o-mini");
     assert_eq!((models[0]["calls"].as_u64(), models[0]["input_tokens"].as_u64()), (Some(1), Some(21)));
@@ -172,4 +178,27 @@ fn ollama_with_requests_and_aiohttp() {
     assert_eq!(span["name"], "text_completion llama3.2");
     assert_eq!(attr(span, "gen_ai.request.stream"), false);
     assert_eq!(attr(span, "gen_ai.usage.output_tokens"), 5);
+}
+
+#[test]
+fn content_is_captured_only_on_request_and_redacted() {
+    let trace = traced_with("openai-tools", &["--capture-content", "--redact", "Paris"]);
+    let span = only_span(&trace);
+    let json = |key: &str| -> Value { serde_json::from_str(attr(span, key).as_str().unwrap()).unwrap() };
+    assert_eq!(
+        json("gen_ai.input.messages"),
+        serde_json::json!([{"role": "user", "parts": [{"type": "text", "content": "Say hello."}]}])
+    );
+    assert_eq!(json("gen_ai.system_instructions"), serde_json::json!([{"type": "text", "content": "You are a test."}]));
+    assert_eq!(
+        json("gen_ai.output.messages")[0]["parts"][0],
+        serde_json::json!({"type": "tool_call", "name": "get_weather"})
+    );
+    assert_eq!(json("gen_ai.tool.definitions")[0]["name"], "get_weather");
+
+    let streamed = traced_with("openai-stream", &["--capture-content"]);
+    let output: Value =
+        serde_json::from_str(attr(only_span(&streamed), "gen_ai.output.messages").as_str().unwrap()).unwrap();
+    assert_eq!(output[0]["parts"][0]["content"], "Hello from the test server.");
+    assert_eq!(output[0]["finish_reason"], "stop");
 }

@@ -7,6 +7,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 use tracer_common::{DEFAULT_CAPTURE_LIMIT, MAX_CAPTURE_LIMIT};
 
+use crate::llm::content::{ContentPolicy, DEFAULT_MAX_BYTES, PatternError};
 use crate::output::Format;
 
 #[derive(Parser, Debug)]
@@ -49,10 +50,19 @@ pub struct AttachArgs {
     /// JSON file of model prices (USD per million tokens) that adds to or replaces the built-in table.
     #[arg(long, value_name = "FILE", env = "PYTRACE_PRICES")]
     pub prices: Option<PathBuf>,
+    /// Record prompts and completions (gen_ai.input.messages, …), redacted. Off by default.
+    #[arg(long)]
+    pub capture_content: bool,
+    /// Bytes of text per content attribute with --capture-content.
+    #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_BYTES)]
+    pub content_max_bytes: usize,
+    /// Extra regular expression to redact from captured content (repeatable).
+    #[arg(long = "redact", value_name = "REGEX")]
+    pub redact: Vec<String>,
 }
 
 /// Validated `attach` settings.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct AttachConfig {
     pub pids: Vec<u32>,
     pub terminal_format: Format,
@@ -60,9 +70,11 @@ pub struct AttachConfig {
     pub duration: Option<Duration>,
     pub capture_limit: u32,
     pub prices: Option<PathBuf>,
+    /// `Some` with --capture-content.
+    pub content: Option<ContentPolicy>,
 }
 
-#[derive(Debug, thiserror::Error, PartialEq)]
+#[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("--duration must be a positive number of seconds, not {0}")]
     Duration(f64),
@@ -70,6 +82,10 @@ pub enum ConfigError {
     CaptureLimit(u32),
     #[error("--pid 0 is not a process")]
     ZeroPid,
+    #[error(transparent)]
+    Redaction(#[from] PatternError),
+    #[error("--content-max-bytes and --redact only apply with --capture-content")]
+    ContentFlagsWithoutCapture,
 }
 
 impl AttachArgs {
@@ -85,6 +101,12 @@ impl AttachArgs {
         if self.pids.contains(&0) {
             return Err(ConfigError::ZeroPid);
         }
+        let content =
+            match (self.capture_content, self.redact.is_empty() && self.content_max_bytes == DEFAULT_MAX_BYTES) {
+                (true, _) => Some(ContentPolicy::new(self.content_max_bytes, &self.redact)?),
+                (false, true) => None,
+                (false, false) => return Err(ConfigError::ContentFlagsWithoutCapture),
+            };
         let mut pids = self.pids;
         pids.dedup();
         let terminal_format = match (&self.output, self.format) {
@@ -100,6 +122,7 @@ impl AttachArgs {
             duration,
             capture_limit: self.capture_limit,
             prices: self.prices,
+            content,
         })
     }
 }
@@ -125,9 +148,22 @@ mod tests {
 
     #[test]
     fn rejects_bad_values() {
-        assert_eq!(args(&["--pid", "1", "--duration=-1"]).validate(true), Err(ConfigError::Duration(-1.0)));
-        assert_eq!(args(&["--pid", "1", "--capture-limit", "0"]).validate(true), Err(ConfigError::CaptureLimit(0)));
-        assert_eq!(args(&["--pid", "0"]).validate(true), Err(ConfigError::ZeroPid));
+        assert!(matches!(args(&["--pid", "1", "--duration=-1"]).validate(true), Err(ConfigError::Duration(-1.0))));
+        assert!(matches!(
+            args(&["--pid", "1", "--capture-limit", "0"]).validate(true),
+            Err(ConfigError::CaptureLimit(0))
+        ));
+        assert!(matches!(args(&["--pid", "0"]).validate(true), Err(ConfigError::ZeroPid)));
+        assert!(matches!(
+            args(&["--pid", "1", "--redact", "x"]).validate(true),
+            Err(ConfigError::ContentFlagsWithoutCapture)
+        ));
+        assert!(matches!(
+            args(&["--pid", "1", "--capture-content", "--redact", "("]).validate(true),
+            Err(ConfigError::Redaction(_))
+        ));
+        assert!(args(&["--pid", "1", "--capture-content", "--redact", "x+"]).validate(true).unwrap().content.is_some());
+        assert!(args(&["--pid", "1"]).validate(true).unwrap().content.is_none(), "content is off by default");
         assert!(Cli::try_parse_from(["pytrace", "attach"]).is_err());
         assert!(Cli::try_parse_from(["pytrace", "attach", "--pid", "abc"]).is_err());
     }

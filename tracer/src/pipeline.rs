@@ -8,7 +8,7 @@ use std::sync::Arc;
 use crate::clock::Clock;
 use crate::events::{self, Event};
 use crate::http::Exchange;
-use crate::llm::{self, pricing::PriceTable};
+use crate::llm::{self, content::ContentPolicy, pricing::PriceTable};
 use crate::output::Output;
 use crate::span::http::build_span;
 use crate::span::llm::{Priced, enrich};
@@ -19,6 +19,7 @@ pub struct Pipeline {
     tracker: Tracker,
     clock: Clock,
     prices: PriceTable,
+    content: Option<ContentPolicy>,
     resources: HashMap<u32, Arc<Resource>>,
     exchanges: Vec<Exchange>,
     unpriced_models: HashSet<String>,
@@ -28,11 +29,12 @@ pub struct Pipeline {
 }
 
 impl Pipeline {
-    pub fn new(clock: Clock, prices: PriceTable, output: Output) -> Self {
+    pub fn new(clock: Clock, prices: PriceTable, content: Option<ContentPolicy>, output: Output) -> Self {
         Self {
             tracker: Tracker::new(),
             clock,
             prices,
+            content,
             resources: HashMap::new(),
             exchanges: Vec::new(),
             unpriced_models: HashSet::new(),
@@ -84,6 +86,9 @@ impl Pipeline {
             let mut span = span_of(&exchange, self.clock, &mut self.resources);
             if let Some(call) = llm::analyze(&exchange) {
                 let priced = enrich(&mut span, &call, exchange.start_ns, &self.prices);
+                for (key, value) in self.content.iter().flat_map(|policy| policy.attributes(&call)) {
+                    span.attributes.set(key, value);
+                }
                 if let Priced::UnknownModel(model) = priced
                     && self.unpriced_models.insert(model.clone())
                 {

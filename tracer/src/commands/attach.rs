@@ -67,7 +67,7 @@ pub async fn run(config: AttachConfig) -> Result<(), AttachError> {
         None => PriceTable::built_in(),
     };
     let mut probes = Probes::load(config.capture_limit)?;
-    let mut pipeline = Pipeline::new(Clock::measure(), prices, open_output(&config)?);
+    let mut pipeline = Pipeline::new(Clock::measure(), prices, config.content.clone(), open_output(&config)?);
     let host = host_name();
     probes.attach_syscalls()?;
     let mut seeded_ids = 0;

@@ -6,6 +6,7 @@
 
 pub mod anthropic;
 pub mod bedrock;
+pub mod content;
 pub mod detect;
 pub mod gemini;
 pub mod model;
