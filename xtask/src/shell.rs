@@ -29,6 +29,41 @@ pub fn run(command: &mut Command) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Totals of the `test result:` lines of cargo test runs.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TestCounts {
+    pub passed: u64,
+    pub failed: u64,
+    pub ignored: u64,
+}
+
+/// Runs a `cargo test` command, echoing its output, and adds up its results.
+pub fn run_tests(command: &mut Command, counts: &mut TestCounts) -> anyhow::Result<()> {
+    use std::io::{BufRead as _, BufReader};
+    let mut child =
+        command.stdout(std::process::Stdio::piped()).spawn().with_context(|| format!("could not start {command:?}"))?;
+    let stdout = child.stdout.take().context("test stdout")?;
+    for line in BufReader::new(stdout).lines() {
+        let line = line?;
+        println!("{line}");
+        if let Some(result) = line.strip_prefix("test result: ") {
+            let number = |word: &str| {
+                result
+                    .split(';')
+                    .find_map(|part| part.trim().strip_suffix(word)?.trim().rsplit(' ').next()?.parse::<u64>().ok())
+            };
+            counts.passed += number("passed").unwrap_or(0);
+            counts.failed += number("failed").unwrap_or(0);
+            counts.ignored += number("ignored").unwrap_or(0);
+        }
+    }
+    let status = child.wait()?;
+    if !status.success() {
+        bail!("{command:?} failed with {status}");
+    }
+    Ok(())
+}
+
 /// Runs `command` quietly and returns its stdout, or None when it fails.
 pub fn output(command: &mut Command) -> Option<String> {
     let out = command.output().ok()?;

@@ -11,13 +11,19 @@ pub fn run(filter: Option<&str>) -> anyhow::Result<()> {
     let env = setup::run()?;
     let root = workspace_root();
 
+    let mut counts = shell::TestCounts::default();
     step("unit and replay tests");
-    shell::run(
+    let unit = shell::run_tests(
         Command::new("cargo")
             .args(["test", "--workspace", "--exclude", "integration-tests", "--exclude", "tracer-ebpf"])
             .current_dir(&root)
             .env("PATH", &env.path),
-    )?;
+        &mut counts,
+    );
+    if let Err(error) = unit {
+        println!("total: {} passed, {} failed", counts.passed, counts.failed.max(1));
+        return Err(error);
+    }
 
     shell::require_root("the integration tests")?;
     shell::build_release(&env)?;
@@ -32,5 +38,8 @@ pub fn run(filter: Option<&str>) -> anyhow::Result<()> {
         .env("PYTRACE_BIN", shell::pytrace_binary())
         .env("PYTRACE_PYTHON", &env.python)
         .env("PYTRACE_INTERPRETERS", python::test_interpreters());
-    shell::run(&mut command)
+    let result = shell::run_tests(&mut command, &mut counts);
+    let failed = if result.is_err() { counts.failed.max(1) } else { counts.failed };
+    println!("total: {} passed, {failed} failed", counts.passed);
+    result
 }
