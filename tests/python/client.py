@@ -46,6 +46,8 @@ def headers_for(args):
     if args.secret:
         headers["Authorization"] = f"Bearer {args.secret}"
         headers["x-api-key"] = args.secret
+    if args.traceparent:
+        headers["traceparent"] = args.traceparent
     return headers
 
 
@@ -206,6 +208,7 @@ def main():
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--linger", type=float, default=0.0, help="seconds to stay alive after the last request")
     parser.add_argument("--also-base", help="run the plan against this base URL too (e.g. plain HTTP beside HTTPS)")
+    parser.add_argument("--traceparent", help="send this W3C traceparent (as an app with its own tracing does)")
     parser.add_argument("--prime", action="store_true", help="make the plan's first request before READY (keep-alive)")
     args = parser.parse_args()
     if args.ca == "-":

@@ -227,3 +227,21 @@ fn several_processes_in_one_session_get_their_own_resources() {
         |pid: u32| trace.spans.iter().filter(|s| s["resource"]["process.pid"].as_u64() == Some(u64::from(pid))).count();
     assert_eq!((by_pid(first_pid), by_pid(second_pid)), (1, 1), "{}", trace.json_text);
 }
+
+#[test]
+fn a_request_carrying_traceparent_joins_that_trace() {
+    let server = Server::https();
+    let traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    let mut client = Client::start(
+        &venv_python(),
+        &server,
+        &["--lib", "httpx", "--paths", "GET /json", "--traceparent", traceparent],
+    );
+    let tracer = Tracer::attach(&[client.pid], &[]);
+    client.go();
+    client.finish();
+    let trace = tracer.wait();
+    assert_eq!(trace.spans.len(), 1);
+    assert_eq!(trace.spans[0]["trace_id"], "4bf92f3577b34da6a3ce929d0e0e4736");
+    assert_eq!(trace.spans[0]["parent_span_id"], "00f067aa0ba902b7");
+}

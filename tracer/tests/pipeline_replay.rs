@@ -385,6 +385,18 @@ mod connection_facts {
     }
 
     #[test]
+    fn a_traceparent_header_joins_the_applications_trace() {
+        let events = [
+            Event::Data(call(SOCKET, Direction::Egress, b"GET / HTTP/1.1\r\nHost: h\r\ntraceparent: 00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01\r\n\r\n", 1)),
+            Event::Data(call(SOCKET, Direction::Ingress, b"HTTP/1.1 204 No Content\r\n\r\n", 2)),
+        ];
+        let span = build_span(&run(&events)[0], Clock::with_offset(0), Arc::new(Resource::default()));
+        assert_eq!(span.trace_id.to_string(), "0af7651916cd43dd8448eb211c80319c");
+        assert_eq!(span.parent_span_id.map(|p| p.to_string()).as_deref(), Some("b7ad6b7169203331"));
+        assert_ne!(span.span_id.to_string(), "b7ad6b7169203331", "the span is a child, not the parent");
+    }
+
+    #[test]
     fn tls_facts_carry_sni_and_the_linked_socket() {
         let tls = ConnKey { pid: 100, conn_id: 0x5555_0000 };
         let events = [

@@ -98,10 +98,12 @@ pub fn build_span(exchange: &Exchange, clock: Clock, resource: Arc<Resource>) ->
         attrs.set(sc::PYTRACE_BYTES_MISSING, true);
     }
     let status = status(exchange, role, &mut attrs);
+    // The application's own tracing sent a traceparent: join its trace.
+    let joined = request.headers.get("traceparent").and_then(|h| super::traceparent::parse(&h));
     Span {
-        trace_id: TraceId::random(),
+        trace_id: joined.map_or_else(TraceId::random, |(trace, _)| trace),
         span_id: SpanId::random(),
-        parent_span_id: None,
+        parent_span_id: joined.map(|(_, parent)| parent),
         name: method.to_owned(),
         kind: match role {
             Role::Client => SpanKind::Client,

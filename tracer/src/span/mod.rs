@@ -5,5 +5,6 @@ pub mod http;
 pub mod llm;
 pub mod model;
 pub mod semconv;
+pub mod traceparent;
 
 pub use model::{AttrValue, Attributes, Resource, Span, SpanId, SpanKind, Status, TraceId};
