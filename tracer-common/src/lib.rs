@@ -44,6 +44,9 @@ pub enum EventKind {
     TlsSocket = 6,
     /// The client set this SNI host name on `SSL*` `conn_id`; payload: the name.
     TlsServerName = 7,
+    /// The Python stack of the thread starting a request on `conn_id`;
+    /// payload: `call_len` [`PyFrame`]s, innermost first.
+    PyStack = 8,
 }
 
 impl TryFrom<u32> for EventKind {
@@ -57,6 +60,7 @@ impl TryFrom<u32> for EventKind {
             5 => Ok(Self::SocketInfo),
             6 => Ok(Self::TlsSocket),
             7 => Ok(Self::TlsServerName),
+            8 => Ok(Self::PyStack),
             other => Err(other),
         }
     }
@@ -225,6 +229,56 @@ pub struct SslCall {
 }
 const _: () = assert!(core::mem::size_of::<SslCall>() == 40);
 
+/// Frames captured per Python stack.
+pub const MAX_PY_FRAMES: usize = 64;
+
+/// How a CPython version lays out thread states and frames (value of the
+/// `PY_LAYOUTS` map, keyed by pid). Offsets in bytes.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PyLayout {
+    /// `PY_FRAMES_OBJECTS` (3.8–3.10), `PY_FRAMES_VIA_CFRAME` (3.11–3.12)
+    /// or `PY_FRAMES_DIRECT` (3.13+).
+    pub frames: u32,
+    /// `PyThreadState` → frame / `cframe` / `current_frame`.
+    pub tstate_frame: u32,
+    /// `_PyCFrame` → `current_frame` (3.11–3.12).
+    pub cframe_current: u32,
+    /// Frame → caller frame (`f_back` / `previous`).
+    pub frame_back: u32,
+    /// Frame → code object (`f_code` / `f_executable`).
+    pub frame_code: u32,
+    /// Frame → `f_lasti` (int, 3.8–3.10) or `prev_instr`/`instr_ptr` (pointer).
+    pub frame_instr: u32,
+    /// Frame → `owner` byte (3.11+).
+    pub frame_owner: u32,
+    /// `owner` value of shim frames to skip, or 0xff for none.
+    pub owner_shim: u32,
+}
+const _: () = assert!(core::mem::size_of::<PyLayout>() == 32);
+
+pub const PY_FRAMES_OBJECTS: u32 = 1;
+pub const PY_FRAMES_VIA_CFRAME: u32 = 2;
+pub const PY_FRAMES_DIRECT: u32 = 3;
+
+/// One captured frame: the code object and where it is executing
+/// (`f_lasti`, or the instruction pointer).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PyFrame {
+    pub code: u64,
+    pub instr: u64,
+}
+pub const PY_FRAME_LEN: usize = core::mem::size_of::<PyFrame>();
+
+/// A stack event as assembled in the kernel.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct StackBuffer {
+    pub header: EventHeader,
+    pub frames: [PyFrame; MAX_PY_FRAMES],
+}
+
 /// Indices into the per-CPU `STATS` array.
 #[repr(u32)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -266,4 +320,6 @@ mod pod {
     unsafe impl aya::Pod for super::SslCall {}
     // SAFETY: as above.
     unsafe impl aya::Pod for super::SocketState {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for super::PyLayout {}
 }

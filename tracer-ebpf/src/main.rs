@@ -14,6 +14,7 @@
 
 mod emit;
 mod maps;
+mod python;
 mod sockets;
 mod tls;
 

@@ -5,7 +5,8 @@ use aya_ebpf::{
     maps::{HashMap, LruHashMap, PerCpuArray, RingBuf},
 };
 use tracer_common::{
-    DEFAULT_CAPTURE_LIMIT, EventBuffer, PendingSocketCall, STAT_COUNT, SocketCall, SocketState, SslCall,
+    DEFAULT_CAPTURE_LIMIT, EventBuffer, PendingSocketCall, PyLayout, STAT_COUNT, SocketCall, SocketState, SslCall,
+    StackBuffer,
 };
 
 /// Bytes captured per call; set by user space at load time (`--capture-limit`).
@@ -52,3 +53,16 @@ pub static SCRATCH: PerCpuArray<EventBuffer> = PerCpuArray::with_max_entries(1, 
 /// Per-CPU counters for socket ids.
 #[map]
 pub static NEXT_SOCKET_ID: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0);
+
+/// CPython frame layout per traced process (absent: no Python context).
+#[map]
+pub static PY_LAYOUTS: HashMap<u32, PyLayout> = HashMap::with_max_entries(4096, 0);
+
+/// `PyThreadState*` per thread (pid_tgid), from `PyEval_RestoreThread` and
+/// from the thread list read at attach.
+#[map]
+pub static THREAD_STATES: LruHashMap<u64, u64> = LruHashMap::with_max_entries(65536, 0);
+
+/// Scratch space to assemble a stack event.
+#[map]
+pub static STACK_SCRATCH: PerCpuArray<StackBuffer> = PerCpuArray::with_max_entries(1, 0);

@@ -203,6 +203,9 @@ fn data_enter(ctx: &TracePointContext, args: Args, direction: Direction) {
     if matches!(args, Args::Iovecs | Args::Message) && iov_count == 0 {
         return;
     }
+    if direction == Direction::Egress && iov_count == 0 && crate::python::starts_request(Source::Buffer(buf)) {
+        crate::python::capture_stack(pid_tgid, pid, state.conn_id);
+    }
     let call = SocketCall {
         conn_id: state.conn_id,
         buf,

@@ -21,10 +21,14 @@ const SSL_CTRL_SET_TLSEXT_HOSTNAME: i32 = 55;
 const MAX_SERVER_NAME: usize = 256;
 
 fn remember_call(ctx: &ProbeContext, direction: Direction, has_len_out: bool) {
-    let Some((pid_tgid, _)) = traced_pid(Stat::UprobeHits) else { return };
+    let Some((pid_tgid, pid)) = traced_pid(Stat::UprobeHits) else { return };
+    let buf: u64 = ctx.arg(1).unwrap_or(0);
+    if direction == Direction::Egress && crate::python::starts_request(Source::Buffer(buf)) {
+        crate::python::capture_stack(pid_tgid, pid, ctx.arg(0).unwrap_or(0));
+    }
     let call = SslCall {
         ssl: ctx.arg(0).unwrap_or(0),
-        buf: ctx.arg(1).unwrap_or(0),
+        buf,
         len_out: if has_len_out { ctx.arg(3).unwrap_or(0) } else { 0 },
         start_ns: unsafe { bpf_ktime_get_ns() },
         direction: direction as u32,

@@ -10,7 +10,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use bytes::Bytes;
 use tracer_common::{
     AF_INET, AF_INET6, Direction, EVENT_HEADER_LEN, EventHeader, EventKind, FLAG_LAST_CHUNK, FLAG_TRUNCATED,
-    ROLE_SERVER, SOCKET_ADDRS_LEN, SocketAddrs,
+    PY_FRAME_LEN, ROLE_SERVER, SOCKET_ADDRS_LEN, SocketAddrs,
 };
 
 /// Identifies one connection within a process: an `SSL*` for TLS, a socket
@@ -119,6 +119,19 @@ pub enum Event {
         conn: ConnKey,
         name: String,
     },
+    /// The Python stack of the thread that is starting a request on `conn`.
+    PyStack {
+        conn: ConnKey,
+        stack: std::sync::Arc<RawStack>,
+    },
+}
+
+/// A Python stack as captured: (code object address, position) pairs,
+/// innermost first, and the thread it was taken on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RawStack {
+    pub tid: u32,
+    pub frames: Vec<(u64, u64)>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -176,6 +189,17 @@ pub fn decode(record: &[u8]) -> Result<Event, DecodeError> {
             } else {
                 Event::TlsSocket { conn, endpoints }
             })
+        }
+        EventKind::PyStack => {
+            let count = (header.call_len as usize).min(payload.len() / PY_FRAME_LEN);
+            let frames = payload[..count * PY_FRAME_LEN]
+                .chunks_exact(PY_FRAME_LEN)
+                .map(|f| {
+                    let word = |i: usize| u64::from_le_bytes(f[i..i + 8].try_into().unwrap_or_default());
+                    (word(0), word(8))
+                })
+                .collect();
+            Ok(Event::PyStack { conn, stack: std::sync::Arc::new(RawStack { tid: header.tid, frames }) })
         }
         EventKind::TlsServerName => {
             let len = (header.chunk_len as usize).min(payload.len());

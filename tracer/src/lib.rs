@@ -16,6 +16,7 @@ pub mod output;
 pub mod pipeline;
 pub mod privileges;
 pub mod probes;
+pub mod python;
 pub mod redact;
 pub mod span;
 pub mod target;

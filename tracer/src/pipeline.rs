@@ -10,6 +10,7 @@ use crate::events::{self, Event};
 use crate::http::Exchange;
 use crate::llm::{self, content::ContentPolicy, pricing::PriceTable};
 use crate::output::Output;
+use crate::python::symbolize::{CallStack, Symbolizer};
 use crate::span::http::build_span;
 use crate::span::llm::{Priced, enrich};
 use crate::span::{Resource, Span};
@@ -23,6 +24,8 @@ pub struct Pipeline {
     resources: HashMap<u32, Arc<Resource>>,
     exchanges: Vec<Exchange>,
     unpriced_models: HashSet<String>,
+    /// Resolves captured Python stacks, for processes with Python context.
+    pub symbolizer: Symbolizer,
     /// Messages for the user (e.g. a model without a price), drained by the caller.
     pub warnings: Vec<String>,
     pub output: Output,
@@ -38,6 +41,7 @@ impl Pipeline {
             resources: HashMap::new(),
             exchanges: Vec::new(),
             unpriced_models: HashSet::new(),
+            symbolizer: Symbolizer::default(),
             warnings: Vec::new(),
             output,
         }
@@ -61,6 +65,12 @@ impl Pipeline {
     }
 
     pub fn event(&mut self, event: &Event) {
+        if let Event::PyStack { conn, stack } = event {
+            // Resolved now, while the process and its code objects are alive.
+            let frames = self.symbolizer.resolve(conn.pid, &stack.frames);
+            self.tracker.offer_stack(*conn, Arc::new(CallStack { tid: stack.tid, frames }));
+            return;
+        }
         self.tracker.handle(event, &mut self.exchanges);
         self.emit();
     }
@@ -69,6 +79,7 @@ impl Pipeline {
     pub fn process_exited(&mut self, pid: u32) {
         self.tracker.process_exited(pid, &mut self.exchanges);
         self.emit();
+        self.symbolizer.remove_process(pid);
     }
 
     /// Tracing ends: flush everything in flight.
@@ -84,6 +95,9 @@ impl Pipeline {
     fn emit(&mut self) {
         for exchange in std::mem::take(&mut self.exchanges) {
             let mut span = span_of(&exchange, self.clock, &mut self.resources);
+            if let Some(stack) = &exchange.stack {
+                crate::span::python::add_code_attributes(&mut span, &stack.frames, stack.tid);
+            }
             if let Some(call) = llm::analyze(&exchange) {
                 let priced = enrich(&mut span, &call, exchange.start_ns, &self.prices);
                 for (key, value) in self.content.iter().flat_map(|policy| policy.attributes(&call)) {

@@ -14,7 +14,9 @@ use std::num::NonZeroU32;
 use aya::maps::{HashMap as BpfHashMap, MapData, PerCpuArray, RingBuf};
 use aya::programs::{TracePoint, UProbe, uprobe::UProbeAttachLocation, uprobe::UProbeScope};
 use aya::{Ebpf, EbpfLoader};
-use tracer_common::{STAT_COUNT, SocketState, Stat, socket_key};
+use std::path::Path;
+
+use tracer_common::{PyLayout, STAT_COUNT, SocketState, Stat, socket_key};
 
 use crate::target::tls::{FileId, TlsLibrary};
 
@@ -53,6 +55,9 @@ pub const TLS_PROBES: &[ProbeSpec] = &[
     probe("SSL_free", "ssl_free", Hook::Entry),
     probe("SSL_ctrl", "ssl_ctrl", Hook::Entry),
 ];
+
+/// CPython: thread states, remembered when a thread takes the GIL back.
+pub const PYTHON_PROBES: &[ProbeSpec] = &[probe("PyEval_RestoreThread", "py_restore_thread", Hook::Entry)];
 
 /// One `syscalls:` tracepoint and the program it runs.
 #[derive(Clone, Copy, Debug)]
@@ -118,7 +123,7 @@ impl Probes {
     /// Loads and verifies every program; attaches nothing yet.
     pub fn load(capture_limit: u32) -> Result<Self, ProbeError> {
         let mut ebpf = EbpfLoader::new().override_global("CAPTURE_LIMIT", &capture_limit, true).load(KERNEL_OBJECT)?;
-        for program in unique(TLS_PROBES.iter().map(|p| p.program)) {
+        for program in unique(TLS_PROBES.iter().chain(PYTHON_PROBES).map(|p| p.program)) {
             uprobe(&mut ebpf, program)?.load().map_err(|source| ProbeError::Program { program, source })?;
         }
         for program in unique(SYSCALL_TRACEPOINTS.iter().map(|t| t.program)) {
@@ -133,6 +138,39 @@ impl Probes {
             tracepoint_program(&mut self.ebpf, spec.program)?
                 .attach("syscalls", spec.name)
                 .map_err(|source| ProbeError::Tracepoint { tracepoint: spec.name, source })?;
+        }
+        Ok(())
+    }
+
+    /// Turns on Python stack capture for `pid`: its layout, the thread
+    /// states known at attach, and the `PyEval_RestoreThread` probe.
+    pub fn enable_python(
+        &mut self,
+        pid: u32,
+        layout: PyLayout,
+        threads: &[(u32, u64)],
+        object: &Path,
+        restore_thread_offset: u64,
+    ) -> Result<(), ProbeError> {
+        let map = self.ebpf.map_mut("PY_LAYOUTS").ok_or(ProbeError::MissingMap("PY_LAYOUTS"))?;
+        let mut layouts: BpfHashMap<_, u32, PyLayout> =
+            BpfHashMap::try_from(map).map_err(|source| ProbeError::Map { map: "PY_LAYOUTS", source })?;
+        layouts.insert(pid, layout, 0).map_err(|source| ProbeError::Map { map: "PY_LAYOUTS", source })?;
+        let map = self.ebpf.map_mut("THREAD_STATES").ok_or(ProbeError::MissingMap("THREAD_STATES"))?;
+        let mut states: BpfHashMap<_, u64, u64> =
+            BpfHashMap::try_from(map).map_err(|source| ProbeError::Map { map: "THREAD_STATES", source })?;
+        for (tid, tstate) in threads {
+            let _ = states.insert((u64::from(pid) << 32) | u64::from(*tid), *tstate, 0);
+        }
+        let scope = NonZeroU32::new(pid).map_or(UProbeScope::AllProcesses, UProbeScope::OneProcess);
+        for spec in PYTHON_PROBES {
+            uprobe(&mut self.ebpf, spec.program)?
+                .attach(UProbeAttachLocation::AbsoluteOffset(restore_thread_offset), object, scope)
+                .map_err(|source| ProbeError::Attach {
+                    symbol: spec.symbol,
+                    library: object.display().to_string(),
+                    source,
+                })?;
         }
         Ok(())
     }

@@ -15,6 +15,7 @@ use tracer_common::Direction;
 
 use crate::events::{ConnKey, DataChunk, Event, Role};
 use crate::http::{ConnectionFacts, Exchange, HttpConnection, Incomplete, Segment};
+use crate::python::symbolize::CallStack;
 
 /// Where the next chunk of a call is expected, per connection and direction.
 #[derive(Clone, Copy, Default)]
@@ -70,6 +71,8 @@ impl Tracker {
                 self.tracked(*conn).facts.endpoints = Some(*endpoints);
             }
             Event::ServerName { conn, name } => self.tracked(*conn).facts.server_name = Some(name.clone()),
+            // Resolved by the pipeline first, then handed over with `offer_stack`.
+            Event::PyStack { .. } => {}
         }
         if out.len() > first_new
             && let Some(conn) = out.get(first_new).map(|e| e.conn)
@@ -77,6 +80,11 @@ impl Tracker {
         {
             stamp(&tracked.facts, &mut out[first_new..]);
         }
+    }
+
+    /// The Python stack of the thread about to write the next request on `conn`.
+    pub fn offer_stack(&mut self, conn: ConnKey, stack: std::sync::Arc<CallStack>) {
+        self.tracked(conn).http.offer_stack(stack);
     }
 
     fn tracked(&mut self, conn: ConnKey) -> &mut Tracked {

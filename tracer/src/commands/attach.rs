@@ -23,6 +23,7 @@ use crate::output::{Format, Output};
 use crate::pipeline::Pipeline;
 use crate::privileges::{self, PrivilegeError};
 use crate::probes::{self, ProbeError, Probes};
+use crate::python;
 use crate::target::process::{has_exited, host_name};
 use crate::target::sockets;
 use crate::target::tls::{self, FileId, TlsLibrary};
@@ -75,6 +76,7 @@ pub async fn run(config: AttachConfig) -> Result<(), AttachError> {
         probes.trace_pid(*pid)?;
         pipeline.add_process(*pid, traced.process.resource(&host));
         attach_initial(&mut probes, traced);
+        enable_python_context(&mut probes, &mut pipeline, &traced.process);
         seed_sockets(&mut probes, &mut pipeline, *pid, &mut seeded_ids)?;
     }
 
@@ -199,6 +201,44 @@ fn attach_initial(probes: &mut Probes, traced: &mut Traced) {
          OpenSSL is not visible",
         search.searched.join(", ")
     );
+}
+
+/// Python context (which function made each call) when the target's CPython
+/// layout is known and verifies; otherwise a one-line reason, and HTTP spans
+/// without it.
+fn enable_python_context(probes: &mut Probes, pipeline: &mut Pipeline, process: &TargetProcess) {
+    let pid = process.pid;
+    let context = match python::discover::discover(process) {
+        Ok(Some(context)) => context,
+        Ok(None) => return,
+        Err(error) => {
+            eprintln!("pytrace: PID {pid}: no Python context: {error}; HTTP spans are still produced");
+            return;
+        }
+    };
+    let threads: Vec<(u32, u64)> = context
+        .threads
+        .iter()
+        .filter_map(|(tstate, native)| Some((u32::try_from((*native)?).ok()?, *tstate)))
+        .collect();
+    let enabled = probes.enable_python(
+        pid,
+        context.layout.kernel,
+        &threads,
+        &context.object_host_path,
+        context.restore_thread_offset,
+    );
+    match enabled {
+        Ok(()) => {
+            eprintln!(
+                "pytrace: PID {pid}: Python context on (CPython 3.{} layout verified, {} threads)",
+                context.layout.minor,
+                context.threads.len()
+            );
+            pipeline.symbolizer.add_process(pid, context.memory, context.layout);
+        }
+        Err(error) => eprintln!("pytrace: PID {pid}: no Python context: {error}; HTTP spans are still produced"),
+    }
 }
 
 /// Tells the kernel about the TCP sockets the target had open before attach,

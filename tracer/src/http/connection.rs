@@ -9,11 +9,13 @@
 //! clients begin messages. Everything here is pure and bounded.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 
 use super::body::{Body, BodyReader, Feed, Framing};
 use super::exchange::{Exchange, Incomplete};
 use super::head::{self, Parsed, RequestHead, ResponseHead};
 use crate::events::ConnKey;
+use crate::python::symbolize::CallStack;
 
 /// Longest head accepted; a longer one is treated as garbage.
 const MAX_HEAD: usize = 64 * 1024;
@@ -41,6 +43,7 @@ struct Pending {
     response: Option<(ResponseHead, BodyReader)>,
     first_response_byte_ns: Option<u64>,
     bytes_missing: bool,
+    stack: Option<Arc<CallStack>>,
 }
 
 impl Pending {
@@ -63,6 +66,7 @@ impl Pending {
             incomplete,
             bytes_missing: self.bytes_missing,
             connection: Default::default(),
+            stack: self.stack,
         }
     }
 }
@@ -99,6 +103,8 @@ pub struct HttpConnection {
     responses: ResponseSide,
     /// After `101 Switching Protocols` or a CONNECT tunnel: not HTTP any more.
     upgraded: bool,
+    /// The Python stack captured as the next request began to be written.
+    next_stack: Option<Arc<CallStack>>,
 }
 
 impl HttpConnection {
@@ -109,7 +115,13 @@ impl HttpConnection {
             requests: RequestSide::Head { buf: Vec::new(), start_ns: 0 },
             responses: ResponseSide::Head { buf: Vec::new() },
             upgraded: false,
+            next_stack: None,
         }
+    }
+
+    /// The stack of the thread about to write the next request.
+    pub fn offer_stack(&mut self, stack: Arc<CallStack>) {
+        self.next_stack = Some(stack);
     }
 
     /// Whether any exchange is waiting for bytes.
@@ -213,6 +225,7 @@ impl HttpConnection {
             response: None,
             first_response_byte_ns: None,
             bytes_missing: false,
+            stack: self.next_stack.take(),
         });
     }
 

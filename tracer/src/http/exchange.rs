@@ -3,7 +3,10 @@
 
 use super::body::Body;
 use super::head::{RequestHead, ResponseHead};
+use std::sync::Arc;
+
 use crate::events::{ConnKey, Endpoints, Transport};
+use crate::python::symbolize::CallStack;
 
 /// What is known about the connection an exchange travelled on.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -64,4 +67,6 @@ pub struct Exchange {
     pub bytes_missing: bool,
     /// Filled in by the tracker.
     pub connection: ConnectionFacts,
+    /// The Python stack that started the request, when captured.
+    pub stack: Option<Arc<CallStack>>,
 }

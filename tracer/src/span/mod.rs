@@ -4,6 +4,7 @@
 pub mod http;
 pub mod llm;
 pub mod model;
+pub mod python;
 pub mod semconv;
 pub mod traceparent;
 

@@ -60,6 +60,12 @@ impl Elf {
         self.data.get(start..start.checked_add(usize::try_from(location.size).ok()?)?)
     }
 
+    /// The lowest virtual address a loadable segment asks for (0 for
+    /// shared objects and PIE executables).
+    pub fn lowest_load_address(&self) -> u64 {
+        self.file().segments().map(|s| s.address()).min().unwrap_or(0)
+    }
+
     /// `DT_NEEDED` libraries and `DT_RUNPATH`/`DT_RPATH` directories.
     pub fn dependencies(&self) -> (Vec<String>, Vec<String>) {
         let Ok(elf) = ElfFile64::<object::Endianness>::parse(&*self.data) else {

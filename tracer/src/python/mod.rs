@@ -1,0 +1,9 @@
+//! Python context from a traced CPython process: its memory layout
+//! (`layout`), reading its memory (`memory`), and turning captured frames into
+//! function names, files and lines (`code`, `symbolize`).
+
+pub mod code;
+pub mod discover;
+pub mod layout;
+pub mod memory;
+pub mod symbolize;
