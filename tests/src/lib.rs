@@ -163,7 +163,8 @@ impl Client {
         Self::start_script(&venv_python(), "llm_client.py", server, &["--scenario", scenario])
     }
 
-    fn start_script(python: &Path, script: &str, server: &Server, args: &[&str]) -> Self {
+    /// Starts any script in tests/python with `--base` (and `--ca`), waiting for READY.
+    pub fn start_script(python: &Path, script: &str, server: &Server, args: &[&str]) -> Self {
         let mut command = Command::new(python);
         command.arg(python_dir().join(script)).args(["--base", &server.base()]).args(args);
         if let Some(ca) = &server.ca {
@@ -346,4 +347,11 @@ pub fn interpreters() -> Vec<(String, PathBuf)> {
         .filter_map(|pair| pair.split_once('='))
         .map(|(label, path)| (label.to_owned(), PathBuf::from(path)))
         .collect()
+}
+
+/// pyenv's root directory.
+pub fn pyenv_root() -> PathBuf {
+    std::env::var_os("PYENV_ROOT")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(std::env::var("HOME").unwrap_or_else(|_| "/root".into())).join(".pyenv"))
 }

@@ -55,8 +55,9 @@ pub fn discover(process: &TargetProcess) -> Result<Option<PythonContext>, Contex
     let runtime_symbol = elf
         .symbol("_PyRuntime")
         .ok_or_else(|| ContextError::MissingSymbol(python.object_path.clone(), "_PyRuntime"))?;
-    let restore = elf
+    let restore_thread_offset = elf
         .symbol("PyEval_RestoreThread")
+        .and_then(|location| location.file_offset)
         .ok_or_else(|| ContextError::MissingSymbol(python.object_path.clone(), "PyEval_RestoreThread"))?;
     let load_bias = file.first_range.0.wrapping_sub(elf.lowest_load_address() & !0xfff);
     let runtime = load_bias.wrapping_add(runtime_symbol.address);
@@ -69,6 +70,6 @@ pub fn discover(process: &TargetProcess) -> Result<Option<PythonContext>, Contex
         threads,
         object_path: python.object_path.clone(),
         object_host_path: host_path,
-        restore_thread_offset: restore.file_offset,
+        restore_thread_offset,
     }))
 }

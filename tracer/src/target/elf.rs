@@ -20,11 +20,12 @@ pub struct Elf {
     data: Vec<u8>,
 }
 
-/// A defined symbol: its virtual address and where it lives in the file.
+/// A defined symbol: its virtual address and where it lives in the file
+/// (`None` for zero-initialised data, which has no bytes in the file).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SymbolLocation {
     pub address: u64,
-    pub file_offset: u64,
+    pub file_offset: Option<u64>,
     pub size: u64,
 }
 
@@ -49,14 +50,14 @@ impl Elf {
             let (offset, size) = segment.file_range();
             let start = segment.address();
             (address >= start && address < start + size).then(|| address - start + offset)
-        })?;
+        });
         Some(SymbolLocation { address, file_offset, size: symbol.size() })
     }
 
     /// The bytes of a symbol's initial value, as stored in the file.
     pub fn symbol_bytes(&self, name: &str) -> Option<&[u8]> {
         let location = self.symbol(name)?;
-        let start = usize::try_from(location.file_offset).ok()?;
+        let start = usize::try_from(location.file_offset?).ok()?;
         self.data.get(start..start.checked_add(usize::try_from(location.size).ok()?)?)
     }
 

@@ -130,9 +130,9 @@ fn inspect(path: &str, host_path: PathBuf, id: FileId, mapped: bool) -> Option<T
     let mut symbols: Vec<(&'static str, u64)> = Vec::new();
     for spec in crate::probes::TLS_PROBES {
         if !symbols.iter().any(|(name, _)| *name == spec.symbol)
-            && let Some(location) = elf.symbol(spec.symbol)
+            && let Some(offset) = elf.symbol(spec.symbol).and_then(|location| location.file_offset)
         {
-            symbols.push((spec.symbol, location.file_offset));
+            symbols.push((spec.symbol, offset));
         }
     }
     let has_io = symbols.iter().any(|(name, _)| name.starts_with("SSL_write"));

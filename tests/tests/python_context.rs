@@ -1,0 +1,129 @@
+//! Python context on every interpreter here: each span names the function,
+//! file and line that made the request (plain functions, methods, nested
+//! functions, a thread pool, asyncio.gather), with the whole stack; an
+//! interpreter whose layout pytrace does not know still gets HTTP spans.
+
+#![expect(clippy::unwrap_used, reason = "a test fails loudly on an unexpected value")]
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use integration_tests::{Client, Server, Trace, Tracer, interpreters, python_dir};
+
+/// `# request: <case>` markers in context_app.py → line numbers.
+fn marked_lines() -> BTreeMap<String, i64> {
+    let source = std::fs::read_to_string(python_dir().join("context_app.py")).unwrap();
+    source
+        .lines()
+        .enumerate()
+        .filter_map(|(i, line)| Some((line.split("# request: ").nth(1)?.trim().to_owned(), i as i64 + 1)))
+        .collect()
+}
+
+fn trace_app(python: &Path) -> (Trace, u32) {
+    let server = Server::https();
+    let mut client = Client::start_script(python, "context_app.py", &server, &[]);
+    let pid = client.pid;
+    let tracer = Tracer::attach(&[pid], &[]);
+    client.go();
+    client.finish();
+    (tracer.wait(), pid)
+}
+
+fn check(label: &str) {
+    let (_, python) = interpreters().into_iter().find(|(l, _)| l == label).unwrap();
+    let minor: u32 = label.rsplit('.').next().unwrap().parse().unwrap();
+    let (trace, pid) = trace_app(&python);
+    assert!(trace.stderr.contains("Python context on"), "{label}: {}", trace.stderr);
+    assert_eq!(trace.spans.len(), 8, "{label}: {}", trace.json_text);
+    let lines = marked_lines();
+    let qualified = minor >= 11;
+    for span in &trace.spans {
+        let a = &span["attributes"];
+        let case = a["url.full"].as_str().unwrap().split("case=").nth(1).unwrap();
+        let (marker, function) = match case {
+            "plain" => ("plain", "plain_function"),
+            "method" => ("method", if qualified { "Agent.step" } else { "step" }),
+            "nested" => ("nested", if qualified { "outer.<locals>.inner" } else { "inner" }),
+            c if c.starts_with("thread") => ("thread", "fetch_in_thread"),
+            c if c.starts_with("async") => ("async", "fetch_async"),
+            other => panic!("unexpected case {other}"),
+        };
+        assert_eq!(a["code.function.name"], function, "{label} {case}");
+        assert_eq!(a["code.line.number"].as_i64(), Some(lines[marker]), "{label} {case}");
+        assert!(a["code.file.path"].as_str().unwrap().ends_with("context_app.py"), "{label} {case}");
+        let stack = a["code.stacktrace"].as_str().unwrap();
+        assert!(stack.starts_with("Traceback (most recent call last):"), "{stack}");
+        assert!(stack.contains(&format!("line {}, in", lines[marker])), "{label} {case}: {stack}");
+        let thread = a["thread.id"].as_u64().unwrap();
+        if marker == "thread" {
+            assert_ne!(thread, u64::from(pid), "{label}: pool requests run on worker threads");
+        } else {
+            assert_eq!(thread, u64::from(pid), "{label} {case}: the main thread");
+        }
+    }
+    if qualified {
+        let plain =
+            trace.spans.iter().find(|s| s["attributes"]["url.full"].as_str().unwrap().ends_with("case=plain")).unwrap();
+        let stack = plain["attributes"]["code.stacktrace"].as_str().unwrap();
+        assert!(
+            stack.contains("in main\n") && stack.contains("in plain_function\n"),
+            "outer frames are there: {stack}"
+        );
+    }
+}
+
+#[test]
+fn pyenv_3_8() {
+    check("pyenv 3.8");
+}
+#[test]
+fn pyenv_3_9() {
+    check("pyenv 3.9");
+}
+#[test]
+fn pyenv_3_10() {
+    check("pyenv 3.10");
+}
+#[test]
+fn pyenv_3_11() {
+    check("pyenv 3.11");
+}
+#[test]
+fn pyenv_3_12() {
+    check("pyenv 3.12");
+}
+#[test]
+fn pyenv_3_13() {
+    check("pyenv 3.13");
+}
+#[test]
+fn debian_static_stripped_3_11() {
+    check("debian 3.11");
+}
+
+#[test]
+fn an_unknown_layout_is_explained_and_http_spans_still_come() {
+    let Some(python) = std::fs::read_dir(integration_tests::pyenv_root().join("versions"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.file_name().unwrap().to_string_lossy().starts_with("3.7."))
+        .map(|dir| dir.join("bin/python3.7"))
+    else {
+        panic!("pyenv 3.7 (an interpreter without Python-context support) is expected on these machines");
+    };
+    let server = Server::https();
+    let mut client = Client::start(&python, &server, &["--lib", "urllib", "--paths", "GET /json"]);
+    let tracer = Tracer::attach(&[client.pid], &[]);
+    client.go();
+    client.finish();
+    let trace = tracer.wait();
+    assert!(
+        trace.stderr.contains("no Python context: CPython 3.7 is not supported for Python context"),
+        "{}",
+        trace.stderr
+    );
+    assert_eq!(trace.spans.len(), 1, "{}", trace.json_text);
+    assert!(trace.spans[0]["attributes"].get("code.function.name").is_none());
+}
