@@ -98,8 +98,11 @@ fn a_small_https_request_costs_at_most_eight_uprobe_hits() {
     // hits), so aiohttp's figure varies with timing around 8.
     for (lib, bound) in [("requests", 8.0), ("urllib", 8.0), ("httpx", 8.0), ("aiohttp", 10.0)] {
         let server = Server::https();
-        let mut client =
-            Client::start(&venv_python(), &server, &["--lib", lib, "--paths", "GET /json?n=3", "--repeat", "20"]);
+        let mut client = Client::start(
+            &venv_python(),
+            &server,
+            &["--lib", lib, "--prime", "--paths", "GET /json?n=3", "--repeat", "20"],
+        );
         let tracer = Tracer::attach(&[client.pid], &[]);
         client.go();
         client.finish();

@@ -254,8 +254,18 @@ pub struct PyLayout {
     pub frame_owner: u32,
     /// `owner` value of shim frames to skip, or 0xff for none.
     pub owner_shim: u32,
+    /// Thread state → `native_thread_id` (3.11+), else 0: then thread states
+    /// are found by walking the interpreter's thread list, not by a probe.
+    pub tstate_native_thread_id: u32,
+    /// Thread state → next thread state.
+    pub tstate_next: u32,
+    /// Interpreter → first thread state.
+    pub interp_threads_head: u32,
+    pub _pad: u32,
+    /// Address of `_PyRuntime.interpreters.head` in the process.
+    pub interpreters_head_address: u64,
 }
-const _: () = assert!(core::mem::size_of::<PyLayout>() == 32);
+const _: () = assert!(core::mem::size_of::<PyLayout>() == 56);
 
 pub const PY_FRAMES_OBJECTS: u32 = 1;
 pub const PY_FRAMES_VIA_CFRAME: u32 = 2;

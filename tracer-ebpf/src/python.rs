@@ -61,8 +61,7 @@ fn read_u64(address: u64) -> Option<u64> {
 pub fn capture_stack(pid_tgid: u64, pid: u32, conn_id: u64) {
     // SAFETY: the layout is copied out at once.
     let Some(layout) = (unsafe { PY_LAYOUTS.get(&pid) }).copied() else { return };
-    // SAFETY: as above.
-    let Some(tstate) = (unsafe { THREAD_STATES.get(&pid_tgid) }).copied() else { return };
+    let Some(tstate) = thread_state(&layout, pid_tgid) else { return };
     let Some(scratch) = STACK_SCRATCH.get_ptr_mut(0) else { return };
     // SAFETY: per-CPU scratch value, exclusively ours while this program runs.
     let scratch = unsafe { &mut *scratch };
@@ -84,6 +83,65 @@ pub fn capture_stack(pid_tgid: u64, pid: u32, conn_id: u64) {
     };
     let len = (EVENT_HEADER_LEN + count * PY_FRAME_LEN).min(core::mem::size_of::<StackBuffer>());
     let _ = output::<StackBuffer>(scratch, len);
+}
+
+/// The calling thread's `PyThreadState`: cached, re-validated against its
+/// native thread id where the version records one, else found by walking the
+/// interpreter's thread list (3.11+) and cached.
+fn thread_state(layout: &PyLayout, pid_tgid: u64) -> Option<u64> {
+    let tid = pid_tgid as u32;
+    // SAFETY: the value is copied out at once.
+    let cached = unsafe { THREAD_STATES.get(&pid_tgid) }.copied();
+    if layout.tstate_native_thread_id == 0 {
+        return cached;
+    }
+    let owner = |tstate: u64| read_u64(tstate + u64::from(layout.tstate_native_thread_id)).map(|id| id as u32);
+    if let Some(tstate) = cached
+        && owner(tstate) == Some(tid)
+    {
+        return Some(tstate);
+    }
+    let interp = read_u64(layout.interpreters_head_address)?;
+    let first = read_u64(interp + u64::from(layout.interp_threads_head))?;
+    let mut search = ThreadSearch { layout: *layout, tid, next: first, found: 0 };
+    // SAFETY: `thread_step` has the callback signature bpf_loop expects and
+    // receives `search`, which outlives the call.
+    unsafe {
+        bpf_loop(MAX_THREADS, thread_step as *mut c_void, (&mut search as *mut ThreadSearch).cast::<c_void>(), 0)
+    };
+    if search.found == 0 {
+        return None;
+    }
+    let _ = THREAD_STATES.insert(&pid_tgid, &search.found, 0);
+    Some(search.found)
+}
+
+/// Most thread states visited when searching the thread list.
+const MAX_THREADS: u32 = 1024;
+
+#[repr(C)]
+struct ThreadSearch {
+    layout: PyLayout,
+    tid: u32,
+    next: u64,
+    found: u64,
+}
+
+#[inline(never)]
+extern "C" fn thread_step(_index: u64, context: *mut c_void) -> i64 {
+    // SAFETY: bpf_loop passes back the `ThreadSearch` given to it.
+    let search = unsafe { &mut *context.cast::<ThreadSearch>() };
+    let tstate = search.next;
+    if tstate < 4096 {
+        return 1;
+    }
+    let id = read_u64(tstate + u64::from(search.layout.tstate_native_thread_id)).unwrap_or(0) as u32;
+    if id == search.tid {
+        search.found = tstate;
+        return 1;
+    }
+    search.next = read_u64(tstate + u64::from(search.layout.tstate_next)).unwrap_or(0);
+    0
 }
 
 /// State of a frame walk driven by `bpf_loop` (its callback is verified

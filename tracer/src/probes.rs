@@ -143,7 +143,8 @@ impl Probes {
     }
 
     /// Turns on Python stack capture for `pid`: its layout, the thread
-    /// states known at attach, and the `PyEval_RestoreThread` probe.
+    /// states known at attach, and — for versions whose thread states do not
+    /// record native thread ids (3.8–3.10) — the `PyEval_RestoreThread` probe.
     pub fn enable_python(
         &mut self,
         pid: u32,
@@ -161,6 +162,9 @@ impl Probes {
             BpfHashMap::try_from(map).map_err(|source| ProbeError::Map { map: "THREAD_STATES", source })?;
         for (tid, tstate) in threads {
             let _ = states.insert((u64::from(pid) << 32) | u64::from(*tid), *tstate, 0);
+        }
+        if layout.tstate_native_thread_id != 0 {
+            return Ok(());
         }
         let scope = NonZeroU32::new(pid).map_or(UProbeScope::AllProcesses, UProbeScope::OneProcess);
         for spec in PYTHON_PROBES {

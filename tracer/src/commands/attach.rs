@@ -223,7 +223,7 @@ fn enable_python_context(probes: &mut Probes, pipeline: &mut Pipeline, process: 
         .collect();
     let enabled = probes.enable_python(
         pid,
-        context.layout.kernel,
+        context.kernel_layout,
         &threads,
         &context.object_host_path,
         context.restore_thread_offset,

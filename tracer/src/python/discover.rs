@@ -18,6 +18,8 @@ pub struct PythonContext {
     pub memory: Memory,
     /// (thread state, native thread id) of the threads alive at attach.
     pub threads: Vec<(u64, Option<u64>)>,
+    /// The layout as the kernel programs get it.
+    pub kernel_layout: tracer_common::PyLayout,
     /// The object holding the interpreter, and `PyEval_RestoreThread`'s file offset in it.
     pub object_path: String,
     pub object_host_path: PathBuf,
@@ -65,6 +67,7 @@ pub fn discover(process: &TargetProcess) -> Result<Option<PythonContext>, Contex
     let layout = layout::for_process(minor, &memory, runtime)?;
     let threads = layout::threads(&layout, &memory, runtime).ok_or(ContextError::Unverified(minor))?;
     Ok(Some(PythonContext {
+        kernel_layout: layout.for_kernel(runtime),
         layout,
         memory,
         threads,

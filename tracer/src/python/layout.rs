@@ -58,6 +58,40 @@ const fn objects(frame: u32, back: u32, code: u32, lasti: u32) -> PyLayout {
         frame_instr: lasti,
         frame_owner: 0,
         owner_shim: 0xff,
+        ..NO_THREAD_LIST
+    }
+}
+
+/// Kernel layout fields for finding thread states by walking the thread
+/// list; filled in by [`Layout::for_kernel`] where the version allows it.
+const NO_THREAD_LIST: PyLayout = PyLayout {
+    frames: 0,
+    tstate_frame: 0,
+    cframe_current: 0,
+    frame_back: 0,
+    frame_code: 0,
+    frame_instr: 0,
+    frame_owner: 0,
+    owner_shim: 0xff,
+    tstate_native_thread_id: 0,
+    tstate_next: 0,
+    interp_threads_head: 0,
+    _pad: 0,
+    interpreters_head_address: 0,
+};
+
+impl Layout {
+    /// The kernel's copy, able to walk the thread list of the process whose
+    /// `_PyRuntime` is at `runtime` when the version records native thread ids.
+    pub fn for_kernel(&self, runtime: u64) -> PyLayout {
+        let mut kernel = self.kernel;
+        if let Some(native) = self.tstate_native_thread_id {
+            kernel.tstate_native_thread_id = native as u32;
+            kernel.tstate_next = self.tstate_next as u32;
+            kernel.interp_threads_head = self.threads_head as u32;
+            kernel.interpreters_head_address = runtime + self.interpreters_head;
+        }
+        kernel
     }
 }
 
@@ -90,6 +124,7 @@ pub fn table(minor: u32) -> Option<Layout> {
                 frame_instr: 56,
                 frame_owner: 69,
                 owner_shim: 0xff,
+                ..NO_THREAD_LIST
             },
             interpreters_head: 40,
             threads_head: 16,
@@ -119,6 +154,7 @@ pub fn table(minor: u32) -> Option<Layout> {
                 frame_instr: 56,
                 frame_owner: 70,
                 owner_shim: 3,
+                ..NO_THREAD_LIST
             },
             interpreters_head: 40,
             threads_head: 72,
@@ -197,6 +233,7 @@ pub fn for_process(minor: u32, memory: &Memory, runtime: u64) -> Result<Layout, 
             frame_instr: narrow(field(d::FRAME_INSTR_PTR)?),
             frame_owner: narrow(field(d::FRAME_OWNER)?),
             owner_shim: 3,
+            ..NO_THREAD_LIST
         },
         interpreters_head: field(d::INTERPRETERS_HEAD)?,
         threads_head: field(d::THREADS_HEAD)?,

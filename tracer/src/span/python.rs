@@ -15,7 +15,11 @@ pub fn is_library(file: &str) -> bool {
     file.starts_with('<')
         || file.contains("/site-packages/")
         || file.contains("/dist-packages/")
-        || file.split('/').any(|part| part.starts_with("python3.") && !part.ends_with(".py"))
+        || file.split('/').any(|part| {
+            part.strip_prefix("python3.").is_some_and(|minor| {
+                !minor.is_empty() && minor.trim_end_matches('t').bytes().all(|b| b.is_ascii_digit())
+            })
+        })
 }
 
 /// Adds the code attributes for `frames` (innermost first).
