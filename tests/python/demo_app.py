@@ -13,6 +13,17 @@ import openai
 import requests
 
 
+def ask_model(llm):
+    """One LLM call; every other one streams its answer."""
+    ask_model.calls = getattr(ask_model, "calls", 0) + 1
+    messages = [{"role": "user", "content": "Summarise the data"}]
+    if ask_model.calls % 2:
+        return llm.chat.completions.create(model="gpt-4o-mini", messages=messages)
+    stream = llm.chat.completions.create(model="gpt-4o-mini", messages=messages, stream=True,
+                                         stream_options={"include_usage": True})
+    return "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--base", required=True)
@@ -29,16 +40,13 @@ def main():
     deadline = time.monotonic() + args.seconds
     step = 0
     while time.monotonic() < deadline:
-        if step % 5 == 0:
-            llm.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "Summarise the data"}])
-        elif step % 5 == 1:
+        work = step % 5
+        if work in (0, 3):
+            ask_model(llm)
+        elif work == 1:
             session.get(args.base + "/json?n=50", verify=args.ca).json()
-        elif step % 5 == 2:
+        elif work == 2:
             uploads.post(args.base + "/echo", json={"result": "x" * 300})
-        elif step % 5 == 3:
-            with uploads.stream("GET", args.base + "/stream?events=4&delay_ms=50") as response:
-                for _ in response.iter_lines():
-                    pass
         else:
             session.get(args.base + f"/status/404?key={api_key}", verify=args.ca)
         step += 1

@@ -38,6 +38,8 @@ fn attr<'a>(span: &'a Value, key: &str) -> &'a Value {
 }
 
 fn assert_ttft(span: &Value) {
+    assert!(attr(span, "pytrace.incomplete").is_null(), "a finished stream is complete: {span}");
+    assert_eq!(span["status"]["code"], "unset", "{span}");
     let ttft = attr(span, "gen_ai.response.time_to_first_chunk").as_f64().expect("time to first chunk");
     assert!((FIRST_TOKEN_DELAY_S..FIRST_TOKEN_DELAY_S + 0.15).contains(&ttft), "ttft {ttft}");
 }

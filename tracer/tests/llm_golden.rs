@@ -234,6 +234,22 @@ fn openai_chat_stream_with_usage_and_time_to_first_chunk() {
 }
 
 #[test]
+fn a_stream_closed_right_after_its_last_event_is_complete() {
+    // The openai SDK stops reading at `[DONE]` and closes the connection
+    // before the chunked body's terminating `0\r\n\r\n`.
+    let body = json!({"model": "gpt-4o", "stream": true, "messages": [{"role": "user", "content": "Hi"}]});
+    let reads = stream_response("text/event-stream", &chat_stream_chunks(true));
+    let exchange =
+        replay(&request("api.openai.com", "/v1/chat/completions", &body, ""), &reads[..reads.len() - 1], 0, true);
+    assert!(exchange.incomplete.is_some(), "the HTTP body itself was cut short");
+    let span = span_of(&exchange);
+    assert_eq!(s(&span, "pytrace.incomplete"), None);
+    assert_eq!(s(&span, "error.type"), None);
+    assert_eq!(span.status, Status::Unset);
+    assert_eq!(s(&span, "gen_ai.usage.output_tokens").as_deref(), Some("4"));
+}
+
+#[test]
 fn openai_chat_stream_without_usage_is_estimated() {
     let body = json!({"model": "gpt-4o", "stream": true, "messages": [{"role": "user", "content": "Hello, world!"}]});
     let reads = stream_response("text/event-stream", &chat_stream_chunks(false));

@@ -83,6 +83,7 @@ pub fn parse_response(call: &mut LlmCall, response: &Response<'_>) {
                 }
             }
             "error" => call.error = Some(error_of(Some(&data), response.status)),
+            "message_stop" => call.stream_finished = true,
             _ => {}
         }
         if carries_content && call.first_chunk_ns.is_none() {

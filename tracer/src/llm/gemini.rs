@@ -102,6 +102,7 @@ fn chunk_of(call: &mut LlmCall, chunk: &Value, status: u16) -> bool {
         }
         if let Some(reason) = str_at(candidate, "/finishReason") {
             call.add_finish_reason(&reason);
+            call.stream_finished = true;
         }
     }
     if let Some(usage) = chunk.get("usageMetadata") {

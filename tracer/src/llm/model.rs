@@ -63,6 +63,11 @@ pub struct LlmCall {
     pub output_text: String,
     /// `x-stainless-retry-count` (openai and anthropic SDKs).
     pub retry_count: Option<u64>,
+    /// The stream's terminal event arrived (`[DONE]`, `message_stop`,
+    /// `response.completed`, `done: true`, a finish reason): the call is
+    /// complete even if the client closed the connection before the HTTP
+    /// body's last bytes (the openai SDK stops reading at `[DONE]`).
+    pub stream_finished: bool,
 }
 
 impl LlmCall {

@@ -70,6 +70,9 @@ pub fn parse_response(call: &mut LlmCall, response: &Response<'_>) {
             call.first_chunk_ns = arrival_time(response.arrivals, line.end);
         }
         call.output_text.push_str(&text);
+        if object.get("done").and_then(Value::as_bool) == Some(true) {
+            call.stream_finished = true;
+        }
         if object.get("done").and_then(Value::as_bool) == Some(true) || call.operation == gc::OPERATION_EMBEDDINGS {
             if let Some(reason) = str_at(&object, "/done_reason") {
                 call.add_finish_reason(&reason);

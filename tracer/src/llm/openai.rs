@@ -136,6 +136,7 @@ fn chat_usage(call: &mut LlmCall, usage: &Value) {
 /// One `data:` event of a streamed chat or legacy completion.
 fn chat_chunk(call: &mut LlmCall, event: &SseEvent, response: &Response<'_>) {
     if event.data.trim() == "[DONE]" {
+        call.stream_finished = true;
         return;
     }
     let Ok(chunk) = serde_json::from_str::<Value>(&event.data) else { return };
@@ -228,6 +229,7 @@ fn responses_event(call: &mut LlmCall, event: &SseEvent, response: &Response<'_>
             carries_content = true;
         }
         "response.completed" | "response.incomplete" | "response.failed" => {
+            call.stream_finished = true;
             if let Some(body) = data.get("response") {
                 responses_object(call, body);
             }

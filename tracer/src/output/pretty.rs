@@ -27,7 +27,23 @@ pub fn span_line(span: &Span) -> String {
     } else if let Status::Error { .. } = span.status {
         line.push_str("  [error]");
     }
+    push_caller(&mut line, span);
     line
+}
+
+/// `  ← function (file.py:line)` when the span knows its Python caller.
+fn push_caller(line: &mut String, span: &Span) {
+    let a = &span.attributes;
+    let Some(function) = a.str(sc::CODE_FUNCTION_NAME) else { return };
+    let file = a.str(sc::CODE_FILE_PATH).map(|f| f.rsplit('/').next().unwrap_or(f)).unwrap_or("?");
+    match a.int(sc::CODE_LINE_NUMBER) {
+        Some(number) => {
+            let _ = write!(line, "  ← {function} ({file}:{number})");
+        }
+        None => {
+            let _ = write!(line, "  ← {function} ({file})");
+        }
+    }
 }
 
 /// An LLM call: provider, model, tokens (estimates marked `~`), TTFT,
@@ -60,6 +76,7 @@ fn llm_line(span: &Span) -> String {
     } else if let Status::Error { .. } = span.status {
         let _ = write!(line, "  [error: {}]", a.str(sc::ERROR_TYPE).unwrap_or("?"));
     }
+    push_caller(&mut line, span);
     line
 }
 

@@ -19,6 +19,14 @@ pub enum Priced {
 
 /// Adds the LLM call's attributes to `span` (the exchange's HTTP span).
 pub fn enrich(span: &mut Span, call: &LlmCall, exchange_start_ns: u64, prices: &PriceTable) -> Priced {
+    if call.stream && call.stream_finished && span.attributes.get(sc::PYTRACE_INCOMPLETE).is_some() {
+        // The stream ended at its terminal event; only the HTTP body's
+        // trailing bytes were left unread when the client closed.
+        for key in [sc::PYTRACE_INCOMPLETE, sc::PYTRACE_INCOMPLETE_REASON, sc::ERROR_TYPE] {
+            span.attributes.remove(key);
+        }
+        span.status = Status::Unset;
+    }
     let a = &mut span.attributes;
     a.set(sc::GEN_AI_OPERATION_NAME, call.operation);
     a.set(sc::GEN_AI_PROVIDER_NAME, call.provider);

@@ -59,6 +59,10 @@ impl Attributes {
         }
     }
 
+    pub fn remove(&mut self, key: &str) {
+        self.0.retain(|(k, _)| *k != key);
+    }
+
     pub fn get(&self, key: &str) -> Option<&AttrValue> {
         self.0.iter().find(|(k, _)| *k == key).map(|(_, v)| v)
     }
