@@ -355,3 +355,39 @@ pub fn pyenv_root() -> PathBuf {
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(std::env::var("HOME").unwrap_or_else(|_| "/root".into())).join(".pyenv"))
 }
+
+/// Defines one `#[test]` per interpreter in [`interpreters`], each calling
+/// `$check` with the interpreter's label.
+#[macro_export]
+macro_rules! test_each_interpreter {
+    ($check:path) => {
+        #[test]
+        fn pyenv_3_8() {
+            $check("pyenv 3.8");
+        }
+        #[test]
+        fn pyenv_3_9() {
+            $check("pyenv 3.9");
+        }
+        #[test]
+        fn pyenv_3_10() {
+            $check("pyenv 3.10");
+        }
+        #[test]
+        fn pyenv_3_11() {
+            $check("pyenv 3.11");
+        }
+        #[test]
+        fn pyenv_3_12() {
+            $check("pyenv 3.12");
+        }
+        #[test]
+        fn pyenv_3_13() {
+            $check("pyenv 3.13");
+        }
+        #[test]
+        fn debian_system_3_11() {
+            $check("debian 3.11");
+        }
+    };
+}

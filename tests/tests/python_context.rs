@@ -73,34 +73,7 @@ fn check(label: &str) {
     }
 }
 
-#[test]
-fn pyenv_3_8() {
-    check("pyenv 3.8");
-}
-#[test]
-fn pyenv_3_9() {
-    check("pyenv 3.9");
-}
-#[test]
-fn pyenv_3_10() {
-    check("pyenv 3.10");
-}
-#[test]
-fn pyenv_3_11() {
-    check("pyenv 3.11");
-}
-#[test]
-fn pyenv_3_12() {
-    check("pyenv 3.12");
-}
-#[test]
-fn pyenv_3_13() {
-    check("pyenv 3.13");
-}
-#[test]
-fn debian_static_stripped_3_11() {
-    check("debian 3.11");
-}
+integration_tests::test_each_interpreter!(check);
 
 #[test]
 fn an_unknown_layout_is_explained_and_http_spans_still_come() {

@@ -65,7 +65,8 @@ fn is_secret_param(name: &str) -> bool {
     SECRET_QUERY_PARAMS.iter().any(|p| p.eq_ignore_ascii_case(&name))
 }
 
-fn percent_decode_lossy(s: &str) -> String {
+/// Decodes `%XX` escapes; invalid escapes and bytes are kept as they are.
+pub fn percent_decode_lossy(s: &str) -> String {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;

@@ -67,7 +67,7 @@ pub fn detect(method: &str, host: &str, target: &str, body: Option<&Value>) -> O
             "invoke" => false,
             _ => return None,
         };
-        let model = percent_decode(model);
+        let model = crate::redact::percent_decode_lossy(model);
         return Some(Detected { api: Api::Bedrock { converse }, provider: "aws.bedrock", path_model: Some(model) });
     }
     let ollama = |api| Some(Detected { api, provider: "ollama", path_model: None });
@@ -128,24 +128,6 @@ fn provider_for_host(host: &str) -> Option<&'static str> {
         ("generativelanguage.googleapis.com", "gcp.gemini"),
     ];
     HOSTS.iter().find(|(h, _)| host == *h || host.ends_with(&format!(".{h}"))).map(|(_, p)| *p)
-}
-
-fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%'
-            && let Some(v) = text.get(i + 1..i + 3).and_then(|h| u8::from_str_radix(h, 16).ok())
-        {
-            out.push(v);
-            i += 3;
-            continue;
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 #[cfg(test)]

@@ -100,7 +100,7 @@ pub fn table(minor: u32) -> Option<Layout> {
     let old_code =
         CodeLayout { filename: 104, name: 112, qualname: None, firstlineno: 40, linetable: 120, code_adaptive: None };
     let layout = match minor {
-        8 | 9 | 10 => Layout {
+        8..=10 => Layout {
             minor,
             kernel: objects(24, 24, 32, if minor == 10 { 96 } else { 104 }),
             interpreters_head: 32,
