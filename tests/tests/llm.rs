@@ -39,7 +39,11 @@ fn assert_ttft(span: &Value) {
     assert!(attr(span, "pytrace.incomplete").is_null(), "a finished stream is complete: {span}");
     assert_eq!(span["status"]["code"], "unset", "{span}");
     let ttft = attr(span, "gen_ai.response.time_to_first_chunk").as_f64().expect("time to first chunk");
-    assert!((FIRST_TOKEN_DELAY_S..FIRST_TOKEN_DELAY_S + 0.15).contains(&ttft), "ttft {ttft}");
+    // At least the server's delay; the upper margin absorbs a loaded CI machine.
+    assert!((FIRST_TOKEN_DELAY_S..FIRST_TOKEN_DELAY_S + 0.5).contains(&ttft), "ttft {ttft}");
+    let duration =
+        (span["end_time_unix_nano"].as_u64().unwrap() - span["start_time_unix_nano"].as_u64().unwrap()) as f64 / 1e9;
+    assert!(ttft < duration, "the first chunk arrives before the stream ends: {ttft} vs {duration}");
 }
 
 #[test]
