@@ -3,6 +3,8 @@
 //! attach` against a local server that speaks the documented wire formats
 //! with known usage and a fixed first-token delay (tests/python/llm_api.py).
 
+#![expect(clippy::unwrap_used, reason = "a test fails loudly on an unexpected value")]
+
 use integration_tests::{Client, Server, Trace, Tracer};
 use serde_json::Value;
 
