@@ -95,8 +95,9 @@ fn a_non_python_process_using_libssl_is_traced_with_a_warning() {
 fn a_small_https_request_costs_at_most_eight_uprobe_hits() {
     // asyncio reads TLS through a MemoryBIO and calls SSL_read_ex again when no
     // data has arrived yet; each such call is a real call of the program (two
-    // hits), so aiohttp's figure varies with timing around 8.
-    for (lib, bound) in [("requests", 8.0), ("urllib", 8.0), ("httpx", 8.0), ("aiohttp", 10.0)] {
+    // hits), so aiohttp's figure varies with timing: about 8 on an idle
+    // machine, more when the machine is loaded and data arrives in pieces.
+    for (lib, bound) in [("requests", 8.0), ("urllib", 8.0), ("httpx", 8.0), ("aiohttp", 12.0)] {
         let server = Server::https();
         let mut client = Client::start(
             &venv_python(),

@@ -195,11 +195,12 @@ fn a_target_killed_mid_stream_yields_an_incomplete_span_and_a_clean_exit() {
 #[test]
 fn ctrl_c_flushes_in_flight_exchanges_and_exits_zero() {
     let server = Server::https();
+    // A 20-second stream; Ctrl-C comes well inside it, however slow the machine.
     let mut client =
-        Client::start(&venv_python(), &server, &["--lib", "httpx", "--paths", "GET /stream?events=200&delay_ms=50"]);
+        Client::start(&venv_python(), &server, &["--lib", "httpx", "--paths", "GET /stream?events=400&delay_ms=50"]);
     let tracer = Tracer::attach(&[client.pid], &[]);
     client.go();
-    std::thread::sleep(std::time::Duration::from_millis(1500));
+    std::thread::sleep(std::time::Duration::from_millis(4000));
     let trace = tracer.interrupt();
     assert!(trace.success, "{}", trace.stderr);
     assert_eq!(trace.spans.len(), 1);
