@@ -122,20 +122,7 @@ pub async fn run(config: AttachConfig) -> Result<(), AttachError> {
     }
     pipeline.finish();
     print_warnings(&mut pipeline);
-    let kernel = probes.stats();
-    let counters = &mut pipeline.output.summary.counters;
-    counters.events_lost = probes::stat(&kernel, Stat::EventsLost);
-    counters.calls_truncated = probes::stat(&kernel, Stat::CallsTruncated);
-    counters.bytes_truncated = probes::stat(&kernel, Stat::BytesTruncated);
-    counters.read_errors = probes::stat(&kernel, Stat::ReadErrors);
-    counters.uprobe_hits = probes::stat(&kernel, Stat::UprobeHits);
-    counters.tracepoint_hits = probes::stat(&kernel, Stat::TracepointHits);
-    if counters.events_lost > 0 {
-        eprintln!(
-            "pytrace: warning: {} events were lost (ring buffer full); some spans may be missing",
-            counters.events_lost
-        );
-    }
+    add_kernel_counters(&probes, &mut pipeline);
     match pipeline.output.finish() {
         // The reader of our stdout went away (`pytrace … | head`): not an error.
         Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => {}
@@ -286,6 +273,24 @@ fn rescan_targets(targets: &mut HashMap<u32, Traced>, probes: &mut Probes, pipel
         }
         true
     });
+}
+
+/// Copies the kernel's counters into the summary, and warns about lost events.
+fn add_kernel_counters(probes: &Probes, pipeline: &mut Pipeline) {
+    let kernel = probes.stats();
+    let counters = &mut pipeline.output.summary.counters;
+    counters.events_lost = probes::stat(&kernel, Stat::EventsLost);
+    counters.calls_truncated = probes::stat(&kernel, Stat::CallsTruncated);
+    counters.bytes_truncated = probes::stat(&kernel, Stat::BytesTruncated);
+    counters.read_errors = probes::stat(&kernel, Stat::ReadErrors);
+    counters.uprobe_hits = probes::stat(&kernel, Stat::UprobeHits);
+    counters.tracepoint_hits = probes::stat(&kernel, Stat::TracepointHits);
+    if counters.events_lost > 0 {
+        eprintln!(
+            "pytrace: warning: {} events were lost (ring buffer full); some spans may be missing",
+            counters.events_lost
+        );
+    }
 }
 
 fn print_warnings(pipeline: &mut Pipeline) {
