@@ -21,10 +21,14 @@ fn marked_lines() -> BTreeMap<String, i64> {
 }
 
 fn trace_app(python: &Path) -> (Trace, u32) {
+    trace_app_with(python, &[])
+}
+
+fn trace_app_with(python: &Path, pytrace_args: &[&str]) -> (Trace, u32) {
     let server = Server::https();
     let mut client = Client::start_script(python, "context_app.py", &server, &[]);
     let pid = client.pid;
-    let tracer = Tracer::attach(&[pid], &[]);
+    let tracer = Tracer::attach(&[pid], pytrace_args);
     client.go();
     client.finish();
     (tracer.wait(), pid)
@@ -99,4 +103,20 @@ fn an_unknown_layout_is_explained_and_http_spans_still_come() {
     );
     assert_eq!(trace.spans.len(), 1, "{}", trace.json_text);
     assert!(trace.spans[0]["attributes"].get("code.function.name").is_none());
+}
+
+#[test]
+fn library_paths_move_the_named_caller_outward() {
+    let (_, python) = interpreters().into_iter().find(|(l, _)| l == "pyenv 3.12").unwrap();
+    let app_dir = python_dir().display().to_string();
+    let (trace, _) = trace_app_with(&python, &["--library-path", &app_dir]);
+    // Every frame is now library code: the innermost one (inside the standard library) is named.
+    for span in &trace.spans {
+        let file = span["attributes"]["code.file.path"].as_str().unwrap();
+        assert!(!file.ends_with("context_app.py"), "{file}");
+        assert!(
+            span["attributes"]["code.stacktrace"].as_str().unwrap().contains("context_app.py"),
+            "the stack still has it"
+        );
+    }
 }

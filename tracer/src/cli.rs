@@ -59,6 +59,10 @@ pub struct AttachArgs {
     /// Extra regular expression to redact from captured content (repeatable).
     #[arg(long = "redact", value_name = "REGEX")]
     pub redact: Vec<String>,
+    /// Treat Python files under this path as library code when naming the
+    /// calling function (repeatable; the standard library and site-packages always are).
+    #[arg(long = "library-path", value_name = "PREFIX")]
+    pub library_paths: Vec<String>,
 }
 
 /// Validated `attach` settings.
@@ -72,6 +76,7 @@ pub struct AttachConfig {
     pub prices: Option<PathBuf>,
     /// `Some` with --capture-content.
     pub content: Option<ContentPolicy>,
+    pub library_paths: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -123,6 +128,7 @@ impl AttachArgs {
             capture_limit: self.capture_limit,
             prices: self.prices,
             content,
+            library_paths: self.library_paths,
         })
     }
 }

@@ -26,6 +26,8 @@ pub struct Pipeline {
     unpriced_models: HashSet<String>,
     /// Resolves captured Python stacks, for processes with Python context.
     pub symbolizer: Symbolizer,
+    /// Extra path prefixes of library code (`--library-path`).
+    pub library_paths: Vec<String>,
     /// Messages for the user (e.g. a model without a price), drained by the caller.
     pub warnings: Vec<String>,
     pub output: Output,
@@ -42,6 +44,7 @@ impl Pipeline {
             exchanges: Vec::new(),
             unpriced_models: HashSet::new(),
             symbolizer: Symbolizer::default(),
+            library_paths: Vec::new(),
             warnings: Vec::new(),
             output,
         }
@@ -96,7 +99,7 @@ impl Pipeline {
         for exchange in std::mem::take(&mut self.exchanges) {
             let mut span = span_of(&exchange, self.clock, &mut self.resources);
             if let Some(stack) = &exchange.stack {
-                crate::span::python::add_code_attributes(&mut span, &stack.frames, stack.tid);
+                crate::span::python::add_code_attributes(&mut span, &stack.frames, stack.tid, &self.library_paths);
             }
             if let Some(call) = llm::analyze(&exchange) {
                 let priced = enrich(&mut span, &call, exchange.start_ns, &self.prices);

@@ -69,6 +69,7 @@ pub async fn run(config: AttachConfig) -> Result<(), AttachError> {
     };
     let mut probes = Probes::load(config.capture_limit)?;
     let mut pipeline = Pipeline::new(Clock::measure(), prices, config.content.clone(), open_output(&config)?);
+    pipeline.library_paths = config.library_paths.clone();
     let host = host_name();
     probes.attach_syscalls()?;
     let mut seeded_ids = 0;

@@ -4,15 +4,18 @@
 //!
 //! "Application" is the innermost frame outside the standard library and
 //! installed packages: files under `…/lib/python3.X/`, `site-packages`,
-//! `dist-packages`, and frozen modules (`<frozen …>`) are library code.
+//! `dist-packages`, frozen modules (`<frozen …>`), and any prefix the user
+//! adds with `--library-path`, are library code.
 
 use super::model::Span;
 use super::semconv as sc;
 use crate::python::symbolize::Frame;
 
-/// Whether `file` belongs to the standard library or an installed package.
-pub fn is_library(file: &str) -> bool {
-    file.starts_with('<')
+/// Whether `file` belongs to the standard library, an installed package, or
+/// one of the `extra` library prefixes.
+pub fn is_library(file: &str, extra: &[String]) -> bool {
+    extra.iter().any(|prefix| file.starts_with(prefix.as_str()))
+        || file.starts_with('<')
         || file.contains("/site-packages/")
         || file.contains("/dist-packages/")
         || file.split('/').any(|part| {
@@ -23,13 +26,13 @@ pub fn is_library(file: &str) -> bool {
 }
 
 /// Adds the code attributes for `frames` (innermost first).
-pub fn add_code_attributes(span: &mut Span, frames: &[Frame], thread_id: u32) {
+pub fn add_code_attributes(span: &mut Span, frames: &[Frame], thread_id: u32, library_paths: &[String]) {
     if frames.is_empty() {
         return;
     }
     let a = &mut span.attributes;
     a.set(sc::THREAD_ID, i64::from(thread_id));
-    let caller = frames.iter().find(|f| !is_library(&f.file)).unwrap_or(&frames[0]);
+    let caller = frames.iter().find(|f| !is_library(&f.file, library_paths)).unwrap_or(&frames[0]);
     a.set(sc::CODE_FUNCTION_NAME, caller.qualname.clone());
     a.set(sc::CODE_FILE_PATH, caller.file.clone());
     if let Some(line) = caller.line {
@@ -46,14 +49,50 @@ pub fn add_code_attributes(span: &mut Span, frames: &[Frame], thread_id: u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::span::{SpanId, SpanKind, Status, TraceId};
 
     #[test]
     fn tells_library_code_from_application_code() {
-        assert!(is_library("/usr/lib/python3.11/http/client.py"));
-        assert!(is_library("/root/.pyenv/versions/3.12.1/lib/python3.12/ssl.py"));
-        assert!(is_library("/srv/venv/lib/python3.12/site-packages/openai/_client.py"));
-        assert!(is_library("<frozen importlib._bootstrap>"));
-        assert!(!is_library("/srv/app/agent.py"));
-        assert!(!is_library("/home/me/python3.12-project/main.py"), "a project folder named like a version");
+        let none: &[String] = &[];
+        assert!(is_library("/usr/lib/python3.11/http/client.py", none));
+        assert!(is_library("/root/.pyenv/versions/3.12.1/lib/python3.12/ssl.py", none));
+        assert!(is_library("/srv/venv/lib/python3.12/site-packages/openai/_client.py", none));
+        assert!(is_library("<frozen importlib._bootstrap>", none));
+        assert!(!is_library("/srv/app/agent.py", none));
+        assert!(!is_library("/home/me/python3.12-project/main.py", none), "a project folder named like a version");
+        assert!(is_library("/srv/app/vendor/http_wrapper.py", &["/srv/app/vendor/".to_owned()]));
+    }
+
+    #[test]
+    fn names_the_innermost_application_frame() {
+        let frame = |name: &str, file: &str, line| Frame { qualname: name.into(), file: file.into(), line: Some(line) };
+        let frames = [
+            frame("SSLSocket.send", "/usr/lib/python3.12/ssl.py", 1181),
+            frame("Client.post", "/srv/app/vendor/client.py", 40),
+            frame("Agent.step", "/srv/app/agent.py", 12),
+            frame("main", "/srv/app/main.py", 3),
+        ];
+        let mut span = Span {
+            trace_id: TraceId::random(),
+            span_id: SpanId::random(),
+            parent_span_id: None,
+            name: "GET".into(),
+            kind: SpanKind::Client,
+            start_unix_nano: 0,
+            end_unix_nano: 0,
+            status: Status::Unset,
+            attributes: Default::default(),
+            resource: Default::default(),
+        };
+        add_code_attributes(&mut span, &frames, 7, &[]);
+        assert_eq!(span.attributes.str(sc::CODE_FUNCTION_NAME), Some("Client.post"));
+        add_code_attributes(&mut span, &frames, 7, &["/srv/app/vendor/".to_owned()]);
+        assert_eq!(span.attributes.str(sc::CODE_FUNCTION_NAME), Some("Agent.step"));
+        assert_eq!(span.attributes.int(sc::CODE_LINE_NUMBER), Some(12));
+        let trace = span.attributes.str(sc::CODE_STACKTRACE).unwrap();
+        assert!(
+            trace.starts_with("Traceback (most recent call last):\n  File \"/srv/app/main.py\", line 3, in main\n"),
+            "{trace}"
+        );
     }
 }
