@@ -54,6 +54,8 @@ impl Response<'_> {
 pub fn analyze(exchange: &Exchange) -> Option<LlmCall> {
     let request = &exchange.request;
     let host = request.headers.get("host").or_else(|| exchange.connection.server_name.clone()).unwrap_or_default();
+    // Method, host and path first: ordinary traffic never has its body decoded.
+    detect::detect(&request.method, &host, &request.target, None)?;
     let request_json = decoded(&request.headers, &exchange.request_body).and_then(|b| serde_json::from_slice(&b).ok());
     let detected = detect::detect(&request.method, &host, &request.target, request_json.as_ref())?;
     let mut call = LlmCall::new(detected.provider, operation(detected.api));
