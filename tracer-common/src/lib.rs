@@ -47,6 +47,13 @@ pub enum EventKind {
     /// The Python stack of the thread starting a request on `conn_id`;
     /// payload: `call_len` [`PyFrame`]s, innermost first.
     PyStack = 8,
+    /// A call of a Python function started (or, on 3.8–3.10, a generator
+    /// resumed), for `--trace-function`; `conn_id` is the frame's address,
+    /// payload: the stack at that moment, the function's own frame first.
+    FunctionStart = 9,
+    /// A call of a Python function ended; `conn_id` is the frame's address,
+    /// `call_len` the code object, `flags` `FUNCTION_*` bits.
+    FunctionEnd = 10,
 }
 
 impl TryFrom<u32> for EventKind {
@@ -61,6 +68,8 @@ impl TryFrom<u32> for EventKind {
             6 => Ok(Self::TlsSocket),
             7 => Ok(Self::TlsServerName),
             8 => Ok(Self::PyStack),
+            9 => Ok(Self::FunctionStart),
+            10 => Ok(Self::FunctionEnd),
             other => Err(other),
         }
     }
@@ -261,7 +270,13 @@ pub struct PyLayout {
     pub tstate_next: u32,
     /// Interpreter → first thread state.
     pub interp_threads_head: u32,
-    pub _pad: u32,
+    /// Frame → the field telling a suspended generator frame from a
+    /// finished one on 3.8–3.10 (`f_stacktop`, `f_state`), else 0.
+    pub frame_state: u16,
+    /// How to read `frame_state`: `PY_STATE_*`.
+    pub frame_state_kind: u8,
+    /// Which argument of `_PyEval_EvalFrameDefault` is the frame (3.8–3.10).
+    pub eval_frame_arg: u8,
     /// Address of `_PyRuntime.interpreters.head` in the process.
     pub interpreters_head_address: u64,
 }
@@ -271,15 +286,64 @@ pub const PY_FRAMES_OBJECTS: u32 = 1;
 pub const PY_FRAMES_VIA_CFRAME: u32 = 2;
 pub const PY_FRAMES_DIRECT: u32 = 3;
 
-/// One captured frame: the code object and where it is executing
-/// (`f_lasti`, or the instruction pointer).
+/// `frame_state` is a pointer, non-null while the generator is suspended (3.8–3.9 `f_stacktop`).
+pub const PY_STATE_STACKTOP: u8 = 1;
+/// `frame_state` is a signed byte, -1 while suspended (3.10 `f_state`).
+pub const PY_STATE_BYTE: u8 = 2;
+
+/// One captured frame: the code object, where it is executing (`f_lasti`,
+/// or the instruction pointer), and the frame's own address (which call it
+/// is, for `--trace-function`).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct PyFrame {
     pub code: u64,
     pub instr: u64,
+    pub frame: u64,
 }
 pub const PY_FRAME_LEN: usize = core::mem::size_of::<PyFrame>();
+
+/// `FunctionEnd` flag: the frame was suspended (a generator yielded), not finished.
+pub const FUNCTION_SUSPENDED: u32 = 1;
+/// `FunctionEnd` flag: the frame was found reused by a new call, so the old
+/// call ended unseen (it raised); the end time is when that was noticed.
+pub const FUNCTION_UNWOUND: u32 = 2;
+/// `FunctionEnd` flag (3.8–3.10): the call raised (returned NULL).
+pub const FUNCTION_RAISED: u32 = 4;
+/// `FunctionStart` flag: the first call of this code object pytrace saw;
+/// user space decides whether it is traced.
+pub const FUNCTION_FIRST_SEEN: u32 = 1;
+
+/// Key of the `FUNCTION_CODES` map: is this code object a traced function?
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FunctionCodeKey {
+    pub pid: u64,
+    pub code: u64,
+}
+
+/// `FUNCTION_CODES` values. Absent: not seen yet.
+pub const CODE_TRACED: u8 = 1;
+pub const CODE_IGNORED: u8 = 2;
+const _: () = assert!(core::mem::size_of::<FunctionCodeKey>() == 16);
+
+/// Key of the `ACTIVE_FUNCTIONS` map: a traced call in progress. 3.8–3.10:
+/// (pid_tgid, stack pointer at entry), matched by the return probe;
+/// 3.11+: (pid << 32, frame address), matched when the frame is cleared.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ActiveFunctionKey {
+    pub owner: u64,
+    pub address: u64,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ActiveFunction {
+    pub frame: u64,
+    pub code: u64,
+    pub start_ns: u64,
+}
 
 /// A stack event as assembled in the kernel.
 #[repr(C)]
@@ -332,4 +396,6 @@ mod pod {
     unsafe impl aya::Pod for super::SocketState {}
     // SAFETY: as above.
     unsafe impl aya::Pod for super::PyLayout {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for super::FunctionCodeKey {}
 }

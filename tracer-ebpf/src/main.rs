@@ -6,6 +6,10 @@
 //! - `sockets`: syscall tracepoints track the traced processes' TCP sockets
 //!   and copy the bytes of plaintext ones, keyed by a socket id.
 //!
+//! `python` adds the Python stack at each request's first write, and
+//! `functions` the calls of the Python functions chosen with
+//! `--trace-function`.
+//!
 //! Every program first checks that the caller is a traced process, so other
 //! processes pay only the probe itself. Nothing is logged from here:
 //! failures are counted in the per-CPU `STATS` array, which user space reports.
@@ -13,6 +17,7 @@
 #![no_main]
 
 mod emit;
+mod functions;
 mod maps;
 mod python;
 mod sockets;

@@ -5,7 +5,7 @@ use aya_ebpf::{
     maps::{HashMap, LruHashMap, PerCpuArray, RingBuf},
 };
 use tracer_common::{
-    DEFAULT_CAPTURE_LIMIT, EventBuffer, PendingSocketCall, PyLayout, STAT_COUNT, SocketCall, SocketState, SslCall,
+    ActiveFunction, ActiveFunctionKey, DEFAULT_CAPTURE_LIMIT, EventBuffer, FunctionCodeKey, PendingSocketCall, PyLayout, STAT_COUNT, SocketCall, SocketState, SslCall,
     StackBuffer,
 };
 
@@ -66,3 +66,12 @@ pub static THREAD_STATES: LruHashMap<u64, u64> = LruHashMap::with_max_entries(65
 /// Scratch space to assemble a stack event.
 #[map]
 pub static STACK_SCRATCH: PerCpuArray<StackBuffer> = PerCpuArray::with_max_entries(1, 0);
+
+/// `--trace-function`: per (pid, code object), `CODE_TRACED` or
+/// `CODE_IGNORED`; absent for code not seen yet.
+#[map]
+pub static FUNCTION_CODES: LruHashMap<FunctionCodeKey, u8> = LruHashMap::with_max_entries(262_144, 0);
+
+/// `--trace-function`: calls in progress (see `ActiveFunctionKey`).
+#[map]
+pub static ACTIVE_FUNCTIONS: LruHashMap<ActiveFunctionKey, ActiveFunction> = LruHashMap::with_max_entries(65536, 0);

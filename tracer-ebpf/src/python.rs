@@ -49,7 +49,7 @@ pub fn starts_request(source: Source) -> bool {
     false
 }
 
-fn read_u64(address: u64) -> Option<u64> {
+pub fn read_u64(address: u64) -> Option<u64> {
     if address < 4096 {
         return None;
     }
@@ -57,28 +57,51 @@ fn read_u64(address: u64) -> Option<u64> {
     unsafe { bpf_probe_read_user(address as *const u64) }.ok()
 }
 
+/// The layout of a process with Python context.
+pub fn layout_of(pid: u32) -> Option<PyLayout> {
+    // SAFETY: the layout is copied out at once.
+    unsafe { PY_LAYOUTS.get(&pid) }.copied()
+}
+
 /// Sends the calling thread's Python stack, tagged with connection `conn_id`.
 pub fn capture_stack(pid_tgid: u64, pid: u32, conn_id: u64) {
-    // SAFETY: the layout is copied out at once.
-    let Some(layout) = (unsafe { PY_LAYOUTS.get(&pid) }).copied() else { return };
+    let Some(layout) = layout_of(pid) else { return };
     let Some(tstate) = thread_state(&layout, pid_tgid) else { return };
+    let Some(frame) = current_frame(&layout, tstate) else { return };
+    send_stack(EventKind::PyStack, &layout, frame, pid_tgid, conn_id, 0);
+}
+
+/// The innermost frame the thread whose state is `tstate` is executing.
+pub fn current_frame(layout: &PyLayout, tstate: u64) -> Option<u64> {
+    let frame = read_u64(tstate + u64::from(layout.tstate_frame))?;
+    if layout.frames == PY_FRAMES_VIA_CFRAME {
+        return read_u64(frame + u64::from(layout.cframe_current));
+    }
+    Some(frame)
+}
+
+/// Walks the stack from `frame` outwards and sends it as a `kind` event
+/// tagged with `tag` (a connection id, or the frame of a function call).
+pub fn send_stack(kind: EventKind, layout: &PyLayout, frame: u64, pid_tgid: u64, tag: u64, flags: u32) {
     let Some(scratch) = STACK_SCRATCH.get_ptr_mut(0) else { return };
     // SAFETY: per-CPU scratch value, exclusively ours while this program runs.
     let scratch = unsafe { &mut *scratch };
-    let count = walk(&layout, tstate);
+    let count = walk(layout, frame);
     if count == 0 {
         return;
     }
+    // SAFETY: a helper without preconditions.
     let now = unsafe { bpf_ktime_get_ns() };
     scratch.header = EventHeader {
-        kind: EventKind::PyStack as u32,
-        pid,
+        kind: kind as u32,
+        pid: (pid_tgid >> 32) as u32,
         tid: pid_tgid as u32,
-        conn_id,
+        conn_id: tag,
         call_start_ns: now,
         call_end_ns: now,
         call_len: count as u64,
         chunk_len: (count * PY_FRAME_LEN) as u32,
+        flags,
         ..EventHeader::default()
     };
     let len = (EVENT_HEADER_LEN + count * PY_FRAME_LEN).min(core::mem::size_of::<StackBuffer>());
@@ -88,7 +111,7 @@ pub fn capture_stack(pid_tgid: u64, pid: u32, conn_id: u64) {
 /// The calling thread's `PyThreadState`: cached, re-validated against its
 /// native thread id where the version records one, else found by walking the
 /// interpreter's thread list (3.11+) and cached.
-fn thread_state(layout: &PyLayout, pid_tgid: u64) -> Option<u64> {
+pub fn thread_state(layout: &PyLayout, pid_tgid: u64) -> Option<u64> {
     let tid = pid_tgid as u32;
     // SAFETY: the value is copied out at once.
     let cached = unsafe { THREAD_STATES.get(&pid_tgid) }.copied();
@@ -154,14 +177,9 @@ struct FrameWalk {
     count: u64,
 }
 
-/// Walks frames from `tstate`, innermost first, into the stack scratch
-/// buffer; returns how many were stored.
-fn walk(layout: &PyLayout, tstate: u64) -> usize {
-    let Some(mut frame) = read_u64(tstate + u64::from(layout.tstate_frame)) else { return 0 };
-    if layout.frames == PY_FRAMES_VIA_CFRAME {
-        let Some(current) = read_u64(frame + u64::from(layout.cframe_current)) else { return 0 };
-        frame = current;
-    }
+/// Walks frames from `frame` outwards into the stack scratch buffer;
+/// returns how many were stored.
+fn walk(layout: &PyLayout, frame: u64) -> usize {
     let mut state = FrameWalk { layout: *layout, frame, count: 0 };
     // SAFETY: `frame_step` has the callback signature bpf_loop expects and
     // receives `state`, which outlives the call.
@@ -207,7 +225,7 @@ extern "C" fn frame_step(_index: u64, context: *mut c_void) -> i64 {
     // SAFETY: per-CPU scratch value, exclusively ours while this program runs.
     let scratch = unsafe { &mut *scratch };
     let index = (walk.count as usize) & (MAX_PY_FRAMES - 1);
-    scratch.frames[index] = PyFrame { code: code & !3, instr };
+    scratch.frames[index] = PyFrame { code: code & !3, instr, frame };
     walk.count += 1;
     0
 }

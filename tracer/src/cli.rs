@@ -9,6 +9,7 @@ use tracer_common::{DEFAULT_CAPTURE_LIMIT, MAX_CAPTURE_LIMIT};
 
 use crate::llm::content::{ContentPolicy, DEFAULT_MAX_BYTES, PatternError};
 use crate::output::Format;
+use crate::python::patterns::FunctionPattern;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -63,6 +64,11 @@ pub struct AttachArgs {
     /// calling function (repeatable; the standard library and site-packages always are).
     #[arg(long = "library-path", value_name = "PREFIX")]
     pub library_paths: Vec<String>,
+    /// Make each call of matching Python functions a span, parent of the HTTP
+    /// and LLM calls made inside it: `module:Qualname`, globs allowed
+    /// (`myapp.agent:*`), repeatable. Probes every Python call while on.
+    #[arg(long = "trace-function", value_name = "PATTERN")]
+    pub trace_functions: Vec<FunctionPattern>,
 }
 
 /// Validated `attach` settings.
@@ -77,6 +83,7 @@ pub struct AttachConfig {
     /// `Some` with --capture-content.
     pub content: Option<ContentPolicy>,
     pub library_paths: Vec<String>,
+    pub trace_functions: Vec<FunctionPattern>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -129,6 +136,7 @@ impl AttachArgs {
             prices: self.prices,
             content,
             library_paths: self.library_paths,
+            trace_functions: self.trace_functions,
         })
     }
 }
@@ -172,5 +180,14 @@ mod tests {
         assert!(args(&["--pid", "1"]).validate(true).unwrap().content.is_none(), "content is off by default");
         assert!(Cli::try_parse_from(["pytrace", "attach"]).is_err());
         assert!(Cli::try_parse_from(["pytrace", "attach", "--pid", "abc"]).is_err());
+        assert!(Cli::try_parse_from(["pytrace", "attach", "--pid", "1", "--trace-function", "a b"]).is_err());
+    }
+
+    #[test]
+    fn takes_several_function_patterns() {
+        let config =
+            args(&["--pid", "1", "--trace-function", "myapp.agent:*", "--trace-function", "handle"]).validate(true);
+        let patterns: Vec<String> = config.unwrap().trace_functions.iter().map(ToString::to_string).collect();
+        assert_eq!(patterns, ["myapp.agent:*", "handle"]);
     }
 }

@@ -10,7 +10,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use bytes::Bytes;
 use tracer_common::{
     AF_INET, AF_INET6, Direction, EVENT_HEADER_LEN, EventHeader, EventKind, FLAG_LAST_CHUNK, FLAG_TRUNCATED,
-    PY_FRAME_LEN, ROLE_SERVER, SOCKET_ADDRS_LEN, SocketAddrs,
+    FUNCTION_FIRST_SEEN, FUNCTION_RAISED, FUNCTION_SUSPENDED, FUNCTION_UNWOUND, PY_FRAME_LEN, ROLE_SERVER, SOCKET_ADDRS_LEN, SocketAddrs,
 };
 
 /// Identifies one connection within a process: an `SSL*` for TLS, a socket
@@ -124,14 +124,48 @@ pub enum Event {
         conn: ConnKey,
         stack: std::sync::Arc<RawStack>,
     },
+    /// A call of a Python function started (`--trace-function`); the stack's
+    /// first frame is the function's.
+    FunctionStart {
+        pid: u32,
+        at_ns: u64,
+        stack: RawStack,
+        /// The first call of this code object seen: is it a traced function?
+        first_seen: bool,
+    },
+    /// The call whose frame is at `frame` ended, or was suspended.
+    FunctionEnd(FunctionEnd),
 }
 
-/// A Python stack as captured: (code object address, position) pairs,
-/// innermost first, and the thread it was taken on.
+/// A Python stack as captured, innermost first, and the thread it was taken on.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RawStack {
     pub tid: u32,
-    pub frames: Vec<(u64, u64)>,
+    pub frames: Vec<RawFrame>,
+}
+
+/// One captured frame: its code object, position (`f_lasti` or instruction
+/// pointer) and address.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RawFrame {
+    pub code: u64,
+    pub position: u64,
+    pub frame: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FunctionEnd {
+    pub pid: u32,
+    pub tid: u32,
+    pub frame: u64,
+    pub code: u64,
+    pub end_ns: u64,
+    /// A generator yielded: the call goes on when it resumes.
+    pub suspended: bool,
+    /// The call ended unseen (it raised); `end_ns` is when that was noticed.
+    pub unwound: bool,
+    /// The call raised an exception (known on 3.8–3.10).
+    pub raised: bool,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -146,6 +180,19 @@ pub enum DecodeError {
     PayloadLength { announced: u32, carried: usize },
     #[error("{kind:?} record carries {carried} bytes, not {expected}")]
     PayloadSize { kind: EventKind, expected: usize, carried: usize },
+}
+
+/// The `call_len` frames following a stack event's header.
+fn read_stack(header: &EventHeader, payload: &[u8]) -> RawStack {
+    let count = (header.call_len as usize).min(payload.len() / PY_FRAME_LEN);
+    let frames = payload[..count * PY_FRAME_LEN]
+        .chunks_exact(PY_FRAME_LEN)
+        .map(|f| {
+            let word = |i: usize| u64::from_le_bytes(f[i..i + 8].try_into().unwrap_or_default());
+            RawFrame { code: word(0), position: word(8), frame: word(16) }
+        })
+        .collect();
+    RawStack { tid: header.tid, frames }
 }
 
 /// Decodes one ring-buffer record.
@@ -191,16 +238,26 @@ pub fn decode(record: &[u8]) -> Result<Event, DecodeError> {
             })
         }
         EventKind::PyStack => {
-            let count = (header.call_len as usize).min(payload.len() / PY_FRAME_LEN);
-            let frames = payload[..count * PY_FRAME_LEN]
-                .chunks_exact(PY_FRAME_LEN)
-                .map(|f| {
-                    let word = |i: usize| u64::from_le_bytes(f[i..i + 8].try_into().unwrap_or_default());
-                    (word(0), word(8))
-                })
-                .collect();
-            Ok(Event::PyStack { conn, stack: std::sync::Arc::new(RawStack { tid: header.tid, frames }) })
+            Ok(Event::PyStack { conn, stack: std::sync::Arc::new(read_stack(&header, payload)) })
         }
+        EventKind::FunctionStart => {
+            Ok(Event::FunctionStart {
+            pid: header.pid,
+            at_ns: header.call_start_ns,
+            stack: read_stack(&header, payload),
+            first_seen: header.flags & FUNCTION_FIRST_SEEN != 0,
+        })
+        }
+        EventKind::FunctionEnd => Ok(Event::FunctionEnd(FunctionEnd {
+            pid: header.pid,
+            tid: header.tid,
+            frame: header.conn_id,
+            code: header.call_len,
+            end_ns: header.call_end_ns,
+            suspended: header.flags & FUNCTION_SUSPENDED != 0,
+            unwound: header.flags & FUNCTION_UNWOUND != 0,
+            raised: header.flags & FUNCTION_RAISED != 0,
+        })),
         EventKind::TlsServerName => {
             let len = (header.chunk_len as usize).min(payload.len());
             let name = payload[..len].split(|b| *b == 0).next().unwrap_or_default();

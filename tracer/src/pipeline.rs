@@ -11,6 +11,7 @@ use crate::http::Exchange;
 use crate::llm::{self, content::ContentPolicy, pricing::PriceTable};
 use crate::output::Output;
 use crate::python::symbolize::{CallStack, Symbolizer};
+use crate::span::function::{FinishedCall, FunctionCalls, function_span};
 use crate::span::http::build_span;
 use crate::span::llm::{Priced, enrich};
 use crate::span::{Resource, Span};
@@ -26,6 +27,8 @@ pub struct Pipeline {
     unpriced_models: HashSet<String>,
     /// Resolves captured Python stacks, for processes with Python context.
     pub symbolizer: Symbolizer,
+    /// Calls of the functions chosen with `--trace-function`.
+    pub functions: FunctionCalls,
     /// Extra path prefixes of library code (`--library-path`).
     pub library_paths: Vec<String>,
     /// Messages for the user (e.g. a model without a price), drained by the caller.
@@ -44,6 +47,7 @@ impl Pipeline {
             exchanges: Vec::new(),
             unpriced_models: HashSet::new(),
             symbolizer: Symbolizer::default(),
+            functions: FunctionCalls::default(),
             library_paths: Vec::new(),
             warnings: Vec::new(),
             output,
@@ -68,20 +72,37 @@ impl Pipeline {
     }
 
     pub fn event(&mut self, event: &Event) {
-        if let Event::PyStack { conn, stack } = event {
-            // Resolved now, while the process and its code objects are alive.
-            let frames = self.symbolizer.resolve(conn.pid, &stack.frames);
-            self.tracker.offer_stack(*conn, Arc::new(CallStack { tid: stack.tid, frames }));
-            return;
+        match event {
+            Event::PyStack { conn, stack } => {
+                // Resolved now, while the process and its code objects are alive.
+                let frames = self.symbolizer.resolve(conn.pid, &stack.frames);
+                let within = self.functions.enclosing(conn.pid, &frames);
+                self.tracker.offer_stack(*conn, Arc::new(CallStack { tid: stack.tid, frames, within }));
+            }
+            Event::FunctionStart { pid, at_ns, stack, first_seen } => {
+                let frames = self.symbolizer.resolve(*pid, &stack.frames);
+                let qualified = self.symbolizer.has_qualified_names(*pid);
+                self.functions.started(*pid, stack.tid, *at_ns, &frames, *first_seen, qualified);
+            }
+            Event::FunctionEnd(end) => {
+                if let Some(call) = self.functions.ended(end) {
+                    self.emit_function(&call);
+                }
+            }
+            _ => {
+                self.tracker.handle(event, &mut self.exchanges);
+                self.emit();
+            }
         }
-        self.tracker.handle(event, &mut self.exchanges);
-        self.emit();
     }
 
-    /// The process exited: its in-flight exchanges become incomplete spans.
+    /// The process exited: its in-flight exchanges and calls become incomplete spans.
     pub fn process_exited(&mut self, pid: u32) {
         self.tracker.process_exited(pid, &mut self.exchanges);
         self.emit();
+        for call in self.functions.drain_running(Some(pid), Clock::monotonic_now()) {
+            self.emit_function(&call);
+        }
         self.symbolizer.remove_process(pid);
     }
 
@@ -89,6 +110,15 @@ impl Pipeline {
     pub fn finish(&mut self) {
         self.tracker.finish(&mut self.exchanges);
         self.emit();
+        for call in self.functions.drain_running(None, Clock::monotonic_now()) {
+            self.emit_function(&call);
+        }
+    }
+
+    fn emit_function(&mut self, call: &FinishedCall) {
+        let resource = resource_of(call.pid, &mut self.resources);
+        let span = function_span(call, self.clock, resource);
+        self.output.span(&span);
     }
 
     pub fn connection_count(&self) -> usize {
@@ -100,6 +130,13 @@ impl Pipeline {
             let mut span = span_of(&exchange, self.clock, &mut self.resources);
             if let Some(stack) = &exchange.stack {
                 crate::span::python::add_code_attributes(&mut span, &stack.frames, stack.tid, &self.library_paths);
+                // Inside a traced function, unless the application's own traceparent placed it.
+                if let Some(within) = stack.within
+                    && span.parent_span_id.is_none()
+                {
+                    span.trace_id = within.trace_id;
+                    span.parent_span_id = Some(within.span_id);
+                }
             }
             if let Some(call) = llm::analyze(&exchange) {
                 let priced = enrich(&mut span, &call, exchange.start_ns, &self.prices);
@@ -121,11 +158,16 @@ impl Pipeline {
 }
 
 fn span_of(exchange: &Exchange, clock: Clock, resources: &mut HashMap<u32, Arc<Resource>>) -> Span {
-    let pid = exchange.conn.pid;
-    let resource = resources.entry(pid).or_insert_with(|| {
-        let mut resource = Resource::default();
-        resource.attributes.set(crate::span::semconv::PROCESS_PID, i64::from(pid));
-        Arc::new(resource)
-    });
-    build_span(exchange, clock, resource.clone())
+    build_span(exchange, clock, resource_of(exchange.conn.pid, resources))
+}
+
+fn resource_of(pid: u32, resources: &mut HashMap<u32, Arc<Resource>>) -> Arc<Resource> {
+    resources
+        .entry(pid)
+        .or_insert_with(|| {
+            let mut resource = Resource::default();
+            resource.attributes.set(crate::span::semconv::PROCESS_PID, i64::from(pid));
+            Arc::new(resource)
+        })
+        .clone()
 }

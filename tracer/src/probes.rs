@@ -16,8 +16,10 @@ use aya::programs::{TracePoint, UProbe, uprobe::UProbeAttachLocation, uprobe::UP
 use aya::{Ebpf, EbpfLoader};
 use std::path::Path;
 
-use tracer_common::{PyLayout, STAT_COUNT, SocketState, Stat, socket_key};
+use tracer_common::{CODE_TRACED, FunctionCodeKey, PyLayout, STAT_COUNT, SocketState, Stat, socket_key};
 
+use crate::python::call_probes::CallProbes;
+use crate::span::function::CodeVerdict;
 use crate::target::tls::{FileId, TlsLibrary};
 
 /// The kernel object built from `tracer-ebpf`.
@@ -58,6 +60,12 @@ pub const TLS_PROBES: &[ProbeSpec] = &[
 
 /// CPython: thread states, remembered when a thread takes the GIL back.
 pub const PYTHON_PROBES: &[ProbeSpec] = &[probe("PyEval_RestoreThread", "py_restore_thread", Hook::Entry)];
+
+/// `--trace-function`: loaded and attached only when the flag is given.
+const EVAL_FRAME_ENTRY: &str = "py_eval_frame_entry";
+const EVAL_FRAME_RETURN: &str = "py_eval_frame_return";
+const RESUME: &str = "py_resume";
+const FRAME_CLEAR: &str = "py_frame_clear";
 
 /// One `syscalls:` tracepoint and the program it runs.
 #[derive(Clone, Copy, Debug)]
@@ -176,6 +184,56 @@ impl Probes {
                     source,
                 })?;
         }
+        Ok(())
+    }
+
+    /// Turns on `--trace-function` probes for `pid` at `sites` in the
+    /// interpreter `object`.
+    pub fn enable_function_calls(&mut self, pid: u32, object: &Path, sites: &CallProbes) -> Result<(), ProbeError> {
+        match sites {
+            CallProbes::EvalFrame { offset } => {
+                self.attach_python(pid, EVAL_FRAME_ENTRY, "_PyEval_EvalFrameDefault", *offset, object)?;
+                self.attach_python(pid, EVAL_FRAME_RETURN, "_PyEval_EvalFrameDefault", *offset, object)?;
+            }
+            CallProbes::Resume { handlers, frame_clear } => {
+                for handler in handlers {
+                    self.attach_python(pid, RESUME, "the RESUME handler", *handler, object)?;
+                }
+                self.attach_python(pid, FRAME_CLEAR, "the frame-clearing function", *frame_clear, object)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Marks code objects as traced functions.
+    pub fn trace_codes(&mut self, verdicts: &[CodeVerdict]) -> Result<(), ProbeError> {
+        let map = self.ebpf.map_mut("FUNCTION_CODES").ok_or(ProbeError::MissingMap("FUNCTION_CODES"))?;
+        let mut codes: BpfHashMap<_, FunctionCodeKey, u8> =
+            BpfHashMap::try_from(map).map_err(|source| ProbeError::Map { map: "FUNCTION_CODES", source })?;
+        for verdict in verdicts {
+            let key = FunctionCodeKey { pid: u64::from(verdict.pid), code: verdict.code };
+            codes.insert(key, CODE_TRACED, 0).map_err(|source| ProbeError::Map { map: "FUNCTION_CODES", source })?;
+        }
+        Ok(())
+    }
+
+    /// Attaches `program` (loading it on first use) at `offset` in `object`, scoped to `pid`.
+    fn attach_python(
+        &mut self,
+        pid: u32,
+        program: &'static str,
+        site: &'static str,
+        offset: u64,
+        object: &Path,
+    ) -> Result<(), ProbeError> {
+        let probe = uprobe(&mut self.ebpf, program)?;
+        if probe.fd().is_err() {
+            probe.load().map_err(|source| ProbeError::Program { program, source })?;
+        }
+        let scope = NonZeroU32::new(pid).map_or(UProbeScope::AllProcesses, UProbeScope::OneProcess);
+        probe.attach(UProbeAttachLocation::AbsoluteOffset(offset), object, scope).map_err(|source| {
+            ProbeError::Attach { symbol: site, library: object.display().to_string(), source }
+        })?;
         Ok(())
     }
 

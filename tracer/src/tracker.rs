@@ -72,7 +72,7 @@ impl Tracker {
             }
             Event::ServerName { conn, name } => self.tracked(*conn).facts.server_name = Some(name.clone()),
             // Resolved by the pipeline first, then handed over with `offer_stack`.
-            Event::PyStack { .. } => {}
+            Event::PyStack { .. } | Event::FunctionStart { .. } | Event::FunctionEnd(_) => {}
         }
         if out.len() > first_new
             && let Some(conn) = out.get(first_new).map(|e| e.conn)

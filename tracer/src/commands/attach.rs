@@ -24,6 +24,7 @@ use crate::pipeline::Pipeline;
 use crate::privileges::{self, PrivilegeError};
 use crate::probes::{self, ProbeError, Probes};
 use crate::python;
+use crate::span::function::FunctionCalls;
 use crate::target::process::{has_exited, host_name};
 use crate::target::sockets;
 use crate::target::tls::{self, FileId, TlsLibrary};
@@ -70,6 +71,7 @@ pub async fn run(config: AttachConfig) -> Result<(), AttachError> {
     let mut probes = Probes::load(config.capture_limit)?;
     let mut pipeline = Pipeline::new(Clock::measure(), prices, config.content.clone(), open_output(&config)?);
     pipeline.library_paths = config.library_paths.clone();
+    pipeline.functions = FunctionCalls::new(config.trace_functions.clone());
     let host = host_name();
     probes.attach_syscalls()?;
     let mut seeded_ids = 0;
@@ -102,6 +104,7 @@ pub async fn run(config: AttachConfig) -> Result<(), AttachError> {
                     pipeline.record(&record);
                 }
                 guard.clear_ready();
+                mark_traced_functions(&mut probes, &mut pipeline);
                 print_warnings(&mut pipeline);
             }
             _ = rescan.tick() => {
@@ -109,6 +112,7 @@ pub async fn run(config: AttachConfig) -> Result<(), AttachError> {
                 while let Some(record) = ring.get_mut().next() {
                     pipeline.record(&record);
                 }
+                mark_traced_functions(&mut probes, &mut pipeline);
                 rescan_targets(&mut targets, &mut probes, &mut pipeline);
                 if targets.is_empty() {
                     eprintln!("pytrace: every traced process has exited");
@@ -223,9 +227,35 @@ fn enable_python_context(probes: &mut Probes, pipeline: &mut Pipeline, process: 
                 context.layout.minor,
                 context.threads.len()
             );
+            if pipeline.functions.is_enabled() {
+                enable_function_calls(probes, pid, &context);
+            }
             pipeline.symbolizer.add_process(pid, context.memory, context.layout);
         }
         Err(error) => eprintln!("pytrace: PID {pid}: no Python context: {error}; HTTP spans are still produced"),
+    }
+}
+
+/// `--trace-function`: the per-call probes for this interpreter, or why not.
+fn enable_function_calls(probes: &mut Probes, pid: u32, context: &python::discover::PythonContext) {
+    let enabled = python::call_probes::locate(context)
+        .map_err(|error| error.to_string())
+        .and_then(|sites| {
+            probes.enable_function_calls(pid, &context.object_host_path, &sites).map_err(|e| e.to_string())
+        });
+    match enabled {
+        Ok(()) => eprintln!("pytrace: PID {pid}: function spans on (every Python call is probed while tracing)"),
+        Err(error) => eprintln!("pytrace: PID {pid}: no function spans: {error}; other spans are still produced"),
+    }
+}
+
+/// Tells the kernel which newly seen code objects are traced functions.
+fn mark_traced_functions(probes: &mut Probes, pipeline: &mut Pipeline) {
+    let verdicts = pipeline.functions.take_verdicts();
+    if !verdicts.is_empty()
+        && let Err(error) = probes.trace_codes(&verdicts)
+    {
+        tracing::warn!(%error, "marking traced functions failed");
     }
 }
 

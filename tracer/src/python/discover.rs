@@ -24,6 +24,8 @@ pub struct PythonContext {
     pub object_path: String,
     pub object_host_path: PathBuf,
     pub restore_thread_offset: u64,
+    /// Process address minus the object's virtual address.
+    pub load_bias: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -74,5 +76,6 @@ pub fn discover(process: &TargetProcess) -> Result<Option<PythonContext>, Contex
         object_path: python.object_path.clone(),
         object_host_path: host_path,
         restore_thread_offset,
+        load_bias,
     }))
 }

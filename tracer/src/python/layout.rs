@@ -6,7 +6,9 @@
 //! 3.13 publishes them in `_Py_DebugOffsets` at the start of `_PyRuntime`,
 //! which is read instead.
 
-use tracer_common::{PY_FRAMES_DIRECT, PY_FRAMES_OBJECTS, PY_FRAMES_VIA_CFRAME, PyLayout};
+use tracer_common::{
+    PY_FRAMES_DIRECT, PY_FRAMES_OBJECTS, PY_FRAMES_VIA_CFRAME, PY_STATE_BYTE, PY_STATE_STACKTOP, PyLayout,
+};
 
 use super::memory::Memory;
 
@@ -48,16 +50,23 @@ pub struct Layout {
     pub unicode_compact_data: u64,
 }
 
-const fn objects(frame: u32, back: u32, code: u32, lasti: u32) -> PyLayout {
+/// 3.8–3.10: frame objects linked by `f_back`; `_PyEval_EvalFrameDefault`
+/// takes the frame as its first argument on 3.8, its second since 3.9.
+const fn objects(minor: u32) -> PyLayout {
+    let (lasti, frame_state, frame_state_kind) =
+        if minor == 10 { (96, 108, PY_STATE_BYTE) } else { (104, 72, PY_STATE_STACKTOP) };
     PyLayout {
         frames: PY_FRAMES_OBJECTS,
-        tstate_frame: frame,
+        tstate_frame: 24,
         cframe_current: 0,
-        frame_back: back,
-        frame_code: code,
+        frame_back: 24,
+        frame_code: 32,
         frame_instr: lasti,
         frame_owner: 0,
         owner_shim: 0xff,
+        frame_state,
+        frame_state_kind,
+        eval_frame_arg: if minor == 8 { 0 } else { 1 },
         ..NO_THREAD_LIST
     }
 }
@@ -76,7 +85,9 @@ const NO_THREAD_LIST: PyLayout = PyLayout {
     tstate_native_thread_id: 0,
     tstate_next: 0,
     interp_threads_head: 0,
-    _pad: 0,
+    frame_state: 0,
+    frame_state_kind: 0,
+    eval_frame_arg: 0,
     interpreters_head_address: 0,
 };
 
@@ -102,7 +113,7 @@ pub fn table(minor: u32) -> Option<Layout> {
     let layout = match minor {
         8..=10 => Layout {
             minor,
-            kernel: objects(24, 24, 32, if minor == 10 { 96 } else { 104 }),
+            kernel: objects(minor),
             interpreters_head: 32,
             threads_head: 8,
             tstate_next: 8,

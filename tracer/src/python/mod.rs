@@ -1,9 +1,12 @@
 //! Python context from a traced CPython process: its memory layout
 //! (`layout`), reading its memory (`memory`), and turning captured frames into
-//! function names, files and lines (`code`, `symbolize`).
+//! function names, files and lines (`code`, `symbolize`); which functions
+//! `--trace-function` chose (`patterns`) and where its probes go (`call_probes`).
 
+pub mod call_probes;
 pub mod code;
 pub mod discover;
 pub mod layout;
 pub mod memory;
+pub mod patterns;
 pub mod symbolize;

@@ -7,20 +7,28 @@ use std::collections::HashMap;
 use super::code::{self, CodeInfo};
 use super::layout::Layout;
 use super::memory::Memory;
+use crate::events::RawFrame;
+use crate::span::SpanContext;
 
-/// A resolved Python stack, innermost frame first, and its thread.
+/// A resolved Python stack, innermost frame first, and its thread; `within`
+/// is the innermost traced function call (`--trace-function`) it runs in.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CallStack {
     pub tid: u32,
     pub frames: Vec<Frame>,
+    pub within: Option<SpanContext>,
 }
 
 /// One resolved Python frame.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Frame {
     pub qualname: String,
     pub file: String,
     pub line: Option<u32>,
+    /// The code object's address in the process.
+    pub code: u64,
+    /// The frame's address: which call this is.
+    pub frame: u64,
 }
 
 struct Process {
@@ -46,14 +54,19 @@ impl Symbolizer {
         self.processes.remove(&pid);
     }
 
+    /// Whether `pid`'s code objects carry qualified names (3.11+).
+    pub fn has_qualified_names(&self, pid: u32) -> bool {
+        self.processes.get(&pid).is_some_and(|p| p.layout.code.qualname.is_some())
+    }
+
     /// Innermost first, like the input; frames that cannot be read are skipped.
-    pub fn resolve(&mut self, pid: u32, frames: &[(u64, u64)]) -> Vec<Frame> {
+    pub fn resolve(&mut self, pid: u32, frames: &[RawFrame]) -> Vec<Frame> {
         let Some(process) = self.processes.get_mut(&pid) else { return Vec::new() };
         if process.codes.len() > MAX_CACHED_CODES {
             process.codes.clear();
         }
         let mut resolved = Vec::with_capacity(frames.len());
-        for &(code, position) in frames {
+        for &RawFrame { code, position, frame } in frames {
             let info = process
                 .codes
                 .entry(code)
@@ -61,7 +74,7 @@ impl Symbolizer {
                 .clone();
             if let Some(info) = info {
                 let line = code::line_of(&process.layout, &info, code, position);
-                resolved.push(Frame { qualname: info.qualname, file: info.filename, line });
+                resolved.push(Frame { qualname: info.qualname, file: info.filename, line, code, frame });
             }
         }
         resolved

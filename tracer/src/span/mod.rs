@@ -1,6 +1,7 @@
 //! Spans: the model, the attribute-name table, and the builders that turn
 //! observed exchanges into spans.
 
+pub mod function;
 pub mod http;
 pub mod llm;
 pub mod model;
@@ -8,4 +9,4 @@ pub mod python;
 pub mod semconv;
 pub mod traceparent;
 
-pub use model::{AttrValue, Attributes, Resource, Span, SpanId, SpanKind, Status, TraceId};
+pub use model::{AttrValue, Attributes, Resource, Span, SpanContext, SpanId, SpanKind, Status, TraceId};

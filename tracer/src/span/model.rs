@@ -81,6 +81,13 @@ impl Attributes {
         }
     }
 
+    pub fn bool(&self, key: &str) -> Option<bool> {
+        match self.get(key) {
+            Some(AttrValue::Bool(b)) => Some(*b),
+            _ => None,
+        }
+    }
+
     pub fn iter(&self) -> impl Iterator<Item = (&'static str, &AttrValue)> {
         self.0.iter().map(|(k, v)| (*k, v))
     }
@@ -90,6 +97,13 @@ impl Attributes {
 pub struct TraceId(pub [u8; 16]);
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct SpanId(pub [u8; 8]);
+
+/// A span's identity as its children refer to it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct SpanContext {
+    pub trace_id: TraceId,
+    pub span_id: SpanId,
+}
 
 impl TraceId {
     pub fn random() -> Self {

@@ -95,6 +95,9 @@ pub const PYTRACE_INCOMPLETE: &str = "pytrace.incomplete";
 pub const PYTRACE_INCOMPLETE_REASON: &str = "pytrace.incomplete.reason";
 /// Some request or response bytes were not captured (capture limit, loss).
 pub const PYTRACE_BYTES_MISSING: &str = "pytrace.capture.bytes_missing";
+/// A function span's end was inferred: a new call reused its frame, so the
+/// call had raised (its end time is when that was noticed).
+pub const PYTRACE_FUNCTION_END_INFERRED: &str = "pytrace.function.end_inferred";
 /// The SNI host name the client sent in its TLS handshake.
 pub const PYTRACE_TLS_SERVER_NAME: &str = "pytrace.tls.server_name";
 /// Status codes of 1xx responses received before the final response.

@@ -1,6 +1,7 @@
 //! What pytrace needs from ELF files: exported symbol addresses converted to
 //! file offsets (what uprobes attach to), shared-library dependencies, and a
-//! symbol's bytes (CPython's `Py_Version`).
+//! symbol's bytes (CPython's `Py_Version`). Local symbols are found too when
+//! the file is not stripped.
 
 use std::path::{Path, PathBuf};
 
@@ -42,16 +43,36 @@ impl Elf {
 
     /// Finds a defined symbol in the dynamic symbol table, then the full one.
     pub fn symbol(&self, name: &str) -> Option<SymbolLocation> {
+        self.find_symbol(|symbol| symbol == name)
+    }
+
+    /// Finds a defined symbol that is `name` or a compiler-renamed local
+    /// copy of it (`name.0`, `name.17`: a function-level `static`).
+    pub fn local_symbol(&self, name: &str) -> Option<SymbolLocation> {
+        self.find_symbol(|symbol| {
+            symbol.strip_prefix(name).is_some_and(|rest| {
+                rest.is_empty() || rest.strip_prefix('.').is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit()))
+            })
+        })
+    }
+
+    fn find_symbol(&self, wanted: impl Fn(&str) -> bool) -> Option<SymbolLocation> {
         let file = self.file();
-        let symbol =
-            file.dynamic_symbols().chain(file.symbols()).find(|s| s.is_definition() && s.name() == Ok(name))?;
+        let symbol = file
+            .dynamic_symbols()
+            .chain(file.symbols())
+            .find(|s| s.is_definition() && s.name().is_ok_and(&wanted))?;
         let address = symbol.address();
-        let file_offset = file.segments().find_map(|segment| {
+        Some(SymbolLocation { address, file_offset: self.file_offset(address), size: symbol.size() })
+    }
+
+    /// Where the byte at virtual address `address` is stored in the file.
+    pub fn file_offset(&self, address: u64) -> Option<u64> {
+        self.file().segments().find_map(|segment| {
             let (offset, size) = segment.file_range();
             let start = segment.address();
             (address >= start && address < start + size).then(|| address - start + offset)
-        });
-        Some(SymbolLocation { address, file_offset, size: symbol.size() })
+        })
     }
 
     /// The bytes of a symbol's initial value, as stored in the file.

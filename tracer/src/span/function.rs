@@ -1,0 +1,274 @@
+//! Function spans (`--trace-function`): which code objects are traced, the
+//! traced calls in progress, and the internal spans they become.
+//!
+//! A call is identified by its frame's address while it runs. Its span's
+//! parent is the innermost traced call found further out on the stack seen
+//! when it started; an HTTP or LLM call whose stack holds a traced call's
+//! frame becomes that call's child. Calls still running when tracing ends are
+//! reported as incomplete.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use super::model::{Resource, Span, SpanContext, SpanId, SpanKind, Status, TraceId};
+use super::semconv as sc;
+use crate::clock::Clock;
+use crate::events::FunctionEnd;
+use crate::python::patterns::FunctionPattern;
+use crate::python::symbolize::Frame;
+
+/// A decision for the kernel: calls of this code object are (not) traced.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CodeVerdict {
+    pub pid: u32,
+    pub code: u64,
+}
+
+#[derive(Clone, Debug)]
+struct OpenCall {
+    context: SpanContext,
+    parent: Option<SpanId>,
+    function: Frame,
+    tid: u32,
+    start_ns: u64,
+}
+
+/// A traced call that ended (or was still running when tracing stopped).
+#[derive(Clone, Debug)]
+pub struct FinishedCall {
+    pub pid: u32,
+    call: OpenCall,
+    end_ns: u64,
+    end: CallEnd,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum CallEnd {
+    Returned,
+    Raised,
+    /// Noticed when a new call reused its frame: it raised.
+    Unwound,
+    /// Still running when tracing stopped.
+    Running,
+}
+
+#[derive(Default)]
+pub struct FunctionCalls {
+    patterns: Vec<FunctionPattern>,
+    open: HashMap<(u32, u64), OpenCall>,
+    verdicts: Vec<CodeVerdict>,
+}
+
+impl FunctionCalls {
+    pub fn new(patterns: Vec<FunctionPattern>) -> Self {
+        Self { patterns, ..Self::default() }
+    }
+
+    pub fn is_enabled(&self) -> bool {
+        !self.patterns.is_empty()
+    }
+
+    /// A call started; `frames` is its stack, its own frame first.
+    /// `first_seen`: the kernel asks whether this code object is traced;
+    /// `qualified`: the names are qualified names (3.11+).
+    pub fn started(&mut self, pid: u32, tid: u32, at_ns: u64, frames: &[Frame], first_seen: bool, qualified: bool) {
+        let Some((function, outer)) = frames.split_first() else { return };
+        if first_seen {
+            if !self.patterns.iter().any(|p| p.matches(&function.qualname, &function.file, qualified)) {
+                return;
+            }
+            self.verdicts.push(CodeVerdict { pid, code: function.code });
+        }
+        if self.open.get(&(pid, function.frame)).is_some_and(|call| call.function.code == function.code) {
+            return; // a generator resuming (3.8–3.10)
+        }
+        let parent = self.enclosing(pid, outer);
+        let call = OpenCall {
+            context: SpanContext {
+                trace_id: parent.map_or_else(TraceId::random, |p| p.trace_id),
+                span_id: SpanId::random(),
+            },
+            parent: parent.map(|p| p.span_id),
+            function: function.clone(),
+            tid,
+            start_ns: at_ns,
+        };
+        self.open.insert((pid, function.frame), call);
+    }
+
+    /// A call ended or was suspended; returns it when it is finished.
+    pub fn ended(&mut self, end: &FunctionEnd) -> Option<FinishedCall> {
+        if end.suspended {
+            return None;
+        }
+        let key = (end.pid, end.frame);
+        if self.open.get(&key)?.function.code != end.code {
+            return None;
+        }
+        let call = self.open.remove(&key)?;
+        let how = if end.unwound {
+            CallEnd::Unwound
+        } else if end.raised {
+            CallEnd::Raised
+        } else {
+            CallEnd::Returned
+        };
+        Some(FinishedCall { pid: end.pid, call, end_ns: end.end_ns, end: how })
+    }
+
+    /// The innermost traced call among `frames` (innermost first).
+    pub fn enclosing(&self, pid: u32, frames: &[Frame]) -> Option<SpanContext> {
+        frames.iter().find_map(|frame| {
+            self.open.get(&(pid, frame.frame)).filter(|call| call.function.code == frame.code).map(|call| call.context)
+        })
+    }
+
+    /// Code objects found to be traced since the last call.
+    pub fn take_verdicts(&mut self) -> Vec<CodeVerdict> {
+        std::mem::take(&mut self.verdicts)
+    }
+
+    /// Calls still running in `pid` (all processes when `None`), ended at `now_ns`.
+    pub fn drain_running(&mut self, pid: Option<u32>, now_ns: u64) -> Vec<FinishedCall> {
+        let keys: Vec<_> = self.open.keys().filter(|(p, _)| pid.is_none_or(|pid| *p == pid)).copied().collect();
+        let mut calls: Vec<_> = keys
+            .into_iter()
+            .filter_map(|key| self.open.remove(&key).map(|call| (key.0, call)))
+            .map(|(pid, call)| FinishedCall { pid, call, end_ns: now_ns, end: CallEnd::Running })
+            .collect();
+        calls.sort_by_key(|finished| finished.call.start_ns);
+        calls
+    }
+}
+
+/// The internal span of a finished call.
+pub fn function_span(finished: &FinishedCall, clock: Clock, resource: Arc<Resource>) -> Span {
+    let call = &finished.call;
+    let mut span = Span {
+        trace_id: call.context.trace_id,
+        span_id: call.context.span_id,
+        parent_span_id: call.parent,
+        name: call.function.qualname.clone(),
+        kind: SpanKind::Internal,
+        start_unix_nano: clock.to_unix(call.start_ns),
+        end_unix_nano: clock.to_unix(finished.end_ns.max(call.start_ns)),
+        status: Status::Unset,
+        attributes: Default::default(),
+        resource,
+    };
+    let a = &mut span.attributes;
+    a.set(sc::CODE_FUNCTION_NAME, call.function.qualname.clone());
+    a.set(sc::CODE_FILE_PATH, call.function.file.clone());
+    if let Some(line) = call.function.line {
+        a.set(sc::CODE_LINE_NUMBER, i64::from(line));
+    }
+    a.set(sc::THREAD_ID, i64::from(call.tid));
+    match finished.end {
+        CallEnd::Returned => {}
+        CallEnd::Raised => span.status = Status::Error { message: Some("the function raised an exception".into()) },
+        CallEnd::Unwound => {
+            span.status = Status::Error { message: Some("the function raised an exception".into()) };
+            a.set(sc::PYTRACE_FUNCTION_END_INFERRED, true);
+        }
+        CallEnd::Running => {
+            a.set(sc::PYTRACE_INCOMPLETE, true);
+            a.set(sc::PYTRACE_INCOMPLETE_REASON, "the call was still running when tracing stopped");
+        }
+    }
+    span
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PID: u32 = 7;
+
+    fn frame(qualname: &str, code: u64, frame: u64) -> Frame {
+        Frame { qualname: qualname.into(), file: "/srv/myapp/agent.py".into(), line: Some(3), code, frame }
+    }
+
+    fn end(frame: u64, code: u64, end_ns: u64) -> FunctionEnd {
+        FunctionEnd { pid: PID, tid: 1, frame, code, end_ns, suspended: false, unwound: false, raised: false }
+    }
+
+    fn tracing(pattern: &str) -> FunctionCalls {
+        FunctionCalls::new(vec![pattern.parse().unwrap()])
+    }
+
+    #[test]
+    fn matching_code_is_traced_and_reported_to_the_kernel_once() {
+        let mut calls = tracing("myapp.agent:Agent.*");
+        let main = frame("main", 0x10, 0x100);
+        let step = frame("Agent.step", 0x20, 0x200);
+        calls.started(PID, 1, 5, std::slice::from_ref(&main), true, true);
+        calls.started(PID, 1, 6, &[step.clone(), main.clone()], true, true);
+        assert_eq!(calls.take_verdicts(), [CodeVerdict { pid: PID, code: 0x20 }]);
+        calls.started(PID, 1, 8, &[frame("Agent.step", 0x20, 0x300), main], false, true);
+        assert!(calls.take_verdicts().is_empty());
+        assert!(calls.ended(&end(0x100, 0x10, 9)).is_none(), "main is not traced");
+        let finished = calls.ended(&end(0x200, 0x20, 10)).unwrap();
+        let span = function_span(&finished, Clock::with_offset(0), Default::default());
+        assert_eq!(span.name, "Agent.step");
+        assert_eq!(span.kind, SpanKind::Internal);
+        assert_eq!(span.duration_ns(), 4);
+        assert_eq!(span.parent_span_id, None);
+    }
+
+    #[test]
+    fn nested_calls_and_requests_become_children() {
+        let mut calls = tracing("myapp.agent:*");
+        let run = frame("Agent.run", 0x10, 0x100);
+        let step = frame("Agent.step", 0x20, 0x200);
+        calls.started(PID, 1, 1, std::slice::from_ref(&run), true, true);
+        calls.started(PID, 1, 2, &[step.clone(), run.clone()], true, true);
+        let http_stack = [frame("send", 0x99, 0x900), step.clone(), run.clone()];
+        let within = calls.enclosing(PID, &http_stack).unwrap();
+        let step_span = function_span(&calls.ended(&end(0x200, 0x20, 3)).unwrap(), Clock::with_offset(0), Default::default());
+        let run_span = function_span(&calls.ended(&end(0x100, 0x10, 4)).unwrap(), Clock::with_offset(0), Default::default());
+        assert_eq!(within.span_id, step_span.span_id);
+        assert_eq!(step_span.parent_span_id, Some(run_span.span_id));
+        assert_eq!(step_span.trace_id, run_span.trace_id);
+        assert_eq!(calls.enclosing(PID, &http_stack), None, "both calls ended");
+    }
+
+    #[test]
+    fn a_reused_frame_address_with_other_code_is_not_the_call() {
+        let mut calls = tracing("myapp.agent:*");
+        calls.started(PID, 1, 1, &[frame("step", 0x20, 0x200)], true, true);
+        assert_eq!(calls.enclosing(PID, &[frame("other", 0x30, 0x200)]), None);
+        assert!(calls.ended(&end(0x200, 0x30, 2)).is_none());
+    }
+
+    #[test]
+    fn generators_end_when_they_finish_not_when_they_yield() {
+        let mut calls = tracing("myapp.agent:*");
+        let stream = frame("stream", 0x20, 0x200);
+        calls.started(PID, 1, 1, std::slice::from_ref(&stream), true, false);
+        assert!(calls.ended(&FunctionEnd { suspended: true, ..end(0x200, 0x20, 2) }).is_none());
+        calls.started(PID, 1, 3, std::slice::from_ref(&stream), false, false);
+        let finished = calls.ended(&end(0x200, 0x20, 4)).unwrap();
+        assert_eq!(function_span(&finished, Clock::with_offset(0), Default::default()).duration_ns(), 3);
+    }
+
+    #[test]
+    fn raised_and_running_calls_are_marked() {
+        let mut calls = tracing("myapp.agent:*");
+        calls.started(PID, 1, 1, &[frame("fails", 0x20, 0x200)], true, true);
+        calls.started(PID, 1, 1, &[frame("runs", 0x30, 0x300)], true, true);
+        let raised = calls.ended(&FunctionEnd { raised: true, ..end(0x200, 0x20, 2) }).unwrap();
+        assert!(matches!(function_span(&raised, Clock::with_offset(0), Default::default()).status, Status::Error { .. }));
+        let running = calls.drain_running(Some(PID), 9);
+        assert_eq!(running.len(), 1);
+        let span = function_span(&running[0], Clock::with_offset(0), Default::default());
+        assert_eq!(span.attributes.bool(sc::PYTRACE_INCOMPLETE), Some(true));
+    }
+
+    #[test]
+    fn untraced_functions_are_left_alone() {
+        let mut calls = tracing("myapp.tools:*");
+        calls.started(PID, 1, 1, &[frame("Agent.step", 0x20, 0x200)], true, true);
+        assert!(calls.take_verdicts().is_empty());
+        assert!(calls.ended(&end(0x200, 0x20, 2)).is_none());
+    }
+}
