@@ -275,8 +275,7 @@ pub struct PyLayout {
     pub frame_state: u16,
     /// How to read `frame_state`: `PY_STATE_*`.
     pub frame_state_kind: u8,
-    /// Which argument of `_PyEval_EvalFrameDefault` is the frame (3.8–3.10).
-    pub eval_frame_arg: u8,
+    pub _pad: u8,
     /// Address of `_PyRuntime.interpreters.head` in the process.
     pub interpreters_head_address: u64,
 }

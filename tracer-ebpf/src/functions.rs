@@ -35,12 +35,21 @@ use crate::python::{current_frame, layout_of, read_u64, send_stack, thread_state
 const FRAME_OWNED_BY_THREAD: u8 = 0;
 
 // 3.8: _PyEval_EvalFrameDefault(PyFrameObject *f, int throwflag)
+#[uprobe]
+pub fn py_eval_frame_entry_38(ctx: ProbeContext) -> u32 {
+    eval_frame_entry(&ctx, ctx.arg(0).unwrap_or(0))
+}
+
 // 3.9, 3.10: _PyEval_EvalFrameDefault(PyThreadState *tstate, PyFrameObject *f, int throwflag)
 #[uprobe]
 pub fn py_eval_frame_entry(ctx: ProbeContext) -> u32 {
+    eval_frame_entry(&ctx, ctx.arg(1).unwrap_or(0))
+}
+
+#[inline(always)]
+fn eval_frame_entry(ctx: &ProbeContext, frame: u64) -> u32 {
     let Some((pid_tgid, pid)) = traced_pid(Stat::UprobeHits) else { return 0 };
     let Some(layout) = layout_of(pid) else { return 0 };
-    let frame: u64 = if layout.eval_frame_arg == 0 { ctx.arg(0) } else { ctx.arg(1) }.unwrap_or(0);
     let Some(code) = read_u64(frame + u64::from(layout.frame_code)) else { return 0 };
     let Some(flags) = worth_reporting(pid, code) else { return 0 };
     // SAFETY: the context's registers are readable by kprobe-type programs.

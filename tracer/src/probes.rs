@@ -63,6 +63,7 @@ pub const PYTHON_PROBES: &[ProbeSpec] = &[probe("PyEval_RestoreThread", "py_rest
 
 /// `--trace-function`: loaded and attached only when the flag is given.
 const EVAL_FRAME_ENTRY: &str = "py_eval_frame_entry";
+const EVAL_FRAME_ENTRY_38: &str = "py_eval_frame_entry_38";
 const EVAL_FRAME_RETURN: &str = "py_eval_frame_return";
 const RESUME: &str = "py_resume";
 const FRAME_CLEAR: &str = "py_frame_clear";
@@ -191,8 +192,9 @@ impl Probes {
     /// interpreter `object`.
     pub fn enable_function_calls(&mut self, pid: u32, object: &Path, sites: &CallProbes) -> Result<(), ProbeError> {
         match sites {
-            CallProbes::EvalFrame { offset } => {
-                self.attach_python(pid, EVAL_FRAME_ENTRY, "_PyEval_EvalFrameDefault", *offset, object)?;
+            CallProbes::EvalFrame { offset, frame_is_first_argument } => {
+                let entry = if *frame_is_first_argument { EVAL_FRAME_ENTRY_38 } else { EVAL_FRAME_ENTRY };
+                self.attach_python(pid, entry, "_PyEval_EvalFrameDefault", *offset, object)?;
                 self.attach_python(pid, EVAL_FRAME_RETURN, "_PyEval_EvalFrameDefault", *offset, object)?;
             }
             CallProbes::Resume { handlers, frame_clear } => {

@@ -17,8 +17,9 @@ use crate::target::elf::Elf;
 /// Probe sites as file offsets in the interpreter object.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum CallProbes {
-    /// 3.8–3.10: `_PyEval_EvalFrameDefault`.
-    EvalFrame { offset: u64 },
+    /// 3.8–3.10: `_PyEval_EvalFrameDefault`, whose frame argument is the
+    /// first on 3.8 and the second since 3.9.
+    EvalFrame { offset: u64, frame_is_first_argument: bool },
     /// 3.11+: the `RESUME` handlers, and the frame-clearing function.
     Resume { handlers: Vec<u64>, frame_clear: u64 },
 }
@@ -55,7 +56,7 @@ pub fn locate(context: &PythonContext) -> Result<CallProbes, CallProbeError> {
     let minor = context.layout.minor;
     if minor <= 10 {
         let offset = eval.file_offset.ok_or_else(|| CallProbeError::MissingSymbol(object.clone(), "_PyEval_EvalFrameDefault"))?;
-        return Ok(CallProbes::EvalFrame { offset });
+        return Ok(CallProbes::EvalFrame { offset, frame_is_first_argument: minor == 8 });
     }
     let opcodes = resume_opcodes(minor).ok_or(CallProbeError::UnsupportedVersion(minor))?;
     let table = symbol("opcode_targets")?;

@@ -50,8 +50,7 @@ pub struct Layout {
     pub unicode_compact_data: u64,
 }
 
-/// 3.8–3.10: frame objects linked by `f_back`; `_PyEval_EvalFrameDefault`
-/// takes the frame as its first argument on 3.8, its second since 3.9.
+/// 3.8–3.10: frame objects linked by `f_back`.
 const fn objects(minor: u32) -> PyLayout {
     let (lasti, frame_state, frame_state_kind) =
         if minor == 10 { (96, 108, PY_STATE_BYTE) } else { (104, 72, PY_STATE_STACKTOP) };
@@ -66,7 +65,6 @@ const fn objects(minor: u32) -> PyLayout {
         owner_shim: 0xff,
         frame_state,
         frame_state_kind,
-        eval_frame_arg: if minor == 8 { 0 } else { 1 },
         ..NO_THREAD_LIST
     }
 }
@@ -87,7 +85,7 @@ const NO_THREAD_LIST: PyLayout = PyLayout {
     interp_threads_head: 0,
     frame_state: 0,
     frame_state_kind: 0,
-    eval_frame_arg: 0,
+    _pad: 0,
     interpreters_head_address: 0,
 };
 
