@@ -15,7 +15,8 @@
 //!   where its frame executes `RESUME` (probes sit on that instruction's
 //!   handlers inside the interpreter loop, read from its dispatch table), and
 //!   ends when its frame is cleared (`_PyFrame_Clear` /
-//!   `_PyFrame_ClearExceptCode`), on return and on exception alike.
+//!   `_PyFrame_ClearExceptCode`), on return and on exception alike — or,
+//!   in builds without those symbols, at the return instructions' handlers.
 
 use aya_ebpf::{
     helpers::{bpf_ktime_get_ns, bpf_probe_read_user},
@@ -113,6 +114,22 @@ pub fn py_resume(_ctx: ProbeContext) -> u32 {
 pub fn py_frame_clear(ctx: ProbeContext) -> u32 {
     let Some((pid_tgid, pid)) = traced_pid(Stat::UprobeHits) else { return 0 };
     let frame: u64 = ctx.arg(0).unwrap_or(0);
+    let key = ActiveFunctionKey { owner: u64::from(pid) << 32, address: frame };
+    // SAFETY: the value is copied out at once.
+    let Some(call) = (unsafe { ACTIVE_FUNCTIONS.get(&key) }).copied() else { return 0 };
+    let _ = ACTIVE_FUNCTIONS.remove(&key);
+    end(&call, pid_tgid, 0);
+    0
+}
+
+/// 3.11+ builds without symbols: on the return instructions' handlers,
+/// where the returning frame is still the thread's current one.
+#[uprobe]
+pub fn py_return(_ctx: ProbeContext) -> u32 {
+    let Some((pid_tgid, pid)) = traced_pid(Stat::UprobeHits) else { return 0 };
+    let Some(layout) = layout_of(pid) else { return 0 };
+    let Some(tstate) = thread_state(&layout, pid_tgid) else { return 0 };
+    let Some(frame) = current_frame(&layout, tstate) else { return 0 };
     let key = ActiveFunctionKey { owner: u64::from(pid) << 32, address: frame };
     // SAFETY: the value is copied out at once.
     let Some(call) = (unsafe { ACTIVE_FUNCTIONS.get(&key) }).copied() else { return 0 };

@@ -18,7 +18,7 @@ use std::path::Path;
 
 use tracer_common::{CODE_TRACED, FunctionCodeKey, PyLayout, STAT_COUNT, SocketState, Stat, socket_key};
 
-use crate::python::call_probes::CallProbes;
+use crate::python::call_probes::{CallEnds, CallProbes};
 use crate::span::function::CodeVerdict;
 use crate::target::tls::{FileId, TlsLibrary};
 
@@ -67,6 +67,7 @@ const EVAL_FRAME_ENTRY_38: &str = "py_eval_frame_entry_38";
 const EVAL_FRAME_RETURN: &str = "py_eval_frame_return";
 const RESUME: &str = "py_resume";
 const FRAME_CLEAR: &str = "py_frame_clear";
+const RETURN: &str = "py_return";
 
 /// One `syscalls:` tracepoint and the program it runs.
 #[derive(Clone, Copy, Debug)]
@@ -197,11 +198,20 @@ impl Probes {
                 self.attach_python(pid, entry, "_PyEval_EvalFrameDefault", *offset, object)?;
                 self.attach_python(pid, EVAL_FRAME_RETURN, "_PyEval_EvalFrameDefault", *offset, object)?;
             }
-            CallProbes::Resume { handlers, frame_clear } => {
+            CallProbes::Resume { handlers, end } => {
                 for handler in handlers {
                     self.attach_python(pid, RESUME, "the RESUME handler", *handler, object)?;
                 }
-                self.attach_python(pid, FRAME_CLEAR, "the frame-clearing function", *frame_clear, object)?;
+                match end {
+                    CallEnds::FrameClear(offset) => {
+                        self.attach_python(pid, FRAME_CLEAR, "the frame-clearing function", *offset, object)?;
+                    }
+                    CallEnds::ReturnHandlers(offsets) => {
+                        for offset in offsets {
+                            self.attach_python(pid, RETURN, "a return handler", *offset, object)?;
+                        }
+                    }
+                }
             }
         }
         Ok(())

@@ -7,9 +7,15 @@
 //!   first. Its handlers' addresses are read from the loop's computed-goto
 //!   dispatch table (`opcode_targets`, a static of `ceval.c`) in the live
 //!   process, for `RESUME` and its specialised and instrumented forms, and
-//!   checked to lie inside `_PyEval_EvalFrameDefault`. The end of a call is
+//!   checked to be code, and not the shared "unknown opcode" handler. The end of a call is
 //!   when its frame is cleared: `_PyFrame_Clear` (3.11),
 //!   `_PyFrame_ClearExceptCode` (3.12+).
+//! - Builds without local symbols (Debian's stripped `python3.11`): the
+//!   dispatch table is found by its shape in the process's data,
+//!   and calls end at the return instructions' handlers instead (a call
+//!   that raises is then noticed when its frame is reused).
+
+use std::ops::Range;
 
 use super::discover::PythonContext;
 use crate::target::elf::Elf;
@@ -20,8 +26,16 @@ pub enum CallProbes {
     /// 3.8–3.10: `_PyEval_EvalFrameDefault`, whose frame argument is the
     /// first on 3.8 and the second since 3.9.
     EvalFrame { offset: u64, frame_is_first_argument: bool },
-    /// 3.11+: the `RESUME` handlers, and the frame-clearing function.
-    Resume { handlers: Vec<u64>, frame_clear: u64 },
+    /// 3.11+: the `RESUME` handlers, and where calls end.
+    Resume { handlers: Vec<u64>, end: CallEnds },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CallEnds {
+    /// The function that clears a finished frame, on return and on exception.
+    FrameClear(u64),
+    /// The handlers of the return instructions (builds without symbols).
+    ReturnHandlers(Vec<u64>),
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -30,8 +44,10 @@ pub enum CallProbeError {
     MissingSymbol(String, &'static str),
     #[error("cannot read the interpreter's dispatch table from the process")]
     Unreadable,
-    #[error("the interpreter's dispatch table does not point into its loop for RESUME (opcode {0})")]
+    #[error("the interpreter's dispatch table has no handler for opcode {0}")]
     UnexpectedTable(usize),
+    #[error("no dispatch table found in {0}'s data (an unusual build?)")]
+    NoTable(String),
     #[error("CPython 3.{0} is not supported for --trace-function")]
     UnsupportedVersion(u32),
 }
@@ -48,6 +64,20 @@ fn resume_opcodes(minor: u32) -> Option<&'static [usize]> {
     }
 }
 
+/// Opcodes that return from a frame: `RETURN_VALUE`, and since 3.12
+/// `RETURN_CONST` and both instrumented forms.
+fn return_opcodes(minor: u32) -> Option<&'static [usize]> {
+    match minor {
+        11 => Some(&[83]),
+        12 => Some(&[83, 121, 242, 247]),
+        13 => Some(&[36, 103, 239, 240]),
+        _ => None,
+    }
+}
+
+/// Entries in the dispatch table.
+const TABLE_ENTRIES: usize = 256;
+
 pub fn locate(context: &PythonContext) -> Result<CallProbes, CallProbeError> {
     let object = context.object_path.clone();
     let elf = Elf::open(&context.object_host_path).map_err(|_| CallProbeError::MissingSymbol(object.clone(), "ELF"))?;
@@ -58,23 +88,96 @@ pub fn locate(context: &PythonContext) -> Result<CallProbes, CallProbeError> {
         let offset = eval.file_offset.ok_or_else(|| CallProbeError::MissingSymbol(object.clone(), "_PyEval_EvalFrameDefault"))?;
         return Ok(CallProbes::EvalFrame { offset, frame_is_first_argument: minor == 8 });
     }
-    let opcodes = resume_opcodes(minor).ok_or(CallProbeError::UnsupportedVersion(minor))?;
-    let table = symbol("opcode_targets")?;
-    let clear_name = if minor == 11 { "_PyFrame_Clear" } else { "_PyFrame_ClearExceptCode" };
-    let frame_clear = symbol(clear_name)?.file_offset.ok_or_else(|| CallProbeError::MissingSymbol(object.clone(), clear_name))?;
-    let bias = context.load_bias;
-    let loop_range = eval.address..eval.address + eval.size.max(1);
-    let mut handlers = Vec::new();
-    for &opcode in opcodes {
-        let slot = bias.wrapping_add(table.address) + 8 * opcode as u64;
-        let target = context.memory.u64(slot).ok_or(CallProbeError::Unreadable)?.wrapping_sub(bias);
-        if !loop_range.contains(&target) {
-            return Err(CallProbeError::UnexpectedTable(opcode));
+    let (Some(resumes), Some(returns)) = (resume_opcodes(minor), return_opcodes(minor)) else {
+        return Err(CallProbeError::UnsupportedVersion(minor));
+    };
+    let code = code_ranges(&elf);
+    let table = match elf.local_symbol("opcode_targets") {
+        Some(table) => read_table(context, table.address).ok_or(CallProbeError::Unreadable)?,
+        None => {
+            let loop_range = eval.address..eval.address + eval.size.max(1);
+            find_table(context, &elf, &code, &loop_range, resumes[0]).ok_or(CallProbeError::NoTable(object.clone()))?
         }
-        let offset = elf.file_offset(target).ok_or(CallProbeError::UnexpectedTable(opcode))?;
-        if !handlers.contains(&offset) {
-            handlers.push(offset);
+    };
+    let unknown = unknown_opcode_handler(&table);
+    let handlers = |opcodes: &[usize]| -> Result<Vec<u64>, CallProbeError> {
+        let mut offsets = Vec::new();
+        for &opcode in opcodes {
+            let target = table[opcode];
+            if Some(target) == unknown || !code.iter().any(|range| range.contains(&target)) {
+                return Err(CallProbeError::UnexpectedTable(opcode));
+            }
+            let offset = elf.file_offset(target).ok_or(CallProbeError::UnexpectedTable(opcode))?;
+            if !offsets.contains(&offset) {
+                offsets.push(offset);
+            }
+        }
+        Ok(offsets)
+    };
+    let clear_name = if minor == 11 { "_PyFrame_Clear" } else { "_PyFrame_ClearExceptCode" };
+    let end = match elf.local_symbol(clear_name).and_then(|clear| clear.file_offset) {
+        Some(offset) => CallEnds::FrameClear(offset),
+        None => CallEnds::ReturnHandlers(handlers(returns)?),
+    };
+    Ok(CallProbes::Resume { handlers: handlers(resumes)?, end })
+}
+
+/// The dispatch table at virtual address `table`, as addresses in the object.
+fn read_table(context: &PythonContext, table: u64) -> Option<Vec<u64>> {
+    let bias = context.load_bias;
+    let bytes = context.memory.read(bias.wrapping_add(table), TABLE_ENTRIES * 8)?;
+    Some(words(&bytes).map(|address| address.wrapping_sub(bias)).collect())
+}
+
+fn words(bytes: &[u8]) -> impl Iterator<Item = u64> + '_ {
+    bytes.chunks_exact(8).map(|word| u64::from_le_bytes(word.try_into().unwrap_or_default()))
+}
+
+fn code_ranges(elf: &Elf) -> Vec<Range<u64>> {
+    elf.load_segments().into_iter().filter(|s| s.executable).map(|s| s.range).collect()
+}
+
+/// Finds the dispatch table by its shape in the object's data: 256
+/// addresses of code, dozens of them the shared "unknown opcode" handler,
+/// and the `RESUME` entry inside the interpreter loop.
+fn find_table(
+    context: &PythonContext,
+    elf: &Elf,
+    code: &[Range<u64>],
+    loop_range: &Range<u64>,
+    resume: usize,
+) -> Option<Vec<u64>> {
+    let bias = context.load_bias;
+    for segment in elf.load_segments().into_iter().filter(|s| !s.executable) {
+        let mut data = Vec::new();
+        let mut address = segment.range.start & !7;
+        while address < segment.range.end {
+            let len = (segment.range.end - address).min(1 << 20) as usize;
+            data.extend(words(&context.memory.read(bias.wrapping_add(address), len)?));
+            address += len as u64;
+        }
+        let addresses: Vec<u64> = data.iter().map(|word| word.wrapping_sub(bias)).collect();
+        let mut run = 0;
+        for (index, address) in addresses.iter().enumerate() {
+            run = if code.iter().any(|range| range.contains(address)) { run + 1 } else { 0 };
+            if run < TABLE_ENTRIES {
+                continue;
+            }
+            let table = &addresses[index + 1 - TABLE_ENTRIES..=index];
+            if loop_range.contains(&table[resume]) && is_dispatch_table(table, resume) {
+                return Some(table.to_vec());
+            }
         }
     }
-    Ok(CallProbes::Resume { handlers, frame_clear })
+    None
+}
+
+fn is_dispatch_table(table: &[u64], resume: usize) -> bool {
+    unknown_opcode_handler(table).is_some_and(|unknown| table[resume] != unknown)
+}
+
+/// The handler most opcodes share (unassigned opcode numbers), if any.
+fn unknown_opcode_handler(table: &[u64]) -> Option<u64> {
+    let (count, handler) = table.iter().map(|a| (table.iter().filter(|b| *b == a).count(), *a)).max()?;
+    (count >= 8).then_some(handler)
 }

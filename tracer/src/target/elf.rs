@@ -30,6 +30,14 @@ pub struct SymbolLocation {
     pub size: u64,
 }
 
+/// A loadable segment's virtual addresses and permissions.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LoadSegment {
+    pub range: std::ops::Range<u64>,
+    pub writable: bool,
+    pub executable: bool,
+}
+
 impl Elf {
     pub fn open(path: &Path) -> Result<Self, ElfError> {
         let data = std::fs::read(path).map_err(|source| ElfError::Read { path: path.to_owned(), source })?;
@@ -80,6 +88,24 @@ impl Elf {
         let location = self.symbol(name)?;
         let start = usize::try_from(location.file_offset?).ok()?;
         self.data.get(start..start.checked_add(usize::try_from(location.size).ok()?)?)
+    }
+
+    /// The loadable segments: (virtual address range, writable, executable).
+    pub fn load_segments(&self) -> Vec<LoadSegment> {
+        self.file()
+            .segments()
+            .map(|segment| {
+                let flags = match segment.flags() {
+                    object::SegmentFlags::Elf { p_flags } => p_flags,
+                    _ => 0,
+                };
+                LoadSegment {
+                    range: segment.address()..segment.address() + segment.size(),
+                    writable: flags & object::elf::PF_W != 0,
+                    executable: flags & object::elf::PF_X != 0,
+                }
+            })
+            .collect()
     }
 
     /// The lowest virtual address a loadable segment asks for (0 for
