@@ -40,6 +40,7 @@ fn check(label: &str) {
     };
     let run = function(name("Agent.run"))[0];
     assert_eq!(run["parent_span_id"], Value::Null, "{label}");
+    assert_eq!(run["attributes"]["thread.name"], "MainThread", "{label}");
     assert_eq!(run["attributes"]["code.file.path"].as_str().map(|p| p.ends_with("agent_app.py")), Some(true));
 
     // Each step is run's child, and each step's request is that step's child.

@@ -62,8 +62,11 @@ fn check(label: &str) {
         let thread = a["thread.id"].as_u64().unwrap();
         if marker == "thread" {
             assert_ne!(thread, u64::from(pid), "{label}: pool requests run on worker threads");
+            // CPython before 3.14 leaves its threads unnamed in the OS: no name is better than the process's.
+            assert_eq!(a["thread.name"], serde_json::Value::Null, "{label} {case}");
         } else {
             assert_eq!(thread, u64::from(pid), "{label} {case}: the main thread");
+            assert_eq!(a["thread.name"], "MainThread", "{label} {case}");
         }
     }
     if qualified {

@@ -11,10 +11,11 @@ use crate::http::Exchange;
 use crate::llm::{self, content::ContentPolicy, pricing::PriceTable};
 use crate::output::Output;
 use crate::python::symbolize::{CallStack, Symbolizer};
-use crate::span::function::{FinishedCall, FunctionCalls, function_span};
+use crate::span::function::{CallStart, FinishedCall, FunctionCalls, function_span};
 use crate::span::http::build_span;
 use crate::span::llm::{Priced, enrich};
 use crate::span::{Resource, Span};
+use crate::target::threads::ThreadNames;
 use crate::tracker::Tracker;
 
 pub struct Pipeline {
@@ -29,6 +30,7 @@ pub struct Pipeline {
     pub symbolizer: Symbolizer,
     /// Calls of the functions chosen with `--trace-function`.
     pub functions: FunctionCalls,
+    threads: ThreadNames,
     /// Extra path prefixes of library code (`--library-path`).
     pub library_paths: Vec<String>,
     /// Messages for the user (e.g. a model without a price), drained by the caller.
@@ -48,6 +50,7 @@ impl Pipeline {
             unpriced_models: HashSet::new(),
             symbolizer: Symbolizer::default(),
             functions: FunctionCalls::default(),
+            threads: ThreadNames::default(),
             library_paths: Vec::new(),
             warnings: Vec::new(),
             output,
@@ -77,12 +80,22 @@ impl Pipeline {
                 // Resolved now, while the process and its code objects are alive.
                 let frames = self.symbolizer.resolve(conn.pid, &stack.frames);
                 let within = self.functions.enclosing(conn.pid, &frames);
-                self.tracker.offer_stack(*conn, Arc::new(CallStack { tid: stack.tid, frames, within }));
+                let thread_name = self.threads.name(conn.pid, stack.tid);
+                let stack = CallStack { tid: stack.tid, thread_name, frames, within };
+                self.tracker.offer_stack(*conn, Arc::new(stack));
             }
             Event::FunctionStart { pid, at_ns, stack, first_seen } => {
                 let frames = self.symbolizer.resolve(*pid, &stack.frames);
-                let qualified = self.symbolizer.has_qualified_names(*pid);
-                self.functions.started(*pid, stack.tid, *at_ns, &frames, *first_seen, qualified);
+                let thread_name = self.threads.name(*pid, stack.tid);
+                self.functions.started(CallStart {
+                    pid: *pid,
+                    tid: stack.tid,
+                    thread_name: thread_name.as_ref(),
+                    at_ns: *at_ns,
+                    frames: &frames,
+                    first_seen: *first_seen,
+                    qualified: self.symbolizer.has_qualified_names(*pid),
+                });
             }
             Event::FunctionEnd(end) => {
                 if let Some(call) = self.functions.ended(end) {
@@ -104,6 +117,7 @@ impl Pipeline {
             self.emit_function(&call);
         }
         self.symbolizer.remove_process(pid);
+        self.threads.remove_process(pid);
     }
 
     /// Tracing ends: flush everything in flight.
@@ -129,7 +143,7 @@ impl Pipeline {
         for exchange in std::mem::take(&mut self.exchanges) {
             let mut span = span_of(&exchange, self.clock, &mut self.resources);
             if let Some(stack) = &exchange.stack {
-                crate::span::python::add_code_attributes(&mut span, &stack.frames, stack.tid, &self.library_paths);
+                crate::span::python::add_code_attributes(&mut span, stack, &self.library_paths);
                 // Inside a traced function, unless the application's own traceparent placed it.
                 if let Some(within) = stack.within
                     && span.parent_span_id.is_none()

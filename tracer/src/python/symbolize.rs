@@ -3,6 +3,7 @@
 //! lazily and caching them by address.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use super::code::{self, CodeInfo};
 use super::layout::Layout;
@@ -15,6 +16,7 @@ use crate::span::SpanContext;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CallStack {
     pub tid: u32,
+    pub thread_name: Option<Arc<str>>,
     pub frames: Vec<Frame>,
     pub within: Option<SpanContext>,
 }

@@ -30,7 +30,23 @@ struct OpenCall {
     parent: Option<SpanId>,
     function: Frame,
     tid: u32,
+    thread_name: Option<Arc<str>>,
     start_ns: u64,
+}
+
+/// A call's start as reported by the kernel, its stack resolved.
+#[derive(Clone, Copy, Debug)]
+pub struct CallStart<'a> {
+    pub pid: u32,
+    pub tid: u32,
+    pub thread_name: Option<&'a Arc<str>>,
+    pub at_ns: u64,
+    /// The stack, the called function's frame first.
+    pub frames: &'a [Frame],
+    /// The kernel asks whether this code object is traced.
+    pub first_seen: bool,
+    /// The names are qualified names (3.11+).
+    pub qualified: bool,
 }
 
 /// A traced call that ended (or was still running when tracing stopped).
@@ -68,13 +84,12 @@ impl FunctionCalls {
         !self.patterns.is_empty()
     }
 
-    /// A call started; `frames` is its stack, its own frame first.
-    /// `first_seen`: the kernel asks whether this code object is traced;
-    /// `qualified`: the names are qualified names (3.11+).
-    pub fn started(&mut self, pid: u32, tid: u32, at_ns: u64, frames: &[Frame], first_seen: bool, qualified: bool) {
-        let Some((function, outer)) = frames.split_first() else { return };
-        if first_seen {
-            if !self.patterns.iter().any(|p| p.matches(&function.qualname, &function.file, qualified)) {
+    /// A call started.
+    pub fn started(&mut self, start: CallStart<'_>) {
+        let pid = start.pid;
+        let Some((function, outer)) = start.frames.split_first() else { return };
+        if start.first_seen {
+            if !self.patterns.iter().any(|p| p.matches(&function.qualname, &function.file, start.qualified)) {
                 return;
             }
             self.verdicts.push(CodeVerdict { pid, code: function.code });
@@ -90,8 +105,9 @@ impl FunctionCalls {
             },
             parent: parent.map(|p| p.span_id),
             function: function.clone(),
-            tid,
-            start_ns: at_ns,
+            tid: start.tid,
+            thread_name: start.thread_name.cloned(),
+            start_ns: start.at_ns,
         };
         self.open.insert((pid, function.frame), call);
     }
@@ -163,6 +179,9 @@ pub fn function_span(finished: &FinishedCall, clock: Clock, resource: Arc<Resour
         a.set(sc::CODE_LINE_NUMBER, i64::from(line));
     }
     a.set(sc::THREAD_ID, i64::from(call.tid));
+    if let Some(name) = &call.thread_name {
+        a.set(sc::THREAD_NAME, name.to_string());
+    }
     match finished.end {
         CallEnd::Returned => {}
         CallEnd::Raised => span.status = Status::Error { message: Some("the function raised an exception".into()) },
@@ -192,6 +211,10 @@ mod tests {
         FunctionEnd { pid: PID, tid: 1, frame, code, end_ns, suspended: false, unwound: false, raised: false }
     }
 
+    fn start(at_ns: u64, frames: &[Frame], first_seen: bool, qualified: bool) -> CallStart<'_> {
+        CallStart { pid: PID, tid: 1, thread_name: None, at_ns, frames, first_seen, qualified }
+    }
+
     fn tracing(pattern: &str) -> FunctionCalls {
         FunctionCalls::new(vec![pattern.parse().unwrap()])
     }
@@ -201,10 +224,10 @@ mod tests {
         let mut calls = tracing("myapp.agent:Agent.*");
         let main = frame("main", 0x10, 0x100);
         let step = frame("Agent.step", 0x20, 0x200);
-        calls.started(PID, 1, 5, std::slice::from_ref(&main), true, true);
-        calls.started(PID, 1, 6, &[step.clone(), main.clone()], true, true);
+        calls.started(start(5, std::slice::from_ref(&main), true, true));
+        calls.started(start(6, &[step.clone(), main.clone()], true, true));
         assert_eq!(calls.take_verdicts(), [CodeVerdict { pid: PID, code: 0x20 }]);
-        calls.started(PID, 1, 8, &[frame("Agent.step", 0x20, 0x300), main], false, true);
+        calls.started(start(8, &[frame("Agent.step", 0x20, 0x300), main], false, true));
         assert!(calls.take_verdicts().is_empty());
         assert!(calls.ended(&end(0x100, 0x10, 9)).is_none(), "main is not traced");
         let finished = calls.ended(&end(0x200, 0x20, 10)).unwrap();
@@ -220,8 +243,8 @@ mod tests {
         let mut calls = tracing("myapp.agent:*");
         let run = frame("Agent.run", 0x10, 0x100);
         let step = frame("Agent.step", 0x20, 0x200);
-        calls.started(PID, 1, 1, std::slice::from_ref(&run), true, true);
-        calls.started(PID, 1, 2, &[step.clone(), run.clone()], true, true);
+        calls.started(start(1, std::slice::from_ref(&run), true, true));
+        calls.started(start(2, &[step.clone(), run.clone()], true, true));
         let http_stack = [frame("send", 0x99, 0x900), step.clone(), run.clone()];
         let within = calls.enclosing(PID, &http_stack).unwrap();
         let step_span = function_span(&calls.ended(&end(0x200, 0x20, 3)).unwrap(), Clock::with_offset(0), Default::default());
@@ -235,7 +258,7 @@ mod tests {
     #[test]
     fn a_reused_frame_address_with_other_code_is_not_the_call() {
         let mut calls = tracing("myapp.agent:*");
-        calls.started(PID, 1, 1, &[frame("step", 0x20, 0x200)], true, true);
+        calls.started(start(1, &[frame("step", 0x20, 0x200)], true, true));
         assert_eq!(calls.enclosing(PID, &[frame("other", 0x30, 0x200)]), None);
         assert!(calls.ended(&end(0x200, 0x30, 2)).is_none());
     }
@@ -244,9 +267,9 @@ mod tests {
     fn generators_end_when_they_finish_not_when_they_yield() {
         let mut calls = tracing("myapp.agent:*");
         let stream = frame("stream", 0x20, 0x200);
-        calls.started(PID, 1, 1, std::slice::from_ref(&stream), true, false);
+        calls.started(start(1, std::slice::from_ref(&stream), true, false));
         assert!(calls.ended(&FunctionEnd { suspended: true, ..end(0x200, 0x20, 2) }).is_none());
-        calls.started(PID, 1, 3, std::slice::from_ref(&stream), false, false);
+        calls.started(start(3, std::slice::from_ref(&stream), false, false));
         let finished = calls.ended(&end(0x200, 0x20, 4)).unwrap();
         assert_eq!(function_span(&finished, Clock::with_offset(0), Default::default()).duration_ns(), 3);
     }
@@ -254,8 +277,8 @@ mod tests {
     #[test]
     fn raised_and_running_calls_are_marked() {
         let mut calls = tracing("myapp.agent:*");
-        calls.started(PID, 1, 1, &[frame("fails", 0x20, 0x200)], true, true);
-        calls.started(PID, 1, 1, &[frame("runs", 0x30, 0x300)], true, true);
+        calls.started(start(1, &[frame("fails", 0x20, 0x200)], true, true));
+        calls.started(start(1, &[frame("runs", 0x30, 0x300)], true, true));
         let raised = calls.ended(&FunctionEnd { raised: true, ..end(0x200, 0x20, 2) }).unwrap();
         assert!(matches!(function_span(&raised, Clock::with_offset(0), Default::default()).status, Status::Error { .. }));
         let running = calls.drain_running(Some(PID), 9);
@@ -267,7 +290,7 @@ mod tests {
     #[test]
     fn untraced_functions_are_left_alone() {
         let mut calls = tracing("myapp.tools:*");
-        calls.started(PID, 1, 1, &[frame("Agent.step", 0x20, 0x200)], true, true);
+        calls.started(start(1, &[frame("Agent.step", 0x20, 0x200)], true, true));
         assert!(calls.take_verdicts().is_empty());
         assert!(calls.ended(&end(0x200, 0x20, 2)).is_none());
     }

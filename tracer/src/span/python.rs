@@ -9,7 +9,7 @@
 
 use super::model::Span;
 use super::semconv as sc;
-use crate::python::symbolize::Frame;
+use crate::python::symbolize::CallStack;
 
 /// Whether `file` belongs to the standard library, an installed package, or
 /// one of the `extra` library prefixes.
@@ -25,13 +25,17 @@ pub fn is_library(file: &str, extra: &[String]) -> bool {
         })
 }
 
-/// Adds the code attributes for `frames` (innermost first).
-pub fn add_code_attributes(span: &mut Span, frames: &[Frame], thread_id: u32, library_paths: &[String]) {
+/// Adds the code and thread attributes for `stack`.
+pub fn add_code_attributes(span: &mut Span, stack: &CallStack, library_paths: &[String]) {
+    let frames = &stack.frames;
     if frames.is_empty() {
         return;
     }
     let a = &mut span.attributes;
-    a.set(sc::THREAD_ID, i64::from(thread_id));
+    a.set(sc::THREAD_ID, i64::from(stack.tid));
+    if let Some(name) = &stack.thread_name {
+        a.set(sc::THREAD_NAME, name.to_string());
+    }
     let caller = frames.iter().find(|f| !is_library(&f.file, library_paths)).unwrap_or(&frames[0]);
     a.set(sc::CODE_FUNCTION_NAME, caller.qualname.clone());
     a.set(sc::CODE_FILE_PATH, caller.file.clone());
@@ -49,6 +53,7 @@ pub fn add_code_attributes(span: &mut Span, frames: &[Frame], thread_id: u32, li
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::python::symbolize::Frame;
     use crate::span::{SpanId, SpanKind, Status, TraceId};
 
     #[test]
@@ -84,9 +89,11 @@ mod tests {
             attributes: Default::default(),
             resource: Default::default(),
         };
-        add_code_attributes(&mut span, &frames, 7, &[]);
+        let stack = CallStack { tid: 7, thread_name: Some("MainThread".into()), frames: frames.to_vec(), within: None };
+        add_code_attributes(&mut span, &stack, &[]);
+        assert_eq!(span.attributes.str(sc::THREAD_NAME), Some("MainThread"));
         assert_eq!(span.attributes.str(sc::CODE_FUNCTION_NAME), Some("Client.post"));
-        add_code_attributes(&mut span, &frames, 7, &["/srv/app/vendor/".to_owned()]);
+        add_code_attributes(&mut span, &stack, &["/srv/app/vendor/".to_owned()]);
         assert_eq!(span.attributes.str(sc::CODE_FUNCTION_NAME), Some("Agent.step"));
         assert_eq!(span.attributes.int(sc::CODE_LINE_NUMBER), Some(12));
         let trace = span.attributes.str(sc::CODE_STACKTRACE).unwrap();

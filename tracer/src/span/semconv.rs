@@ -17,6 +17,7 @@ pub const NETWORK_PROTOCOL_NAME: &str = "network.protocol.name";
 pub const NETWORK_PROTOCOL_VERSION: &str = "network.protocol.version";
 pub const ERROR_TYPE: &str = "error.type";
 pub const THREAD_ID: &str = "thread.id";
+pub const THREAD_NAME: &str = "thread.name";
 pub const CODE_FUNCTION_NAME: &str = "code.function.name";
 pub const CODE_FILE_PATH: &str = "code.file.path";
 pub const CODE_LINE_NUMBER: &str = "code.line.number";

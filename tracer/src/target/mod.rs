@@ -5,6 +5,7 @@ pub mod elf;
 pub mod maps;
 pub mod process;
 pub mod sockets;
+pub mod threads;
 pub mod tls;
 
 pub use process::{TargetError, TargetProcess};
