@@ -95,12 +95,12 @@ fn an_unknown_layout_is_explained_and_http_spans_still_come() {
     };
     let server = Server::https();
     let mut client = Client::start(&python, &server, &["--lib", "urllib", "--paths", "GET /json"]);
-    let tracer = Tracer::attach(&[client.pid], &[]);
+    let tracer = Tracer::attach(&[client.pid], &["--trace-function", "*:main"]);
     client.go();
     client.finish();
     let trace = tracer.wait();
     assert!(
-        trace.stderr.contains("no Python context: CPython 3.7 is not supported for Python context"),
+        trace.stderr.contains("no Python context or function spans: CPython 3.7 is not supported for Python context"),
         "{}",
         trace.stderr
     );

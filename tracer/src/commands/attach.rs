@@ -200,11 +200,17 @@ fn attach_initial(probes: &mut Probes, traced: &mut Traced) {
 /// without it.
 fn enable_python_context(probes: &mut Probes, pipeline: &mut Pipeline, process: &TargetProcess) {
     let pid = process.pid;
+    let functions = if pipeline.functions.is_enabled() { " or function spans" } else { "" };
     let context = match python::discover::discover(process) {
         Ok(Some(context)) => context,
-        Ok(None) => return,
+        Ok(None) => {
+            if pipeline.functions.is_enabled() {
+                eprintln!("pytrace: PID {pid}: not CPython, so --trace-function has nothing to trace there");
+            }
+            return;
+        }
         Err(error) => {
-            eprintln!("pytrace: PID {pid}: no Python context: {error}; HTTP spans are still produced");
+            eprintln!("pytrace: PID {pid}: no Python context{functions}: {error}; HTTP spans are still produced");
             return;
         }
     };
@@ -232,7 +238,9 @@ fn enable_python_context(probes: &mut Probes, pipeline: &mut Pipeline, process: 
             }
             pipeline.symbolizer.add_process(pid, context.memory, context.layout);
         }
-        Err(error) => eprintln!("pytrace: PID {pid}: no Python context: {error}; HTTP spans are still produced"),
+        Err(error) => {
+            eprintln!("pytrace: PID {pid}: no Python context{functions}: {error}; HTTP spans are still produced");
+        }
     }
 }
 
