@@ -7,7 +7,10 @@
 //!   first. Its handlers' addresses are read from the loop's computed-goto
 //!   dispatch table (`opcode_targets`, a static of `ceval.c`) in the live
 //!   process, for `RESUME` and its specialised and instrumented forms, and
-//!   checked to be code, and not the shared "unknown opcode" handler. The end of a call is
+//!   checked to be code, and not the shared "unknown opcode" handler. The
+//!   probe sits on the handler's first branch when only straight-line code
+//!   precedes it: the kernel emulates branches, while the handler's first
+//!   instruction would be stepped out of line at ten times the cost. The end of a call is
 //!   when its frame is cleared: `_PyFrame_Clear` (3.11),
 //!   `_PyFrame_ClearExceptCode` (3.12+).
 //! - Builds without local symbols (Debian's stripped `python3.11`): the
@@ -19,6 +22,7 @@ use std::ops::Range;
 
 use super::discover::PythonContext;
 use crate::target::elf::Elf;
+use crate::target::x86;
 
 /// Probe sites as file offsets in the interpreter object.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -100,12 +104,15 @@ pub fn locate(context: &PythonContext) -> Result<CallProbes, CallProbeError> {
         }
     };
     let unknown = unknown_opcode_handler(&table);
-    let handlers = |opcodes: &[usize]| -> Result<Vec<u64>, CallProbeError> {
+    let handlers = |opcodes: &[usize], cheapest: bool| -> Result<Vec<u64>, CallProbeError> {
         let mut offsets = Vec::new();
         for &opcode in opcodes {
-            let target = table[opcode];
+            let mut target = table[opcode];
             if Some(target) == unknown || !code.iter().any(|range| range.contains(&target)) {
                 return Err(CallProbeError::UnexpectedTable(opcode));
+            }
+            if cheapest && let Some(offset) = elf.file_offset(target) {
+                target = x86::first_relative_branch(elf.bytes_at(offset, 128), target).unwrap_or(target);
             }
             let offset = elf.file_offset(target).ok_or(CallProbeError::UnexpectedTable(opcode))?;
             if !offsets.contains(&offset) {
@@ -117,9 +124,12 @@ pub fn locate(context: &PythonContext) -> Result<CallProbes, CallProbeError> {
     let clear_name = if minor == 11 { "_PyFrame_Clear" } else { "_PyFrame_ClearExceptCode" };
     let end = match elf.local_symbol(clear_name).and_then(|clear| clear.file_offset) {
         Some(offset) => CallEnds::FrameClear(offset),
-        None => CallEnds::ReturnHandlers(handlers(returns)?),
+        // 3.11's return handler tests for a tracing function before it pops
+        // the frame, so its first branch still sees the returning frame as
+        // current; later versions pop it without a test first.
+        None => CallEnds::ReturnHandlers(handlers(returns, minor == 11)?),
     };
-    Ok(CallProbes::Resume { handlers: handlers(resumes)?, end })
+    Ok(CallProbes::Resume { handlers: handlers(resumes, true)?, end })
 }
 
 /// The dispatch table at virtual address `table`, as addresses in the object.

@@ -83,6 +83,12 @@ impl Elf {
         })
     }
 
+    /// Up to `len` bytes of the file from `offset`.
+    pub fn bytes_at(&self, offset: u64, len: usize) -> &[u8] {
+        let start = usize::try_from(offset).unwrap_or(usize::MAX).min(self.data.len());
+        &self.data[start..start.saturating_add(len).min(self.data.len())]
+    }
+
     /// The bytes of a symbol's initial value, as stored in the file.
     pub fn symbol_bytes(&self, name: &str) -> Option<&[u8]> {
         let location = self.symbol(name)?;

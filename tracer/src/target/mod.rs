@@ -7,5 +7,6 @@ pub mod process;
 pub mod sockets;
 pub mod threads;
 pub mod tls;
+pub mod x86;
 
 pub use process::{TargetError, TargetProcess};
