@@ -28,15 +28,26 @@ fn check(label: &str) {
     let name = |qualified: &'static str| if minor >= 11 { qualified } else { qualified.rsplit('.').next().unwrap() };
     let mut names: Vec<&str> = functions.iter().map(|s| s["name"].as_str().unwrap()).collect();
     names.sort_unstable();
-    let mut expected =
-        vec![name("Agent.run"), name("Agent.step"), name("Agent.step"), "failing", "fetch", "fetch", "fetch", "fetch_pages"];
+    let mut expected = vec![
+        name("Agent.run"),
+        name("Agent.step"),
+        name("Agent.step"),
+        "failing",
+        "fetch",
+        "fetch",
+        "fetch",
+        "fetch_pages",
+    ];
     expected.sort_unstable();
     assert_eq!(names, expected, "{label}: {}", trace.json_text);
     assert_eq!(requests.len(), 7, "{label}: {}", trace.json_text);
 
     let function = |n: &str| -> Vec<&Value> { functions.iter().filter(|s| s["name"] == n).copied().collect() };
     let request = |case: &str| {
-        *requests.iter().find(|s| s["attributes"]["url.full"].as_str().unwrap().ends_with(&format!("case={case}"))).unwrap()
+        *requests
+            .iter()
+            .find(|s| s["attributes"]["url.full"].as_str().unwrap().ends_with(&format!("case={case}")))
+            .unwrap()
     };
     let run = function(name("Agent.run"))[0];
     assert_eq!(run["parent_span_id"], Value::Null, "{label}");

@@ -25,7 +25,8 @@ use aya_ebpf::{
 };
 use tracer_common::{
     ActiveFunction, ActiveFunctionKey, CODE_IGNORED, CODE_TRACED, EventHeader, EventKind, FUNCTION_FIRST_SEEN,
-    FUNCTION_RAISED, FUNCTION_SUSPENDED, FUNCTION_UNWOUND, FunctionCodeKey, PY_STATE_BYTE, PY_STATE_STACKTOP, PyLayout, Stat,
+    FUNCTION_RAISED, FUNCTION_SUSPENDED, FUNCTION_UNWOUND, FunctionCodeKey, PY_STATE_BYTE, PY_STATE_STACKTOP, PyLayout,
+    Stat,
 };
 
 use crate::emit::{output, traced_pid};

@@ -5,8 +5,8 @@ use aya_ebpf::{
     maps::{HashMap, LruHashMap, PerCpuArray, RingBuf},
 };
 use tracer_common::{
-    ActiveFunction, ActiveFunctionKey, DEFAULT_CAPTURE_LIMIT, EventBuffer, FunctionCodeKey, PendingSocketCall, PyLayout, STAT_COUNT, SocketCall, SocketState, SslCall,
-    StackBuffer,
+    ActiveFunction, ActiveFunctionKey, DEFAULT_CAPTURE_LIMIT, EventBuffer, FunctionCodeKey, PendingSocketCall,
+    PyLayout, STAT_COUNT, SocketCall, SocketState, SslCall, StackBuffer,
 };
 
 /// Bytes captured per call; set by user space at load time (`--capture-limit`).

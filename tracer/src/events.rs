@@ -10,7 +10,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use bytes::Bytes;
 use tracer_common::{
     AF_INET, AF_INET6, Direction, EVENT_HEADER_LEN, EventHeader, EventKind, FLAG_LAST_CHUNK, FLAG_TRUNCATED,
-    FUNCTION_FIRST_SEEN, FUNCTION_RAISED, FUNCTION_SUSPENDED, FUNCTION_UNWOUND, PY_FRAME_LEN, ROLE_SERVER, SOCKET_ADDRS_LEN, SocketAddrs,
+    FUNCTION_FIRST_SEEN, FUNCTION_RAISED, FUNCTION_SUSPENDED, FUNCTION_UNWOUND, PY_FRAME_LEN, ROLE_SERVER,
+    SOCKET_ADDRS_LEN, SocketAddrs,
 };
 
 /// Identifies one connection within a process: an `SSL*` for TLS, a socket
@@ -237,17 +238,13 @@ pub fn decode(record: &[u8]) -> Result<Event, DecodeError> {
                 Event::TlsSocket { conn, endpoints }
             })
         }
-        EventKind::PyStack => {
-            Ok(Event::PyStack { conn, stack: std::sync::Arc::new(read_stack(&header, payload)) })
-        }
-        EventKind::FunctionStart => {
-            Ok(Event::FunctionStart {
+        EventKind::PyStack => Ok(Event::PyStack { conn, stack: std::sync::Arc::new(read_stack(&header, payload)) }),
+        EventKind::FunctionStart => Ok(Event::FunctionStart {
             pid: header.pid,
             at_ns: header.call_start_ns,
             stack: read_stack(&header, payload),
             first_seen: header.flags & FUNCTION_FIRST_SEEN != 0,
-        })
-        }
+        }),
         EventKind::FunctionEnd => Ok(Event::FunctionEnd(FunctionEnd {
             pid: header.pid,
             tid: header.tid,

@@ -243,9 +243,9 @@ impl Probes {
             probe.load().map_err(|source| ProbeError::Program { program, source })?;
         }
         let scope = NonZeroU32::new(pid).map_or(UProbeScope::AllProcesses, UProbeScope::OneProcess);
-        probe.attach(UProbeAttachLocation::AbsoluteOffset(offset), object, scope).map_err(|source| {
-            ProbeError::Attach { symbol: site, library: object.display().to_string(), source }
-        })?;
+        probe
+            .attach(UProbeAttachLocation::AbsoluteOffset(offset), object, scope)
+            .map_err(|source| ProbeError::Attach { symbol: site, library: object.display().to_string(), source })?;
         Ok(())
     }
 

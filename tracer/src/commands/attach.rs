@@ -246,11 +246,9 @@ fn enable_python_context(probes: &mut Probes, pipeline: &mut Pipeline, process: 
 
 /// `--trace-function`: the per-call probes for this interpreter, or why not.
 fn enable_function_calls(probes: &mut Probes, pid: u32, context: &python::discover::PythonContext) {
-    let enabled = python::call_probes::locate(context)
-        .map_err(|error| error.to_string())
-        .and_then(|sites| {
-            probes.enable_function_calls(pid, &context.object_host_path, &sites).map_err(|e| e.to_string())
-        });
+    let enabled = python::call_probes::locate(context).map_err(|error| error.to_string()).and_then(|sites| {
+        probes.enable_function_calls(pid, &context.object_host_path, &sites).map_err(|e| e.to_string())
+    });
     match enabled {
         Ok(()) => eprintln!("pytrace: PID {pid}: function spans on (every Python call is probed while tracing)"),
         Err(error) => eprintln!("pytrace: PID {pid}: no function spans: {error}; other spans are still produced"),

@@ -85,11 +85,14 @@ const TABLE_ENTRIES: usize = 256;
 pub fn locate(context: &PythonContext) -> Result<CallProbes, CallProbeError> {
     let object = context.object_path.clone();
     let elf = Elf::open(&context.object_host_path).map_err(|_| CallProbeError::MissingSymbol(object.clone(), "ELF"))?;
-    let symbol = |name: &'static str| elf.local_symbol(name).ok_or_else(|| CallProbeError::MissingSymbol(object.clone(), name));
+    let symbol =
+        |name: &'static str| elf.local_symbol(name).ok_or_else(|| CallProbeError::MissingSymbol(object.clone(), name));
     let eval = symbol("_PyEval_EvalFrameDefault")?;
     let minor = context.layout.minor;
     if minor <= 10 {
-        let offset = eval.file_offset.ok_or_else(|| CallProbeError::MissingSymbol(object.clone(), "_PyEval_EvalFrameDefault"))?;
+        let offset = eval
+            .file_offset
+            .ok_or_else(|| CallProbeError::MissingSymbol(object.clone(), "_PyEval_EvalFrameDefault"))?;
         return Ok(CallProbes::EvalFrame { offset, frame_is_first_argument: minor == 8 });
     }
     let (Some(resumes), Some(returns)) = (resume_opcodes(minor), return_opcodes(minor)) else {

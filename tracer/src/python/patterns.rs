@@ -64,10 +64,8 @@ impl FunctionPattern {
     /// Whether the function `qualname` defined in `file` matches. `qualified`
     /// says whether `qualname` is a qualified name (3.11+) or a bare name.
     pub fn matches(&self, qualname: &str, file: &str, qualified: bool) -> bool {
-        let name_matches =
-            if qualified { self.qualname.matches(qualname) } else { self.name.matches(qualname) };
-        name_matches
-            && self.module.as_ref().is_none_or(|module| module_names(file).iter().any(|m| module.matches(m)))
+        let name_matches = if qualified { self.qualname.matches(qualname) } else { self.name.matches(qualname) };
+        name_matches && self.module.as_ref().is_none_or(|module| module_names(file).iter().any(|m| module.matches(m)))
     }
 }
 

@@ -247,8 +247,10 @@ mod tests {
         calls.started(start(2, &[step.clone(), run.clone()], true, true));
         let http_stack = [frame("send", 0x99, 0x900), step.clone(), run.clone()];
         let within = calls.enclosing(PID, &http_stack).unwrap();
-        let step_span = function_span(&calls.ended(&end(0x200, 0x20, 3)).unwrap(), Clock::with_offset(0), Default::default());
-        let run_span = function_span(&calls.ended(&end(0x100, 0x10, 4)).unwrap(), Clock::with_offset(0), Default::default());
+        let step_span =
+            function_span(&calls.ended(&end(0x200, 0x20, 3)).unwrap(), Clock::with_offset(0), Default::default());
+        let run_span =
+            function_span(&calls.ended(&end(0x100, 0x10, 4)).unwrap(), Clock::with_offset(0), Default::default());
         assert_eq!(within.span_id, step_span.span_id);
         assert_eq!(step_span.parent_span_id, Some(run_span.span_id));
         assert_eq!(step_span.trace_id, run_span.trace_id);
@@ -280,7 +282,10 @@ mod tests {
         calls.started(start(1, &[frame("fails", 0x20, 0x200)], true, true));
         calls.started(start(1, &[frame("runs", 0x30, 0x300)], true, true));
         let raised = calls.ended(&FunctionEnd { raised: true, ..end(0x200, 0x20, 2) }).unwrap();
-        assert!(matches!(function_span(&raised, Clock::with_offset(0), Default::default()).status, Status::Error { .. }));
+        assert!(matches!(
+            function_span(&raised, Clock::with_offset(0), Default::default()).status,
+            Status::Error { .. }
+        ));
         let running = calls.drain_running(Some(PID), 9);
         assert_eq!(running.len(), 1);
         let span = function_span(&running[0], Clock::with_offset(0), Default::default());

@@ -70,7 +70,12 @@ mod tests {
 
     #[test]
     fn names_the_innermost_application_frame() {
-        let frame = |name: &str, file: &str, line| Frame { qualname: name.into(), file: file.into(), line: Some(line), ..Frame::default() };
+        let frame = |name: &str, file: &str, line| Frame {
+            qualname: name.into(),
+            file: file.into(),
+            line: Some(line),
+            ..Frame::default()
+        };
         let frames = [
             frame("SSLSocket.send", "/usr/lib/python3.12/ssl.py", 1181),
             frame("Client.post", "/srv/app/vendor/client.py", 40),

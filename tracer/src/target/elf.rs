@@ -66,10 +66,8 @@ impl Elf {
 
     fn find_symbol(&self, wanted: impl Fn(&str) -> bool) -> Option<SymbolLocation> {
         let file = self.file();
-        let symbol = file
-            .dynamic_symbols()
-            .chain(file.symbols())
-            .find(|s| s.is_definition() && s.name().is_ok_and(&wanted))?;
+        let symbol =
+            file.dynamic_symbols().chain(file.symbols()).find(|s| s.is_definition() && s.name().is_ok_and(&wanted))?;
         let address = symbol.address();
         Some(SymbolLocation { address, file_offset: self.file_offset(address), size: symbol.size() })
     }
