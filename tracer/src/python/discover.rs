@@ -34,7 +34,7 @@ pub enum ContextError {
     FreeThreaded(String),
     #[error("cannot read the interpreter object {0}")]
     Unreadable(String),
-    #[error("{0} does not export {1}")]
+    #[error("{0} does not export {1} (a build stripped of its dynamic symbols?)")]
     MissingSymbol(String, &'static str),
     #[error("the interpreter is not mapped where expected")]
     NotMapped,
@@ -78,4 +78,37 @@ pub fn discover(process: &TargetProcess) -> Result<Option<PythonContext>, Contex
         restore_thread_offset,
         load_bias,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::target::maps::MappedFile;
+    use crate::target::process::PythonRuntime;
+
+    /// An interpreter object without the symbols pytrace needs (a fully
+    /// stripped build): refused with a reason naming the missing symbol.
+    #[test]
+    fn an_object_without_symbols_is_refused_with_the_reason() {
+        let object = "/usr/bin/true".to_owned();
+        let process = TargetProcess {
+            pid: std::process::id(),
+            executable: object.clone(),
+            command_args: Vec::new(),
+            service_name_env: None,
+            python: Some(PythonRuntime { version: "3.12.1".into(), object_path: object.clone() }),
+            mapped: vec![MappedFile {
+                path: object.clone(),
+                first_range: (0x1000, 0x2000),
+                dev: "00:00".into(),
+                inode: 0,
+                deleted: false,
+            }],
+        };
+        let Err(error) = discover(&process) else { panic!("a stripped object was accepted") };
+        assert_eq!(
+            error.to_string(),
+            "/usr/bin/true does not export _PyRuntime (a build stripped of its dynamic symbols?)"
+        );
+    }
 }
