@@ -12,6 +12,7 @@ pub mod commands;
 pub mod events;
 pub mod http;
 pub mod llm;
+pub mod otlp;
 pub mod output;
 pub mod pipeline;
 pub mod privileges;

@@ -1,0 +1,260 @@
+//! Delivery of spans and metrics to the collector.
+//!
+//! The pipeline side ([`OtlpSink`]) batches spans (512, or whatever is
+//! pending when [`OtlpSink::flush`] is called) and hands each batch to the
+//! delivery task over a bounded channel; when the channel is full — the
+//! collector is slower than the traced programs — the batch goes straight to
+//! the spool, so tracing never waits on the network. The delivery task sends
+//! a batch at once while the collector is healthy and the spool empty;
+//! otherwise, or when sending fails with a retryable error, the batch is
+//! spooled. Spooled batches are re-sent oldest first, with exponential
+//! backoff (1 s to 30 s) while the collector stays unreachable. A batch whose
+//! delivery timed out may have arrived anyway: it is sent again, and the
+//! collector may then see it twice.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::trace::v1::Span as ProtoSpan;
+use prost::Message;
+use tokio::sync::{mpsc, oneshot};
+
+use super::encode;
+use super::metrics::{Health, Metrics};
+use super::spool::Spool;
+use super::transport::{SendError, Transport, gunzip, gzip};
+use crate::span::{Resource, Span};
+
+/// Spans per export request.
+pub const BATCH_SPANS: usize = 512;
+/// Batches waiting for the delivery task before batches go to the spool directly.
+const QUEUE_BATCHES: usize = 16;
+const FIRST_BACKOFF: Duration = Duration::from_secs(1);
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+/// Delivery counters, shared by the sink, the delivery task and reports.
+#[derive(Debug, Default)]
+pub struct ExportCounters {
+    pub exported: AtomicU64,
+    pub failed: AtomicU64,
+    pub spooled: AtomicU64,
+    pub dropped: AtomicU64,
+    pub metric_exports_failed: AtomicU64,
+}
+
+impl ExportCounters {
+    fn add(counter: &AtomicU64, by: u64) {
+        counter.fetch_add(by, Ordering::Relaxed);
+    }
+
+    pub fn get(counter: &AtomicU64) -> u64 {
+        counter.load(Ordering::Relaxed)
+    }
+}
+
+enum Command {
+    Spans { count: u32, request: ExportTraceServiceRequest },
+    Metrics(ExportMetricsServiceRequest),
+    Finish(oneshot::Sender<()>),
+}
+
+/// The pipeline's end of OTLP export.
+pub struct OtlpSink {
+    pending: Vec<(Arc<Resource>, ProtoSpan)>,
+    sender: mpsc::Sender<Command>,
+    spool: Arc<Mutex<Spool>>,
+    pub counters: Arc<ExportCounters>,
+    pub metrics: Metrics,
+}
+
+impl OtlpSink {
+    /// Starts the delivery task (on the current tokio runtime).
+    pub fn start(traces: Transport, metrics: Transport, spool: Spool) -> Self {
+        let (sender, receiver) = mpsc::channel(QUEUE_BATCHES);
+        let spool = Arc::new(Mutex::new(spool));
+        let counters = Arc::new(ExportCounters::default());
+        let delivery = Delivery { traces, metrics, spool: spool.clone(), counters: counters.clone(), healthy: true };
+        tokio::spawn(delivery.run(receiver));
+        Self { pending: Vec::new(), sender, spool, counters, metrics: Metrics::default() }
+    }
+
+    pub fn span(&mut self, span: &Span) {
+        self.metrics.record(span);
+        self.pending.push((span.resource.clone(), encode::span(span)));
+        if self.pending.len() >= BATCH_SPANS {
+            self.flush();
+        }
+    }
+
+    /// Hands the pending spans to the delivery task (or the spool).
+    pub fn flush(&mut self) {
+        if self.pending.is_empty() {
+            return;
+        }
+        let spans = std::mem::take(&mut self.pending);
+        let count = u32::try_from(spans.len()).unwrap_or(u32::MAX);
+        let request = encode::traces_request(&spans);
+        if let Err(mpsc::error::TrySendError::Full(Command::Spans { request, .. })) =
+            self.sender.try_send(Command::Spans { count, request })
+        {
+            spool_batch(&self.spool, &self.counters, count, &request);
+        }
+    }
+
+    /// Queues a metrics export.
+    pub fn export_metrics(&mut self, health: &Health, own: &Resource, start_unix_ns: u64, now_unix_ns: u64) {
+        let request = self.metrics.request(health, own, start_unix_ns, now_unix_ns);
+        let _ = self.sender.try_send(Command::Metrics(request));
+    }
+
+    /// Flushes, then waits up to `timeout` for the delivery task to send
+    /// what it can; what is left stays in the spool for the next run.
+    pub async fn finish(&mut self, timeout: Duration) {
+        self.flush();
+        let (done, finished) = oneshot::channel();
+        if self.sender.send(Command::Finish(done)).await.is_ok() {
+            let _ = tokio::time::timeout(timeout, finished).await;
+        }
+    }
+
+    /// Spans waiting in the spool.
+    pub fn spooled_now(&self) -> u64 {
+        self.spool.lock().map_or(0, |spool| spool.spans())
+    }
+}
+
+fn spool_batch(spool: &Mutex<Spool>, counters: &ExportCounters, count: u32, request: &ExportTraceServiceRequest) {
+    let payload = gzip(&request.encode_to_vec());
+    let Ok(mut spool) = spool.lock() else { return };
+    match spool.push(count, &payload) {
+        Ok(dropped) => {
+            ExportCounters::add(&counters.spooled, u64::from(count));
+            ExportCounters::add(&counters.dropped, dropped);
+        }
+        Err(error) => {
+            tracing::warn!(%error, "spooling spans failed; they are lost");
+            ExportCounters::add(&counters.dropped, u64::from(count));
+        }
+    }
+}
+
+struct Delivery {
+    traces: Transport,
+    metrics: Transport,
+    spool: Arc<Mutex<Spool>>,
+    counters: Arc<ExportCounters>,
+    healthy: bool,
+}
+
+impl Delivery {
+    async fn run(mut self, mut receiver: mpsc::Receiver<Command>) {
+        let mut backoff = FIRST_BACKOFF;
+        let mut retry_at = tokio::time::Instant::now();
+        loop {
+            let spool_waiting = !self.spool_is_empty();
+            tokio::select! {
+                command = receiver.recv() => match command {
+                    Some(Command::Spans { count, request }) => self.deliver(count, request).await,
+                    Some(Command::Metrics(request)) => self.deliver_metrics(request).await,
+                    Some(Command::Finish(done)) => {
+                        while let Ok(command) = receiver.try_recv() {
+                            match command {
+                                Command::Spans { count, request } => self.deliver(count, request).await,
+                                Command::Metrics(request) => self.deliver_metrics(request).await,
+                                Command::Finish(_) => {}
+                            }
+                        }
+                        self.drain_spool().await;
+                        let _ = done.send(());
+                    }
+                    None => return,
+                },
+                () = tokio::time::sleep_until(retry_at), if spool_waiting => {
+                    if self.drain_spool().await {
+                        backoff = FIRST_BACKOFF;
+                    } else {
+                        backoff = (backoff * 2).min(MAX_BACKOFF);
+                    }
+                    retry_at = tokio::time::Instant::now() + backoff;
+                }
+            }
+        }
+    }
+
+    fn spool_is_empty(&self) -> bool {
+        self.spool.lock().map_or(true, |spool| spool.is_empty())
+    }
+
+    async fn deliver(&mut self, count: u32, request: ExportTraceServiceRequest) {
+        if !self.healthy || !self.spool_is_empty() {
+            spool_batch(&self.spool, &self.counters, count, &request);
+            return;
+        }
+        match self.traces.send_traces(request.clone()).await {
+            Ok(()) => ExportCounters::add(&self.counters.exported, u64::from(count)),
+            Err(SendError::Retryable(reason)) => {
+                tracing::info!(%reason, url = self.traces.url(), "collector unreachable; spooling spans");
+                self.healthy = false;
+                spool_batch(&self.spool, &self.counters, count, &request);
+            }
+            Err(SendError::Permanent(reason)) => {
+                tracing::warn!(%reason, "the collector refused {count} spans");
+                ExportCounters::add(&self.counters.failed, u64::from(count));
+            }
+        }
+    }
+
+    async fn deliver_metrics(&mut self, request: ExportMetricsServiceRequest) {
+        if let Err(error) = self.metrics.send_metrics(request).await {
+            tracing::debug!(%error, "metrics export failed; the next export carries the totals");
+            ExportCounters::add(&self.counters.metric_exports_failed, 1);
+        }
+    }
+
+    /// Sends spooled batches, oldest first, until the spool is empty (true)
+    /// or the collector fails (false).
+    async fn drain_spool(&mut self) -> bool {
+        loop {
+            let oldest = match self.spool.lock() {
+                Ok(spool) => spool.oldest(),
+                Err(_) => return false,
+            };
+            let batch = match oldest {
+                Ok(Some(batch)) => batch,
+                Ok(None) => {
+                    self.healthy = true;
+                    return true;
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "reading the spool failed");
+                    return false;
+                }
+            };
+            let request = gunzip(&batch.payload).and_then(|bytes| ExportTraceServiceRequest::decode(&*bytes).ok());
+            let outcome = match request {
+                Some(request) => self.traces.send_traces(request).await,
+                None => Err(SendError::Permanent("a spooled batch is unreadable".into())),
+            };
+            match outcome {
+                Ok(()) => ExportCounters::add(&self.counters.exported, u64::from(batch.spans)),
+                Err(SendError::Retryable(_)) => {
+                    self.healthy = false;
+                    return false;
+                }
+                Err(SendError::Permanent(reason)) => {
+                    tracing::warn!(%reason, "the collector refused {} spooled spans", batch.spans);
+                    ExportCounters::add(&self.counters.failed, u64::from(batch.spans));
+                }
+            }
+            if let Ok(mut spool) = self.spool.lock()
+                && let Err(error) = spool.remove(batch.key)
+            {
+                tracing::warn!(%error, "removing a delivered batch from the spool failed");
+                return false;
+            }
+        }
+    }
+}

@@ -1,0 +1,188 @@
+//! The on-disk spool: span batches the collector could not take yet, kept
+//! in order in an embedded database (redb: transactional, crash-safe), up to
+//! a size cap. When a new batch does not fit, the oldest batches are dropped
+//! and counted. What is left when pytrace exits is sent by the next run.
+
+use std::path::{Path, PathBuf};
+
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+
+/// Spooled batches by sequence number: 4 bytes of span count, then the
+/// gzip-compressed `ExportTraceServiceRequest`.
+const BATCHES: TableDefinition<u64, &[u8]> = TableDefinition::new("span_batches");
+
+#[derive(Debug, thiserror::Error)]
+pub enum SpoolError {
+    #[error("cannot create the spool directory {path}: {source}")]
+    Directory { path: PathBuf, source: std::io::Error },
+    #[error("spool {path}: {message}")]
+    Database { path: PathBuf, message: String },
+}
+
+/// One spooled batch.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Batch {
+    pub key: u64,
+    pub spans: u32,
+    pub payload: Vec<u8>,
+}
+
+pub struct Spool {
+    db: Database,
+    path: PathBuf,
+    cap_bytes: u64,
+    bytes: u64,
+    spans: u64,
+    next_key: u64,
+}
+
+impl Spool {
+    /// Opens (or creates) the spool in `dir`, keeping at most `cap_bytes` of batches.
+    pub fn open(dir: &Path, cap_bytes: u64) -> Result<Self, SpoolError> {
+        std::fs::create_dir_all(dir).map_err(|source| SpoolError::Directory { path: dir.to_owned(), source })?;
+        let path = dir.join("spans.redb");
+        let error = |e: &dyn std::fmt::Display| SpoolError::Database { path: path.clone(), message: e.to_string() };
+        let db = Database::create(&path).map_err(|e| error(&e))?;
+        let (mut bytes, mut spans, mut next_key) = (0, 0, 0);
+        let write = db.begin_write().map_err(|e| error(&e))?;
+        {
+            let table = write.open_table(BATCHES).map_err(|e| error(&e))?;
+            for entry in table.iter().map_err(|e| error(&e))? {
+                let (key, value) = entry.map_err(|e| error(&e))?;
+                bytes += value.value().len() as u64;
+                spans += u64::from(span_count(value.value()));
+                next_key = key.value() + 1;
+            }
+        }
+        write.commit().map_err(|e| error(&e))?;
+        Ok(Self { db, path, cap_bytes, bytes, spans, next_key })
+    }
+
+    fn error(&self, e: &dyn std::fmt::Display) -> SpoolError {
+        SpoolError::Database { path: self.path.clone(), message: e.to_string() }
+    }
+
+    /// Appends a batch; returns how many spans of older batches were
+    /// dropped to make room (the batch itself is dropped when it alone
+    /// exceeds the cap, and counted).
+    pub fn push(&mut self, spans: u32, payload: &[u8]) -> Result<u64, SpoolError> {
+        let mut record = spans.to_le_bytes().to_vec();
+        record.extend_from_slice(payload);
+        let size = record.len() as u64;
+        if size > self.cap_bytes {
+            return Ok(u64::from(spans));
+        }
+        let mut dropped = 0;
+        let write = self.db.begin_write().map_err(|e| self.error(&e))?;
+        {
+            let mut table = write.open_table(BATCHES).map_err(|e| self.error(&e))?;
+            while self.bytes + size > self.cap_bytes {
+                let Some((_, oldest)) = table.pop_first().map_err(|e| self.error(&e))? else { break };
+                self.bytes -= oldest.value().len() as u64;
+                let count = u64::from(span_count(oldest.value()));
+                self.spans -= count;
+                dropped += count;
+            }
+            table.insert(self.next_key, record.as_slice()).map_err(|e| self.error(&e))?;
+        }
+        write.commit().map_err(|e| self.error(&e))?;
+        self.next_key += 1;
+        self.bytes += size;
+        self.spans += u64::from(spans);
+        Ok(dropped)
+    }
+
+    /// The oldest batch, if any.
+    pub fn oldest(&self) -> Result<Option<Batch>, SpoolError> {
+        let read = self.db.begin_read().map_err(|e| self.error(&e))?;
+        let table = read.open_table(BATCHES).map_err(|e| self.error(&e))?;
+        let Some((key, value)) = table.first().map_err(|e| self.error(&e))? else { return Ok(None) };
+        let record = value.value();
+        Ok(Some(Batch {
+            key: key.value(),
+            spans: span_count(record),
+            payload: record.get(4..).unwrap_or_default().to_vec(),
+        }))
+    }
+
+    /// Forgets a batch that was delivered.
+    pub fn remove(&mut self, key: u64) -> Result<(), SpoolError> {
+        let write = self.db.begin_write().map_err(|e| self.error(&e))?;
+        {
+            let mut table = write.open_table(BATCHES).map_err(|e| self.error(&e))?;
+            if let Some(removed) = table.remove(key).map_err(|e| self.error(&e))? {
+                self.bytes -= removed.value().len() as u64;
+                self.spans -= u64::from(span_count(removed.value()));
+            }
+        }
+        write.commit().map_err(|e| self.error(&e))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.spans == 0 && self.bytes == 0
+    }
+
+    /// Spans waiting in the spool.
+    pub fn spans(&self) -> u64 {
+        self.spans
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    #[cfg(test)]
+    fn batches(&self) -> u64 {
+        use redb::ReadableTableMetadata;
+        let read = self.db.begin_read().unwrap();
+        read.open_table(BATCHES).unwrap().len().unwrap()
+    }
+}
+
+fn span_count(record: &[u8]) -> u32 {
+    record.get(..4).and_then(|b| b.try_into().ok()).map_or(0, u32::from_le_bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scratch(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("pytrace-spool-test-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        dir
+    }
+
+    #[test]
+    fn batches_come_back_in_order_and_survive_a_reopen() {
+        let dir = scratch("order");
+        let mut spool = Spool::open(&dir, 1 << 20).unwrap();
+        assert!(spool.oldest().unwrap().is_none());
+        spool.push(3, b"first").unwrap();
+        spool.push(2, b"second").unwrap();
+        drop(spool);
+        let mut spool = Spool::open(&dir, 1 << 20).unwrap();
+        assert_eq!(spool.spans(), 5);
+        let first = spool.oldest().unwrap().unwrap();
+        assert_eq!((first.spans, first.payload.as_slice()), (3, b"first".as_slice()));
+        spool.remove(first.key).unwrap();
+        spool.push(1, b"third").unwrap();
+        assert_eq!(spool.oldest().unwrap().unwrap().payload, b"second");
+        assert_eq!(spool.spans(), 3);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn the_oldest_batches_make_room_and_are_counted() {
+        let dir = scratch("cap");
+        // Each record is 4 + 96 bytes: three fit in 300.
+        let mut spool = Spool::open(&dir, 300).unwrap();
+        for spans in 1..=3 {
+            assert_eq!(spool.push(spans, &[0; 96]).unwrap(), 0);
+        }
+        assert_eq!(spool.push(10, &[0; 96]).unwrap(), 1, "the first batch (1 span) made room");
+        assert_eq!((spool.batches(), spool.spans()), (3, 2 + 3 + 10));
+        assert_eq!(spool.push(7, &[0; 400]).unwrap(), 7, "a batch larger than the cap is dropped itself");
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
