@@ -242,8 +242,14 @@ pub struct Trace {
 impl Tracer {
     /// Runs `pytrace attach --pid … --output FILE`, and waits until it traces.
     pub fn attach(pids: &[u32], extra: &[&str]) -> Self {
+        Self::attach_with_env(pids, extra, &[])
+    }
+
+    /// As [`Tracer::attach`], with extra environment variables for pytrace.
+    pub fn attach_with_env(pids: &[u32], extra: &[&str], env: &[(&str, &str)]) -> Self {
         let json_path = scratch_dir("trace").join("spans.jsonl");
         let mut command = Command::new(pytrace_bin());
+        command.envs(env.iter().copied());
         command.arg("attach");
         for pid in pids {
             command.args(["--pid", &pid.to_string()]);
@@ -297,6 +303,90 @@ impl Tracer {
             stderr: self.stderr_seen.join("\n"),
             success: status.success(),
         }
+    }
+}
+
+/// A real OTLP receiver (tests/python/otlp_receiver.py) collecting what it
+/// receives as JSON records: `{"signal": "span"|"metric", …}`.
+pub struct Receiver {
+    process: Option<ProcessGuard>,
+    pub port: u16,
+    records: std::sync::Arc<std::sync::Mutex<Vec<Value>>>,
+}
+
+impl Receiver {
+    /// Starts a receiver for `protocol` (`grpc` or `http`), on `port` (0: any).
+    pub fn start(protocol: &str, port: u16, extra: &[&str]) -> Self {
+        let records = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (process, port) = Self::spawn(protocol, port, extra, &records);
+        Self { process: Some(process), port, records }
+    }
+
+    fn spawn(
+        protocol: &str,
+        port: u16,
+        extra: &[&str],
+        records: &std::sync::Arc<std::sync::Mutex<Vec<Value>>>,
+    ) -> (ProcessGuard, u16) {
+        let mut child = Command::new(venv_python())
+            .arg(python_dir().join("otlp_receiver.py"))
+            .args(["--protocol", protocol, "--port", &port.to_string()])
+            .args(extra)
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start otlp_receiver.py");
+        let rx = line_reader(child.stdout.take().expect("stdout"));
+        let process = ProcessGuard(child);
+        let ready = wait_for_line(&rx, "READY", &mut Vec::new(), Duration::from_secs(30)).expect("receiver READY");
+        let port = ready.split_whitespace().nth(1).and_then(|p| p.parse().ok()).expect("port");
+        let sink = records.clone();
+        std::thread::spawn(move || {
+            for line in rx {
+                if let Ok(value) = serde_json::from_str::<Value>(&line) {
+                    sink.lock().expect("records").push(value);
+                }
+            }
+        });
+        (process, port)
+    }
+
+    /// Stops the receiver (a collector outage); what it received is kept.
+    pub fn stop(&mut self) {
+        self.process = None;
+    }
+
+    /// Starts it again on the same port.
+    pub fn restart(&mut self, protocol: &str) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            // The port may linger for a moment after the old process died.
+            if std::net::TcpListener::bind(("127.0.0.1", self.port)).is_ok() || Instant::now() > deadline {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        self.process = Some(Self::spawn(protocol, self.port, &[], &self.records).0);
+    }
+
+    pub fn records(&self) -> Vec<Value> {
+        self.records.lock().expect("records").clone()
+    }
+
+    /// Received spans (the `span` field of each span record).
+    pub fn spans(&self) -> Vec<Value> {
+        self.records().into_iter().filter(|r| r["signal"] == "span").collect()
+    }
+
+    /// Waits until `done(records)` holds (true) or `timeout` passes (false).
+    pub fn wait_for(&self, timeout: Duration, done: impl Fn(&[Value]) -> bool) -> bool {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if done(&self.records()) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        done(&self.records())
     }
 }
 

@@ -8,8 +8,10 @@ use clap::{Args, Parser, Subcommand};
 use tracer_common::{DEFAULT_CAPTURE_LIMIT, MAX_CAPTURE_LIMIT};
 
 use crate::llm::content::{ContentPolicy, DEFAULT_MAX_BYTES, PatternError};
+use crate::otlp::config::{OtlpConfig, OtlpConfigError};
 use crate::output::Format;
 use crate::python::patterns::FunctionPattern;
+use crate::target::process::ResourceDefaults;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -69,7 +71,20 @@ pub struct AttachArgs {
     /// (`myapp.agent:*`), repeatable. Probes every Python call while on.
     #[arg(long = "trace-function", value_name = "PATTERN")]
     pub trace_functions: Vec<FunctionPattern>,
+    /// Export spans and metrics over OTLP to this collector (also
+    /// OTEL_EXPORTER_OTLP_ENDPOINT and the other OTEL_EXPORTER_OTLP_* variables).
+    #[arg(long, value_name = "URL")]
+    pub otlp_endpoint: Option<String>,
+    /// Where spans wait while the collector is unreachable (kept across runs).
+    #[arg(long, value_name = "DIR", default_value = DEFAULT_SPOOL_DIR)]
+    pub spool_dir: PathBuf,
+    /// Size cap of the spool; when full, the oldest spans are dropped (and counted).
+    #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_SPOOL_MAX_BYTES)]
+    pub spool_max_bytes: u64,
 }
+
+pub const DEFAULT_SPOOL_DIR: &str = "/var/lib/pytrace/spool";
+pub const DEFAULT_SPOOL_MAX_BYTES: u64 = 256 * 1024 * 1024;
 
 /// Validated `attach` settings.
 #[derive(Debug, Clone)]
@@ -84,6 +99,11 @@ pub struct AttachConfig {
     pub content: Option<ContentPolicy>,
     pub library_paths: Vec<String>,
     pub trace_functions: Vec<FunctionPattern>,
+    /// `Some` when OTLP export is on.
+    pub otlp: Option<OtlpConfig>,
+    pub resource_defaults: ResourceDefaults,
+    pub spool_dir: PathBuf,
+    pub spool_max_bytes: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -98,10 +118,20 @@ pub enum ConfigError {
     Redaction(#[from] PatternError),
     #[error("--content-max-bytes and --redact only apply with --capture-content")]
     ContentFlagsWithoutCapture,
+    #[error(transparent)]
+    Otlp(#[from] OtlpConfigError),
+    #[error("--spool-max-bytes must be at least 1 MiB, not {0}")]
+    SpoolSize(u64),
 }
 
 impl AttachArgs {
-    pub fn validate(self, stdout_is_terminal: bool) -> Result<AttachConfig, ConfigError> {
+    /// Checks the flags; OTLP settings come from `--otlp-endpoint` and the
+    /// `OTEL_*` variables `env` looks up.
+    pub fn validate(
+        self,
+        stdout_is_terminal: bool,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<AttachConfig, ConfigError> {
         let duration = match self.duration {
             Some(s) if !(s.is_finite() && s > 0.0) => return Err(ConfigError::Duration(s)),
             Some(s) => Some(Duration::from_secs_f64(s)),
@@ -119,6 +149,11 @@ impl AttachArgs {
                 (false, true) => None,
                 (false, false) => return Err(ConfigError::ContentFlagsWithoutCapture),
             };
+        let otlp = OtlpConfig::resolve(self.otlp_endpoint.as_deref(), &env)?;
+        let resource_defaults = ResourceDefaults::from_env(&env);
+        if self.spool_max_bytes < 1 << 20 {
+            return Err(ConfigError::SpoolSize(self.spool_max_bytes));
+        }
         let mut pids = self.pids;
         pids.dedup();
         let terminal_format = match (&self.output, self.format) {
@@ -137,6 +172,10 @@ impl AttachArgs {
             content,
             library_paths: self.library_paths,
             trace_functions: self.trace_functions,
+            otlp,
+            resource_defaults,
+            spool_dir: self.spool_dir,
+            spool_max_bytes: self.spool_max_bytes,
         })
     }
 }
@@ -144,6 +183,10 @@ impl AttachArgs {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn no_env(_: &str) -> Option<String> {
+        None
+    }
 
     fn args(list: &[&str]) -> AttachArgs {
         let cli = Cli::try_parse_from(["pytrace", "attach"].iter().chain(list)).unwrap();
@@ -154,39 +197,65 @@ mod tests {
 
     #[test]
     fn chooses_formats_like_the_docs_say() {
-        assert_eq!(args(&["--pid", "1"]).validate(true).unwrap().terminal_format, Format::Pretty);
-        assert_eq!(args(&["--pid", "1"]).validate(false).unwrap().terminal_format, Format::Json);
-        let to_file = args(&["--pid", "1", "--format", "json", "--output", "x.jsonl"]).validate(false).unwrap();
+        assert_eq!(args(&["--pid", "1"]).validate(true, no_env).unwrap().terminal_format, Format::Pretty);
+        assert_eq!(args(&["--pid", "1"]).validate(false, no_env).unwrap().terminal_format, Format::Json);
+        let to_file = args(&["--pid", "1", "--format", "json", "--output", "x.jsonl"]).validate(false, no_env).unwrap();
         assert_eq!((to_file.terminal_format, to_file.json_file.is_some()), (Format::Pretty, true));
     }
 
     #[test]
     fn rejects_bad_values() {
-        assert!(matches!(args(&["--pid", "1", "--duration=-1"]).validate(true), Err(ConfigError::Duration(-1.0))));
         assert!(matches!(
-            args(&["--pid", "1", "--capture-limit", "0"]).validate(true),
+            args(&["--pid", "1", "--duration=-1"]).validate(true, no_env),
+            Err(ConfigError::Duration(-1.0))
+        ));
+        assert!(matches!(
+            args(&["--pid", "1", "--capture-limit", "0"]).validate(true, no_env),
             Err(ConfigError::CaptureLimit(0))
         ));
-        assert!(matches!(args(&["--pid", "0"]).validate(true), Err(ConfigError::ZeroPid)));
+        assert!(matches!(args(&["--pid", "0"]).validate(true, no_env), Err(ConfigError::ZeroPid)));
         assert!(matches!(
-            args(&["--pid", "1", "--redact", "x"]).validate(true),
+            args(&["--pid", "1", "--redact", "x"]).validate(true, no_env),
             Err(ConfigError::ContentFlagsWithoutCapture)
         ));
         assert!(matches!(
-            args(&["--pid", "1", "--capture-content", "--redact", "("]).validate(true),
+            args(&["--pid", "1", "--capture-content", "--redact", "("]).validate(true, no_env),
             Err(ConfigError::Redaction(_))
         ));
-        assert!(args(&["--pid", "1", "--capture-content", "--redact", "x+"]).validate(true).unwrap().content.is_some());
-        assert!(args(&["--pid", "1"]).validate(true).unwrap().content.is_none(), "content is off by default");
+        assert!(
+            args(&["--pid", "1", "--capture-content", "--redact", "x+"])
+                .validate(true, no_env)
+                .unwrap()
+                .content
+                .is_some()
+        );
+        assert!(args(&["--pid", "1"]).validate(true, no_env).unwrap().content.is_none(), "content is off by default");
         assert!(Cli::try_parse_from(["pytrace", "attach"]).is_err());
         assert!(Cli::try_parse_from(["pytrace", "attach", "--pid", "abc"]).is_err());
         assert!(Cli::try_parse_from(["pytrace", "attach", "--pid", "1", "--trace-function", "a b"]).is_err());
     }
 
     #[test]
+    fn otlp_is_on_with_the_flag_or_the_variables() {
+        assert!(args(&["--pid", "1"]).validate(true, no_env).unwrap().otlp.is_none());
+        let flag = args(&["--pid", "1", "--otlp-endpoint", "http://c:4317"]).validate(true, no_env).unwrap();
+        assert_eq!(flag.otlp.unwrap().traces.url, "http://c:4317");
+        let env = |name: &str| (name == "OTEL_EXPORTER_OTLP_ENDPOINT").then(|| "http://env:4317".to_owned());
+        assert_eq!(args(&["--pid", "1"]).validate(true, env).unwrap().otlp.unwrap().traces.url, "http://env:4317");
+        assert!(matches!(
+            args(&["--pid", "1", "--otlp-endpoint", "c:4317"]).validate(true, no_env),
+            Err(ConfigError::Otlp(_))
+        ));
+        assert!(matches!(
+            args(&["--pid", "1", "--spool-max-bytes", "100"]).validate(true, no_env),
+            Err(ConfigError::SpoolSize(100))
+        ));
+    }
+
+    #[test]
     fn takes_several_function_patterns() {
-        let config =
-            args(&["--pid", "1", "--trace-function", "myapp.agent:*", "--trace-function", "handle"]).validate(true);
+        let config = args(&["--pid", "1", "--trace-function", "myapp.agent:*", "--trace-function", "handle"])
+            .validate(true, no_env);
         let patterns: Vec<String> = config.unwrap().trace_functions.iter().map(ToString::to_string).collect();
         assert_eq!(patterns, ["myapp.agent:*", "handle"]);
     }

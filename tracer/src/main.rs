@@ -24,7 +24,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().context("starting the runtime")?;
     match cli.command {
         Command::Attach(args) => {
-            let config = args.validate(attach::stdout_is_terminal())?;
+            let config = args.validate(attach::stdout_is_terminal(), |name| std::env::var(name).ok())?;
             runtime.block_on(attach::run(config))?;
         }
     }

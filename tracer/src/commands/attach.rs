@@ -17,8 +17,10 @@ use tracer_common::Stat;
 
 use crate::cli::AttachConfig;
 use crate::clock::Clock;
+use crate::commands::export::ExportSession;
 use crate::events::{ConnKey, Endpoints, Event};
 use crate::llm::pricing::{PriceError, PriceTable};
+use crate::otlp::OtlpError;
 use crate::output::{Format, Output};
 use crate::pipeline::Pipeline;
 use crate::privileges::{self, PrivilegeError};
@@ -48,6 +50,8 @@ pub enum AttachError {
     Output { path: String, source: std::io::Error },
     #[error("reading kernel events failed: {0}")]
     Events(std::io::Error),
+    #[error(transparent)]
+    Otlp(#[from] OtlpError),
 }
 
 struct Traced {
@@ -73,11 +77,12 @@ pub async fn run(config: AttachConfig) -> Result<(), AttachError> {
     pipeline.library_paths = config.library_paths.clone();
     pipeline.functions = FunctionCalls::new(config.trace_functions.clone());
     let host = host_name();
+    let mut export = ExportSession::start(&config, &mut pipeline, &host)?;
     probes.attach_syscalls()?;
     let mut seeded_ids = 0;
     for (pid, traced) in &mut targets {
         probes.trace_pid(*pid)?;
-        pipeline.add_process(*pid, traced.process.resource(&host));
+        pipeline.add_process(*pid, traced.process.resource(&host, &config.resource_defaults));
         attach_initial(&mut probes, traced);
         enable_python_context(&mut probes, &mut pipeline, &traced.process);
         seed_sockets(&mut probes, &mut pipeline, *pid, &mut seeded_ids)?;
@@ -113,6 +118,9 @@ pub async fn run(config: AttachConfig) -> Result<(), AttachError> {
                     pipeline.record(&record);
                 }
                 mark_traced_functions(&mut probes, &mut pipeline);
+                if let Some(export) = &mut export {
+                    export.tick(&mut pipeline, &probes);
+                }
                 rescan_targets(&mut targets, &mut probes, &mut pipeline);
                 if targets.is_empty() {
                     eprintln!("pytrace: every traced process has exited");
@@ -128,6 +136,9 @@ pub async fn run(config: AttachConfig) -> Result<(), AttachError> {
     pipeline.finish();
     print_warnings(&mut pipeline);
     add_kernel_counters(&probes, &mut pipeline);
+    if let Some(export) = export {
+        export.finish(&mut pipeline, &probes).await;
+    }
     match pipeline.output.finish() {
         // The reader of our stdout went away (`pytrace … | head`): not an error.
         Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => {}

@@ -1,3 +1,4 @@
-//! One module per `pytrace` subcommand.
+//! One module per `pytrace` subcommand, and OTLP export over a session (`export`).
 
 pub mod attach;
+pub mod export;

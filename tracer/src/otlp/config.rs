@@ -57,10 +57,6 @@ pub struct OtlpConfig {
     pub metrics: Destination,
     /// How often metrics are sent (`OTEL_METRIC_EXPORT_INTERVAL`, default 60 s).
     pub metric_interval: Duration,
-    /// `OTEL_SERVICE_NAME`: the service name of targets that set none themselves.
-    pub service_name: Option<String>,
-    /// `OTEL_RESOURCE_ATTRIBUTES`, added to every resource.
-    pub resource_attributes: Vec<(String, String)>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -102,8 +98,6 @@ impl OtlpConfig {
                 Some(value) => millis("OTEL_METRIC_EXPORT_INTERVAL", &value)?,
                 None => DEFAULT_METRIC_INTERVAL,
             },
-            service_name: env("OTEL_SERVICE_NAME"),
-            resource_attributes: env("OTEL_RESOURCE_ATTRIBUTES").map(|v| key_values(&v)).unwrap_or_default(),
         }))
     }
 }
@@ -174,7 +168,7 @@ fn millis(variable: &str, value: &str) -> Result<Duration, OtlpConfigError> {
 
 /// `key1=value1,key2=value2`, values percent-decoded (the W3C baggage format
 /// the specification uses for headers and resource attributes).
-fn key_values(text: &str) -> Vec<(String, String)> {
+pub fn key_values(text: &str) -> Vec<(String, String)> {
     text.split(',')
         .filter_map(|pair| {
             let (key, value) = pair.split_once('=')?;
@@ -243,8 +237,6 @@ mod tests {
                 ("OTEL_EXPORTER_OTLP_COMPRESSION", "gzip"),
                 ("OTEL_EXPORTER_OTLP_HEADERS", "authorization=Bearer%20abc, x-tenant = t1"),
                 ("OTEL_EXPORTER_OTLP_CERTIFICATE", "/etc/ca.pem"),
-                ("OTEL_RESOURCE_ATTRIBUTES", "deployment.environment=prod,team=ml"),
-                ("OTEL_SERVICE_NAME", "agents"),
                 ("OTEL_METRIC_EXPORT_INTERVAL", "1000"),
             ],
         )
@@ -260,8 +252,6 @@ mod tests {
             [("authorization".into(), "Bearer abc".into()), ("x-tenant".into(), "t1".into())]
         );
         assert_eq!(config.traces.ca_file, Some(PathBuf::from("/etc/ca.pem")));
-        assert_eq!(config.service_name.as_deref(), Some("agents"));
-        assert_eq!(config.resource_attributes.len(), 2);
         assert_eq!(config.metric_interval, Duration::from_secs(1));
     }
 

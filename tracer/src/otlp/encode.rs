@@ -24,19 +24,13 @@ pub fn value(value: &AttrValue) -> AnyValue {
         AttrValue::F64(f) => any_value::Value::DoubleValue(*f),
         AttrValue::Bool(b) => any_value::Value::BoolValue(*b),
         AttrValue::StrArray(items) => any_value::Value::ArrayValue(ArrayValue {
-            values: items
-                .iter()
-                .map(|s| AnyValue { value: Some(any_value::Value::StringValue(s.clone())), ..Default::default() })
-                .collect(),
+            values: items.iter().map(|s| AnyValue { value: Some(any_value::Value::StringValue(s.clone())) }).collect(),
         }),
         AttrValue::IntArray(items) => any_value::Value::ArrayValue(ArrayValue {
-            values: items
-                .iter()
-                .map(|i| AnyValue { value: Some(any_value::Value::IntValue(*i)), ..Default::default() })
-                .collect(),
+            values: items.iter().map(|i| AnyValue { value: Some(any_value::Value::IntValue(*i)) }).collect(),
         }),
     };
-    AnyValue { value: Some(value), ..Default::default() }
+    AnyValue { value: Some(value) }
 }
 
 pub fn key_value(key: &str, v: &AttrValue) -> KeyValue {

@@ -1,5 +1,5 @@
-//! Where spans go: a JSON-lines writer and a pretty terminal view, fed from
-//! one place, plus the summary both end with. A closed pipe on stdout ends
+//! Where spans go: a JSON-lines writer, a pretty terminal view and OTLP
+//! export, fed from one place, plus the summary the first two end with. A closed pipe on stdout ends
 //! output quietly instead of failing the session.
 
 pub mod json;
@@ -8,6 +8,7 @@ pub mod summary;
 
 use std::io::{self, Write};
 
+use crate::otlp::OtlpSink;
 use crate::span::Span;
 use summary::Summary;
 
@@ -22,16 +23,21 @@ pub enum Format {
 pub struct Output {
     pretty: Option<Box<dyn Write + Send>>,
     json: Option<Box<dyn Write + Send>>,
+    /// OTLP export, alongside the terminal and file outputs.
+    pub otlp: Option<OtlpSink>,
     pub summary: Summary,
 }
 
 impl Output {
     pub fn new(pretty: Option<Box<dyn Write + Send>>, json: Option<Box<dyn Write + Send>>) -> Self {
-        Self { pretty, json, summary: Summary::default() }
+        Self { pretty, json, otlp: None, summary: Summary::default() }
     }
 
     pub fn span(&mut self, span: &Span) {
         self.summary.record(span);
+        if let Some(otlp) = &mut self.otlp {
+            otlp.span(span);
+        }
         if let Some(w) = &mut self.json {
             let line = json::span_to_json(span).to_string();
             if writeln!(w, "{line}").and_then(|()| w.flush()).is_err() {

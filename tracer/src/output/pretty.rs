@@ -133,6 +133,13 @@ pub fn summary_table(summary: &Summary) -> String {
         c.uprobe_hits,
         c.tracepoint_hits
     );
+    if let Some(otlp) = &c.otlp {
+        let _ = writeln!(
+            out,
+            "OTLP: {} spans exported, {} refused; {} spooled while the collector was unreachable, {} dropped from a full spool, {} waiting in the spool",
+            otlp.spans_exported, otlp.spans_failed, otlp.spans_spooled, otlp.spans_dropped, otlp.spans_waiting
+        );
+    }
     out
 }
 

@@ -20,6 +20,24 @@ pub struct Counters {
     pub uprobe_hits: u64,
     /// Syscall tracepoint hits by the traced processes.
     pub tracepoint_hits: u64,
+    /// OTLP delivery, when exporting.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub otlp: Option<OtlpCounters>,
+}
+
+/// What became of the spans sent over OTLP.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct OtlpCounters {
+    /// Accepted by the collector (including spans from the spool).
+    pub spans_exported: u64,
+    /// Refused by the collector for good.
+    pub spans_failed: u64,
+    /// Written to the spool while the collector was unreachable.
+    pub spans_spooled: u64,
+    /// Dropped from a full spool.
+    pub spans_dropped: u64,
+    /// Still in the spool at exit, for the next run to send.
+    pub spans_waiting: u64,
 }
 
 /// Per (method, server) figures.

@@ -27,6 +27,30 @@ pub struct PythonRuntime {
     pub object_path: String,
 }
 
+/// What pytrace's own environment says about every resource:
+/// `OTEL_SERVICE_NAME` (for targets that set none) and
+/// `OTEL_RESOURCE_ATTRIBUTES` (added; pytrace's own attributes win).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ResourceDefaults {
+    pub service_name: Option<String>,
+    pub attributes: Vec<(&'static str, String)>,
+}
+
+impl ResourceDefaults {
+    pub fn from_env(env: impl Fn(&str) -> Option<String>) -> Self {
+        let attributes = env("OTEL_RESOURCE_ATTRIBUTES")
+            .map(|text| crate::otlp::config::key_values(&text))
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|(key, _)| !key.is_empty())
+            // Attribute names are static in pytrace's model; these few, read
+            // once at start, live as long as the process.
+            .map(|(key, value)| (&*Box::leak(key.into_boxed_str()), value))
+            .collect();
+        Self { service_name: env("OTEL_SERVICE_NAME").filter(|name| !name.trim().is_empty()), attributes }
+    }
+}
+
 /// A process to trace, as inspected at attach time.
 #[derive(Clone, Debug)]
 pub struct TargetProcess {
@@ -87,9 +111,11 @@ impl TargetProcess {
     }
 
     /// The name the spans' `service.name` gets.
-    pub fn service_name(&self) -> String {
-        if let Some(name) = &self.service_name_env {
-            return name.clone();
+    /// The target's own `OTEL_SERVICE_NAME`, else pytrace's (`fallback`),
+    /// else the script or executable name.
+    pub fn service_name(&self, fallback: Option<&str>) -> String {
+        if let Some(name) = self.service_name_env.as_deref().or(fallback) {
+            return name.to_owned();
         }
         script_name(&self.command_args).unwrap_or_else(|| {
             Path::new(&self.executable)
@@ -98,10 +124,13 @@ impl TargetProcess {
         })
     }
 
-    pub fn resource(&self, host_name: &str) -> Arc<Resource> {
+    pub fn resource(&self, host_name: &str, defaults: &ResourceDefaults) -> Arc<Resource> {
         let mut resource = Resource::default();
         let a = &mut resource.attributes;
-        a.set(sc::SERVICE_NAME, self.service_name());
+        for (key, value) in &defaults.attributes {
+            a.set(key, value.as_str());
+        }
+        a.set(sc::SERVICE_NAME, self.service_name(defaults.service_name.as_deref()));
         a.set(sc::HOST_NAME, host_name);
         a.set(sc::PROCESS_PID, i64::from(self.pid));
         a.set(sc::PROCESS_EXECUTABLE_PATH, self.executable.as_str());

@@ -1,0 +1,135 @@
+//! OTLP export over a tracing session: starting it, flushing spans every
+//! second and metrics at their interval, and the last delivery at exit.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tracer_common::Stat;
+
+use crate::cli::AttachConfig;
+use crate::clock::Clock;
+use crate::otlp::exporter::ExportCounters;
+use crate::otlp::metrics::Health;
+use crate::otlp::{self, OtlpConfig, OtlpError};
+use crate::output::summary::OtlpCounters;
+use crate::pipeline::Pipeline;
+use crate::probes::{self, Probes};
+use crate::span::Resource;
+use crate::span::semconv as sc;
+
+/// Pending spans are handed to the delivery task at least this often.
+const FLUSH_INTERVAL: Duration = Duration::from_secs(1);
+
+pub struct ExportSession {
+    config: OtlpConfig,
+    own_resource: Resource,
+    started_unix_ns: u64,
+    last_flush: Instant,
+    last_metrics: Instant,
+}
+
+impl ExportSession {
+    /// Starts export when the configuration asks for it, attaching the sink
+    /// to the pipeline's output.
+    pub fn start(config: &AttachConfig, pipeline: &mut Pipeline, host: &str) -> Result<Option<Self>, OtlpError> {
+        let Some(otlp_config) = &config.otlp else { return Ok(None) };
+        let sink = otlp::start(otlp_config, &config.spool_dir, config.spool_max_bytes)?;
+        let waiting = sink.spooled_now();
+        pipeline.output.otlp = Some(sink);
+        let protocol = match otlp_config.traces.protocol {
+            otlp::config::Protocol::Grpc => "gRPC",
+            otlp::config::Protocol::HttpProtobuf => "HTTP/protobuf",
+        };
+        eprintln!("pytrace: exporting spans and metrics over OTLP ({protocol}) to {}", otlp_config.traces.url);
+        if waiting > 0 {
+            eprintln!(
+                "pytrace: {waiting} spans from an earlier run wait in {}; sending them first",
+                config.spool_dir.display()
+            );
+        }
+        let mut own_resource = Resource::default();
+        for (key, value) in &config.resource_defaults.attributes {
+            own_resource.attributes.set(key, value.as_str());
+        }
+        own_resource.attributes.set(sc::SERVICE_NAME, "pytrace");
+        own_resource.attributes.set(sc::HOST_NAME, host);
+        own_resource.attributes.set(sc::PROCESS_PID, i64::from(std::process::id()));
+        let now = Instant::now();
+        Ok(Some(Self {
+            config: otlp_config.clone(),
+            own_resource,
+            started_unix_ns: unix_now_ns(),
+            last_flush: now,
+            last_metrics: now,
+        }))
+    }
+
+    /// Called often (every rescan): flushes spans and exports metrics when due.
+    pub fn tick(&mut self, pipeline: &mut Pipeline, probes: &Probes) {
+        let now = Instant::now();
+        if now.duration_since(self.last_flush) >= FLUSH_INTERVAL {
+            self.last_flush = now;
+            if let Some(sink) = &mut pipeline.output.otlp {
+                sink.flush();
+            }
+        }
+        if now.duration_since(self.last_metrics) >= self.config.metric_interval {
+            self.last_metrics = now;
+            self.export_metrics(pipeline, probes);
+        }
+    }
+
+    fn export_metrics(&self, pipeline: &mut Pipeline, probes: &Probes) {
+        let health = health(pipeline, probes);
+        if let Some(sink) = &mut pipeline.output.otlp {
+            sink.export_metrics(&health, &self.own_resource, self.started_unix_ns, unix_now_ns());
+        }
+    }
+
+    /// Sends what is left (spans, then the final metrics), waits for the
+    /// delivery within the export timeout, and reports the outcome.
+    pub async fn finish(self, pipeline: &mut Pipeline, probes: &Probes) {
+        if let Some(sink) = &mut pipeline.output.otlp {
+            sink.flush();
+        }
+        self.export_metrics(pipeline, probes);
+        let Some(sink) = &mut pipeline.output.otlp else { return };
+        sink.finish(self.config.traces.timeout + Duration::from_secs(2)).await;
+        let counters = otlp_counters(&sink.counters, sink.spooled_now());
+        if counters.spans_waiting > 0 {
+            eprintln!(
+                "pytrace: the collector at {} could not be reached; {} spans wait in the spool for the next run",
+                self.config.traces.url, counters.spans_waiting
+            );
+        }
+        pipeline.output.summary.counters.otlp = Some(counters);
+    }
+}
+
+fn otlp_counters(counters: &Arc<ExportCounters>, waiting: u64) -> OtlpCounters {
+    OtlpCounters {
+        spans_exported: ExportCounters::get(&counters.exported),
+        spans_failed: ExportCounters::get(&counters.failed),
+        spans_spooled: ExportCounters::get(&counters.spooled),
+        spans_dropped: ExportCounters::get(&counters.dropped),
+        spans_waiting: waiting,
+    }
+}
+
+fn health(pipeline: &Pipeline, probes: &Probes) -> Health {
+    let kernel = probes.stats();
+    let counters = pipeline.output.otlp.as_ref().map(|sink| sink.counters.clone()).unwrap_or_default();
+    Health {
+        events_received: pipeline.output.summary.counters.events_received,
+        events_lost: probes::stat(&kernel, Stat::EventsLost),
+        bytes_truncated: probes::stat(&kernel, Stat::BytesTruncated),
+        spans_exported: ExportCounters::get(&counters.exported),
+        spans_failed: ExportCounters::get(&counters.failed),
+        spans_spooled: ExportCounters::get(&counters.spooled),
+        spans_dropped: ExportCounters::get(&counters.dropped),
+    }
+}
+
+fn unix_now_ns() -> u64 {
+    Clock::measure().to_unix(Clock::monotonic_now())
+}
