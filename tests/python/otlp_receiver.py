@@ -6,9 +6,12 @@ metric it receives is printed as one JSON line:
   {"signal": "span", "resource": {...}, "scope": "pytrace", "span": {...}}
   {"signal": "metric", "resource": {...}, "metric": {...}}
 
-  otlp_receiver.py --protocol grpc|http [--port N] [--fail-first N]
+  otlp_receiver.py --protocol grpc|http [--port N] [--fail-first N] [--tls-dir DIR]
 
-It prints "READY <port>" when listening. --fail-first N answers the first N
+It prints "READY <port> <ca.pem or ->" when listening. With --tls-dir it
+serves TLS with a certificate for localhost from a private CA (trustme)
+written to DIR/ca.pem. The headers of each trace export are printed as
+{"signal": "headers", "headers": {...}}. --fail-first N answers the first N
 trace exports with UNAVAILABLE / HTTP 503 (a collector that is overloaded).
 """
 
@@ -16,6 +19,8 @@ import argparse
 import base64
 import gzip
 import json
+import os
+import ssl
 import sys
 import threading
 from concurrent import futures
@@ -85,6 +90,7 @@ def should_fail():
 
 class TraceService(trace_service_pb2_grpc.TraceServiceServicer):
     def Export(self, request, context):
+        emit({"signal": "headers", "headers": dict(context.invocation_metadata())})
         if should_fail():
             context.abort(grpc.StatusCode.UNAVAILABLE, "overloaded (test)")
         record_traces(request)
@@ -103,6 +109,7 @@ class HttpHandler(BaseHTTPRequestHandler):
         if self.headers.get("Content-Encoding") == "gzip":
             body = gzip.decompress(body)
         if self.path == "/v1/traces":
+            emit({"signal": "headers", "headers": {k.lower(): v for k, v in self.headers.items()}})
             if should_fail():
                 self.send_response(503)
                 self.end_headers()
@@ -137,20 +144,46 @@ def main():
     parser.add_argument("--protocol", choices=["grpc", "http"], required=True)
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--fail-first", type=int, default=0)
+    parser.add_argument("--tls-dir")
     args = parser.parse_args()
     FAILURES_LEFT = args.fail_first
+    tls = certificates(args.tls_dir) if args.tls_dir else None
+    ca_path = tls[0] if tls else "-"
     if args.protocol == "grpc":
         server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
         trace_service_pb2_grpc.add_TraceServiceServicer_to_server(TraceService(), server)
         metrics_service_pb2_grpc.add_MetricsServiceServicer_to_server(MetricsService(), server)
-        port = server.add_insecure_port(f"127.0.0.1:{args.port}")
+        if tls:
+            credentials = grpc.ssl_server_credentials([(tls[2], tls[1])])
+            port = server.add_secure_port(f"localhost:{args.port}", credentials)
+        else:
+            port = server.add_insecure_port(f"127.0.0.1:{args.port}")
         server.start()
-        print(f"READY {port}", flush=True)
+        print(f"READY {port} {ca_path}", flush=True)
         server.wait_for_termination()
     else:
         server = ThreadingHTTPServer(("127.0.0.1", args.port), HttpHandler)
-        print(f"READY {server.server_address[1]}", flush=True)
+        if tls:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(tls[3])
+            server.socket = context.wrap_socket(server.socket, server_side=True)
+        print(f"READY {server.server_address[1]} {ca_path}", flush=True)
         server.serve_forever()
+
+
+def certificates(directory):
+    """(ca.pem path, certificate chain PEM, private key PEM, key+chain file) for localhost."""
+    import trustme
+
+    os.makedirs(directory, exist_ok=True)
+    ca = trustme.CA()
+    cert = ca.issue_cert("localhost", "127.0.0.1")
+    ca_path = os.path.join(directory, "ca.pem")
+    ca.cert_pem.write_to_path(ca_path)
+    combined = os.path.join(directory, "server.pem")
+    cert.private_key_and_cert_chain_pem.write_to_path(combined)
+    chain = b"".join(blob.bytes() for blob in cert.cert_chain_pems)
+    return ca_path, chain, cert.private_key_pem.bytes(), combined
 
 
 if __name__ == "__main__":

@@ -311,6 +311,8 @@ impl Tracer {
 pub struct Receiver {
     process: Option<ProcessGuard>,
     pub port: u16,
+    /// The CA that signed its certificate, when started with `--tls-dir`.
+    pub ca: Option<PathBuf>,
     records: std::sync::Arc<std::sync::Mutex<Vec<Value>>>,
 }
 
@@ -318,8 +320,8 @@ impl Receiver {
     /// Starts a receiver for `protocol` (`grpc` or `http`), on `port` (0: any).
     pub fn start(protocol: &str, port: u16, extra: &[&str]) -> Self {
         let records = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-        let (process, port) = Self::spawn(protocol, port, extra, &records);
-        Self { process: Some(process), port, records }
+        let (process, port, ca) = Self::spawn(protocol, port, extra, &records);
+        Self { process: Some(process), port, ca, records }
     }
 
     fn spawn(
@@ -327,7 +329,7 @@ impl Receiver {
         port: u16,
         extra: &[&str],
         records: &std::sync::Arc<std::sync::Mutex<Vec<Value>>>,
-    ) -> (ProcessGuard, u16) {
+    ) -> (ProcessGuard, u16, Option<PathBuf>) {
         let mut child = Command::new(venv_python())
             .arg(python_dir().join("otlp_receiver.py"))
             .args(["--protocol", protocol, "--port", &port.to_string()])
@@ -338,7 +340,9 @@ impl Receiver {
         let rx = line_reader(child.stdout.take().expect("stdout"));
         let process = ProcessGuard(child);
         let ready = wait_for_line(&rx, "READY", &mut Vec::new(), Duration::from_secs(30)).expect("receiver READY");
-        let port = ready.split_whitespace().nth(1).and_then(|p| p.parse().ok()).expect("port");
+        let fields: Vec<&str> = ready.split_whitespace().collect();
+        let port = fields.get(1).and_then(|p| p.parse().ok()).expect("port");
+        let ca = fields.get(2).filter(|path| **path != "-").map(PathBuf::from);
         let sink = records.clone();
         std::thread::spawn(move || {
             for line in rx {
@@ -347,7 +351,7 @@ impl Receiver {
                 }
             }
         });
-        (process, port)
+        (process, port, ca)
     }
 
     /// Stops the receiver (a collector outage); what it received is kept.
@@ -372,7 +376,7 @@ impl Receiver {
         self.records.lock().expect("records").clone()
     }
 
-    /// Received spans (the `span` field of each span record).
+    /// Received span records (`{"signal": "span", "resource", "scope", "span"}`).
     pub fn spans(&self) -> Vec<Value> {
         self.records().into_iter().filter(|r| r["signal"] == "span").collect()
     }

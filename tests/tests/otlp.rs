@@ -165,3 +165,34 @@ fn spans_spooled_while_the_collector_is_down_are_sent_by_the_next_run() {
         assert!(received.contains_key(id), "span {id} was not delivered: {received:?}");
     }
 }
+
+#[test]
+fn tls_to_the_collector_with_a_ca_file_and_secret_headers() {
+    let server = Server::https();
+    let tls_dir = scratch_dir("otlp-tls");
+    let receiver = Receiver::start("grpc", 0, &["--tls-dir", tls_dir.to_str().unwrap()]);
+    let ca = receiver.ca.clone().unwrap();
+    let spool = scratch_dir("spool");
+    let endpoint = format!("https://localhost:{}", receiver.port);
+    let python = venv_python();
+    let mut client = Client::start(&python, &server, &["--lib", "httpx", "--paths", "GET /json"]);
+    let tracer = Tracer::attach_with_env(
+        &[client.pid],
+        &["--otlp-endpoint", &endpoint, "--spool-dir", spool.to_str().unwrap()],
+        &[
+            ("OTEL_EXPORTER_OTLP_CERTIFICATE", ca.to_str().unwrap()),
+            ("OTEL_EXPORTER_OTLP_HEADERS", "authorization=Bearer%20collector-secret-123"),
+            ("OTEL_EXPORTER_OTLP_COMPRESSION", "gzip"),
+        ],
+    );
+    client.go();
+    client.finish();
+    let trace = tracer.wait();
+    assert!(trace.success, "{}", trace.stderr);
+    assert_eq!(trace.summary["otlp"]["spans_exported"], 1, "{}\n{}", trace.summary, trace.stderr);
+    assert_eq!(received_counts(&receiver).len(), 1);
+    let records = receiver.records();
+    let headers = records.iter().find(|r| r["signal"] == "headers").unwrap();
+    assert_eq!(headers["headers"]["authorization"], "Bearer collector-secret-123");
+    assert!(!trace.all_output().contains("collector-secret-123"), "the collector's key stays out of pytrace's output");
+}

@@ -184,6 +184,15 @@ impl Delivery {
         }
     }
 
+    /// Says once per outage that spans now go to the spool.
+    fn mark_unreachable(&mut self, reason: &str) {
+        if self.healthy {
+            let spool = self.spool.lock().map(|s| s.path().display().to_string()).unwrap_or_default();
+            eprintln!("pytrace: OTLP: cannot deliver to {}: {reason}; keeping spans in {spool}", self.traces.url());
+        }
+        self.healthy = false;
+    }
+
     fn spool_is_empty(&self) -> bool {
         self.spool.lock().map_or(true, |spool| spool.is_empty())
     }
@@ -196,8 +205,7 @@ impl Delivery {
         match self.traces.send_traces(request.clone()).await {
             Ok(()) => ExportCounters::add(&self.counters.exported, u64::from(count)),
             Err(SendError::Retryable(reason)) => {
-                tracing::info!(%reason, url = self.traces.url(), "collector unreachable; spooling spans");
-                self.healthy = false;
+                self.mark_unreachable(&reason);
                 spool_batch(&self.spool, &self.counters, count, &request);
             }
             Err(SendError::Permanent(reason)) => {
@@ -225,7 +233,10 @@ impl Delivery {
             let batch = match oldest {
                 Ok(Some(batch)) => batch,
                 Ok(None) => {
-                    self.healthy = true;
+                    if !self.healthy {
+                        eprintln!("pytrace: OTLP: the collector at {} is back; the spool is sent", self.traces.url());
+                        self.healthy = true;
+                    }
                     return true;
                 }
                 Err(error) => {
@@ -240,8 +251,8 @@ impl Delivery {
             };
             match outcome {
                 Ok(()) => ExportCounters::add(&self.counters.exported, u64::from(batch.spans)),
-                Err(SendError::Retryable(_)) => {
-                    self.healthy = false;
+                Err(SendError::Retryable(reason)) => {
+                    self.mark_unreachable(&reason);
                     return false;
                 }
                 Err(SendError::Permanent(reason)) => {
