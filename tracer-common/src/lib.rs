@@ -54,6 +54,11 @@ pub enum EventKind {
     /// A call of a Python function ended; `conn_id` is the frame's address,
     /// `call_len` the code object, `flags` `FUNCTION_*` bits.
     FunctionEnd = 10,
+    /// `pytrace run`: traced process `pid` forked; `conn_id` is the child's
+    /// pid (or a new thread's id), already added to the traced set.
+    ProcessForked = 11,
+    /// `pytrace run`: traced process `pid` executed a new program.
+    ProcessExec = 12,
 }
 
 impl TryFrom<u32> for EventKind {
@@ -70,6 +75,8 @@ impl TryFrom<u32> for EventKind {
             8 => Ok(Self::PyStack),
             9 => Ok(Self::FunctionStart),
             10 => Ok(Self::FunctionEnd),
+            11 => Ok(Self::ProcessForked),
+            12 => Ok(Self::ProcessExec),
             other => Err(other),
         }
     }

@@ -8,7 +8,8 @@
 //!
 //! `python` adds the Python stack at each request's first write, and
 //! `functions` the calls of the Python functions chosen with
-//! `--trace-function`.
+//! `--trace-function`; `processes` follows `pytrace run`'s command into its
+//! children.
 //!
 //! Every program first checks that the caller is a traced process, so other
 //! processes pay only the probe itself. Nothing is logged from here:
@@ -19,6 +20,7 @@
 mod emit;
 mod functions;
 mod maps;
+mod processes;
 mod python;
 mod sockets;
 mod tls;

@@ -13,6 +13,11 @@ use tracer_common::{
 #[unsafe(no_mangle)]
 pub static CAPTURE_LIMIT: u32 = DEFAULT_CAPTURE_LIMIT;
 
+/// Where `child_pid` is in a `sched:sched_process_fork` record (it moved
+/// between kernel versions); set by user space from the format file.
+#[unsafe(no_mangle)]
+pub static FORK_CHILD_PID_OFFSET: u32 = 20;
+
 /// Events to user space.
 #[map]
 pub static EVENTS: RingBuf = RingBuf::with_byte_size(16 * 1024 * 1024, 0);

@@ -29,6 +29,8 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
+    /// Run a command and trace it and its children; report, and gate on LLM spend.
+    Run(RunArgs),
     /// Trace running processes' HTTPS traffic until they exit, Ctrl-C, or --duration.
     Attach(AttachArgs),
 }
@@ -38,6 +40,45 @@ pub struct AttachArgs {
     /// Process to trace (repeatable).
     #[arg(long = "pid", required = true, value_name = "PID")]
     pub pids: Vec<u32>,
+    #[command(flatten)]
+    pub trace: TraceArgs,
+}
+
+/// `pytrace run [flags] -- CMD [ARGS…]`.
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub trace: TraceArgs,
+    /// Write a self-contained HTML report (timeline of all calls, per-model charts) to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub report_html: Option<PathBuf>,
+    /// Write a Markdown summary to FILE (also appended to $GITHUB_STEP_SUMMARY when set).
+    #[arg(long, value_name = "FILE")]
+    pub summary_md: Option<PathBuf>,
+    /// Write the summary's figures as JSON to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub summary_json: Option<PathBuf>,
+    /// Fail (exit code 70) when the LLM calls cost more than USD in total.
+    #[arg(long, value_name = "USD")]
+    pub max_cost: Option<f64>,
+    /// Fail (exit code 70) when the LLM calls use more than N tokens (input + output).
+    #[arg(long, value_name = "N")]
+    pub max_tokens: Option<u64>,
+    /// Fail (exit code 70) when more than N LLM calls are made.
+    #[arg(long, value_name = "N")]
+    pub max_llm_calls: Option<u64>,
+    /// Hosts the command may call (repeatable, globs allowed); a request to
+    /// any other host fails the run (exit code 71).
+    #[arg(long = "allow-host", value_name = "HOST")]
+    pub allow_hosts: Vec<String>,
+    /// The command to run and trace, with its children.
+    #[arg(last = true, required = true, value_name = "CMD")]
+    pub command: Vec<String>,
+}
+
+/// The tracing and output flags `attach` and `run` share.
+#[derive(Args, Debug)]
+pub struct TraceArgs {
     /// Terminal output: `pretty` (default on a terminal) or `json` (one object per line).
     #[arg(long, value_enum)]
     pub format: Option<Format>,
@@ -122,6 +163,8 @@ pub enum ConfigError {
     Otlp(#[from] OtlpConfigError),
     #[error("--spool-max-bytes must be at least 1 MiB, not {0}")]
     SpoolSize(u64),
+    #[error("--max-cost must be a non-negative number of US dollars, not {0}")]
+    MaxCost(f64),
 }
 
 impl AttachArgs {
@@ -132,6 +175,71 @@ impl AttachArgs {
         stdout_is_terminal: bool,
         env: impl Fn(&str) -> Option<String>,
     ) -> Result<AttachConfig, ConfigError> {
+        if self.pids.contains(&0) {
+            return Err(ConfigError::ZeroPid);
+        }
+        let mut pids = self.pids;
+        pids.dedup();
+        self.trace.validate(pids, stdout_is_terminal, env)
+    }
+}
+
+/// Validated `run` settings: the tracing configuration (no pids: the
+/// command's process and its children are traced), reports, and the budget.
+#[derive(Debug, Clone)]
+pub struct RunConfig {
+    pub trace: AttachConfig,
+    pub command: Vec<String>,
+    pub report_html: Option<PathBuf>,
+    pub summary_md: Option<PathBuf>,
+    pub summary_json: Option<PathBuf>,
+    pub budget: Budget,
+}
+
+/// Limits a `run` must stay within.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Budget {
+    pub max_cost: Option<f64>,
+    pub max_tokens: Option<u64>,
+    pub max_llm_calls: Option<u64>,
+    /// Empty: any host.
+    pub allow_hosts: Vec<String>,
+}
+
+impl RunArgs {
+    pub fn validate(
+        self,
+        stdout_is_terminal: bool,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<RunConfig, ConfigError> {
+        if let Some(cost) = self.max_cost
+            && !(cost.is_finite() && cost >= 0.0)
+        {
+            return Err(ConfigError::MaxCost(cost));
+        }
+        Ok(RunConfig {
+            trace: self.trace.validate(Vec::new(), stdout_is_terminal, env)?,
+            command: self.command,
+            report_html: self.report_html,
+            summary_md: self.summary_md,
+            summary_json: self.summary_json,
+            budget: Budget {
+                max_cost: self.max_cost,
+                max_tokens: self.max_tokens,
+                max_llm_calls: self.max_llm_calls,
+                allow_hosts: self.allow_hosts,
+            },
+        })
+    }
+}
+
+impl TraceArgs {
+    fn validate(
+        self,
+        pids: Vec<u32>,
+        stdout_is_terminal: bool,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<AttachConfig, ConfigError> {
         let duration = match self.duration {
             Some(s) if !(s.is_finite() && s > 0.0) => return Err(ConfigError::Duration(s)),
             Some(s) => Some(Duration::from_secs_f64(s)),
@@ -139,9 +247,6 @@ impl AttachArgs {
         };
         if self.capture_limit == 0 || self.capture_limit > MAX_CAPTURE_LIMIT {
             return Err(ConfigError::CaptureLimit(self.capture_limit));
-        }
-        if self.pids.contains(&0) {
-            return Err(ConfigError::ZeroPid);
         }
         let content =
             match (self.capture_content, self.redact.is_empty() && self.content_max_bytes == DEFAULT_MAX_BYTES) {
@@ -154,8 +259,6 @@ impl AttachArgs {
         if self.spool_max_bytes < 1 << 20 {
             return Err(ConfigError::SpoolSize(self.spool_max_bytes));
         }
-        let mut pids = self.pids;
-        pids.dedup();
         let terminal_format = match (&self.output, self.format) {
             (Some(_), _) => Format::Pretty,
             (None, Some(format)) => format,
@@ -192,6 +295,7 @@ mod tests {
         let cli = Cli::try_parse_from(["pytrace", "attach"].iter().chain(list)).unwrap();
         match cli.command {
             Command::Attach(a) => a,
+            Command::Run(_) => unreachable!("attach arguments"),
         }
     }
 
@@ -250,6 +354,35 @@ mod tests {
             args(&["--pid", "1", "--spool-max-bytes", "100"]).validate(true, no_env),
             Err(ConfigError::SpoolSize(100))
         ));
+    }
+
+    #[test]
+    fn run_takes_the_command_after_the_separator() {
+        let cli = Cli::try_parse_from([
+            "pytrace",
+            "run",
+            "--max-cost",
+            "0.5",
+            "--allow-host",
+            "api.openai.com",
+            "--",
+            "pytest",
+            "-x",
+            "--pid",
+        ])
+        .unwrap();
+        let Command::Run(run) = cli.command else { panic!("run") };
+        let config = run.validate(false, no_env).unwrap();
+        assert_eq!(config.command, ["pytest", "-x", "--pid"], "flags after -- belong to the command");
+        assert_eq!(config.budget.max_cost, Some(0.5));
+        assert_eq!(config.budget.allow_hosts, ["api.openai.com"]);
+        assert!(config.trace.pids.is_empty());
+        assert!(Cli::try_parse_from(["pytrace", "run"]).is_err(), "a command is required");
+        let Command::Run(bad) = Cli::try_parse_from(["pytrace", "run", "--max-cost=-1", "--", "true"]).unwrap().command
+        else {
+            panic!("run")
+        };
+        assert!(matches!(bad.validate(false, no_env), Err(ConfigError::MaxCost(_))));
     }
 
     #[test]

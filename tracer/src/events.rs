@@ -136,6 +136,15 @@ pub enum Event {
     },
     /// The call whose frame is at `frame` ended, or was suspended.
     FunctionEnd(FunctionEnd),
+    /// `pytrace run`: `parent` forked `child` (a process, or a thread).
+    ProcessForked {
+        parent: u32,
+        child: u32,
+    },
+    /// `pytrace run`: `pid` executed a new program.
+    ProcessExec {
+        pid: u32,
+    },
 }
 
 /// A Python stack as captured, innermost first, and the thread it was taken on.
@@ -245,6 +254,8 @@ pub fn decode(record: &[u8]) -> Result<Event, DecodeError> {
             stack: read_stack(&header, payload),
             first_seen: header.flags & FUNCTION_FIRST_SEEN != 0,
         }),
+        EventKind::ProcessForked => Ok(Event::ProcessForked { parent: header.pid, child: header.conn_id as u32 }),
+        EventKind::ProcessExec => Ok(Event::ProcessExec { pid: header.pid }),
         EventKind::FunctionEnd => Ok(Event::FunctionEnd(FunctionEnd {
             pid: header.pid,
             tid: header.tid,

@@ -19,6 +19,7 @@ pub mod privileges;
 pub mod probes;
 pub mod python;
 pub mod redact;
+pub mod report;
 pub mod span;
 pub mod target;
 pub mod tracker;

@@ -6,13 +6,13 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use clap::Parser as _;
 use tracer::cli::{Cli, Command};
-use tracer::commands::attach;
+use tracer::commands::{attach, run};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.verbose);
-    match run(cli) {
-        Ok(()) => ExitCode::SUCCESS,
+    match dispatch(cli) {
+        Ok(code) => ExitCode::from(code),
         Err(error) => {
             eprintln!("pytrace: error: {error:#}");
             ExitCode::FAILURE
@@ -20,15 +20,21 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: Cli) -> anyhow::Result<()> {
+/// Runs the subcommand; returns the exit code.
+fn dispatch(cli: Cli) -> anyhow::Result<u8> {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().context("starting the runtime")?;
+    let env = |name: &str| std::env::var(name).ok();
     match cli.command {
         Command::Attach(args) => {
-            let config = args.validate(attach::stdout_is_terminal(), |name| std::env::var(name).ok())?;
+            let config = args.validate(attach::stdout_is_terminal(), env)?;
             runtime.block_on(attach::run(config))?;
+            Ok(0)
+        }
+        Command::Run(args) => {
+            let config = args.validate(attach::stdout_is_terminal(), env)?;
+            Ok(runtime.block_on(run::run(config))?)
         }
     }
-    Ok(())
 }
 
 fn init_logging(verbose: u8) {

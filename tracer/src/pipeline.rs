@@ -18,6 +18,15 @@ use crate::span::{Resource, Span};
 use crate::target::threads::ThreadNames;
 use crate::tracker::Tracker;
 
+/// A traced process's life event the caller acts on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lifecycle {
+    /// A new process or thread, already traced by the kernel.
+    Forked(u32),
+    /// A process now runs another program.
+    Exec(u32),
+}
+
 pub struct Pipeline {
     tracker: Tracker,
     clock: Clock,
@@ -35,6 +44,8 @@ pub struct Pipeline {
     pub library_paths: Vec<String>,
     /// Messages for the user (e.g. a model without a price), drained by the caller.
     pub warnings: Vec<String>,
+    /// Forks and execs of traced processes (`pytrace run`), drained by the caller.
+    pub lifecycle: Vec<Lifecycle>,
     pub output: Output,
 }
 
@@ -53,6 +64,7 @@ impl Pipeline {
             threads: ThreadNames::default(),
             library_paths: Vec::new(),
             warnings: Vec::new(),
+            lifecycle: Vec::new(),
             output,
         }
     }
@@ -102,6 +114,8 @@ impl Pipeline {
                     self.emit_function(&call);
                 }
             }
+            Event::ProcessForked { child, .. } => self.lifecycle.push(Lifecycle::Forked(*child)),
+            Event::ProcessExec { pid } => self.lifecycle.push(Lifecycle::Exec(*pid)),
             _ => {
                 self.tracker.handle(event, &mut self.exchanges);
                 self.emit();

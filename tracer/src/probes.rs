@@ -126,20 +126,55 @@ pub enum ProbeError {
 
 pub struct Probes {
     ebpf: Ebpf,
+    /// (pid, file) pairs attached; pid 0 when probes are for all processes.
     attached: HashSet<(u32, FileId)>,
+    /// Python probes attached for all processes: (program, object, offset).
+    attached_python: HashSet<(&'static str, std::path::PathBuf, u64)>,
+    /// `pytrace run`: uprobes fire for every process and the programs pick
+    /// the traced ones, so a child is traced from its first instruction.
+    all_processes: bool,
 }
 
+/// Process life-cycle tracepoints for `pytrace run` (`sched:` events).
+pub const PROCESS_TRACEPOINTS: &[TracepointSpec] =
+    &[tracepoint("sched_process_fork", "sched_process_fork"), tracepoint("sched_process_exec", "sched_process_exec")];
+
 impl Probes {
-    /// Loads and verifies every program; attaches nothing yet.
-    pub fn load(capture_limit: u32) -> Result<Self, ProbeError> {
-        let mut ebpf = EbpfLoader::new().override_global("CAPTURE_LIMIT", &capture_limit, true).load(KERNEL_OBJECT)?;
+    /// Loads and verifies every program; attaches nothing yet. With
+    /// `follow_children`, uprobes are attached for all processes (filtered
+    /// in the kernel) and forks and execs are followed.
+    pub fn load(capture_limit: u32, follow_children: bool) -> Result<Self, ProbeError> {
+        let child_pid_offset = fork_child_pid_offset();
+        let mut ebpf = EbpfLoader::new()
+            .override_global("CAPTURE_LIMIT", &capture_limit, true)
+            .override_global("FORK_CHILD_PID_OFFSET", &child_pid_offset, true)
+            .load(KERNEL_OBJECT)?;
         for program in unique(TLS_PROBES.iter().chain(PYTHON_PROBES).map(|p| p.program)) {
             uprobe(&mut ebpf, program)?.load().map_err(|source| ProbeError::Program { program, source })?;
         }
-        for program in unique(SYSCALL_TRACEPOINTS.iter().map(|t| t.program)) {
+        let process_tracepoints = if follow_children { PROCESS_TRACEPOINTS } else { &[] };
+        for program in unique(SYSCALL_TRACEPOINTS.iter().chain(process_tracepoints).map(|t| t.program)) {
             tracepoint_program(&mut ebpf, program)?.load().map_err(|source| ProbeError::Program { program, source })?;
         }
-        Ok(Self { ebpf, attached: HashSet::new() })
+        Ok(Self { ebpf, attached: HashSet::new(), attached_python: HashSet::new(), all_processes: follow_children })
+    }
+
+    /// Follows forks and execs of traced processes (`pytrace run`).
+    pub fn attach_process_tracepoints(&mut self) -> Result<(), ProbeError> {
+        for spec in PROCESS_TRACEPOINTS {
+            tracepoint_program(&mut self.ebpf, spec.program)?
+                .attach("sched", spec.name)
+                .map_err(|source| ProbeError::Tracepoint { tracepoint: spec.name, source })?;
+        }
+        Ok(())
+    }
+
+    /// The uprobe scope for `pid`'s probes.
+    fn scope(&self, pid: u32) -> UProbeScope {
+        match NonZeroU32::new(pid) {
+            Some(pid) if !self.all_processes => UProbeScope::OneProcess(pid),
+            _ => UProbeScope::AllProcesses,
+        }
     }
 
     /// Attaches every syscall tracepoint (once per session).
@@ -176,7 +211,12 @@ impl Probes {
         if layout.tstate_native_thread_id != 0 {
             return Ok(());
         }
-        let scope = NonZeroU32::new(pid).map_or(UProbeScope::AllProcesses, UProbeScope::OneProcess);
+        let scope = self.scope(pid);
+        if self.all_processes
+            && !self.attached_python.insert(("py_restore_thread", object.to_owned(), restore_thread_offset))
+        {
+            return Ok(());
+        }
         for spec in PYTHON_PROBES {
             uprobe(&mut self.ebpf, spec.program)?
                 .attach(UProbeAttachLocation::AbsoluteOffset(restore_thread_offset), object, scope)
@@ -238,11 +278,14 @@ impl Probes {
         offset: u64,
         object: &Path,
     ) -> Result<(), ProbeError> {
+        if self.all_processes && !self.attached_python.insert((program, object.to_owned(), offset)) {
+            return Ok(());
+        }
+        let scope = self.scope(pid);
         let probe = uprobe(&mut self.ebpf, program)?;
         if probe.fd().is_err() {
             probe.load().map_err(|source| ProbeError::Program { program, source })?;
         }
-        let scope = NonZeroU32::new(pid).map_or(UProbeScope::AllProcesses, UProbeScope::OneProcess);
         probe
             .attach(UProbeAttachLocation::AbsoluteOffset(offset), object, scope)
             .map_err(|source| ProbeError::Attach { symbol: site, library: object.display().to_string(), source })?;
@@ -278,10 +321,11 @@ impl Probes {
     /// Attaches every probe whose symbol `library` defines, scoped to `pid`.
     /// Returns false when this library was already attached for this pid.
     pub fn attach_library(&mut self, pid: u32, library: &TlsLibrary) -> Result<bool, ProbeError> {
-        if !self.attached.insert((pid, library.id)) {
+        let owner = if self.all_processes { 0 } else { pid };
+        if !self.attached.insert((owner, library.id)) {
             return Ok(false);
         }
-        let scope = NonZeroU32::new(pid).map_or(UProbeScope::AllProcesses, UProbeScope::OneProcess);
+        let scope = self.scope(pid);
         for spec in TLS_PROBES {
             let Some((_, offset)) = library.symbols.iter().find(|(s, _)| *s == spec.symbol) else {
                 continue;
@@ -315,6 +359,19 @@ impl Probes {
         }
         totals
     }
+}
+
+/// Where `child_pid` sits in this kernel's `sched_process_fork` records,
+/// from the tracepoint's format file (20 on recent kernels, 24 on older ones).
+fn fork_child_pid_offset() -> u32 {
+    let format = std::fs::read_to_string("/sys/kernel/tracing/events/sched/sched_process_fork/format")
+        .or_else(|_| std::fs::read_to_string("/sys/kernel/debug/tracing/events/sched/sched_process_fork/format"))
+        .unwrap_or_default();
+    format
+        .lines()
+        .find(|line| line.contains("pid_t child_pid;"))
+        .and_then(|line| line.split("offset:").nth(1)?.split(';').next()?.trim().parse().ok())
+        .unwrap_or(20)
 }
 
 /// Program names in first-seen order, each once.

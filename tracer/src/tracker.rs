@@ -71,8 +71,12 @@ impl Tracker {
                 self.tracked(*conn).facts.endpoints = Some(*endpoints);
             }
             Event::ServerName { conn, name } => self.tracked(*conn).facts.server_name = Some(name.clone()),
-            // Resolved by the pipeline first, then handed over with `offer_stack`.
-            Event::PyStack { .. } | Event::FunctionStart { .. } | Event::FunctionEnd(_) => {}
+            // Handled by the pipeline (stacks are resolved, then handed over with `offer_stack`).
+            Event::PyStack { .. }
+            | Event::FunctionStart { .. }
+            | Event::FunctionEnd(_)
+            | Event::ProcessForked { .. }
+            | Event::ProcessExec { .. } => {}
         }
         if out.len() > first_new
             && let Some(conn) = out.get(first_new).map(|e| e.conn)

@@ -8,6 +8,7 @@
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::io::{IsTerminal, Write};
+use std::path::Path;
 use std::time::Duration;
 
 use tokio::io::Interest;
@@ -18,11 +19,12 @@ use tracer_common::Stat;
 use crate::cli::AttachConfig;
 use crate::clock::Clock;
 use crate::commands::export::ExportSession;
+use crate::commands::launch;
 use crate::events::{ConnKey, Endpoints, Event};
 use crate::llm::pricing::{PriceError, PriceTable};
 use crate::otlp::OtlpError;
 use crate::output::{Format, Output};
-use crate::pipeline::Pipeline;
+use crate::pipeline::{Lifecycle, Pipeline};
 use crate::privileges::{self, PrivilegeError};
 use crate::probes::{self, ProbeError, Probes};
 use crate::python;
@@ -52,28 +54,68 @@ pub enum AttachError {
     Events(std::io::Error),
     #[error(transparent)]
     Otlp(#[from] OtlpError),
+    #[error(transparent)]
+    Launch(#[from] launch::LaunchError),
 }
 
 struct Traced {
     process: TargetProcess,
     known_files: HashSet<FileId>,
+    /// `pytrace run`: Python context not set up yet — the interpreter may
+    /// still be starting — and how many times it was tried.
+    context_pending: Option<u32>,
 }
 
+impl Traced {
+    fn new(process: TargetProcess) -> Self {
+        Self { process, known_files: HashSet::new(), context_pending: None }
+    }
+}
+
+/// `pytrace run`'s command, started held by [`launch::spawn_held`].
+pub struct Launch {
+    pub held: launch::Held,
+    pub command: Vec<String>,
+}
+
+/// What a tracing session leaves for its caller.
+pub struct SessionEnd {
+    /// `pytrace run`: how the command ended.
+    pub command_status: Option<std::process::ExitStatus>,
+    /// Every span, when collected (`pytrace run`'s reports).
+    pub spans: Vec<crate::span::Span>,
+    pub summary: crate::output::summary::Summary,
+}
+
+/// Tries to set up Python context this many times (every rescan, 100 ms)
+/// for a process whose interpreter is starting, before saying why not.
+const CONTEXT_ATTEMPTS: u32 = 50;
+
 pub async fn run(config: AttachConfig) -> Result<(), AttachError> {
+    trace(config, None).await.map(drop)
+}
+
+/// Traces `config.pids`, or — with `launch` — a command and its children
+/// until the command exits.
+pub async fn trace(config: AttachConfig, mut launch: Option<Launch>) -> Result<SessionEnd, AttachError> {
     privileges::check_privileges()?;
     privileges::ensure_tracing()?;
     privileges::raise_memlock_limit();
 
     let mut targets = HashMap::new();
     for &pid in &config.pids {
-        targets.insert(pid, Traced { process: TargetProcess::inspect(pid)?, known_files: HashSet::new() });
+        targets.insert(pid, Traced::new(TargetProcess::inspect(pid)?));
     }
     let prices = match &config.prices {
         Some(path) => PriceTable::with_overrides(path)?,
         None => PriceTable::built_in(),
     };
-    let mut probes = Probes::load(config.capture_limit)?;
-    let mut pipeline = Pipeline::new(Clock::measure(), prices, config.content.clone(), open_output(&config)?);
+    let mut probes = Probes::load(config.capture_limit, launch.is_some())?;
+    let mut output = open_output(&config)?;
+    if launch.is_some() {
+        output.collected = Some(Vec::new());
+    }
+    let mut pipeline = Pipeline::new(Clock::measure(), prices, config.content.clone(), output);
     pipeline.library_paths = config.library_paths.clone();
     pipeline.functions = FunctionCalls::new(config.trace_functions.clone());
     let host = host_name();
@@ -87,6 +129,10 @@ pub async fn run(config: AttachConfig) -> Result<(), AttachError> {
         enable_python_context(&mut probes, &mut pipeline, &traced.process);
         seed_sockets(&mut probes, &mut pipeline, *pid, &mut seeded_ids)?;
     }
+    if let Some(launch) = &mut launch {
+        probes.attach_process_tracepoints()?;
+        start_command(&mut probes, launch)?;
+    }
 
     let ring = probes.take_ring_buffer()?;
     // SAFETY: the ring buffer owns its map's file descriptor for its whole
@@ -96,12 +142,22 @@ pub async fn run(config: AttachConfig) -> Result<(), AttachError> {
     let shutdown = shutdown_signal(config.duration);
     tokio::pin!(shutdown);
     let mut rescan = tokio::time::interval(RESCAN_INTERVAL);
-    eprintln!("pytrace: tracing {} process(es); press Ctrl-C to stop", targets.len());
+    let mut command_status = None;
+    match &launch {
+        Some(launch) => {
+            eprintln!("pytrace: running {:?} (PID {}) and its children", launch.command.join(" "), launch.held.pid)
+        }
+        None => eprintln!("pytrace: tracing {} process(es); press Ctrl-C to stop", targets.len()),
+    }
 
     loop {
         tokio::select! {
             biased;
-            () = &mut shutdown => break,
+            () = &mut shutdown, if launch.is_none() => break,
+            status = wait_command(&mut launch) => {
+                command_status = Some(status);
+                break;
+            }
             guard = ring.readable_mut() => {
                 let mut guard = guard.map_err(AttachError::Events)?;
                 let ring = guard.get_inner_mut();
@@ -110,6 +166,7 @@ pub async fn run(config: AttachConfig) -> Result<(), AttachError> {
                 }
                 guard.clear_ready();
                 mark_traced_functions(&mut probes, &mut pipeline);
+                follow_lifecycle(&mut targets, &mut probes, &mut pipeline, &host, &config);
                 print_warnings(&mut pipeline);
             }
             _ = rescan.tick() => {
@@ -121,8 +178,9 @@ pub async fn run(config: AttachConfig) -> Result<(), AttachError> {
                 if let Some(export) = &mut export {
                     export.tick(&mut pipeline, &probes);
                 }
+                follow_lifecycle(&mut targets, &mut probes, &mut pipeline, &host, &config);
                 rescan_targets(&mut targets, &mut probes, &mut pipeline);
-                if targets.is_empty() {
+                if targets.is_empty() && launch.is_none() {
                     eprintln!("pytrace: every traced process has exited");
                     break;
                 }
@@ -145,7 +203,117 @@ pub async fn run(config: AttachConfig) -> Result<(), AttachError> {
         result => result.map_err(|source| AttachError::Output { path: output_name(&config), source })?,
     }
     drop(probes);
+    let spans = pipeline.output.collected.take().unwrap_or_default();
+    Ok(SessionEnd { command_status, spans, summary: pipeline.output.summary.clone() })
+}
+
+/// Puts the command's process in the traced set, probes the TLS library
+/// its interpreter will load, and lets it run.
+fn start_command(probes: &mut Probes, launch: &mut Launch) -> Result<(), AttachError> {
+    let pid = launch.held.pid;
+    probes.trace_pid(pid)?;
+    if let Some(python) = launch::predicted_python(&launch.command) {
+        let target = launch::prediction_target(python);
+        if let Some(library) = tls::predict_libssl(&target) {
+            attach(probes, pid, &library);
+        }
+    }
+    launch.held.release();
     Ok(())
+}
+
+/// The command's exit, or never when there is no command.
+async fn wait_command(launch: &mut Option<Launch>) -> std::process::ExitStatus {
+    let Some(launch) = launch else { return std::future::pending().await };
+    let mut terminate = signal(SignalKind::terminate()).ok();
+    let mut interrupt = signal(SignalKind::interrupt()).ok();
+    let group = launch.held.pid as i32;
+    loop {
+        tokio::select! {
+            status = launch.held.wait() => return status,
+            _ = async { match &mut terminate { Some(s) => { s.recv().await; } None => std::future::pending().await } } => {
+                // SAFETY: kill(2) on the command's process group.
+                unsafe { libc::kill(-group, libc::SIGTERM) };
+            }
+            _ = async { match &mut interrupt { Some(s) => { s.recv().await; } None => std::future::pending().await } } => {
+                // SAFETY: as above.
+                unsafe { libc::kill(-group, libc::SIGINT) };
+            }
+        }
+    }
+}
+
+/// `pytrace run`: new processes (forks) and new programs (execs) among the
+/// traced ones: their resource, TLS libraries and Python context.
+fn follow_lifecycle(
+    targets: &mut HashMap<u32, Traced>,
+    probes: &mut Probes,
+    pipeline: &mut Pipeline,
+    host: &str,
+    config: &AttachConfig,
+) {
+    for event in std::mem::take(&mut pipeline.lifecycle) {
+        let (pid, exec) = match event {
+            Lifecycle::Forked(pid) => (pid, false),
+            Lifecycle::Exec(pid) => (pid, true),
+        };
+        if !exec && (targets.contains_key(&pid) || !is_process(pid)) {
+            // A new thread of a traced process: already covered by its process.
+            if !targets.contains_key(&pid) {
+                probes.forget_pid(pid);
+            }
+            continue;
+        }
+        let Ok(process) = TargetProcess::inspect(pid) else { continue };
+        pipeline.add_process(pid, process.resource(host, &config.resource_defaults));
+        let mut traced = Traced::new(process);
+        attach_libraries(probes, &mut traced);
+        traced.context_pending = Some(0);
+        targets.insert(pid, traced);
+    }
+    for (pid, traced) in targets.iter_mut() {
+        let Some(attempts) = traced.context_pending else { continue };
+        if traced.process.python.is_none() {
+            let _ = traced.process.refresh_maps();
+            if let Ok(process) = TargetProcess::inspect(*pid) {
+                traced.process = process;
+            }
+        }
+        match try_python_context(probes, pipeline, &traced.process) {
+            Ok(()) if traced.process.python.is_some() => traced.context_pending = None,
+            Ok(()) if attempts >= CONTEXT_ATTEMPTS => traced.context_pending = None,
+            Ok(()) => traced.context_pending = Some(attempts + 1),
+            Err(reason) if attempts >= CONTEXT_ATTEMPTS => {
+                report_no_context(pipeline, *pid, &reason);
+                traced.context_pending = None;
+            }
+            Err(_) => traced.context_pending = Some(attempts + 1),
+        }
+    }
+}
+
+/// Whether `id` is a process (thread group leader), not a thread.
+fn is_process(id: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{id}/status"))
+        .ok()
+        .and_then(|status| status.lines().find_map(|l| l.strip_prefix("Tgid:").map(|t| t.trim().to_owned())))
+        .is_some_and(|tgid| tgid == id.to_string())
+}
+
+/// The TLS libraries a (new) process maps, or the one its interpreter will load.
+fn attach_libraries(probes: &mut Probes, traced: &mut Traced) {
+    let pid = traced.process.pid;
+    for library in tls::find_mapped(&traced.process, &mut traced.known_files).libraries {
+        attach(probes, pid, &library);
+    }
+    let python =
+        traced.process.python.clone().or_else(|| launch::python_runtime(Path::new(&traced.process.executable)));
+    if let Some(python) = python
+        && let Some(library) = tls::predict_libssl(&launch::prediction_target(python))
+        && traced.known_files.insert(library.id)
+    {
+        attach(probes, pid, &library);
+    }
 }
 
 fn output_name(config: &AttachConfig) -> String {
@@ -210,20 +378,29 @@ fn attach_initial(probes: &mut Probes, traced: &mut Traced) {
 /// layout is known and verifies; otherwise a one-line reason, and HTTP spans
 /// without it.
 fn enable_python_context(probes: &mut Probes, pipeline: &mut Pipeline, process: &TargetProcess) {
-    let pid = process.pid;
+    if let Err(reason) = try_python_context(probes, pipeline, process) {
+        report_no_context(pipeline, process.pid, &reason);
+    }
+}
+
+fn report_no_context(pipeline: &Pipeline, pid: u32, reason: &str) {
     let functions = if pipeline.functions.is_enabled() { " or function spans" } else { "" };
+    eprintln!("pytrace: PID {pid}: no Python context{functions}: {reason}; HTTP spans are still produced");
+}
+
+/// Sets up Python context (and function probes) for `process`; the reason
+/// when it cannot be (yet: an interpreter still starting up has no threads).
+fn try_python_context(probes: &mut Probes, pipeline: &mut Pipeline, process: &TargetProcess) -> Result<(), String> {
+    let pid = process.pid;
     let context = match python::discover::discover(process) {
         Ok(Some(context)) => context,
         Ok(None) => {
             if pipeline.functions.is_enabled() {
                 eprintln!("pytrace: PID {pid}: not CPython, so --trace-function has nothing to trace there");
             }
-            return;
+            return Ok(());
         }
-        Err(error) => {
-            eprintln!("pytrace: PID {pid}: no Python context{functions}: {error}; HTTP spans are still produced");
-            return;
-        }
+        Err(error) => return Err(error.to_string()),
     };
     let threads: Vec<(u32, u64)> = context
         .threads
@@ -248,10 +425,9 @@ fn enable_python_context(probes: &mut Probes, pipeline: &mut Pipeline, process: 
                 enable_function_calls(probes, pid, &context);
             }
             pipeline.symbolizer.add_process(pid, context.memory, context.layout);
+            Ok(())
         }
-        Err(error) => {
-            eprintln!("pytrace: PID {pid}: no Python context{functions}: {error}; HTTP spans are still produced");
-        }
+        Err(error) => Err(error.to_string()),
     }
 }
 

@@ -2,3 +2,5 @@
 
 pub mod attach;
 pub mod export;
+pub mod launch;
+pub mod run;

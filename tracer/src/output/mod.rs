@@ -25,18 +25,23 @@ pub struct Output {
     json: Option<Box<dyn Write + Send>>,
     /// OTLP export, alongside the terminal and file outputs.
     pub otlp: Option<OtlpSink>,
+    /// Every span, kept for reports written at the end (`pytrace run`).
+    pub collected: Option<Vec<Span>>,
     pub summary: Summary,
 }
 
 impl Output {
     pub fn new(pretty: Option<Box<dyn Write + Send>>, json: Option<Box<dyn Write + Send>>) -> Self {
-        Self { pretty, json, otlp: None, summary: Summary::default() }
+        Self { pretty, json, otlp: None, collected: None, summary: Summary::default() }
     }
 
     pub fn span(&mut self, span: &Span) {
         self.summary.record(span);
         if let Some(otlp) = &mut self.otlp {
             otlp.span(span);
+        }
+        if let Some(collected) = &mut self.collected {
+            collected.push(span.clone());
         }
         if let Some(w) = &mut self.json {
             let line = json::span_to_json(span).to_string();

@@ -99,7 +99,7 @@ pub fn quantile(samples: &[u64], q: f64) -> u64 {
     }
 }
 
-#[derive(Default)]
+#[derive(Clone, Default)]
 pub struct Summary {
     pub counters: Counters,
     pub endpoints: BTreeMap<(String, String), EndpointStats>,
@@ -125,7 +125,9 @@ impl Summary {
         if span.attributes.get(sc::PYTRACE_INCOMPLETE).is_some() {
             self.counters.spans_incomplete += 1;
         }
-        let method = span.attributes.str(sc::HTTP_REQUEST_METHOD).unwrap_or("?").to_owned();
+        let Some(method) = span.attributes.str(sc::HTTP_REQUEST_METHOD).map(str::to_owned) else {
+            return; // a function span: no endpoint
+        };
         let server = span.attributes.str(sc::SERVER_ADDRESS).unwrap_or("?").to_owned();
         let stats = self.endpoints.entry((method, server)).or_default();
         stats.calls += 1;

@@ -213,7 +213,7 @@ fn version_from_hex(bytes: &[u8]) -> Option<String> {
 }
 
 /// `3.9.18` from a pyenv-style path, else `3.9` from `libpython3.9` / `python3.9`.
-fn version_from_path(path: &str) -> Option<String> {
+pub fn version_from_path(path: &str) -> Option<String> {
     let full = path.split('/').find(|c| {
         let parts: Vec<&str> = c.split('.').collect();
         parts.len() == 3

@@ -1,0 +1,48 @@
+//! `pytrace run`: the command's descendants join the traced set the moment
+//! they are forked — in the kernel, before the child runs — and user space
+//! hears of each fork and exec to set up the rest (resources, libraries,
+//! Python context). Attached only when following children.
+
+use aya_ebpf::{helpers::bpf_ktime_get_ns, macros::tracepoint, programs::TracePointContext};
+use tracer_common::{EventHeader, EventKind, Stat};
+
+use crate::emit::{output, traced_pid};
+use crate::maps::{FORK_CHILD_PID_OFFSET, TARGET_PIDS};
+
+// sched:sched_process_fork, run by the parent.
+#[tracepoint]
+pub fn sched_process_fork(ctx: TracePointContext) -> u32 {
+    let Some((pid_tgid, _)) = traced_pid(Stat::TracepointHits) else { return 0 };
+    // SAFETY: a constant patched by the loader from the tracepoint's format file.
+    let offset = unsafe { core::ptr::read_volatile(&FORK_CHILD_PID_OFFSET) } as usize;
+    // SAFETY: the offset of `child_pid` in this kernel's record.
+    let Ok(child) = (unsafe { ctx.read_at::<i32>(offset & 0xff) }) else { return 0 };
+    let child = child as u32;
+    // A new thread also forks; user space drops it when its thread group is already traced.
+    let _ = TARGET_PIDS.insert(&child, &1, 0);
+    notify(EventKind::ProcessForked, pid_tgid, child);
+    0
+}
+
+// sched:sched_process_exec, run by the process that just replaced its image.
+#[tracepoint]
+pub fn sched_process_exec(_ctx: TracePointContext) -> u32 {
+    let Some((pid_tgid, pid)) = traced_pid(Stat::TracepointHits) else { return 0 };
+    notify(EventKind::ProcessExec, pid_tgid, pid);
+    0
+}
+
+fn notify(kind: EventKind, pid_tgid: u64, subject: u32) {
+    // SAFETY: a helper without preconditions.
+    let now = unsafe { bpf_ktime_get_ns() };
+    let header = EventHeader {
+        kind: kind as u32,
+        pid: (pid_tgid >> 32) as u32,
+        tid: pid_tgid as u32,
+        conn_id: u64::from(subject),
+        call_start_ns: now,
+        call_end_ns: now,
+        ..EventHeader::default()
+    };
+    let _ = output(&header, core::mem::size_of::<EventHeader>());
+}

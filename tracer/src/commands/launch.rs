@@ -1,0 +1,196 @@
+//! Starting `pytrace run`'s command so that it is traced from its first
+//! instruction: the child is forked held on a pipe, its pid joins the traced
+//! set and the probes go on the TLS library its interpreter will load, and
+//! only then is it released to `exec` the command. It runs in a process
+//! group of its own, so pytrace can forward Ctrl-C and SIGTERM to it and its
+//! children.
+
+use std::ffi::CString;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
+use std::process::ExitStatus;
+
+use crate::target::TargetProcess;
+use crate::target::process::{PythonRuntime, version_from_path};
+
+#[derive(Debug, thiserror::Error)]
+pub enum LaunchError {
+    #[error("cannot find the command {0:?} (not a file, and not on PATH)")]
+    NotFound(String),
+    #[error("cannot start {command:?}: {source}")]
+    Spawn { command: String, source: std::io::Error },
+}
+
+/// The command's process, held before `exec` until [`Held::release`].
+pub struct Held {
+    pub pid: u32,
+    release: Option<OwnedFd>,
+    exit: Option<tokio::sync::oneshot::Receiver<ExitStatus>>,
+}
+
+impl Drop for Held {
+    /// A child never released (pytrace failed to start tracing) is killed:
+    /// the command must not run untraced.
+    fn drop(&mut self) {
+        if self.release.is_some() {
+            // SAFETY: kill(2) on our own child.
+            unsafe { libc::kill(self.pid as i32, libc::SIGKILL) };
+        }
+    }
+}
+
+impl Held {
+    /// Lets the child `exec` the command.
+    pub fn release(&mut self) {
+        if let Some(fd) = self.release.take() {
+            // SAFETY: writing one byte from a valid buffer to a pipe we own.
+            unsafe { libc::write(fd.as_raw_fd(), [1_u8].as_ptr().cast(), 1) };
+        }
+    }
+
+    /// Waits for the command to exit (cancel-safe: can be raced and called again).
+    pub async fn wait(&mut self) -> ExitStatus {
+        match &mut self.exit {
+            Some(exit) => {
+                let status = exit.await.unwrap_or_else(|_| ExitStatus::from_raw(1 << 8));
+                self.exit = None;
+                status
+            }
+            None => std::future::pending().await,
+        }
+    }
+}
+
+/// Forks the command's process, held before `exec`. (Not `std::process`:
+/// its `spawn` waits for the `exec`, which here waits for pytrace.)
+pub fn spawn_held(command: &[String]) -> Result<Held, LaunchError> {
+    let program = command.first().cloned().unwrap_or_default();
+    if resolve(&program).is_none() {
+        return Err(LaunchError::NotFound(program));
+    }
+    let spawn_error = |source| LaunchError::Spawn { command: program.clone(), source };
+    let arguments: Vec<CString> = command
+        .iter()
+        .map(|a| CString::new(a.as_bytes()))
+        .collect::<Result<_, _>>()
+        .map_err(|e| spawn_error(std::io::Error::other(e)))?;
+    let mut argv: Vec<*const libc::c_char> = arguments.iter().map(|a| a.as_ptr()).collect();
+    argv.push(std::ptr::null());
+    let mut fds = [0; 2];
+    // SAFETY: pipe2 fills the two-element array on success.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return Err(spawn_error(std::io::Error::last_os_error()));
+    }
+    let (hold, release) = (fds[0], fds[1]);
+    // SAFETY: the child only calls async-signal-safe functions before exec.
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        return Err(spawn_error(std::io::Error::last_os_error()));
+    }
+    if pid == 0 {
+        // SAFETY: in the child: close our copy of the release end (so pytrace
+        // dying ends the wait), wait for the byte, then exec.
+        unsafe {
+            libc::close(release);
+            libc::setpgid(0, 0);
+            let mut byte = 0_u8;
+            if libc::read(hold, (&mut byte as *mut u8).cast(), 1) != 1 {
+                libc::_exit(125);
+            }
+            libc::execvp(argv[0], argv.as_ptr());
+            let message = b"pytrace: cannot execute the command\n";
+            libc::write(2, message.as_ptr().cast(), message.len());
+            libc::_exit(127);
+        }
+    }
+    // SAFETY: the parent's copies: the hold end is the child's; the release end is ours.
+    let release = unsafe {
+        libc::close(hold);
+        OwnedFd::from_raw_fd(release)
+    };
+    let (exited, exit) = tokio::sync::oneshot::channel();
+    std::thread::spawn(move || {
+        let mut status = 0;
+        // SAFETY: waiting for our own child.
+        unsafe { libc::waitpid(pid, &mut status, 0) };
+        let _ = exited.send(ExitStatus::from_raw(status));
+    });
+    Ok(Held { pid: pid as u32, release: Some(release), exit: Some(exit) })
+}
+
+/// The CPython that `command` will run, found before it starts: the program
+/// itself, or the interpreter named by a script's `#!` line.
+pub fn predicted_python(command: &[String]) -> Option<PythonRuntime> {
+    let program = resolve(command.first()?)?;
+    let interpreter = match shebang(&program) {
+        Some(line) => {
+            let mut words = line.split_whitespace();
+            let first = words.next()?;
+            if first.ends_with("/env") { resolve(words.next()?)? } else { PathBuf::from(first) }
+        }
+        None => program,
+    };
+    python_runtime(&interpreter)
+}
+
+/// A CPython interpreter executable's runtime facts, by its (resolved) path.
+pub fn python_runtime(executable: &Path) -> Option<PythonRuntime> {
+    let real = std::fs::canonicalize(executable).ok()?;
+    let name = real.file_name()?.to_string_lossy().into_owned();
+    if !(name.starts_with("python3") || name == "python") {
+        return None;
+    }
+    let path = real.to_string_lossy().into_owned();
+    Some(PythonRuntime { version: version_from_path(&path)?, object_path: path })
+}
+
+/// What pytrace should treat as `pid` (pytrace itself, whose root is the
+/// command's) when predicting the libraries the command will load.
+pub fn prediction_target(python: PythonRuntime) -> TargetProcess {
+    TargetProcess {
+        pid: std::process::id(),
+        executable: python.object_path.clone(),
+        command_args: Vec::new(),
+        service_name_env: None,
+        python: Some(python),
+        mapped: Vec::new(),
+    }
+}
+
+fn resolve(program: &str) -> Option<PathBuf> {
+    if program.contains('/') {
+        return Some(PathBuf::from(program)).filter(|p| p.is_file());
+    }
+    std::env::var_os("PATH")?.to_string_lossy().split(':').map(|dir| Path::new(dir).join(program)).find(|p| p.is_file())
+}
+
+fn shebang(path: &Path) -> Option<String> {
+    use std::io::Read as _;
+    let mut head = [0; 256];
+    let read = std::fs::File::open(path).ok()?.read(&mut head).ok()?;
+    let text = std::str::from_utf8(head.get(..read)?.strip_prefix(b"#!")?).ok()?;
+    Some(text.lines().next()?.trim().to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_interpreter_behind_a_script() {
+        let dir = std::env::temp_dir().join(format!("pytrace-launch-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let python = "/usr/bin/python3.11";
+        let script = dir.join("tool");
+        std::fs::write(&script, format!("#!{python}\nprint('hi')\n")).unwrap();
+        let predicted = predicted_python(&[script.to_string_lossy().into_owned()]).unwrap();
+        assert_eq!(predicted.object_path, python);
+        assert_eq!(predicted.version, "3.11");
+        let via_env = dir.join("tool-env");
+        std::fs::write(&via_env, "#!/usr/bin/env python3.11\n").unwrap();
+        assert_eq!(predicted_python(&[via_env.to_string_lossy().into_owned()]).unwrap().object_path, python);
+        assert!(predicted_python(&["/bin/sh".to_owned()]).is_none());
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}

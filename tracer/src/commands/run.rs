@@ -1,0 +1,60 @@
+//! `pytrace run -- CMD`: run a command traced from its first instruction,
+//! with its children, then report what it did and gate on LLM spend and
+//! the hosts it called. The exit code is the command's, or — when the
+//! command passed — 70 for an exceeded budget and 71 for a host not allowed.
+
+use std::io::Write as _;
+use std::os::unix::process::ExitStatusExt;
+use std::path::Path;
+
+use super::attach::{self, AttachError, Launch};
+use super::launch;
+use crate::cli::RunConfig;
+use crate::privileges;
+use crate::report::{RunReport, html, markdown};
+
+pub async fn run(config: RunConfig) -> Result<u8, AttachError> {
+    // Before anything starts: a command must never run untraced by mistake.
+    privileges::check_privileges()?;
+    let held = launch::spawn_held(&config.command)?;
+    let end = attach::trace(config.trace.clone(), Some(Launch { held, command: config.command.clone() })).await?;
+    let exit_code =
+        end.command_status.map_or(1, |status| status.code().unwrap_or_else(|| 128 + status.signal().unwrap_or(0)));
+    let report = RunReport::build(&config.command, exit_code, &end.spans, &end.summary, &config.budget);
+    write_reports(&config, &report, &end.spans)?;
+    for problem in report.problems() {
+        eprintln!("pytrace: {problem}");
+    }
+    let code = report.exit_code();
+    if exit_code == 0 && code != 0 {
+        eprintln!("pytrace: the command passed, but the run fails with exit code {code}");
+    }
+    Ok(code)
+}
+
+fn write_reports(config: &RunConfig, report: &RunReport, spans: &[crate::span::Span]) -> Result<(), AttachError> {
+    let write = |path: &Path, text: &str| {
+        std::fs::write(path, text).map_err(|source| AttachError::Output { path: path.display().to_string(), source })
+    };
+    if let Some(path) = &config.summary_json {
+        write(path, &serde_json::to_string_pretty(report).unwrap_or_default())?;
+    }
+    let markdown = markdown::render(report);
+    if let Some(path) = &config.summary_md {
+        write(path, &markdown)?;
+    }
+    if let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|p| !p.is_empty()) {
+        let appended = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .and_then(|mut file| file.write_all(markdown.as_bytes()));
+        if let Err(source) = appended {
+            return Err(AttachError::Output { path: Path::new(&path).display().to_string(), source });
+        }
+    }
+    if let Some(path) = &config.report_html {
+        write(path, &html::render(report, spans))?;
+    }
+    Ok(())
+}
