@@ -399,6 +399,43 @@ unsafe extern "C" {
     fn libc_kill(pid: i32, signal: i32) -> i32;
 }
 
+/// What `pytrace run` did.
+pub struct RunOutcome {
+    pub code: Option<i32>,
+    pub stderr: String,
+    pub spans: Vec<Value>,
+    pub json_text: String,
+}
+
+/// Runs `pytrace run --output FILE ARGS… -- COMMAND…` to completion, with
+/// extra environment variables (inherited by the command).
+pub fn pytrace_run(args: &[&str], command: &[&str], env: &[(&str, &str)]) -> RunOutcome {
+    let json_path = scratch_dir("run").join("spans.jsonl");
+    let output = Command::new(pytrace_bin())
+        .arg("run")
+        .arg("--output")
+        .arg(&json_path)
+        .args(args)
+        .arg("--")
+        .args(command)
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .output()
+        .expect("run pytrace run");
+    let json_text = std::fs::read_to_string(&json_path).unwrap_or_default();
+    let spans = json_text
+        .lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .filter(|value| value.get("summary").is_none())
+        .collect();
+    RunOutcome {
+        code: output.status.code(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        spans,
+        json_text,
+    }
+}
+
 /// Runs pytrace to completion with the given arguments.
 pub fn run_pytrace(args: &[&str]) -> (Option<i32>, String) {
     let output = Command::new(pytrace_bin()).args(args).output().expect("run pytrace");

@@ -81,6 +81,18 @@ fn ensure_llvm(major: u32) -> anyhow::Result<()> {
     shell::run(Command::new("apt-get").args(["install", "-y"]).args(&packages).env("DEBIAN_FRONTEND", "noninteractive"))
 }
 
+/// Headless Chromium (Debian's `chromium` package), which the tests open
+/// `pytrace run`'s HTML report in.
+pub fn ensure_chromium() -> anyhow::Result<()> {
+    if output(Command::new("chromium").arg("--version")).is_some() {
+        step("Chromium (for the HTML report test): present");
+        return Ok(());
+    }
+    step("installing Chromium for the HTML report test (apt-get)");
+    shell::run(Command::new("apt-get").arg("update"))?;
+    shell::run(Command::new("apt-get").args(["install", "-y", "chromium"]).env("DEBIAN_FRONTEND", "noninteractive"))
+}
+
 fn ensure_bpf_linker(major: u32, path: &str, cargo_bin: &Path) -> anyhow::Result<()> {
     let linker = cargo_bin.join("bpf-linker");
     if let Some(version) = output(Command::new(&linker).arg("--version")) {

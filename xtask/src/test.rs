@@ -26,6 +26,7 @@ pub fn run(filter: Option<&str>) -> anyhow::Result<()> {
     }
 
     shell::require_root("the integration tests")?;
+    setup::ensure_chromium()?;
     shell::build_release(&env)?;
     step("integration tests (root): real Python clients traced by pytrace");
     let mut command = Command::new("cargo");

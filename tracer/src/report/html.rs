@@ -69,13 +69,14 @@ th{background:#f4f5f7} td.n{text-align:right;font-variant-numeric:tabular-nums}
 const data = JSON.parse(document.getElementById('data').textContent);
 const r = data.report, spans = data.spans;
 const el = id => document.getElementById(id);
+const usd = v => '$' + (v > 0 && v < 0.01 ? v.toPrecision(3) : v.toFixed(4));
 const esc = s => String(s ?? '').replace(/[&<>"]/g, c => ({'&':'&amp;','<':'&lt;','>':'&gt;','"':'&quot;'}[c]));
 el('command').textContent = r.command.join(' ');
 const code = r.exit_code !== 0 ? r.exit_code : (r.budget.some(b => b.exceeded) ? 70 : (r.host_violations.length ? 71 : 0));
 el('verdict').innerHTML = code === 0 ? '<span class="good">passed</span>' : `<span class="bad">failed (exit code ${code})</span>`;
 const t = r.totals;
 el('totals').innerHTML = `<table><tr><th>processes</th><th>HTTP calls</th><th>LLM calls</th><th>LLM errors</th><th>input tokens</th><th>output tokens</th><th>cost</th></tr>
-<tr><td class="n">${t.processes}</td><td class="n">${t.http_calls}</td><td class="n">${t.llm_calls}</td><td class="n">${t.llm_errors}</td><td class="n">${t.input_tokens}</td><td class="n">${t.output_tokens}${t.tokens_estimated ? ' ~' : ''}</td><td class="n">$${t.cost_usd.toFixed(4)}</td></tr></table>`;
+<tr><td class="n">${t.processes}</td><td class="n">${t.http_calls}</td><td class="n">${t.llm_calls}</td><td class="n">${t.llm_errors}</td><td class="n">${t.input_tokens}</td><td class="n">${t.output_tokens}${t.tokens_estimated ? ' ~' : ''}</td><td class="n">${usd(t.cost_usd)}</td></tr></table>`;
 // Waterfall: lanes by process and thread, bars by time.
 const lanes = [...new Set(spans.map(s => `${s.pid}/${s.tid}`))].sort();
 const end = Math.max(1, ...spans.map(s => s.start_ms + s.duration_ms));
@@ -83,7 +84,8 @@ const width = 1100, left = 190, rowH = 22, height = lanes.length * rowH + 30;
 let svg = `<svg id="timeline" width="${width}" height="${height}" xmlns="http://www.w3.org/2000/svg">`;
 for (let i = 0; i <= 10; i++) {
   const x = left + (width - left - 10) * i / 10;
-  svg += `<line x1="${x}" y1="0" x2="${x}" y2="${height - 20}" stroke="#eef0f3"/><text class="lane" x="${x}" y="${height - 6}" text-anchor="middle">${(end * i / 10).toFixed(0)} ms</text>`;
+  const anchor = i === 10 ? 'end' : 'middle';
+  svg += `<line x1="${x}" y1="0" x2="${x}" y2="${height - 20}" stroke="#eef0f3"/><text class="lane" x="${x}" y="${height - 6}" text-anchor="${anchor}">${(end * i / 10).toFixed(0)} ms</text>`;
 }
 lanes.forEach((lane, i) => {
   const [pid, tid] = lane.split('/');
@@ -107,7 +109,7 @@ el('waterfall').addEventListener('click', e => {
 // Per-model charts and table.
 function bars(id, title, values, format) {
   const max = Math.max(1e-12, ...values.map(v => v[1]));
-  let out = `<svg width="420" height="${values.length * 26 + 30}" xmlns="http://www.w3.org/2000/svg"><text x="0" y="14" font-weight="600">${title}</text>`;
+  let out = `<svg width="460" height="${values.length * 26 + 30}" xmlns="http://www.w3.org/2000/svg"><text x="0" y="14" font-weight="600">${title}</text>`;
   values.forEach(([label, value], i) => {
     const w = 200 * value / max;
     out += `<text class="lane" x="0" y="${i * 26 + 40}">${esc(label)}</text><rect x="170" y="${i * 26 + 28}" width="${w}" height="16" fill="#7b4fd6"/><text class="lane" x="${176 + w}" y="${i * 26 + 40}">${format(value)}</text>`;
@@ -116,9 +118,9 @@ function bars(id, title, values, format) {
 }
 if (r.models.length) {
   bars('tokens', 'Tokens (in + out)', r.models.map(m => [m.model, m.input_tokens + m.output_tokens]), v => v.toFixed(0));
-  bars('cost', 'Cost (USD)', r.models.map(m => [m.model, m.cost || 0]), v => '$' + v.toFixed(4));
+  bars('cost', 'Cost (USD)', r.models.map(m => [m.model, m.cost || 0]), usd);
   el('models').innerHTML = '<table><tr><th>model</th><th>provider</th><th>calls</th><th>errors</th><th>tokens in</th><th>tokens out</th><th>cost $</th><th>p50 s</th><th>p95 s</th><th>TTFT p50 s</th></tr>' +
-    r.models.map(m => `<tr><td>${esc(m.model)}</td><td>${esc(m.provider)}</td><td class="n">${m.calls}</td><td class="n">${m.errors}</td><td class="n">${m.input_tokens}</td><td class="n">${m.output_tokens}</td><td class="n">${m.cost == null ? '—' : m.cost.toFixed(4)}</td><td class="n">${m.latency_p50_s.toFixed(3)}</td><td class="n">${m.latency_p95_s.toFixed(3)}</td><td class="n">${m.ttft_p50_s == null ? '—' : m.ttft_p50_s.toFixed(3)}</td></tr>`).join('') + '</table>';
+    r.models.map(m => `<tr><td>${esc(m.model)}</td><td>${esc(m.provider)}</td><td class="n">${m.calls}</td><td class="n">${m.errors}</td><td class="n">${m.input_tokens}</td><td class="n">${m.output_tokens}</td><td class="n">${m.cost == null ? '—' : usd(m.cost)}</td><td class="n">${m.latency_p50_s.toFixed(3)}</td><td class="n">${m.latency_p95_s.toFixed(3)}</td><td class="n">${m.ttft_p50_s == null ? '—' : m.ttft_p50_s.toFixed(3)}</td></tr>`).join('') + '</table>';
 } else { el('models').textContent = 'No LLM calls.'; }
 el('budget').innerHTML = (r.budget.length ? '<table><tr><th>limit</th><th>allowed</th><th>used</th><th></th></tr>' +
   r.budget.map(b => `<tr><td>${b.limit_name}</td><td class="n">${b.limit}</td><td class="n">${+b.actual.toFixed(4)}</td><td class="${b.exceeded ? 'bad' : 'good'}">${b.exceeded ? 'exceeded' : 'ok'}</td></tr>`).join('') + '</table>' : '<div class="muted">No budget set.</div>') +

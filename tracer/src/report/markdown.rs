@@ -15,8 +15,14 @@ pub fn render(report: &RunReport) -> String {
     let estimated = if t.tokens_estimated { " (some estimated)" } else { "" };
     let _ = writeln!(
         out,
-        "{} HTTP calls from {} processes; **{} LLM calls** ({} errors), **{} input + {} output tokens**{estimated}, **${:.4}**.\n",
-        t.http_calls, t.processes, t.llm_calls, t.llm_errors, t.input_tokens, t.output_tokens, t.cost_usd
+        "{} HTTP calls from {} processes; **{} LLM calls** ({} errors), **{} input + {} output tokens**{estimated}, **{}**.\n",
+        t.http_calls,
+        t.processes,
+        t.llm_calls,
+        t.llm_errors,
+        t.input_tokens,
+        t.output_tokens,
+        usd(t.cost_usd)
     );
     if !report.budget.is_empty() || !report.host_violations.is_empty() {
         let _ = writeln!(out, "### Budget and hosts\n\n| limit | allowed | used | |\n|---|---:|---:|---|");
@@ -36,10 +42,10 @@ pub fn render(report: &RunReport) -> String {
     if !report.models.is_empty() {
         let _ = writeln!(
             out,
-            "### LLM calls per model\n\n| model | provider | calls | errors | tokens in | tokens out | cost $ | p50 | p95 | TTFT p50 |\n|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+            "### LLM calls per model\n\n| model | provider | calls | errors | tokens in | tokens out | cost | p50 | p95 | TTFT p50 |\n|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"
         );
         for m in &report.models {
-            let cost = m.cost.map_or_else(|| "—".to_owned(), |c| format!("{c:.4}"));
+            let cost = m.cost.map_or_else(|| "—".to_owned(), usd);
             let ttft = m.ttft_p50_s.map_or_else(|| "—".to_owned(), seconds);
             let _ = writeln!(
                 out,
@@ -82,6 +88,11 @@ fn calls_table(out: &mut String, calls: &[Call]) {
         );
     }
     out.push('\n');
+}
+
+/// Dollars, with significant digits for the tiny costs of test calls.
+fn usd(value: f64) -> String {
+    if value > 0.0 && value < 0.01 { format!("${value:.3e}") } else { format!("${value:.4}") }
 }
 
 fn seconds(s: f64) -> String {
