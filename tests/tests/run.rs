@@ -213,3 +213,34 @@ unsafe extern "C" {
     #[link_name = "kill"]
     fn libc_kill(pid: i32, signal: i32) -> i32;
 }
+
+#[test]
+fn forked_workers_are_traced_from_their_first_request() {
+    let server = Server::https();
+    let python = venv_python();
+    let ca = server.ca.as_ref().unwrap().to_string_lossy().into_owned();
+    let url = format!("{}/json", server.base());
+    let script = python_dir().join("fork_workers.py");
+    let run = pytrace_run(&[], &[python.to_str().unwrap(), script.to_str().unwrap(), &url, &ca], &[]);
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    assert_eq!(run.spans.len(), 4, "{}\n{}", run.json_text, run.stderr);
+    let pids: BTreeSet<i64> = run.spans.iter().map(|s| s["resource"]["process.pid"].as_i64().unwrap()).collect();
+    assert!(!pids.is_empty() && pids.len() <= 2, "the pool's workers made the requests: {pids:?}");
+    assert!(run.spans.iter().all(|s| s["attributes"]["code.function.name"] == "fetch"), "{}", run.json_text);
+}
+
+#[test]
+fn a_missing_command_or_missing_privileges_are_explained() {
+    let run = pytrace_run(&[], &["/nonexistent/tool", "--flag"], &[]);
+    assert_eq!(run.code, Some(1));
+    assert!(run.stderr.contains("cannot find the command \"/nonexistent/tool\""), "{}", run.stderr);
+    let output = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", "--bounding-set=-all"])
+        .arg(pytrace_bin())
+        .args(["run", "--", "true"])
+        .output()
+        .expect("setpriv (util-linux)");
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("pytrace needs root") && stderr.contains("sudo"), "{stderr}");
+}

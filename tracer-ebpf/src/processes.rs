@@ -7,7 +7,7 @@ use aya_ebpf::{helpers::bpf_ktime_get_ns, macros::tracepoint, programs::TracePoi
 use tracer_common::{EventHeader, EventKind, Stat};
 
 use crate::emit::{output, traced_pid};
-use crate::maps::{FORK_CHILD_PID_OFFSET, TARGET_PIDS};
+use crate::maps::{FORK_CHILD_PID_OFFSET, PY_LAYOUTS, TARGET_PIDS};
 
 // sched:sched_process_fork, run by the parent.
 #[tracepoint]
@@ -20,6 +20,13 @@ pub fn sched_process_fork(ctx: TracePointContext) -> u32 {
     let child = child as u32;
     // A new thread also forks; user space drops it when its thread group is already traced.
     let _ = TARGET_PIDS.insert(&child, &1, 0);
+    // A forked interpreter has its parent's layout: its stacks are captured
+    // from its first request on.
+    let parent = (pid_tgid >> 32) as u32;
+    // SAFETY: the value is copied out at once.
+    if let Some(layout) = unsafe { PY_LAYOUTS.get(&parent) }.copied() {
+        let _ = PY_LAYOUTS.insert(&child, &layout, 0);
+    }
     notify(EventKind::ProcessForked, pid_tgid, child);
     0
 }

@@ -114,7 +114,12 @@ impl Pipeline {
                     self.emit_function(&call);
                 }
             }
-            Event::ProcessForked { child, .. } => self.lifecycle.push(Lifecycle::Forked(*child)),
+            Event::ProcessForked { parent, child } => {
+                if crate::target::process::is_process(*child) {
+                    self.symbolizer.fork(*parent, *child);
+                }
+                self.lifecycle.push(Lifecycle::Forked(*child));
+            }
             Event::ProcessExec { pid } => self.lifecycle.push(Lifecycle::Exec(*pid)),
             _ => {
                 self.tracker.handle(event, &mut self.exchanges);

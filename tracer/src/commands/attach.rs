@@ -29,7 +29,7 @@ use crate::privileges::{self, PrivilegeError};
 use crate::probes::{self, ProbeError, Probes};
 use crate::python;
 use crate::span::function::FunctionCalls;
-use crate::target::process::{has_exited, host_name};
+use crate::target::process::{has_exited, host_name, is_process};
 use crate::target::sockets;
 use crate::target::tls::{self, FileId, TlsLibrary};
 use crate::target::{TargetError, TargetProcess};
@@ -290,14 +290,6 @@ fn follow_lifecycle(
             Err(_) => traced.context_pending = Some(attempts + 1),
         }
     }
-}
-
-/// Whether `id` is a process (thread group leader), not a thread.
-fn is_process(id: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{id}/status"))
-        .ok()
-        .and_then(|status| status.lines().find_map(|l| l.strip_prefix("Tgid:").map(|t| t.trim().to_owned())))
-        .is_some_and(|tgid| tgid == id.to_string())
 }
 
 /// The TLS libraries a (new) process maps, or the one its interpreter will load.

@@ -52,6 +52,15 @@ impl Symbolizer {
         self.processes.insert(pid, Process { memory, layout, codes: HashMap::new() });
     }
 
+    /// `child` was forked from `parent`: same interpreter, same layout, its
+    /// own memory (read from now on, before any of its stacks arrive).
+    pub fn fork(&mut self, parent: u32, child: u32) {
+        let Some(layout) = self.processes.get(&parent).map(|p| p.layout) else { return };
+        if let Ok(memory) = Memory::open(child) {
+            self.add_process(child, memory, layout);
+        }
+    }
+
     pub fn remove_process(&mut self, pid: u32) {
         self.processes.remove(&pid);
     }

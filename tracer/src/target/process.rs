@@ -143,6 +143,14 @@ impl TargetProcess {
     }
 }
 
+/// Whether `id` is a process (thread group leader), not a thread.
+pub fn is_process(id: u32) -> bool {
+    std::fs::read_to_string(proc_path(id, "status"))
+        .ok()
+        .and_then(|status| status.lines().find_map(|l| l.strip_prefix("Tgid:").map(|t| t.trim().to_owned())))
+        .is_some_and(|tgid| tgid == id.to_string())
+}
+
 /// Gone, or a zombie waiting to be reaped.
 pub fn has_exited(pid: u32) -> bool {
     match std::fs::read_to_string(proc_path(pid, "stat")) {
