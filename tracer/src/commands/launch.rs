@@ -122,12 +122,16 @@ pub fn spawn_held(command: &[String]) -> Result<Held, LaunchError> {
 /// The CPython that `command` will run, found before it starts: the program
 /// itself, or the interpreter named by a script's `#!` line.
 pub fn predicted_python(command: &[String]) -> Option<PythonRuntime> {
-    let program = resolve(command.first()?)?;
+    predicted_python_on(command, &std::env::var("PATH").unwrap_or_default())
+}
+
+fn predicted_python_on(command: &[String], search_path: &str) -> Option<PythonRuntime> {
+    let program = resolve_on(command.first()?, search_path)?;
     let interpreter = match shebang(&program) {
         Some(line) => {
             let mut words = line.split_whitespace();
             let first = words.next()?;
-            if first.ends_with("/env") { resolve(words.next()?)? } else { PathBuf::from(first) }
+            if first.ends_with("/env") { resolve_on(words.next()?, search_path)? } else { PathBuf::from(first) }
         }
         None => program,
     };
@@ -138,7 +142,8 @@ pub fn predicted_python(command: &[String]) -> Option<PythonRuntime> {
 pub fn python_runtime(executable: &Path) -> Option<PythonRuntime> {
     let real = std::fs::canonicalize(executable).ok()?;
     let name = real.file_name()?.to_string_lossy().into_owned();
-    if !(name.starts_with("python3") || name == "python") {
+    // A wrapper script (pyenv's shims) is not the interpreter: its exec is followed later.
+    if !(name.starts_with("python3") || name == "python") || !is_elf(&real) {
         return None;
     }
     let path = real.to_string_lossy().into_owned();
@@ -159,10 +164,20 @@ pub fn prediction_target(python: PythonRuntime) -> TargetProcess {
 }
 
 fn resolve(program: &str) -> Option<PathBuf> {
+    resolve_on(program, &std::env::var("PATH").unwrap_or_default())
+}
+
+fn resolve_on(program: &str, search_path: &str) -> Option<PathBuf> {
     if program.contains('/') {
         return Some(PathBuf::from(program)).filter(|p| p.is_file());
     }
-    std::env::var_os("PATH")?.to_string_lossy().split(':').map(|dir| Path::new(dir).join(program)).find(|p| p.is_file())
+    search_path.split(':').map(|dir| Path::new(dir).join(program)).find(|p| p.is_file())
+}
+
+fn is_elf(path: &Path) -> bool {
+    use std::io::Read as _;
+    let mut magic = [0; 4];
+    std::fs::File::open(path).and_then(|mut f| f.read_exact(&mut magic)).is_ok() && magic == *b"\x7fELF"
 }
 
 fn shebang(path: &Path) -> Option<String> {
@@ -184,13 +199,17 @@ mod tests {
         let python = "/usr/bin/python3.11";
         let script = dir.join("tool");
         std::fs::write(&script, format!("#!{python}\nprint('hi')\n")).unwrap();
-        let predicted = predicted_python(&[script.to_string_lossy().into_owned()]).unwrap();
+        let predicted = predicted_python_on(&[script.to_string_lossy().into_owned()], "").unwrap();
         assert_eq!(predicted.object_path, python);
         assert_eq!(predicted.version, "3.11");
         let via_env = dir.join("tool-env");
         std::fs::write(&via_env, "#!/usr/bin/env python3.11\n").unwrap();
-        assert_eq!(predicted_python(&[via_env.to_string_lossy().into_owned()]).unwrap().object_path, python);
-        assert!(predicted_python(&["/bin/sh".to_owned()]).is_none());
+        let found = predicted_python_on(&[via_env.to_string_lossy().into_owned()], "/nowhere:/usr/bin").unwrap();
+        assert_eq!(found.object_path, python);
+        assert!(predicted_python_on(&["sh".to_owned()], "/bin").is_none());
+        let shim = dir.join("python3.11");
+        std::fs::write(&shim, "#!/usr/bin/env bash\nexec /usr/bin/python3.11 \"$@\"\n").unwrap();
+        assert!(python_runtime(&shim).is_none(), "a wrapper script is not the interpreter");
         let _ = std::fs::remove_dir_all(dir);
     }
 }
