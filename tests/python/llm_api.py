@@ -14,6 +14,15 @@ STEP = 0.02
 PIECES = ["Hello", " from", " the", " test", " server."]
 TEXT = "".join(PIECES)
 
+
+def no_delay(pieces=0):
+    """For benchmarks: streams without pauses, optionally with `pieces` small chunks."""
+    global FIRST_TOKEN_DELAY, STEP, PIECES
+    FIRST_TOKEN_DELAY = 0
+    STEP = 0
+    if pieces:
+        PIECES = [f" w{i}" for i in range(pieces)]
+
 # Known usage, per API.
 OPENAI_USAGE = {"prompt_tokens": 21, "completion_tokens": 7, "total_tokens": 28,
                 "prompt_tokens_details": {"cached_tokens": 0}, "completion_tokens_details": {"reasoning_tokens": 0}}

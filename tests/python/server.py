@@ -187,7 +187,12 @@ def main():
     parser.add_argument("--plain", action="store_true", help="plain HTTP, no TLS")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--no-delay", action="store_true",
+                        help="benchmarks: LLM streams without pauses, with --stream-pieces pieces")
+    parser.add_argument("--stream-pieces", type=int, default=0)
     args = parser.parse_args()
+    if args.no_delay:
+        llm_api.no_delay(args.stream_pieces)
     server_class = Server6 if ":" in args.host else Server
     server = server_class((args.host, args.port), Handler)
     ca_path = "-"

@@ -328,9 +328,11 @@ pub struct FunctionCodeKey {
     pub code: u64,
 }
 
-/// `FUNCTION_CODES` values. Absent: not seen yet.
+/// `FUNCTION_CODES` values. Absent: not seen yet. Pending: seen, user space
+/// has not decided yet (its calls are reported meanwhile, so none is missed).
 pub const CODE_TRACED: u8 = 1;
 pub const CODE_IGNORED: u8 = 2;
+pub const CODE_PENDING: u8 = 3;
 const _: () = assert!(core::mem::size_of::<FunctionCodeKey>() == 16);
 
 /// Key of the `ACTIVE_FUNCTIONS` map: a traced call in progress. 3.8–3.10:

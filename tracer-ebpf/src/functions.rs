@@ -3,9 +3,10 @@
 //! on every Python call of the traced process.
 //!
 //! Which code objects are chosen is decided in user space: the first time a
-//! code object is seen, its start is reported and it is marked ignored; user
-//! space resolves its name and, when it matches a pattern, marks it traced in
-//! `FUNCTION_CODES`. After that, untraced calls cost one map lookup.
+//! code object is seen, its start is reported and it is marked pending (its
+//! calls keep being reported); user space resolves its name and marks it
+//! traced or ignored in `FUNCTION_CODES`. After that, untraced calls cost one
+//! map lookup.
 //!
 //! - 3.8–3.10: every call runs `_PyEval_EvalFrameDefault`; its entry gives
 //!   the frame, its return (keyed by the entry's stack pointer) the end. A
@@ -24,7 +25,7 @@ use aya_ebpf::{
     programs::{ProbeContext, RetProbeContext},
 };
 use tracer_common::{
-    ActiveFunction, ActiveFunctionKey, CODE_IGNORED, CODE_TRACED, EventHeader, EventKind, FUNCTION_FIRST_SEEN,
+    ActiveFunction, ActiveFunctionKey, CODE_IGNORED, CODE_PENDING, EventHeader, EventKind, FUNCTION_FIRST_SEEN,
     FUNCTION_RAISED, FUNCTION_SUSPENDED, FUNCTION_UNWOUND, FunctionCodeKey, PY_STATE_BYTE, PY_STATE_STACKTOP, PyLayout,
     Stat,
 };
@@ -140,16 +141,16 @@ pub fn py_return(_ctx: ProbeContext) -> u32 {
 }
 
 /// Whether a call of `code` is reported, with the start event's flags:
-/// traced code, or code never seen before (then marked ignored until user
-/// space decides otherwise).
+/// traced code, code never seen before (then pending until user space
+/// decides), or pending code.
 fn worth_reporting(pid: u32, code: u64) -> Option<u32> {
     let key = FunctionCodeKey { pid: u64::from(pid), code };
     // SAFETY: the value is copied out at once.
     match unsafe { FUNCTION_CODES.get(&key) }.copied() {
-        Some(CODE_TRACED) => Some(0),
-        Some(_) => None,
+        Some(CODE_IGNORED) => None,
+        Some(_) => Some(0),
         None => {
-            let _ = FUNCTION_CODES.insert(&key, &CODE_IGNORED, 0);
+            let _ = FUNCTION_CODES.insert(&key, &CODE_PENDING, 0);
             Some(FUNCTION_FIRST_SEEN)
         }
     }

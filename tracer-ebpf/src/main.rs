@@ -18,6 +18,7 @@
 #![no_main]
 
 mod emit;
+mod floor;
 mod functions;
 mod maps;
 mod processes;

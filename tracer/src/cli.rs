@@ -122,6 +122,10 @@ pub struct TraceArgs {
     /// Size cap of the spool; when full, the oldest spans are dropped (and counted).
     #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_SPOOL_MAX_BYTES)]
     pub spool_max_bytes: u64,
+    /// Benchmarks only: attach the same probes running programs that do no
+    /// work (the cost floor); no spans are produced.
+    #[arg(long, hide = true)]
+    pub bare_probes: bool,
 }
 
 pub const DEFAULT_SPOOL_DIR: &str = "/var/lib/pytrace/spool";
@@ -145,6 +149,7 @@ pub struct AttachConfig {
     pub resource_defaults: ResourceDefaults,
     pub spool_dir: PathBuf,
     pub spool_max_bytes: u64,
+    pub bare_probes: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -279,6 +284,7 @@ impl TraceArgs {
             resource_defaults,
             spool_dir: self.spool_dir,
             spool_max_bytes: self.spool_max_bytes,
+            bare_probes: self.bare_probes,
         })
     }
 }

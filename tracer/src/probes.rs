@@ -16,7 +16,7 @@ use aya::programs::{TracePoint, UProbe, uprobe::UProbeAttachLocation, uprobe::UP
 use aya::{Ebpf, EbpfLoader};
 use std::path::Path;
 
-use tracer_common::{CODE_TRACED, FunctionCodeKey, PyLayout, STAT_COUNT, SocketState, Stat, socket_key};
+use tracer_common::{CODE_IGNORED, CODE_TRACED, FunctionCodeKey, PyLayout, STAT_COUNT, SocketState, Stat, socket_key};
 
 use crate::python::call_probes::{CallEnds, CallProbes};
 use crate::span::function::CodeVerdict;
@@ -133,6 +133,21 @@ pub struct Probes {
     /// `pytrace run`: uprobes fire for every process and the programs pick
     /// the traced ones, so a child is traced from its first instruction.
     all_processes: bool,
+    /// Benchmark floor: the same hooks run programs that do no work.
+    bare: bool,
+}
+
+/// Which program runs at a hook: the real one, or the benchmark floor's.
+fn program_for(program: &'static str, hook: Hook, bare: bool) -> &'static str {
+    match (bare, hook) {
+        (false, _) => program,
+        (true, Hook::Entry) => "floor_uprobe",
+        (true, Hook::Return) => "floor_uretprobe",
+    }
+}
+
+fn tracepoint_program_for(program: &'static str, bare: bool) -> &'static str {
+    if bare { "floor_tracepoint" } else { program }
 }
 
 /// Process life-cycle tracepoints for `pytrace run` (`sched:` events).
@@ -143,20 +158,27 @@ impl Probes {
     /// Loads and verifies every program; attaches nothing yet. With
     /// `follow_children`, uprobes are attached for all processes (filtered
     /// in the kernel) and forks and execs are followed.
-    pub fn load(capture_limit: u32, follow_children: bool) -> Result<Self, ProbeError> {
+    pub fn load(capture_limit: u32, follow_children: bool, bare: bool) -> Result<Self, ProbeError> {
         let child_pid_offset = fork_child_pid_offset();
         let mut ebpf = EbpfLoader::new()
             .override_global("CAPTURE_LIMIT", &capture_limit, true)
             .override_global("FORK_CHILD_PID_OFFSET", &child_pid_offset, true)
             .load(KERNEL_OBJECT)?;
-        for program in unique(TLS_PROBES.iter().chain(PYTHON_PROBES).map(|p| p.program)) {
+        for program in unique(TLS_PROBES.iter().chain(PYTHON_PROBES).map(|p| program_for(p.program, p.hook, bare))) {
             uprobe(&mut ebpf, program)?.load().map_err(|source| ProbeError::Program { program, source })?;
         }
         let process_tracepoints = if follow_children { PROCESS_TRACEPOINTS } else { &[] };
-        for program in unique(SYSCALL_TRACEPOINTS.iter().chain(process_tracepoints).map(|t| t.program)) {
+        let tracepoints = SYSCALL_TRACEPOINTS.iter().chain(process_tracepoints);
+        for program in unique(tracepoints.map(|t| tracepoint_program_for(t.program, bare))) {
             tracepoint_program(&mut ebpf, program)?.load().map_err(|source| ProbeError::Program { program, source })?;
         }
-        Ok(Self { ebpf, attached: HashSet::new(), attached_python: HashSet::new(), all_processes: follow_children })
+        Ok(Self {
+            ebpf,
+            attached: HashSet::new(),
+            attached_python: HashSet::new(),
+            all_processes: follow_children,
+            bare,
+        })
     }
 
     /// Follows forks and execs of traced processes (`pytrace run`).
@@ -180,7 +202,7 @@ impl Probes {
     /// Attaches every syscall tracepoint (once per session).
     pub fn attach_syscalls(&mut self) -> Result<(), ProbeError> {
         for spec in SYSCALL_TRACEPOINTS {
-            tracepoint_program(&mut self.ebpf, spec.program)?
+            tracepoint_program(&mut self.ebpf, tracepoint_program_for(spec.program, self.bare))?
                 .attach("syscalls", spec.name)
                 .map_err(|source| ProbeError::Tracepoint { tracepoint: spec.name, source })?;
         }
@@ -257,14 +279,15 @@ impl Probes {
         Ok(())
     }
 
-    /// Marks code objects as traced functions.
+    /// Tells the kernel which newly seen code objects are traced functions.
     pub fn trace_codes(&mut self, verdicts: &[CodeVerdict]) -> Result<(), ProbeError> {
         let map = self.ebpf.map_mut("FUNCTION_CODES").ok_or(ProbeError::MissingMap("FUNCTION_CODES"))?;
         let mut codes: BpfHashMap<_, FunctionCodeKey, u8> =
             BpfHashMap::try_from(map).map_err(|source| ProbeError::Map { map: "FUNCTION_CODES", source })?;
         for verdict in verdicts {
             let key = FunctionCodeKey { pid: u64::from(verdict.pid), code: verdict.code };
-            codes.insert(key, CODE_TRACED, 0).map_err(|source| ProbeError::Map { map: "FUNCTION_CODES", source })?;
+            let value = if verdict.traced { CODE_TRACED } else { CODE_IGNORED };
+            codes.insert(key, value, 0).map_err(|source| ProbeError::Map { map: "FUNCTION_CODES", source })?;
         }
         Ok(())
     }
@@ -330,7 +353,7 @@ impl Probes {
             let Some((_, offset)) = library.symbols.iter().find(|(s, _)| *s == spec.symbol) else {
                 continue;
             };
-            let program = uprobe(&mut self.ebpf, spec.program)?;
+            let program = uprobe(&mut self.ebpf, program_for(spec.program, spec.hook, self.bare))?;
             program
                 .attach(UProbeAttachLocation::AbsoluteOffset(*offset), &library.host_path, scope)
                 .map_err(|source| ProbeError::Attach { symbol: spec.symbol, library: library.path.clone(), source })?;

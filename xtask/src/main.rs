@@ -5,6 +5,7 @@
 //! Python virtualenv with the real client SDKs) and skips what is present, so
 //! a fresh machine needs nothing but this repository.
 
+mod bench;
 mod demo;
 mod prices;
 mod python;
@@ -35,6 +36,12 @@ enum Command {
         #[arg(long, default_value_t = 12)]
         seconds: u32,
     },
+    /// Measure pytrace's overhead against no tracing, the bare probes and OpenTelemetry.
+    Bench {
+        /// One short round (under two minutes), for CI; timings are indicative only.
+        #[arg(long)]
+        quick: bool,
+    },
     /// Regenerate tracer/data/prices.json from LiteLLM's price table (PyPI).
     UpdatePrices,
     /// Set up, build, and run every test: unit tests and root integration tests.
@@ -51,6 +58,7 @@ fn main() -> ExitCode {
         Command::Demo { seconds } => demo::run(seconds),
         Command::Test { filter } => test::run(filter.as_deref()),
         Command::UpdatePrices => prices::run(),
+        Command::Bench { quick } => bench::run(quick),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

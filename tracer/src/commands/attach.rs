@@ -110,7 +110,7 @@ pub async fn trace(config: AttachConfig, mut launch: Option<Launch>) -> Result<S
         Some(path) => PriceTable::with_overrides(path)?,
         None => PriceTable::built_in(),
     };
-    let mut probes = Probes::load(config.capture_limit, launch.is_some())?;
+    let mut probes = Probes::load(config.capture_limit, launch.is_some(), config.bare_probes)?;
     let mut output = open_output(&config)?;
     if launch.is_some() {
         output.collected = Some(Vec::new());
@@ -126,7 +126,9 @@ pub async fn trace(config: AttachConfig, mut launch: Option<Launch>) -> Result<S
         probes.trace_pid(*pid)?;
         pipeline.add_process(*pid, traced.process.resource(&host, &config.resource_defaults));
         attach_initial(&mut probes, traced);
-        enable_python_context(&mut probes, &mut pipeline, &traced.process);
+        if !config.bare_probes {
+            enable_python_context(&mut probes, &mut pipeline, &traced.process);
+        }
         seed_sockets(&mut probes, &mut pipeline, *pid, &mut seeded_ids)?;
     }
     if let Some(launch) = &mut launch {

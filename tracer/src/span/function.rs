@@ -22,6 +22,7 @@ use crate::python::symbolize::Frame;
 pub struct CodeVerdict {
     pub pid: u32,
     pub code: u64,
+    pub traced: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -72,8 +73,13 @@ enum CallEnd {
 pub struct FunctionCalls {
     patterns: Vec<FunctionPattern>,
     open: HashMap<(u32, u64), OpenCall>,
+    /// Decisions made, per (pid, code object), until the kernel has them.
+    decided: HashMap<(u32, u64), bool>,
     verdicts: Vec<CodeVerdict>,
 }
+
+/// Decisions remembered before the cache starts over (then re-decided by name).
+const MAX_DECIDED: usize = 262_144;
 
 impl FunctionCalls {
     pub fn new(patterns: Vec<FunctionPattern>) -> Self {
@@ -88,11 +94,24 @@ impl FunctionCalls {
     pub fn started(&mut self, start: CallStart<'_>) {
         let pid = start.pid;
         let Some((function, outer)) = start.frames.split_first() else { return };
-        if start.first_seen {
-            if !self.patterns.iter().any(|p| p.matches(&function.qualname, &function.file, start.qualified)) {
-                return;
+        if self.decided.len() > MAX_DECIDED {
+            self.decided.clear();
+        }
+        let known = self.decided.get(&(pid, function.code)).copied();
+        let traced = match known {
+            Some(traced) if !start.first_seen => traced,
+            _ => {
+                let traced =
+                    self.patterns.iter().any(|p| p.matches(&function.qualname, &function.file, start.qualified));
+                self.decided.insert((pid, function.code), traced);
+                if start.first_seen {
+                    self.verdicts.push(CodeVerdict { pid, code: function.code, traced });
+                }
+                traced
             }
-            self.verdicts.push(CodeVerdict { pid, code: function.code });
+        };
+        if !traced {
+            return;
         }
         if self.open.get(&(pid, function.frame)).is_some_and(|call| call.function.code == function.code) {
             return; // a generator resuming (3.8–3.10)
@@ -226,7 +245,10 @@ mod tests {
         let step = frame("Agent.step", 0x20, 0x200);
         calls.started(start(5, std::slice::from_ref(&main), true, true));
         calls.started(start(6, &[step.clone(), main.clone()], true, true));
-        assert_eq!(calls.take_verdicts(), [CodeVerdict { pid: PID, code: 0x20 }]);
+        assert_eq!(
+            calls.take_verdicts(),
+            [CodeVerdict { pid: PID, code: 0x10, traced: false }, CodeVerdict { pid: PID, code: 0x20, traced: true }]
+        );
         calls.started(start(8, &[frame("Agent.step", 0x20, 0x300), main], false, true));
         assert!(calls.take_verdicts().is_empty());
         assert!(calls.ended(&end(0x100, 0x10, 9)).is_none(), "main is not traced");
@@ -293,10 +315,21 @@ mod tests {
     }
 
     #[test]
+    fn calls_reported_before_the_kernel_has_the_verdict_are_kept() {
+        let mut calls = tracing("myapp.agent:*");
+        calls.started(start(1, &[frame("step", 0x20, 0x200)], true, true));
+        let _ = calls.ended(&end(0x200, 0x20, 2));
+        // The second call arrives while the kernel still has the code pending.
+        calls.started(start(3, &[frame("step", 0x20, 0x200)], false, true));
+        assert!(calls.ended(&end(0x200, 0x20, 4)).is_some());
+    }
+
+    #[test]
     fn untraced_functions_are_left_alone() {
         let mut calls = tracing("myapp.tools:*");
         calls.started(start(1, &[frame("Agent.step", 0x20, 0x200)], true, true));
-        assert!(calls.take_verdicts().is_empty());
-        assert!(calls.ended(&end(0x200, 0x20, 2)).is_none());
+        assert_eq!(calls.take_verdicts(), [CodeVerdict { pid: PID, code: 0x20, traced: false }]);
+        calls.started(start(2, &[frame("Agent.step", 0x20, 0x200)], false, true));
+        assert!(calls.ended(&end(0x200, 0x20, 3)).is_none(), "a pending code's later calls are not traced either");
     }
 }

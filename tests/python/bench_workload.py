@@ -1,0 +1,126 @@
+"""Benchmark workloads for `cargo xtask bench`: real SDKs against the local
+server (started with --no-delay), timed in-process.
+
+  bench_workload.py --workload NAME --base URL --ca CA --count N
+
+Prints "READY <pid>", waits for a line on stdin, runs a short warm-up, then
+N operations, and prints one JSON line: {"workload", "count", "mean_us",
+"p50_us"}. Workloads:
+  openai    sequential non-streaming chat completions (openai SDK)
+  stream    sequential streaming chat completions, many small chunks
+  async     64 concurrent requests (httpx.AsyncClient), timed per batch / 64
+  requests  sequential plain GETs with requests
+  cpu       a CPU-bound Python loop, no I/O
+"""
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import sys
+import time
+
+ARGS = None
+
+
+def one_call(operation):
+    """One timed operation (the function --trace-function benchmarks match)."""
+    return operation()
+
+
+def openai_client():
+    import httpx
+    import openai
+
+    return openai.OpenAI(base_url=ARGS.base + "/v1", api_key="sk-bench", http_client=httpx.Client(verify=ARGS.ca))
+
+
+def workload_openai():
+    client = openai_client()
+    messages = [{"role": "user", "content": "hi"}]
+    return lambda: client.chat.completions.create(model="gpt-4o-mini", messages=messages)
+
+
+def workload_stream():
+    client = openai_client()
+    messages = [{"role": "user", "content": "hi"}]
+
+    def call():
+        for _ in client.chat.completions.create(model="gpt-4o-mini", messages=messages, stream=True):
+            pass
+
+    return call
+
+
+def workload_requests():
+    import requests
+
+    session = requests.Session()
+    return lambda: session.get(ARGS.base + "/json", verify=ARGS.ca).content
+
+
+def workload_cpu():
+    def spin():
+        total = 0
+        for i in range(20000):
+            total += i * i % 7
+        return total
+
+    return spin
+
+
+def run_async(count):
+    import httpx
+
+    async def main():
+        async with httpx.AsyncClient(verify=ARGS.ca, limits=httpx.Limits(max_connections=64)) as client:
+            async def batch():
+                await asyncio.gather(*(client.get(ARGS.base + "/json") for _ in range(64)))
+
+            for _ in range(3):
+                await batch()
+            samples = []
+            for _ in range(max(1, count // 64)):
+                start = time.perf_counter()
+                await batch()
+                samples.append((time.perf_counter() - start) / 64)
+            return samples
+
+    return asyncio.run(main())
+
+
+def main():
+    global ARGS
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--workload", required=True)
+    parser.add_argument("--base", required=True)
+    parser.add_argument("--ca", required=True)
+    parser.add_argument("--count", type=int, default=200)
+    ARGS = parser.parse_args()
+    operation = None
+    if ARGS.workload != "async":
+        operation = globals()["workload_" + ARGS.workload]()
+    print(f"READY {os.getpid()}", flush=True)
+    sys.stdin.readline()
+    if ARGS.workload == "async":
+        samples = run_async(ARGS.count)
+    else:
+        for _ in range(10):
+            one_call(operation)
+        samples = []
+        for _ in range(ARGS.count):
+            start = time.perf_counter()
+            one_call(operation)
+            samples.append(time.perf_counter() - start)
+    result = {
+        "workload": ARGS.workload,
+        "count": len(samples),
+        "mean_us": statistics.fmean(samples) * 1e6,
+        "p50_us": statistics.median(samples) * 1e6,
+    }
+    print(json.dumps(result), flush=True)
+
+
+if __name__ == "__main__":
+    main()
