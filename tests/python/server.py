@@ -172,6 +172,7 @@ class Handler(BaseHTTPRequestHandler):
 
 class Server(ThreadingHTTPServer):
     daemon_threads = True
+    request_queue_size = 256  # the benchmarks open 64 connections at once
     allow_reuse_address = True
 
 
