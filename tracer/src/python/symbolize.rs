@@ -35,6 +35,9 @@ pub struct Frame {
 
 struct Process {
     memory: Memory,
+    /// A forked child's parent: code objects made before the fork are
+    /// there too, still readable once a short-lived child has exited.
+    parent_memory: Option<Memory>,
     layout: Layout,
     codes: HashMap<u64, Option<CodeInfo>>,
 }
@@ -48,16 +51,25 @@ pub struct Symbolizer {
 }
 
 impl Symbolizer {
+    /// Registers `pid`; a process already known with this layout (a forked
+    /// child, set up by [`Symbolizer::fork`]) is kept as it is.
     pub fn add_process(&mut self, pid: u32, memory: Memory, layout: Layout) {
-        self.processes.insert(pid, Process { memory, layout, codes: HashMap::new() });
+        if self.processes.get(&pid).is_some_and(|known| known.layout == layout) {
+            return;
+        }
+        self.processes.insert(pid, Process { memory, parent_memory: None, layout, codes: HashMap::new() });
     }
 
-    /// `child` was forked from `parent`: same interpreter, same layout, its
-    /// own memory (read from now on, before any of its stacks arrive).
+    /// `child` was forked from `parent`: same interpreter, same layout, the
+    /// code objects known so far, its own memory and — for code objects
+    /// made before the fork, should the child be gone when its stacks are
+    /// read — its parent's.
     pub fn fork(&mut self, parent: u32, child: u32) {
-        let Some(layout) = self.processes.get(&parent).map(|p| p.layout) else { return };
+        let Some(source) = self.processes.get(&parent) else { return };
+        let (layout, codes) = (source.layout, source.codes.clone());
         if let Ok(memory) = Memory::open(child) {
-            self.add_process(child, memory, layout);
+            let parent_memory = Memory::open(parent).ok();
+            self.processes.insert(child, Process { memory, parent_memory, layout, codes });
         }
     }
 
@@ -81,7 +93,11 @@ impl Symbolizer {
             let info = process
                 .codes
                 .entry(code)
-                .or_insert_with(|| code::read_code(&process.memory, &process.layout, code))
+                .or_insert_with(|| {
+                    code::read_code(&process.memory, &process.layout, code).or_else(|| {
+                        process.parent_memory.as_ref().and_then(|m| code::read_code(m, &process.layout, code))
+                    })
+                })
                 .clone();
             if let Some(info) = info {
                 let line = code::line_of(&process.layout, &info, code, position);
