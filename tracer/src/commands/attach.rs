@@ -266,6 +266,10 @@ fn follow_lifecycle(
             }
             continue;
         }
+        if exec {
+            // Another program: what was known of the old one's code no longer holds.
+            pipeline.symbolizer.remove_process(pid);
+        }
         let Ok(process) = TargetProcess::inspect(pid) else { continue };
         pipeline.add_process(pid, process.resource(host, &config.resource_defaults));
         let mut traced = Traced::new(process);
@@ -275,22 +279,25 @@ fn follow_lifecycle(
     }
     for (pid, traced) in targets.iter_mut() {
         let Some(attempts) = traced.context_pending else { continue };
+        let exhausted = attempts >= CONTEXT_ATTEMPTS;
         if traced.process.python.is_none() {
-            let _ = traced.process.refresh_maps();
+            // The interpreter's library may not be mapped yet: look again, quietly.
             if let Ok(process) = TargetProcess::inspect(*pid) {
                 traced.process = process;
             }
-        }
-        match try_python_context(probes, pipeline, &traced.process) {
-            Ok(()) if traced.process.python.is_some() => traced.context_pending = None,
-            Ok(()) if attempts >= CONTEXT_ATTEMPTS => traced.context_pending = None,
-            Ok(()) => traced.context_pending = Some(attempts + 1),
-            Err(reason) if attempts >= CONTEXT_ATTEMPTS => {
-                report_no_context(pipeline, *pid, &reason);
-                traced.context_pending = None;
+            if traced.process.python.is_none() {
+                traced.context_pending = (!exhausted).then_some(attempts + 1);
+                continue;
             }
-            Err(_) => traced.context_pending = Some(attempts + 1),
         }
+        traced.context_pending = match try_python_context(probes, pipeline, &traced.process) {
+            Ok(()) => None,
+            Err(reason) if exhausted => {
+                report_no_context(pipeline, *pid, &reason);
+                None
+            }
+            Err(_) => Some(attempts + 1),
+        };
     }
 }
 
