@@ -87,6 +87,7 @@ impl RunReport {
         }
         let mut slowest: Vec<&Span> = calls.clone();
         slowest.sort_by_key(|s| std::cmp::Reverse(s.duration_ns()));
+        let listed: Vec<(&Span, Call)> = calls.iter().map(|s| (*s, call(s))).collect();
         let check = |limit_name, limit: Option<f64>, actual: f64| {
             limit.map(|limit| BudgetCheck { limit_name, limit, actual, exceeded: actual > limit })
         };
@@ -108,11 +109,15 @@ impl RunReport {
             exit_code,
             models,
             slowest: slowest.iter().take(SLOWEST).map(|s| call(s)).collect(),
-            errors: calls.iter().filter(|s| matches!(s.status, Status::Error { .. })).map(|s| call(s)).collect(),
-            host_violations: calls
+            errors: listed
                 .iter()
-                .filter(|s| s.kind == SpanKind::Client && !allowed(&call(s).host))
-                .map(|s| call(s))
+                .filter(|(s, _)| matches!(s.status, Status::Error { .. }))
+                .map(|(_, c)| c.clone())
+                .collect(),
+            host_violations: listed
+                .iter()
+                .filter(|(s, c)| s.kind == SpanKind::Client && !allowed(&c.host))
+                .map(|(_, c)| c.clone())
                 .collect(),
             budget: budget_checks.into_iter().flatten().collect(),
             totals,
