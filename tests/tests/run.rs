@@ -179,7 +179,10 @@ fn a_request_made_at_import_time_is_seen() {
     assert_eq!(run.code, Some(0), "{}", run.stderr);
     assert_eq!(run.spans.len(), 1, "{}\n{}", run.json_text, run.stderr);
     assert_eq!(run.spans[0]["attributes"]["url.full"], url);
-    assert_eq!(run.spans[0]["attributes"]["code.function.name"], "<module>");
+    // Python context is set up once the interpreter runs (within ~100 ms): a request this early
+    // may come before it, and then has no code attributes (docs/run.md); when present, they are right.
+    let function = &run.spans[0]["attributes"]["code.function.name"];
+    assert!(function.is_null() || function == "<module>", "{function}");
 }
 
 #[test]
