@@ -95,13 +95,14 @@ pub fn ssl_call_return(ctx: RetProbeContext) -> u32 {
 }
 
 /// Bytes the call reported as moved: the return value of `SSL_read`/`SSL_write`,
-/// or, for the `_ex` variants (which return 1 on success), the out-parameter.
+/// or, for the `_ex` variants and the internal functions they call (which
+/// return a positive value, 1, on success), the out-parameter.
 fn moved_bytes(call: &SslCall, ret: i32) -> Option<u64> {
-    if call.len_out == 0 {
-        return (ret > 0).then_some(ret as u64);
-    }
-    if ret != 1 {
+    if ret <= 0 {
         return None;
+    }
+    if call.len_out == 0 {
+        return Some(ret as u64);
     }
     // SAFETY: bpf_probe_read_user checks the address.
     match unsafe { bpf_probe_read_user(call.len_out as *const u64) } {

@@ -44,7 +44,9 @@ const fn probe(symbol: &'static str, program: &'static str, hook: Hook) -> Probe
 }
 
 /// OpenSSL: CPython ≥ 3.10 calls only the `_ex` variants, 3.8/3.9 only the
-/// plain ones; one return program serves all four.
+/// plain ones; one return program serves all four. Where the `_ex` variant
+/// and the plain one share an internal function, that function is probed
+/// instead of both (`tls::probe_shared_callees`).
 pub const TLS_PROBES: &[ProbeSpec] = &[
     probe("SSL_write", "ssl_write", Hook::Entry),
     probe("SSL_write", "ssl_call_return", Hook::Return),

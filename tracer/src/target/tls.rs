@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use super::elf::Elf;
 use super::process::{TargetProcess, proc_path};
+use super::x86;
 
 /// A file's identity, whatever path reaches it.
 pub type FileId = (u64, u64);
@@ -21,8 +22,12 @@ pub struct TlsLibrary {
     /// Path pytrace opens and attaches to.
     pub host_path: PathBuf,
     pub id: FileId,
-    /// File offsets of the probed functions (`probes::TLS_PROBES`) it defines.
+    /// Where each probed function (`probes::TLS_PROBES`) it defines is
+    /// probed: its entry's file offset, or its cheaper callee's (see
+    /// `probe_shared_callees`).
     pub symbols: Vec<(&'static str, u64)>,
+    /// Functions not probed themselves because they call a probed callee.
+    pub covered_by_callee: Vec<&'static str>,
     /// Mapped already (false: predicted from the `_ssl` module's dependencies).
     pub mapped: bool,
 }
@@ -136,5 +141,51 @@ fn inspect(path: &str, host_path: PathBuf, id: FileId, mapped: bool) -> Option<T
         }
     }
     let has_io = symbols.iter().any(|(name, _)| name.starts_with("SSL_write"));
-    has_io.then(|| TlsLibrary { path: path.to_owned(), host_path, id, symbols, mapped })
+    let mut covered_by_callee = Vec::new();
+    if has_io {
+        covered_by_callee = probe_shared_callees(&elf, &mut symbols);
+    }
+    has_io.then(|| TlsLibrary { path: path.to_owned(), host_path, id, symbols, covered_by_callee, mapped })
+}
+
+/// OpenSSL 3's `SSL_read_ex` and `SSL_read` both call `ssl_read_internal`
+/// (`SSL_write*` likewise), and Debian's `SSL_read_ex` starts with
+/// `sub $0x8,%rsp`, which the kernel cannot emulate: ≈10 µs per probe hit
+/// instead of ≈1 µs. When `SSL_read_ex` passes its arguments straight on to
+/// a callee whose first instruction is emulated, and `SSL_read` provably
+/// calls that callee too, the callee is probed — entry and return, with
+/// `SSL_read_ex`'s programs — and `SSL_read` not at all: every call of
+/// either is seen once, cheaply. Returns the functions left unprobed.
+fn probe_shared_callees(elf: &Elf, symbols: &mut Vec<(&'static str, u64)>) -> Vec<&'static str> {
+    let mut covered = Vec::new();
+    for (extended, plain) in [("SSL_read_ex", "SSL_read"), ("SSL_write_ex", "SSL_write")] {
+        let code_of = |name: &str| {
+            let location = elf.symbol(name)?;
+            Some((elf.bytes_at(location.file_offset?, 64), location.address))
+        };
+        let Some((code, address)) = code_of(extended) else { continue };
+        let Some(callee) = x86::leading_callee(code, address) else { continue };
+        let Some(callee_offset) = elf.file_offset(callee) else { continue };
+        if !x86::is_emulated(elf.bytes_at(callee_offset, 16)) {
+            continue;
+        }
+        let plain_calls_it = match code_of(plain) {
+            Some((code, address)) => x86::early_callees(code, address).contains(&callee),
+            None => true,
+        };
+        if !plain_calls_it {
+            continue;
+        }
+        if symbols.iter().any(|(name, _)| *name == plain) {
+            covered.push(plain);
+        }
+        symbols.retain(|(name, _)| *name != plain);
+        for (name, offset) in symbols.iter_mut() {
+            if *name == extended {
+                *offset = callee_offset;
+            }
+        }
+        tracing::debug!(extended, plain, callee = format_args!("{callee:#x}"), "probing the shared callee");
+    }
+    covered
 }

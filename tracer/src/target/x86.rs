@@ -1,11 +1,14 @@
 //! Where in a block of x86-64 code a uprobe is cheap.
 //!
-//! The kernel emulates a few instructions at a uprobe — relative jumps,
-//! calls and conditional jumps among them — and executes any other one
+//! The kernel emulates a few instructions at a uprobe — `push`, `nop`,
+//! relative jumps, calls and conditional jumps — and executes any other one
 //! out of line, which costs a second trap (≈10 µs here instead of ≈1 µs).
 //! A probe meant to fire whenever a block starts can sit on the block's
 //! first branch instead, provided no branch comes before it: every
-//! execution of the block then passes it exactly once.
+//! execution of the block then passes it exactly once. A function that
+//! only adjusts the stack and then calls another with its own arguments
+//! (OpenSSL's `SSL_read_ex` → `ssl_read_internal`) can be probed, entry
+//! and return, at that callee.
 
 use iced_x86::{Code, Decoder, DecoderOptions, FlowControl};
 
@@ -41,9 +44,103 @@ pub fn first_relative_branch(code: &[u8], address: u64) -> Option<u64> {
     None
 }
 
+/// The function called by the function at `address` (whose bytes are
+/// `code`) before anything else, with the caller's own arguments: only
+/// `endbr64`, `nop`, `push` and `sub $imm, %rsp` may come before the direct
+/// call — none of them touches an argument register.
+pub fn leading_callee(code: &[u8], address: u64) -> Option<u64> {
+    let mut decoder = Decoder::with_ip(64, code, address, DecoderOptions::NONE);
+    for _ in 0..MAX_INSTRUCTIONS {
+        if !decoder.can_decode() {
+            return None;
+        }
+        let instruction = decoder.decode();
+        match instruction.code() {
+            Code::Call_rel32_64 => return Some(instruction.near_branch_target()),
+            Code::Endbr64 | Code::Nopd | Code::Nop_rm16 | Code::Nop_rm32 | Code::Nop_rm64 | Code::Push_r64 => continue,
+            Code::Sub_rm64_imm8 | Code::Sub_rm64_imm32 if instruction.op0_register() == iced_x86::Register::RSP => {
+                continue;
+            }
+            _ => return None,
+        }
+    }
+    None
+}
+
+/// Every direct call target among the first instructions of the function
+/// at `address`, following the straight-line path (conditional jumps fall
+/// through), up to its first return or indirect jump.
+pub fn early_callees(code: &[u8], address: u64) -> Vec<u64> {
+    let mut decoder = Decoder::with_ip(64, code, address, DecoderOptions::NONE);
+    let mut callees = Vec::new();
+    for _ in 0..MAX_INSTRUCTIONS {
+        if !decoder.can_decode() {
+            break;
+        }
+        let instruction = decoder.decode();
+        match instruction.flow_control() {
+            FlowControl::Call if instruction.is_call_near() => callees.push(instruction.near_branch_target()),
+            FlowControl::Next | FlowControl::ConditionalBranch => {}
+            _ => break,
+        }
+    }
+    callees
+}
+
+/// Whether a uprobe on the instruction starting `code` is emulated by the
+/// kernel (`push`, `nop`, a relative jump or call): the cheap path.
+pub fn is_emulated(code: &[u8]) -> bool {
+    let mut decoder = Decoder::with_ip(64, code, 0, DecoderOptions::NONE);
+    if !decoder.can_decode() {
+        return false;
+    }
+    let instruction = decoder.decode();
+    matches!(
+        instruction.code(),
+        Code::Push_r64 | Code::Nopd | Code::Nop_rm16 | Code::Nop_rm32 | Code::Nop_rm64 | Code::Call_rel32_64
+    ) || instruction.is_jcc_short_or_near()
+        || instruction.is_jmp_short_or_near()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Debian's OpenSSL 3 `SSL_read_ex`: `sub $0x8,%rsp; call ssl_read_internal; …`.
+    const SSL_READ_EX: [u8; 9] = [0x48, 0x83, 0xec, 0x08, 0xe8, 0xc7, 0xfd, 0xff, 0xff];
+
+    #[test]
+    fn follows_a_function_that_starts_by_calling_another_with_its_arguments() {
+        assert_eq!(leading_callee(&SSL_READ_EX, 0x354c0), Some(0x35290));
+        // endbr64; push %rbx; call +0
+        assert_eq!(leading_callee(&[0xf3, 0x0f, 0x1e, 0xfa, 0x53, 0xe8, 0, 0, 0, 0], 0x100), Some(0x10a));
+    }
+
+    #[test]
+    fn does_not_follow_when_an_argument_register_may_change_first() {
+        // sub $0x18,%rsp; movslq %edx,%rdx; call …  (SSL_read widens its int argument)
+        let widening = [0x48, 0x83, 0xec, 0x18, 0x48, 0x63, 0xd2, 0xe8, 0, 0, 0, 0];
+        assert_eq!(leading_callee(&widening, 0), None);
+        // sub $0x8,%rbx is not a stack adjustment
+        assert_eq!(leading_callee(&[0x48, 0x83, 0xeb, 0x08, 0xe8, 0, 0, 0, 0], 0), None);
+        assert_eq!(leading_callee(&[0xc3], 0), None);
+    }
+
+    #[test]
+    fn lists_the_calls_on_the_straight_line_path() {
+        // test %edx,%edx; js +0x2f; mov %rsp,%rcx; movslq %edx,%rdx; call -0x1c3 (SSL_read); ret
+        let ssl_read = [0x85, 0xd2, 0x78, 0x2f, 0x48, 0x89, 0xe1, 0x48, 0x63, 0xd2, 0xe8, 0x3d, 0xfe, 0xff, 0xff, 0xc3];
+        assert_eq!(early_callees(&ssl_read, 0x35444), vec![0x35290]);
+    }
+
+    #[test]
+    fn knows_which_first_instructions_the_kernel_emulates() {
+        assert!(is_emulated(&[0x41, 0x55])); // push %r13
+        assert!(is_emulated(&[0x53])); // push %rbx
+        assert!(is_emulated(&[0x0f, 0x1f, 0x44, 0, 0])); // 5-byte nop
+        assert!(!is_emulated(&SSL_READ_EX)); // sub $0x8,%rsp
+        assert!(!is_emulated(&[0xf3, 0x0f, 0x1e, 0xfa])); // endbr64
+    }
 
     #[test]
     fn finds_the_first_branch_after_straight_line_code() {
