@@ -5,7 +5,9 @@ server (started with --no-delay), timed in-process.
 
 Prints "READY <pid>", waits for a line on stdin, runs a short warm-up, then
 N operations, and prints one JSON line: {"workload", "count", "mean_us",
-"p50_us"}. Workloads:
+"p50_us"}; with --hold it then waits for another line before exiting (so a
+recording of it can be replayed with its code objects still in memory).
+Workloads:
   openai    sequential non-streaming chat completions (openai SDK)
   stream    sequential streaming chat completions, many small chunks
   async     64 concurrent requests (httpx.AsyncClient), timed per batch / 64
@@ -97,6 +99,7 @@ def main():
     parser.add_argument("--base", required=True)
     parser.add_argument("--ca", required=True)
     parser.add_argument("--count", type=int, default=200)
+    parser.add_argument("--hold", action="store_true")
     ARGS = parser.parse_args()
     operation = None
     if ARGS.workload != "async":
@@ -120,6 +123,8 @@ def main():
         "p50_us": statistics.median(samples) * 1e6,
     }
     print(json.dumps(result), flush=True)
+    if ARGS.hold:
+        sys.stdin.readline()
 
 
 if __name__ == "__main__":

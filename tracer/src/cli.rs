@@ -33,6 +33,26 @@ pub enum Command {
     Run(RunArgs),
     /// Trace running processes' HTTPS traffic until they exit, Ctrl-C, or --duration.
     Attach(AttachArgs),
+    /// Benchmarks: replay a session recorded with --record through the
+    /// user-space pipeline, without the kernel, and print its throughput.
+    #[command(hide = true)]
+    Replay(ReplayArgs),
+}
+
+/// `pytrace replay FILE`.
+#[derive(Args, Debug)]
+pub struct ReplayArgs {
+    /// A recording made with `--record`.
+    #[arg(value_name = "FILE")]
+    pub recording: PathBuf,
+    /// Replay the recording this many times.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub repeat: u32,
+    /// Instead: open this many connections at once, each a copy of the
+    /// recording's first one up to its first response, then finish them;
+    /// report memory while they are all open.
+    #[arg(long, value_name = "N")]
+    pub connections: Option<u32>,
 }
 
 #[derive(Args, Debug)]
@@ -126,6 +146,10 @@ pub struct TraceArgs {
     /// work (the cost floor); no spans are produced.
     #[arg(long, hide = true)]
     pub bare_probes: bool,
+    /// Benchmarks only: write every kernel event to FILE, for `pytrace replay`.
+    /// The file holds the captured plaintext, secrets included.
+    #[arg(long, value_name = "FILE", hide = true)]
+    pub record: Option<PathBuf>,
 }
 
 pub const DEFAULT_SPOOL_DIR: &str = "/var/lib/pytrace/spool";
@@ -150,6 +174,7 @@ pub struct AttachConfig {
     pub spool_dir: PathBuf,
     pub spool_max_bytes: u64,
     pub bare_probes: bool,
+    pub record: Option<PathBuf>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -285,6 +310,7 @@ impl TraceArgs {
             spool_dir: self.spool_dir,
             spool_max_bytes: self.spool_max_bytes,
             bare_probes: self.bare_probes,
+            record: self.record,
         })
     }
 }
@@ -301,7 +327,7 @@ mod tests {
         let cli = Cli::try_parse_from(["pytrace", "attach"].iter().chain(list)).unwrap();
         match cli.command {
             Command::Attach(a) => a,
-            Command::Run(_) => unreachable!("attach arguments"),
+            Command::Run(_) | Command::Replay(_) => unreachable!("attach arguments"),
         }
     }
 

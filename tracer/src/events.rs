@@ -274,6 +274,30 @@ pub fn decode(record: &[u8]) -> Result<Event, DecodeError> {
     }
 }
 
+/// Which connection a record concerns (whatever its kind), read from its header.
+pub fn conn_of(record: &[u8]) -> Option<ConnKey> {
+    let header = read_header(record).ok()?;
+    Some(ConnKey { pid: header.pid, conn_id: header.conn_id })
+}
+
+/// The record with its connection id replaced; for replay benchmarks.
+pub fn with_conn_id(record: &[u8], conn_id: u64) -> Vec<u8> {
+    let mut copy = record.to_vec();
+    let at = std::mem::offset_of!(EventHeader, conn_id);
+    if let Some(field) = copy.get_mut(at..at + 8) {
+        field.copy_from_slice(&conn_id.to_le_bytes());
+    }
+    copy
+}
+
+/// Whether the record carries data read from a connection.
+pub fn is_ingress_data(record: &[u8]) -> bool {
+    read_header(record).is_ok_and(|header| {
+        matches!(EventKind::try_from(header.kind), Ok(EventKind::TlsData | EventKind::PlainData))
+            && header.direction == Direction::Ingress as u32
+    })
+}
+
 fn read_header(record: &[u8]) -> Result<EventHeader, DecodeError> {
     if record.len() < EVENT_HEADER_LEN {
         return Err(DecodeError::ShortHeader { len: record.len() });

@@ -18,6 +18,7 @@ pub mod pipeline;
 pub mod privileges;
 pub mod probes;
 pub mod python;
+pub mod recording;
 pub mod redact;
 pub mod report;
 pub mod span;

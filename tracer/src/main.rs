@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use clap::Parser as _;
 use tracer::cli::{Cli, Command};
-use tracer::commands::{attach, run};
+use tracer::commands::{attach, replay, run};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -33,6 +33,10 @@ fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         Command::Run(args) => {
             let config = args.validate(attach::stdout_is_terminal(), env)?;
             Ok(runtime.block_on(run::run(config))?)
+        }
+        Command::Replay(args) => {
+            replay::run(&args)?;
+            Ok(0)
         }
     }
 }

@@ -7,10 +7,11 @@
 
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
-use std::io::{IsTerminal, Write};
+use std::io::{BufWriter, IsTerminal, Write};
 use std::path::Path;
 use std::time::Duration;
 
+use aya::maps::{MapData, RingBuf};
 use tokio::io::Interest;
 use tokio::io::unix::AsyncFd;
 use tokio::signal::unix::{SignalKind, signal};
@@ -28,6 +29,7 @@ use crate::pipeline::{Lifecycle, Pipeline};
 use crate::privileges::{self, PrivilegeError};
 use crate::probes::{self, ProbeError, Probes};
 use crate::python;
+use crate::recording::Recorder;
 use crate::span::function::FunctionCalls;
 use crate::target::process::{has_exited, host_name, is_process};
 use crate::target::sockets;
@@ -56,6 +58,8 @@ pub enum AttachError {
     Otlp(#[from] OtlpError),
     #[error(transparent)]
     Launch(#[from] launch::LaunchError),
+    #[error("cannot write the recording {path}: {source}")]
+    Record { path: String, source: std::io::Error },
 }
 
 struct Traced {
@@ -136,6 +140,13 @@ pub async fn trace(config: AttachConfig, mut launch: Option<Launch>) -> Result<S
         start_command(&mut probes, launch)?;
     }
 
+    let mut recorder = match &config.record {
+        Some(path) => Some(
+            Recorder::create(path)
+                .map_err(|source| AttachError::Record { path: path.display().to_string(), source })?,
+        ),
+        None => None,
+    };
     let ring = probes.take_ring_buffer()?;
     // SAFETY: the ring buffer owns its map's file descriptor for its whole
     // life and always reports that same descriptor.
@@ -162,10 +173,7 @@ pub async fn trace(config: AttachConfig, mut launch: Option<Launch>) -> Result<S
             }
             guard = ring.readable_mut() => {
                 let mut guard = guard.map_err(AttachError::Events)?;
-                let ring = guard.get_inner_mut();
-                while let Some(record) = ring.next() {
-                    pipeline.record(&record);
-                }
+                drain(guard.get_inner_mut(), &mut pipeline, &mut recorder);
                 guard.clear_ready();
                 mark_traced_functions(&mut probes, &mut pipeline);
                 follow_lifecycle(&mut targets, &mut probes, &mut pipeline, &host, &config);
@@ -173,15 +181,14 @@ pub async fn trace(config: AttachConfig, mut launch: Option<Launch>) -> Result<S
             }
             _ = rescan.tick() => {
                 // Drain first, so a process's last events precede its exit.
-                while let Some(record) = ring.get_mut().next() {
-                    pipeline.record(&record);
-                }
+                drain(ring.get_mut(), &mut pipeline, &mut recorder);
                 mark_traced_functions(&mut probes, &mut pipeline);
                 if let Some(export) = &mut export {
                     export.tick(&mut pipeline, &probes);
                 }
                 follow_lifecycle(&mut targets, &mut probes, &mut pipeline, &host, &config);
                 rescan_targets(&mut targets, &mut probes, &mut pipeline);
+                pipeline.output.flush();
                 if targets.is_empty() && launch.is_none() {
                     eprintln!("pytrace: every traced process has exited");
                     break;
@@ -190,8 +197,9 @@ pub async fn trace(config: AttachConfig, mut launch: Option<Launch>) -> Result<S
         }
     }
 
-    while let Some(record) = ring.get_mut().next() {
-        pipeline.record(&record);
+    drain(ring.get_mut(), &mut pipeline, &mut recorder);
+    if let Some(recorder) = recorder {
+        recorder.finish().map_err(|source| AttachError::Record { path: record_name(&config), source })?;
     }
     pipeline.finish();
     print_warnings(&mut pipeline);
@@ -207,6 +215,25 @@ pub async fn trace(config: AttachConfig, mut launch: Option<Launch>) -> Result<S
     drop(probes);
     let spans = pipeline.output.collected.take().unwrap_or_default();
     Ok(SessionEnd { command_status, spans, summary: pipeline.output.summary.clone() })
+}
+
+/// Hands every record waiting in the ring buffer to the pipeline (and the
+/// recording, with `--record`; a recording that fails to write stops).
+fn drain(ring: &mut RingBuf<MapData>, pipeline: &mut Pipeline, recorder: &mut Option<Recorder>) {
+    while let Some(record) = ring.next() {
+        if let Some(writer) = recorder
+            && let Err(error) = writer.record(&record)
+        {
+            eprintln!("pytrace: warning: the recording stopped: {error}");
+            *recorder = None;
+        }
+        pipeline.record(&record);
+    }
+    pipeline.output.flush();
+}
+
+fn record_name(config: &AttachConfig) -> String {
+    config.record.as_ref().map(|p| p.display().to_string()).unwrap_or_default()
 }
 
 /// Puts the command's process in the traced set, probes the TLS library
@@ -322,11 +349,12 @@ fn output_name(config: &AttachConfig) -> String {
 }
 
 fn open_output(config: &AttachConfig) -> Result<Output, AttachError> {
-    let stdout: Box<dyn Write + Send> = Box::new(std::io::stdout());
+    // Buffered: spans are flushed once per batch of events (`Output::flush`).
+    let stdout: Box<dyn Write + Send> = Box::new(BufWriter::new(std::io::stdout()));
     let json_file: Option<Box<dyn Write + Send>> = match &config.json_file {
-        Some(path) => Some(Box::new(
+        Some(path) => Some(Box::new(BufWriter::new(
             File::create(path).map_err(|source| AttachError::Output { path: path.display().to_string(), source })?,
-        )),
+        ))),
         None => None,
     };
     Ok(match (config.terminal_format, json_file) {
@@ -474,7 +502,11 @@ fn attach(probes: &mut Probes, pid: u32, library: &TlsLibrary) -> bool {
     match probes.attach_library(pid, library) {
         Ok(true) => {
             let symbols: Vec<&str> = library.symbols.iter().map(|(s, _)| *s).collect();
-            eprintln!("pytrace: PID {pid}: probes on {} [{}]", library.path, symbols.join(" "));
+            let covered = match library.covered_by_callee.as_slice() {
+                [] => String::new(),
+                names => format!("; {} through the internal functions they share", names.join(" ")),
+            };
+            eprintln!("pytrace: PID {pid}: probes on {} [{}{covered}]", library.path, symbols.join(" "));
             true
         }
         Ok(false) => true,
