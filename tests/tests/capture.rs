@@ -70,12 +70,13 @@ fn a_non_python_process_using_libssl_is_traced_with_a_warning() {
     let server = Server::https();
     let ca = server.ca.clone().unwrap();
     // curl keeps the connection alive across its URLs: attach while the first
-    // (slow) one is in flight, and the second is seen whole.
+    // (slow) one is in flight, and the second is seen whole; the first lasts
+    // long enough for attaching on a loaded machine.
     let curl = ProcessGuard(
         Command::new("curl")
             .args(["-s", "-o", "/dev/null", "-o", "/dev/null", "--cacert"])
             .arg(&ca)
-            .arg(format!("{}/slow?ms=2500", server.base()))
+            .arg(format!("{}/slow?ms=5000", server.base()))
             .arg(format!("{}/json?from=curl", server.base()))
             .stdout(Stdio::null())
             .spawn()

@@ -6,7 +6,7 @@
 use serde_json::Value;
 
 use super::Response;
-use super::model::json::{content_text, str_at, u64_at};
+use super::model::json::{At, content_text, str_at, u64_at};
 use super::model::{LlmCall, LlmError, Message};
 use super::stream::arrival_time;
 use crate::span::semconv as gc;
@@ -68,7 +68,7 @@ pub fn parse_response(call: &mut LlmCall, response: &Response<'_>) {
                 let delta = data.get("delta");
                 let piece = ["/text", "/partial_json", "/thinking"]
                     .iter()
-                    .find_map(|p| delta.and_then(|d| d.pointer(p)).and_then(Value::as_str));
+                    .find_map(|p| delta.and_then(|d| d.at(p)).and_then(Value::as_str));
                 if let Some(piece) = piece {
                     call.output_text.push_str(piece);
                     carries_content = true;

@@ -5,7 +5,7 @@
 use serde_json::Value;
 
 use super::Response;
-use super::model::json::{str_at, u64_at};
+use super::model::json::{At, str_at, u64_at};
 use super::model::{LlmCall, LlmError, Message};
 use crate::span::semconv as gc;
 
@@ -58,7 +58,7 @@ pub fn parse_response(call: &mut LlmCall, response: &Response<'_>) {
         for reason in [str_at(body, "/stopReason"), str_at(body, "/stop_reason")].into_iter().flatten() {
             call.add_finish_reason(&reason);
         }
-        for block in body.pointer("/output/message/content").and_then(Value::as_array).into_iter().flatten() {
+        for block in body.at("/output/message/content").and_then(Value::as_array).into_iter().flatten() {
             call.output_text.push_str(&str_at(block, "/text").unwrap_or_default());
             call.tool_calls.extend(str_at(block, "/toolUse/name"));
         }

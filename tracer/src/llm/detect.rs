@@ -127,7 +127,8 @@ fn provider_for_host(host: &str) -> Option<&'static str> {
         ("api.perplexity.ai", "perplexity"),
         ("generativelanguage.googleapis.com", "gcp.gemini"),
     ];
-    HOSTS.iter().find(|(h, _)| host == *h || host.ends_with(&format!(".{h}"))).map(|(_, p)| *p)
+    let is_or_under = |h: &str| host.strip_suffix(h).is_some_and(|rest| rest.is_empty() || rest.ends_with('.'));
+    HOSTS.iter().find(|(h, _)| is_or_under(h)).map(|(_, p)| *p)
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@
 use serde_json::Value;
 
 use super::Response;
-use super::model::json::{str_at, u64_at};
+use super::model::json::{At, str_at, u64_at};
 use super::model::{LlmCall, LlmError, Message};
 use super::stream::arrival_time;
 use crate::span::semconv as gc;
@@ -88,15 +88,14 @@ fn chunk_of(call: &mut LlmCall, chunk: &Value, status: u16) -> bool {
     call.response_model = str_at(chunk, "/modelVersion").or(call.response_model.take());
     let mut carries_content = false;
     for candidate in chunk.get("candidates").and_then(Value::as_array).into_iter().flatten() {
-        for part in candidate.pointer("/content/parts").and_then(Value::as_array).into_iter().flatten() {
+        for part in candidate.at("/content/parts").and_then(Value::as_array).into_iter().flatten() {
             if let Some(text) = part.get("text").and_then(Value::as_str) {
                 call.output_text.push_str(text);
                 carries_content = true;
             }
-            if let Some(name) = part.pointer("/functionCall/name").and_then(Value::as_str) {
+            if let Some(name) = part.at("/functionCall/name").and_then(Value::as_str) {
                 call.tool_calls.push(name.to_owned());
-                call.output_text
-                    .push_str(&part.pointer("/functionCall/args").map(Value::to_string).unwrap_or_default());
+                call.output_text.push_str(&part.at("/functionCall/args").map(Value::to_string).unwrap_or_default());
                 carries_content = true;
             }
         }

@@ -24,6 +24,7 @@ use crate::http::encoding;
 use crate::http::head::Headers;
 use crate::span::{AttrValue, semconv as sc};
 use detect::Api;
+use model::json::At;
 pub use model::{LlmCall, LlmError, Message, Usage};
 
 /// A response as the provider parsers see it: status, headers, the decoded
@@ -118,7 +119,7 @@ fn decoded(headers: &Headers, body: &Body) -> Option<Vec<u8>> {
 /// Copies request parameters found at JSON `pointer`s into `call.params`.
 fn params(call: &mut LlmCall, body: &Value, table: &[(&str, &'static str)]) {
     for (pointer, key) in table {
-        let Some(value) = body.pointer(pointer) else { continue };
+        let Some(value) = body.at(pointer) else { continue };
         let value = match value {
             Value::Number(n) if n.is_i64() || n.is_u64() => n.as_i64().map(AttrValue::Int),
             Value::Number(n) => n.as_f64().map(AttrValue::F64),

@@ -92,12 +92,29 @@ impl LlmCall {
 pub mod json {
     use serde_json::Value;
 
+    /// `Value::pointer` without its allocations (it unescapes every
+    /// segment): the pointers here are literals with no `~` escapes.
+    pub trait At {
+        fn at(&self, pointer: &str) -> Option<&Value>;
+    }
+
+    impl At for Value {
+        fn at(&self, pointer: &str) -> Option<&Value> {
+            let path = pointer.strip_prefix('/')?;
+            path.split('/').try_fold(self, |value, segment| match value {
+                Value::Object(map) => map.get(segment),
+                Value::Array(items) => items.get(segment.parse::<usize>().ok()?),
+                _ => None,
+            })
+        }
+    }
+
     pub fn str_at(value: &Value, pointer: &str) -> Option<String> {
-        value.pointer(pointer).and_then(Value::as_str).map(str::to_owned)
+        value.at(pointer).and_then(Value::as_str).map(str::to_owned)
     }
 
     pub fn u64_at(value: &Value, pointer: &str) -> Option<u64> {
-        value.pointer(pointer).and_then(Value::as_u64)
+        value.at(pointer).and_then(Value::as_u64)
     }
 
     /// Text of a message `content`: a string, or an array of parts with `text`.

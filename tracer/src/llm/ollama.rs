@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use super::Response;
 use super::detect::Api;
-use super::model::json::{content_text, str_at, u64_at};
+use super::model::json::{At, content_text, str_at, u64_at};
 use super::model::{LlmCall, LlmError, Message};
 use super::stream::arrival_time;
 use crate::span::semconv as gc;
@@ -62,7 +62,7 @@ pub fn parse_response(call: &mut LlmCall, response: &Response<'_>) {
         }
         call.response_model = str_at(&object, "/model").or(call.response_model.take());
         let text = str_at(&object, "/message/content").or_else(|| str_at(&object, "/response")).unwrap_or_default();
-        let tools = object.pointer("/message/tool_calls").and_then(Value::as_array);
+        let tools = object.at("/message/tool_calls").and_then(Value::as_array);
         for tool_call in tools.into_iter().flatten() {
             call.tool_calls.extend(str_at(tool_call, "/function/name"));
         }

@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use super::Response;
 use super::detect::Api;
-use super::model::json::{content_text, str_at, u64_at};
+use super::model::json::{At, content_text, str_at, u64_at};
 use super::model::{LlmCall, LlmError, Message};
 use super::stream::{SseEvent, arrival_time};
 use crate::span::semconv as gc;
@@ -110,10 +110,10 @@ fn chat_object(call: &mut LlmCall, body: &Value) {
         if let Some(reason) = choice.get("finish_reason").and_then(Value::as_str) {
             call.add_finish_reason(reason);
         }
-        if let Some(content) = choice.pointer("/message/content").or_else(|| choice.get("text")) {
+        if let Some(content) = choice.at("/message/content").or_else(|| choice.get("text")) {
             call.output_text.push_str(&content_text(content));
         }
-        for tool_call in choice.pointer("/message/tool_calls").and_then(Value::as_array).into_iter().flatten() {
+        for tool_call in choice.at("/message/tool_calls").and_then(Value::as_array).into_iter().flatten() {
             call.tool_calls.extend(str_at(tool_call, "/function/name"));
             call.output_text.push_str(&str_at(tool_call, "/function/arguments").unwrap_or_default());
         }
@@ -148,13 +148,13 @@ fn chat_chunk(call: &mut LlmCall, event: &SseEvent, response: &Response<'_>) {
     call.response_model = call.response_model.take().or_else(|| str_at(&chunk, "/model"));
     let mut carries_content = false;
     for choice in chunk.get("choices").and_then(Value::as_array).into_iter().flatten() {
-        let text = choice.pointer("/delta/content").or_else(|| choice.get("text")).and_then(Value::as_str);
-        let refusal = choice.pointer("/delta/refusal").and_then(Value::as_str);
+        let text = choice.at("/delta/content").or_else(|| choice.get("text")).and_then(Value::as_str);
+        let refusal = choice.at("/delta/refusal").and_then(Value::as_str);
         for piece in [text, refusal].into_iter().flatten().filter(|t| !t.is_empty()) {
             call.output_text.push_str(piece);
             carries_content = true;
         }
-        for tool_call in choice.pointer("/delta/tool_calls").and_then(Value::as_array).into_iter().flatten() {
+        for tool_call in choice.at("/delta/tool_calls").and_then(Value::as_array).into_iter().flatten() {
             call.tool_calls.extend(str_at(tool_call, "/function/name"));
             call.output_text.push_str(&str_at(tool_call, "/function/arguments").unwrap_or_default());
             carries_content = true;

@@ -1,46 +1,91 @@
 //! The JSON-lines format: one object per span, then one `{"summary": …}`
 //! line. The schema is documented in `docs/output.md` and kept stable.
 
-use serde_json::{Map, Value, json};
+use std::fmt::Display;
+use std::io::{self, Write};
+
+use serde::ser::{Serialize, SerializeMap, Serializer};
+use serde_json::{Value, json};
 
 use super::summary::Summary;
 use crate::span::{AttrValue, Attributes, Span, Status};
 
-pub fn span_to_json(span: &Span) -> Value {
-    let status = match &span.status {
-        Status::Unset => json!({"code": "unset"}),
-        Status::Ok => json!({"code": "ok"}),
-        Status::Error { message: Some(m) } => json!({"code": "error", "message": m}),
-        Status::Error { message: None } => json!({"code": "error"}),
-    };
-    json!({
-        "trace_id": span.trace_id.to_string(),
-        "span_id": span.span_id.to_string(),
-        "parent_span_id": span.parent_span_id.map(|id| id.to_string()),
-        "name": span.name,
-        "kind": span.kind.as_str(),
-        "start_time_unix_nano": span.start_unix_nano,
-        "end_time_unix_nano": span.end_unix_nano,
-        "status": status,
-        "attributes": attributes_to_json(&span.attributes),
-        "resource": attributes_to_json(&span.resource.attributes),
-    })
+/// Writes one span as a JSON object (keys sorted), straight from the span.
+pub fn write_span(out: &mut impl Write, span: &Span) -> io::Result<()> {
+    serde_json::to_writer(out, &SpanJson(span)).map_err(io::Error::from)
 }
 
 pub fn attributes_to_json(attributes: &Attributes) -> Value {
-    let mut map = Map::new();
-    for (key, value) in attributes.iter() {
-        let value = match value {
-            AttrValue::Str(s) => json!(s),
-            AttrValue::Int(i) => json!(i),
-            AttrValue::F64(f) => json!(f),
-            AttrValue::Bool(b) => json!(b),
-            AttrValue::StrArray(a) => json!(a),
-            AttrValue::IntArray(a) => json!(a),
-        };
-        map.insert(key.to_owned(), value);
+    serde_json::to_value(AttributesJson(attributes)).unwrap_or_default()
+}
+
+struct SpanJson<'a>(&'a Span);
+
+impl Serialize for SpanJson<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let span = self.0;
+        let mut map = serializer.serialize_map(Some(10))?;
+        map.serialize_entry("attributes", &AttributesJson(&span.attributes))?;
+        map.serialize_entry("end_time_unix_nano", &span.end_unix_nano)?;
+        map.serialize_entry("kind", span.kind.as_str())?;
+        map.serialize_entry("name", &span.name)?;
+        map.serialize_entry("parent_span_id", &span.parent_span_id.as_ref().map(Text))?;
+        map.serialize_entry("resource", &AttributesJson(&span.resource.attributes))?;
+        map.serialize_entry("span_id", &Text(&span.span_id))?;
+        map.serialize_entry("start_time_unix_nano", &span.start_unix_nano)?;
+        map.serialize_entry("status", &StatusJson(&span.status))?;
+        map.serialize_entry("trace_id", &Text(&span.trace_id))?;
+        map.end()
     }
-    Value::Object(map)
+}
+
+/// Attributes as an object, keys sorted.
+struct AttributesJson<'a>(&'a Attributes);
+
+impl Serialize for AttributesJson<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut entries: Vec<(&str, &AttrValue)> = self.0.iter().collect();
+        entries.sort_unstable_by_key(|(key, _)| *key);
+        let mut map = serializer.serialize_map(Some(entries.len()))?;
+        for (key, value) in entries {
+            match value {
+                AttrValue::Str(s) => map.serialize_entry(key, s)?,
+                AttrValue::Int(i) => map.serialize_entry(key, i)?,
+                AttrValue::F64(f) => map.serialize_entry(key, f)?,
+                AttrValue::Bool(b) => map.serialize_entry(key, b)?,
+                AttrValue::StrArray(a) => map.serialize_entry(key, a)?,
+                AttrValue::IntArray(a) => map.serialize_entry(key, a)?,
+            }
+        }
+        map.end()
+    }
+}
+
+struct StatusJson<'a>(&'a Status);
+
+impl Serialize for StatusJson<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let (code, message) = match self.0 {
+            Status::Unset => ("unset", None),
+            Status::Ok => ("ok", None),
+            Status::Error { message } => ("error", message.as_deref()),
+        };
+        let mut map = serializer.serialize_map(None)?;
+        map.serialize_entry("code", code)?;
+        if let Some(message) = message {
+            map.serialize_entry("message", message)?;
+        }
+        map.end()
+    }
+}
+
+/// A value written as its `Display` text (ids in hex), without allocating.
+struct Text<'a, T>(&'a T);
+
+impl<T: Display> Serialize for Text<'_, T> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self.0)
+    }
 }
 
 pub fn summary_to_json(summary: &Summary) -> Value {

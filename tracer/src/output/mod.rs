@@ -43,15 +43,25 @@ impl Output {
         if let Some(collected) = &mut self.collected {
             collected.push(span.clone());
         }
-        if let Some(w) = &mut self.json {
-            let line = json::span_to_json(span).to_string();
-            if writeln!(w, "{line}").and_then(|()| w.flush()).is_err() {
-                self.json = None;
-            }
+        if let Some(w) = &mut self.json
+            && json::write_span(w, span).and_then(|()| w.write_all(b"\n")).is_err()
+        {
+            self.json = None;
         }
         if let Some(w) = &mut self.pretty
-            && writeln!(w, "{}", pretty::span_line(span)).and_then(|()| w.flush()).is_err()
+            && writeln!(w, "{}", pretty::span_line(span)).is_err()
         {
+            self.pretty = None;
+        }
+    }
+
+    /// Pushes the spans written so far out to their destinations; called
+    /// once per batch of events rather than once per span.
+    pub fn flush(&mut self) {
+        if self.json.as_mut().is_some_and(|w| w.flush().is_err()) {
+            self.json = None;
+        }
+        if self.pretty.as_mut().is_some_and(|w| w.flush().is_err()) {
             self.pretty = None;
         }
     }

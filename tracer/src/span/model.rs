@@ -123,10 +123,30 @@ impl SpanId {
 fn fill_nonzero(bytes: &mut [u8]) {
     // All-zero ids are invalid in W3C trace context; retry on that (never in practice).
     while bytes.iter().all(|b| *b == 0) {
-        if getrandom::fill(bytes).is_err() {
+        if random_bytes(bytes).is_err() {
             bytes[0] = 1;
         }
     }
+}
+
+/// Random bytes from the kernel's generator, fetched 4 KiB at a time: one
+/// `getrandom` call per span would cost more than building the span.
+fn random_bytes(out: &mut [u8]) -> Result<(), getrandom::Error> {
+    use std::cell::RefCell;
+    const POOL: usize = 4096;
+    thread_local! {
+        /// Unused random bytes, and how many are left at the end of the pool.
+        static POOL_BYTES: RefCell<([u8; POOL], usize)> = const { RefCell::new(([0; POOL], 0)) };
+    }
+    POOL_BYTES.with_borrow_mut(|(pool, left)| {
+        if *left < out.len() {
+            getrandom::fill(pool)?;
+            *left = POOL;
+        }
+        out.copy_from_slice(&pool[*left - out.len()..*left]);
+        *left -= out.len();
+        Ok(())
+    })
 }
 
 fn write_hex(f: &mut fmt::Formatter<'_>, bytes: &[u8]) -> fmt::Result {
