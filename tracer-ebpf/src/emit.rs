@@ -183,14 +183,40 @@ fn emit_chunk(scratch: &mut EventBuffer, src: u64, len: usize) -> Result<(), ()>
     output::<EventBuffer>(scratch, EVENT_HEADER_LEN + len)
 }
 
-/// Sends the first `len` bytes of the header-led record at `record`.
+/// `bpf_ringbuf_output` flags and query: don't wake the reader, wake it
+/// now, and how many bytes wait unread.
+const BPF_RB_NO_WAKEUP: u64 = 1;
+const BPF_RB_FORCE_WAKEUP: u64 = 2;
+const BPF_RB_AVAIL_DATA: u64 = 0;
+
+/// Unread bytes past which the reader is woken at once. Below it, user
+/// space collects events on its own clock (`attach::DRAIN_INTERVAL`), so a
+/// traced call does not pay for waking pytrace after every event.
+const WAKEUP_BYTES: u64 = 512 * 1024;
+
+/// Sends the first `len` bytes of the header-led record at `record`; the
+/// reader is woken only once enough has accumulated.
+#[inline(always)]
 pub fn output<T>(record: &T, len: usize) -> Result<(), ()> {
+    let flags = if EVENTS.query(BPF_RB_AVAIL_DATA) >= WAKEUP_BYTES { BPF_RB_FORCE_WAKEUP } else { BPF_RB_NO_WAKEUP };
+    output_with_flags(record, len, flags)
+}
+
+/// Sends a record user space must act on at once (a process forked or ran
+/// another program: its probes are due).
+#[inline(always)]
+pub fn output_urgent<T>(record: &T, len: usize) -> Result<(), ()> {
+    output_with_flags(record, len, BPF_RB_FORCE_WAKEUP)
+}
+
+#[inline(always)]
+fn output_with_flags<T>(record: &T, len: usize, flags: u64) -> Result<(), ()> {
     if len > core::mem::size_of::<T>() {
         return Err(());
     }
     // SAFETY: `record` is #[repr(C)] plain data at least `len` bytes long.
     let bytes = unsafe { core::slice::from_raw_parts((record as *const T).cast::<u8>(), len) };
-    if EVENTS.output::<[u8]>(bytes, 0).is_err() {
+    if EVENTS.output::<[u8]>(bytes, flags).is_err() {
         count(Stat::EventsLost, 1);
         return Err(());
     }

@@ -156,6 +156,7 @@ fn worth_reporting(pid: u32, code: u64) -> Option<u32> {
     }
 }
 
+#[inline(always)]
 fn start(layout: &PyLayout, key: ActiveFunctionKey, frame: u64, code: u64, pid_tgid: u64, flags: u32) {
     // SAFETY: a helper without preconditions.
     let start_ns = unsafe { bpf_ktime_get_ns() };

@@ -18,9 +18,11 @@ pub static CAPTURE_LIMIT: u32 = DEFAULT_CAPTURE_LIMIT;
 #[unsafe(no_mangle)]
 pub static FORK_CHILD_PID_OFFSET: u32 = 20;
 
-/// Events to user space.
+/// Events to user space. Its pages count twice in pytrace's RSS (the
+/// kernel maps the data area twice for wrap-around reads), so it is sized
+/// for bursts between two collections, not for minutes of backlog.
 #[map]
-pub static EVENTS: RingBuf = RingBuf::with_byte_size(16 * 1024 * 1024, 0);
+pub static EVENTS: RingBuf = RingBuf::with_byte_size(4 * 1024 * 1024, 0);
 
 /// Process ids (tgid) being traced; the value is unused.
 #[map]

@@ -6,7 +6,7 @@
 use aya_ebpf::{helpers::bpf_ktime_get_ns, macros::tracepoint, programs::TracePointContext};
 use tracer_common::{EventHeader, EventKind, Stat};
 
-use crate::emit::{output, traced_pid};
+use crate::emit::{output_urgent, traced_pid};
 use crate::maps::{FORK_CHILD_PID_OFFSET, PY_LAYOUTS, TARGET_PIDS};
 
 // sched:sched_process_fork, run by the parent.
@@ -51,5 +51,5 @@ fn notify(kind: EventKind, pid_tgid: u64, subject: u32) {
         call_end_ns: now,
         ..EventHeader::default()
     };
-    let _ = output(&header, core::mem::size_of::<EventHeader>());
+    let _ = output_urgent(&header, core::mem::size_of::<EventHeader>());
 }

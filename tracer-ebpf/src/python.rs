@@ -82,6 +82,7 @@ pub fn current_frame(layout: &PyLayout, tstate: u64) -> Option<u64> {
 
 /// Walks the stack from `frame` outwards and sends it as a `kind` event
 /// tagged with `tag` (a connection id, or the frame of a function call).
+#[inline(always)]
 pub fn send_stack(kind: EventKind, layout: &PyLayout, frame: u64, pid_tgid: u64, tag: u64, flags: u32) {
     let Some(scratch) = STACK_SCRATCH.get_ptr_mut(0) else { return };
     // SAFETY: per-CPU scratch value, exclusively ours while this program runs.

@@ -292,9 +292,18 @@ pub fn with_conn_id(record: &[u8], conn_id: u64) -> Vec<u8> {
 
 /// Whether the record carries data read from a connection.
 pub fn is_ingress_data(record: &[u8]) -> bool {
+    is_data(record, Direction::Ingress)
+}
+
+/// Whether the record carries data written to a connection.
+pub fn is_egress_data(record: &[u8]) -> bool {
+    is_data(record, Direction::Egress)
+}
+
+fn is_data(record: &[u8], direction: Direction) -> bool {
     read_header(record).is_ok_and(|header| {
         matches!(EventKind::try_from(header.kind), Ok(EventKind::TlsData | EventKind::PlainData))
-            && header.direction == Direction::Ingress as u32
+            && header.direction == direction as u32
     })
 }
 

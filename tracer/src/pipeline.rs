@@ -10,6 +10,7 @@ use crate::events::{self, Event};
 use crate::http::Exchange;
 use crate::llm::{self, content::ContentPolicy, pricing::PriceTable};
 use crate::output::Output;
+use crate::python::stacks::StackTable;
 use crate::python::symbolize::{CallStack, Symbolizer};
 use crate::span::function::{CallStart, FinishedCall, FunctionCalls, function_span};
 use crate::span::http::build_span;
@@ -37,6 +38,7 @@ pub struct Pipeline {
     unpriced_models: HashSet<String>,
     /// Resolves captured Python stacks, for processes with Python context.
     pub symbolizer: Symbolizer,
+    stacks: StackTable,
     /// Calls of the functions chosen with `--trace-function`.
     pub functions: FunctionCalls,
     threads: ThreadNames,
@@ -60,6 +62,7 @@ impl Pipeline {
             exchanges: Vec::new(),
             unpriced_models: HashSet::new(),
             symbolizer: Symbolizer::default(),
+            stacks: StackTable::default(),
             functions: FunctionCalls::default(),
             threads: ThreadNames::default(),
             library_paths: Vec::new(),
@@ -93,6 +96,7 @@ impl Pipeline {
                 let frames = self.symbolizer.resolve(conn.pid, &stack.frames);
                 let within = self.functions.enclosing(conn.pid, &frames);
                 let thread_name = self.threads.name(conn.pid, stack.tid);
+                let frames = self.stacks.share(conn.pid, &frames);
                 let stack = CallStack { tid: stack.tid, thread_name, frames, within };
                 self.tracker.offer_stack(*conn, Arc::new(stack));
             }

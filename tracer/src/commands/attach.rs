@@ -40,6 +40,12 @@ use tracer_common::{SEEDED_SOCKET_ID_BIT, SOCKET_ID_BIT, SocketState};
 /// How often targets are checked for new libraries and for having exited.
 const RESCAN_INTERVAL: Duration = Duration::from_millis(100);
 
+/// How often events are collected from the ring buffer. The kernel wakes
+/// pytrace only for a large backlog or an urgent event, so a traced call
+/// does not pay for a wake-up after each event; spans appear at most this
+/// late (their timings come from the kernel's clock, unaffected).
+const COLLECT_INTERVAL: Duration = Duration::from_millis(20);
+
 #[derive(Debug, thiserror::Error)]
 pub enum AttachError {
     #[error(transparent)]
@@ -155,6 +161,8 @@ pub async fn trace(config: AttachConfig, mut launch: Option<Launch>) -> Result<S
     let shutdown = shutdown_signal(config.duration);
     tokio::pin!(shutdown);
     let mut rescan = tokio::time::interval(RESCAN_INTERVAL);
+    let mut collect = tokio::time::interval(COLLECT_INTERVAL);
+    collect.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut command_status = None;
     match &launch {
         Some(launch) => {
@@ -171,13 +179,16 @@ pub async fn trace(config: AttachConfig, mut launch: Option<Launch>) -> Result<S
                 command_status = Some(status);
                 break;
             }
+            // Woken by the kernel: a backlog built up, or a process forked or exec'd.
             guard = ring.readable_mut() => {
                 let mut guard = guard.map_err(AttachError::Events)?;
                 drain(guard.get_inner_mut(), &mut pipeline, &mut recorder);
                 guard.clear_ready();
-                mark_traced_functions(&mut probes, &mut pipeline);
-                follow_lifecycle(&mut targets, &mut probes, &mut pipeline, &host, &config);
-                print_warnings(&mut pipeline);
+                after_events(&mut targets, &mut probes, &mut pipeline, &host, &config);
+            }
+            _ = collect.tick() => {
+                drain(ring.get_mut(), &mut pipeline, &mut recorder);
+                after_events(&mut targets, &mut probes, &mut pipeline, &host, &config);
             }
             _ = rescan.tick() => {
                 // Drain first, so a process's last events precede its exit.
@@ -215,6 +226,20 @@ pub async fn trace(config: AttachConfig, mut launch: Option<Launch>) -> Result<S
     drop(probes);
     let spans = pipeline.output.collected.take().unwrap_or_default();
     Ok(SessionEnd { command_status, spans, summary: pipeline.output.summary.clone() })
+}
+
+/// What follows a batch of events: function verdicts for the kernel, new
+/// processes' probes, messages for the user.
+fn after_events(
+    targets: &mut HashMap<u32, Traced>,
+    probes: &mut Probes,
+    pipeline: &mut Pipeline,
+    host: &str,
+    config: &AttachConfig,
+) {
+    mark_traced_functions(probes, pipeline);
+    follow_lifecycle(targets, probes, pipeline, host, config);
+    print_warnings(pipeline);
 }
 
 /// Hands every record waiting in the ring buffer to the pipeline (and the

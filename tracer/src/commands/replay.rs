@@ -82,8 +82,9 @@ fn throughput(pipeline: &mut Pipeline, records: &[&[u8]], repeat: u32) -> Result
 }
 
 /// `count` copies of the recording's first answered connection, all opened
-/// (everything up to its first response) before any is finished: memory is
-/// measured while they are all in flight.
+/// (everything up to its first response) before any is answered (its first
+/// response, up to its next request): memory is measured while they are all
+/// in flight, and again once they are idle keep-alive connections.
 fn open_connections(pipeline: &mut Pipeline, records: &[&[u8]], count: u32) -> Result<serde_json::Value, ReplayError> {
     if count == 0 || count > MAX_CONNECTIONS {
         return Err(ReplayError::Connections(count));
@@ -91,7 +92,11 @@ fn open_connections(pipeline: &mut Pipeline, records: &[&[u8]], count: u32) -> R
     let conn = first_answered_connection(records).ok_or(ReplayError::NoConnection)?;
     let of_conn: Vec<&[u8]> = records.iter().copied().filter(|r| events::conn_of(r) == Some(conn)).collect();
     let first_response = of_conn.iter().position(|r| events::is_ingress_data(r)).ok_or(ReplayError::NoConnection)?;
-    let (opening, rest) = of_conn.split_at(first_response);
+    let next_request = of_conn[first_response..]
+        .iter()
+        .position(|r| events::is_egress_data(r))
+        .map_or(of_conn.len(), |at| first_response + at);
+    let (opening, answer) = (&of_conn[..first_response], &of_conn[first_response..next_request]);
     let copy_id = |copy: u32| conn.conn_id ^ (u64::from(copy + 1) << COPY_SHIFT);
 
     let rss_before = status_bytes("VmRSS");
@@ -102,11 +107,14 @@ fn open_connections(pipeline: &mut Pipeline, records: &[&[u8]], count: u32) -> R
     }
     let open = pipeline.connection_count();
     let rss_open = status_bytes("VmRSS");
+    let spans_before = pipeline.output.summary.counters.spans_emitted;
     for copy in 0..count {
-        for record in rest {
+        for record in answer {
             pipeline.record(&events::with_conn_id(record, copy_id(copy)));
         }
     }
+    let answered = pipeline.output.summary.counters.spans_emitted - spans_before;
+    let rss_answered = status_bytes("VmRSS");
     pipeline.finish();
     Ok(serde_json::json!({
         "connections": count,
@@ -114,7 +122,8 @@ fn open_connections(pipeline: &mut Pipeline, records: &[&[u8]], count: u32) -> R
         "rss_before_bytes": rss_before,
         "rss_open_bytes": rss_open,
         "rss_per_connection_bytes": rss_open.saturating_sub(rss_before) / u64::from(count),
-        "spans": pipeline.output.summary.counters.spans_emitted,
+        "spans_answered": answered,
+        "rss_answered_bytes": rss_answered,
         "peak_rss_bytes": status_bytes("VmHWM"),
     }))
 }

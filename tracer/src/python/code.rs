@@ -3,13 +3,16 @@
 //! position into a line number (pure functions, tested with tables produced
 //! by the real interpreters).
 
+use std::sync::Arc;
+
 use super::layout::{Layout, LineTable};
 use super::memory::Memory;
 
+/// Names are shared with every frame resolved from this code object.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CodeInfo {
-    pub qualname: String,
-    pub filename: String,
+    pub qualname: Arc<str>,
+    pub filename: Arc<str>,
     pub firstlineno: u32,
     pub line_table: Vec<u8>,
 }
@@ -21,8 +24,8 @@ pub fn read_code(memory: &Memory, layout: &Layout, code: u64) -> Option<CodeInfo
     let c = &layout.code;
     let name_ptr = memory.u64(code + c.qualname.unwrap_or(c.name))?;
     Some(CodeInfo {
-        qualname: read_str(memory, layout, name_ptr)?,
-        filename: read_str(memory, layout, memory.u64(code + c.filename)?)?,
+        qualname: read_str(memory, layout, name_ptr)?.into(),
+        filename: read_str(memory, layout, memory.u64(code + c.filename)?)?.into(),
         firstlineno: memory.u32(code + c.firstlineno)?,
         line_table: read_bytes(memory, memory.u64(code + c.linetable)?).unwrap_or_default(),
     })

@@ -1,6 +1,7 @@
 //! Python context from a traced CPython process: its memory layout
 //! (`layout`), reading its memory (`memory`), and turning captured frames into
-//! function names, files and lines (`code`, `symbolize`); which functions
+//! function names, files and lines (`code`, `symbolize`), shared between
+//! requests from the same call site (`stacks`); which functions
 //! `--trace-function` chose (`patterns`) and where its probes go (`call_probes`).
 
 pub mod call_probes;
@@ -9,4 +10,5 @@ pub mod discover;
 pub mod layout;
 pub mod memory;
 pub mod patterns;
+pub mod stacks;
 pub mod symbolize;

@@ -17,15 +17,16 @@ use crate::span::SpanContext;
 pub struct CallStack {
     pub tid: u32,
     pub thread_name: Option<Arc<str>>,
-    pub frames: Vec<Frame>,
+    /// Shared with every stack from the same call site (`stacks::StackTable`).
+    pub frames: Arc<[Frame]>,
     pub within: Option<SpanContext>,
 }
 
 /// One resolved Python frame.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Frame {
-    pub qualname: String,
-    pub file: String,
+    pub qualname: Arc<str>,
+    pub file: Arc<str>,
     pub line: Option<u32>,
     /// The code object's address in the process.
     pub code: u64,
@@ -40,6 +41,8 @@ struct Process {
     parent_memory: Option<Memory>,
     layout: Layout,
     codes: HashMap<u64, Option<CodeInfo>>,
+    /// Lines already found: (code object, position) → line.
+    lines: HashMap<(u64, u64), Option<u32>>,
 }
 
 /// Most code objects cached per process before the cache starts over.
@@ -57,7 +60,8 @@ impl Symbolizer {
         if self.processes.get(&pid).is_some_and(|known| known.layout == layout) {
             return;
         }
-        self.processes.insert(pid, Process { memory, parent_memory: None, layout, codes: HashMap::new() });
+        let process = Process { memory, parent_memory: None, layout, codes: HashMap::new(), lines: HashMap::new() };
+        self.processes.insert(pid, process);
     }
 
     /// `child` was forked from `parent`: same interpreter, same layout, the
@@ -69,7 +73,7 @@ impl Symbolizer {
         let (layout, codes) = (source.layout, source.codes.clone());
         if let Ok(memory) = Memory::open(child) {
             let parent_memory = Memory::open(parent).ok();
-            self.processes.insert(child, Process { memory, parent_memory, layout, codes });
+            self.processes.insert(child, Process { memory, parent_memory, layout, codes, lines: HashMap::new() });
         }
     }
 
@@ -85,23 +89,24 @@ impl Symbolizer {
     /// Innermost first, like the input; frames that cannot be read are skipped.
     pub fn resolve(&mut self, pid: u32, frames: &[RawFrame]) -> Vec<Frame> {
         let Some(process) = self.processes.get_mut(&pid) else { return Vec::new() };
-        if process.codes.len() > MAX_CACHED_CODES {
+        if process.codes.len() > MAX_CACHED_CODES || process.lines.len() > MAX_CACHED_CODES {
             process.codes.clear();
+            process.lines.clear();
         }
         let mut resolved = Vec::with_capacity(frames.len());
         for &RawFrame { code, position, frame } in frames {
-            let info = process
-                .codes
-                .entry(code)
-                .or_insert_with(|| {
-                    code::read_code(&process.memory, &process.layout, code).or_else(|| {
-                        process.parent_memory.as_ref().and_then(|m| code::read_code(m, &process.layout, code))
-                    })
+            let info = process.codes.entry(code).or_insert_with(|| {
+                code::read_code(&process.memory, &process.layout, code).or_else(|| {
+                    process.parent_memory.as_ref().and_then(|m| code::read_code(m, &process.layout, code))
                 })
-                .clone();
+            });
             if let Some(info) = info {
-                let line = code::line_of(&process.layout, &info, code, position);
-                resolved.push(Frame { qualname: info.qualname, file: info.filename, line, code, frame });
+                let line = *process
+                    .lines
+                    .entry((code, position))
+                    .or_insert_with(|| code::line_of(&process.layout, info, code, position));
+                let (qualname, file) = (info.qualname.clone(), info.filename.clone());
+                resolved.push(Frame { qualname, file, line, code, frame });
             }
         }
         resolved

@@ -183,7 +183,7 @@ pub fn function_span(finished: &FinishedCall, clock: Clock, resource: Arc<Resour
         trace_id: call.context.trace_id,
         span_id: call.context.span_id,
         parent_span_id: call.parent,
-        name: call.function.qualname.clone(),
+        name: call.function.qualname.to_string(),
         kind: SpanKind::Internal,
         start_unix_nano: clock.to_unix(call.start_ns),
         end_unix_nano: clock.to_unix(finished.end_ns.max(call.start_ns)),
@@ -192,8 +192,8 @@ pub fn function_span(finished: &FinishedCall, clock: Clock, resource: Arc<Resour
         resource,
     };
     let a = &mut span.attributes;
-    a.set(sc::CODE_FUNCTION_NAME, call.function.qualname.clone());
-    a.set(sc::CODE_FILE_PATH, call.function.file.clone());
+    a.set(sc::CODE_FUNCTION_NAME, &*call.function.qualname);
+    a.set(sc::CODE_FILE_PATH, &*call.function.file);
     if let Some(line) = call.function.line {
         a.set(sc::CODE_LINE_NUMBER, i64::from(line));
     }

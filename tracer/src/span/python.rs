@@ -7,6 +7,8 @@
 //! `dist-packages`, frozen modules (`<frozen …>`), and any prefix the user
 //! adds with `--library-path`, are library code.
 
+use std::fmt::Write as _;
+
 use super::model::Span;
 use super::semconv as sc;
 use crate::python::symbolize::CallStack;
@@ -37,15 +39,18 @@ pub fn add_code_attributes(span: &mut Span, stack: &CallStack, library_paths: &[
         a.set(sc::THREAD_NAME, name.to_string());
     }
     let caller = frames.iter().find(|f| !is_library(&f.file, library_paths)).unwrap_or(&frames[0]);
-    a.set(sc::CODE_FUNCTION_NAME, caller.qualname.clone());
-    a.set(sc::CODE_FILE_PATH, caller.file.clone());
+    a.set(sc::CODE_FUNCTION_NAME, &*caller.qualname);
+    a.set(sc::CODE_FILE_PATH, &*caller.file);
     if let Some(line) = caller.line {
         a.set(sc::CODE_LINE_NUMBER, i64::from(line));
     }
-    let mut trace = String::from("Traceback (most recent call last):\n");
+    let mut trace = String::with_capacity(64 + frames.len() * 128);
+    trace.push_str("Traceback (most recent call last):\n");
     for frame in frames.iter().rev() {
-        let line = frame.line.map_or_else(|| "?".to_owned(), |l| l.to_string());
-        trace.push_str(&format!("  File \"{}\", line {line}, in {}\n", frame.file, frame.qualname));
+        let _ = match frame.line {
+            Some(line) => writeln!(trace, "  File \"{}\", line {line}, in {}", frame.file, frame.qualname),
+            None => writeln!(trace, "  File \"{}\", line ?, in {}", frame.file, frame.qualname),
+        };
     }
     a.set(sc::CODE_STACKTRACE, trace);
 }
@@ -94,7 +99,7 @@ mod tests {
             attributes: Default::default(),
             resource: Default::default(),
         };
-        let stack = CallStack { tid: 7, thread_name: Some("MainThread".into()), frames: frames.to_vec(), within: None };
+        let stack = CallStack { tid: 7, thread_name: Some("MainThread".into()), frames: frames.into(), within: None };
         add_code_attributes(&mut span, &stack, &[]);
         assert_eq!(span.attributes.str(sc::THREAD_NAME), Some("MainThread"));
         assert_eq!(span.attributes.str(sc::CODE_FUNCTION_NAME), Some("Client.post"));
