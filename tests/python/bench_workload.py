@@ -13,6 +13,9 @@ Workloads:
   async     64 concurrent requests (httpx.AsyncClient), timed per batch / 64
   requests  sequential plain GETs with requests
   cpu       a CPU-bound Python loop, no I/O
+  rate      GETs at a fixed rate (--rate per second, for --count requests)
+            over keep-alive HTTPS connections (http.client, one thread per
+            connection); prints the rate achieved instead of timings
 """
 
 import argparse
@@ -72,6 +75,40 @@ def workload_cpu():
     return spin
 
 
+def run_rate(count, rate, connections=4):
+    """Requests paced to `rate` per second in total, spread over threads."""
+    import http.client
+    import ssl
+    import threading
+    from urllib.parse import urlsplit
+
+    target = urlsplit(ARGS.base)
+    context = ssl.create_default_context(cafile=ARGS.ca)
+    per_thread = count // connections
+    interval = connections / rate
+    done = []
+
+    def worker():
+        conn = http.client.HTTPSConnection(target.hostname, target.port, context=context)
+        next_at = time.perf_counter()
+        for _ in range(per_thread):
+            conn.request("GET", "/json")
+            conn.getresponse().read()
+            next_at += interval
+            pause = next_at - time.perf_counter()
+            if pause > 0:
+                time.sleep(pause)
+        done.append(per_thread)
+
+    threads = [threading.Thread(target=worker) for _ in range(connections)]
+    start = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return sum(done), time.perf_counter() - start
+
+
 def run_async(count):
     import httpx
 
@@ -100,12 +137,19 @@ def main():
     parser.add_argument("--ca", required=True)
     parser.add_argument("--count", type=int, default=200)
     parser.add_argument("--hold", action="store_true")
+    parser.add_argument("--rate", type=float, default=2000)
     ARGS = parser.parse_args()
     operation = None
-    if ARGS.workload != "async":
+    if ARGS.workload not in ("async", "rate"):
         operation = globals()["workload_" + ARGS.workload]()
     print(f"READY {os.getpid()}", flush=True)
     sys.stdin.readline()
+    if ARGS.workload == "rate":
+        requests, seconds = run_rate(ARGS.count, ARGS.rate)
+        print(json.dumps({"workload": "rate", "count": requests, "seconds": seconds, "rate": requests / seconds}))
+        if ARGS.hold:
+            sys.stdin.readline()
+        return
     if ARGS.workload == "async":
         samples = run_async(ARGS.count)
     else:

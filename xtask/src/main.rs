@@ -38,7 +38,7 @@ enum Command {
     },
     /// Measure pytrace's overhead against no tracing, the bare probes and OpenTelemetry.
     Bench {
-        /// One short round (under two minutes), for CI; timings are indicative only.
+        /// One short round (about two minutes), for CI; timings are indicative only.
         #[arg(long)]
         quick: bool,
     },

@@ -1,0 +1,68 @@
+//! `cargo xtask bench [--quick]`: what pytrace costs the programs it traces
+//! and how much it can take, in one run, written to target/bench/results.md
+//! and results.json:
+//! - `overhead`: every workload under no tracing, the bare probes (the
+//!   floor), pytrace, pytrace `--trace-function` and OpenTelemetry in-process;
+//! - `load`: 2,000 requests/s under pytrace — events lost, spans;
+//! - `pipeline`: recorded events replayed through user space alone —
+//!   events/s and spans/s per core, memory with 10,000 open connections.
+
+mod load;
+mod overhead;
+mod pipeline;
+mod processes;
+
+use std::path::Path;
+use std::process::Command;
+
+use crate::setup;
+use crate::shell::{self, output, step, workspace_root};
+
+pub fn run(quick: bool) -> anyhow::Result<()> {
+    shell::require_root("the benchmarks")?;
+    let env = setup::run()?;
+    ensure_opentelemetry(&env.python)?;
+    shell::build_release(&env)?;
+    let out_dir = workspace_root().join("target/bench");
+    std::fs::create_dir_all(&out_dir)?;
+    let server = processes::Server::start(&env.python, &out_dir)?;
+
+    let overhead = overhead::measure(&env.python, &server, quick, &out_dir)?;
+    let load = load::measure(&env.python, &server, quick, &out_dir)?;
+    let pipeline = pipeline::measure(&env.python, &server, quick, &out_dir)?;
+
+    let mode = if quick { "quick mode: one round, fewer operations — indicative only" } else { "3 rounds, median" };
+    let report = format!(
+        "# pytrace benchmarks ({mode})\n\n{}\n{}\n{}",
+        overhead::render(&overhead),
+        load::render(&load),
+        pipeline::render(&pipeline)
+    );
+    println!("\n{report}");
+    std::fs::write(out_dir.join("results.md"), &report)?;
+    let json = serde_json::json!({
+        "quick": quick,
+        "overhead": overhead::to_json(&overhead),
+        "load": load::to_json(&load),
+        "pipeline": pipeline::to_json(&pipeline),
+    });
+    std::fs::write(out_dir.join("results.json"), json.to_string())?;
+    step(&format!("results written to {}", out_dir.join("results.md").display()));
+    Ok(())
+}
+
+/// The OpenTelemetry packages the comparison needs, in the venv (idempotent).
+fn ensure_opentelemetry(python: &Path) -> anyhow::Result<()> {
+    let check = "import opentelemetry.instrumentation.openai_v2, opentelemetry.instrumentation.httpx, opentelemetry.instrumentation.requests, opentelemetry.sdk";
+    if output(Command::new(python).args(["-c", check])).is_some() {
+        step("OpenTelemetry instrumentation for the comparison: present");
+        return Ok(());
+    }
+    step("installing the OpenTelemetry SDK and the openai-v2, httpx and requests instrumentations");
+    let requirements = workspace_root().join("tests/python/bench-requirements.txt");
+    shell::run(
+        Command::new(python)
+            .args(["-m", "pip", "install", "--disable-pip-version-check", "-q", "-r"])
+            .arg(requirements),
+    )
+}
