@@ -215,6 +215,12 @@ impl HttpConnection {
             }
             self.responses = ResponseSide::Lost;
         }
+        if self.pending.capacity() == 0 {
+            // One exchange at a time is the rule (pipelining is rare): room
+            // for one, not the four a first push would reserve, keeps
+            // thousands of open connections cheap.
+            self.pending.reserve_exact(1);
+        }
         self.pending.push_back(Pending {
             request,
             request_body,

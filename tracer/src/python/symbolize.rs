@@ -96,9 +96,8 @@ impl Symbolizer {
         let mut resolved = Vec::with_capacity(frames.len());
         for &RawFrame { code, position, frame } in frames {
             let info = process.codes.entry(code).or_insert_with(|| {
-                code::read_code(&process.memory, &process.layout, code).or_else(|| {
-                    process.parent_memory.as_ref().and_then(|m| code::read_code(m, &process.layout, code))
-                })
+                code::read_code(&process.memory, &process.layout, code)
+                    .or_else(|| process.parent_memory.as_ref().and_then(|m| code::read_code(m, &process.layout, code)))
             });
             if let Some(info) = info {
                 let line = *process
