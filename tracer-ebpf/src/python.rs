@@ -17,7 +17,7 @@ use tracer_common::{
     PyFrame, PyLayout, StackBuffer, Stat,
 };
 
-use crate::emit::{Source, output, peek, traced_pid};
+use crate::emit::{Source, output_urgent, peek, traced_pid};
 use crate::maps::{PY_LAYOUTS, STACK_SCRATCH, THREAD_STATES};
 
 // void PyEval_RestoreThread(PyThreadState *tstate);
@@ -106,7 +106,9 @@ pub fn send_stack(kind: EventKind, layout: &PyLayout, frame: u64, pid_tgid: u64,
         ..EventHeader::default()
     };
     let len = (EVENT_HEADER_LEN + count * PY_FRAME_LEN).min(core::mem::size_of::<StackBuffer>());
-    let _ = output::<StackBuffer>(scratch, len);
+    // At once: the frames are resolved by reading the code objects from the
+    // process, which may exit (or free them) within milliseconds.
+    let _ = output_urgent::<StackBuffer>(scratch, len);
 }
 
 /// The calling thread's `PyThreadState`: cached, re-validated against its
