@@ -4,7 +4,10 @@ thread pool and asyncio.gather. Standard library only, so it runs on every
 interpreter. Each request line carries a `# request: <case>` marker; the
 test reads this file to know which line each span must point at.
 
-  context_app.py --base https://localhost:PORT --ca ca.pem
+  context_app.py --base https://localhost:PORT --ca ca.pem [--repeat N]
+
+With --repeat N it instead makes N requests from one place, 50 ms apart,
+and exits right after the last.
 """
 
 import argparse
@@ -13,6 +16,7 @@ import concurrent.futures
 import os
 import ssl
 import sys
+import time
 import urllib.request
 from urllib.parse import urlsplit
 
@@ -62,6 +66,11 @@ async def fetch_async(index):
     writer.close()
 
 
+def repeated(index):
+    with urllib.request.urlopen(f"{ARGS.base}/json?case=repeat{index}", context=context()) as response:  # request: repeat
+        response.read()
+
+
 async def gather():
     await asyncio.gather(*(fetch_async(i) for i in range(3)))
 
@@ -71,15 +80,22 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--base", required=True)
     parser.add_argument("--ca", required=True)
+    parser.add_argument("--repeat", type=int, default=0)
     ARGS = parser.parse_args()
     print(f"READY {os.getpid()}", flush=True)
     sys.stdin.readline()
-    plain_function()
-    Agent().step()
-    outer()
-    with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
-        list(pool.map(fetch_in_thread, range(2)))
-    asyncio.run(gather())
+    if ARGS.repeat:
+        for index in range(ARGS.repeat):
+            if index:
+                time.sleep(0.05)
+            repeated(index)
+    else:
+        plain_function()
+        Agent().step()
+        outer()
+        with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
+            list(pool.map(fetch_in_thread, range(2)))
+        asyncio.run(gather())
     print("FINISHED", flush=True)
 
 

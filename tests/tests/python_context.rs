@@ -123,3 +123,26 @@ fn library_paths_move_the_named_caller_outward() {
         );
     }
 }
+
+/// A stack seen before reaches pytrace with the next batch rather than at
+/// once (user space already knows its code objects): every request from a
+/// repeated call site — the last one made just before the process exits
+/// included — still names its caller, on each frame layout.
+#[test]
+fn repeated_call_sites_keep_their_stacks_to_the_last_request() {
+    let lines = marked_lines();
+    for (label, python) in interpreters().into_iter().filter(|(l, _)| l == "pyenv 3.9" || l == "debian 3.11") {
+        let server = Server::https();
+        let mut client = Client::start_script(&python, "context_app.py", &server, &["--repeat", "6"]);
+        let tracer = Tracer::attach(&[client.pid], &[]);
+        client.go();
+        client.finish();
+        let trace = tracer.wait();
+        assert_eq!(trace.spans.len(), 6, "{label}: {}", trace.json_text);
+        for span in &trace.spans {
+            let a = &span["attributes"];
+            assert_eq!(a["code.function.name"], "repeated", "{label}: {}", a["url.full"]);
+            assert_eq!(a["code.line.number"].as_i64(), Some(lines["repeat"]), "{label}: {}", a["url.full"]);
+        }
+    }
+}

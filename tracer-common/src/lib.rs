@@ -320,6 +320,35 @@ pub const FUNCTION_RAISED: u32 = 4;
 /// user space decides whether it is traced.
 pub const FUNCTION_FIRST_SEEN: u32 = 1;
 
+/// `PyStack`/`FunctionStart` flag: user space has resolved a stack with
+/// these code objects before (it is in `KNOWN_STACKS`), so the event can wait
+/// for the next batch instead of waking pytrace at once.
+pub const STACK_KNOWN: u32 = 1 << 8;
+
+/// Key of the `KNOWN_STACKS` map: a process and the [`stack_hash`] of the
+/// code objects of a stack user space has resolved.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct KnownStackKey {
+    pub pid: u64,
+    pub hash: u64,
+}
+
+/// Start of a [`stack_hash`].
+pub const STACK_HASH_SEED: u64 = 0xcbf2_9ce4_8422_2325;
+
+/// Folds one code object's address into a stack hash (FNV-1a over 64-bit
+/// words, rotated so high address bits reach the low ones). The kernel folds
+/// as it walks; user space recomputes with [`stack_hash`].
+pub const fn stack_hash_step(hash: u64, code: u64) -> u64 {
+    (hash ^ code).wrapping_mul(0x0000_0100_0000_01b3).rotate_left(29)
+}
+
+/// The hash of a stack's code objects, innermost first.
+pub fn stack_hash(codes: impl IntoIterator<Item = u64>) -> u64 {
+    codes.into_iter().fold(STACK_HASH_SEED, stack_hash_step)
+}
+
 /// Key of the `FUNCTION_CODES` map: is this code object a traced function?
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -406,4 +435,6 @@ mod pod {
     unsafe impl aya::Pod for super::PyLayout {}
     // SAFETY: as above.
     unsafe impl aya::Pod for super::FunctionCodeKey {}
+    // SAFETY: plain data, as above.
+    unsafe impl aya::Pod for super::KnownStackKey {}
 }

@@ -203,8 +203,8 @@ pub fn output<T>(record: &T, len: usize) -> Result<(), ()> {
 }
 
 /// Sends a record user space must act on at once: a process forked or ran
-/// another program (its probes are due), or a Python stack (its code
-/// objects must be read while they exist).
+/// another program (its probes are due), or a Python stack with code
+/// objects user space has not read yet (they must be read while they exist).
 #[inline(always)]
 pub fn output_urgent<T>(record: &T, len: usize) -> Result<(), ()> {
     output_with_flags(record, len, BPF_RB_FORCE_WAKEUP)

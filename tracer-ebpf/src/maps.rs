@@ -5,8 +5,8 @@ use aya_ebpf::{
     maps::{HashMap, LruHashMap, PerCpuArray, RingBuf},
 };
 use tracer_common::{
-    ActiveFunction, ActiveFunctionKey, DEFAULT_CAPTURE_LIMIT, EventBuffer, FunctionCodeKey, PendingSocketCall,
-    PyLayout, STAT_COUNT, SocketCall, SocketState, SslCall, StackBuffer,
+    ActiveFunction, ActiveFunctionKey, DEFAULT_CAPTURE_LIMIT, EventBuffer, FunctionCodeKey, KnownStackKey,
+    PendingSocketCall, PyLayout, STAT_COUNT, SocketCall, SocketState, SslCall, StackBuffer,
 };
 
 /// Bytes captured per call; set by user space at load time (`--capture-limit`).
@@ -73,6 +73,19 @@ pub static THREAD_STATES: LruHashMap<u64, u64> = LruHashMap::with_max_entries(65
 /// Scratch space to assemble a stack event.
 #[map]
 pub static STACK_SCRATCH: PerCpuArray<StackBuffer> = PerCpuArray::with_max_entries(1, 0);
+
+/// Stacks whose code objects user space has read (set by user space): a
+/// stack found here is sent with the next batch, any other at once, before
+/// its process can exit and take its code objects with it.
+#[map]
+pub static KNOWN_STACKS: LruHashMap<KnownStackKey, u8> = LruHashMap::with_max_entries(65536, 0);
+
+/// Bytes read at once from the start of each frame a stack walk visits.
+pub const FRAME_HEAD_LEN: usize = 128;
+
+/// Scratch space for one frame's first bytes during a stack walk.
+#[map]
+pub static FRAME_HEAD: PerCpuArray<[u8; FRAME_HEAD_LEN]> = PerCpuArray::with_max_entries(1, 0);
 
 /// `--trace-function`: per (pid, code object), `CODE_TRACED` or
 /// `CODE_IGNORED`; absent for code not seen yet.

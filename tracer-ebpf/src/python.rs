@@ -8,17 +8,17 @@
 
 use aya_ebpf::{
     cty::c_void,
-    helpers::{bpf_ktime_get_ns, bpf_loop, bpf_probe_read_user},
+    helpers::{bpf_ktime_get_ns, bpf_loop, bpf_probe_read_user, bpf_probe_read_user_buf},
     macros::uprobe,
     programs::ProbeContext,
 };
 use tracer_common::{
-    EVENT_HEADER_LEN, EventHeader, EventKind, MAX_PY_FRAMES, PY_FRAME_LEN, PY_FRAMES_OBJECTS, PY_FRAMES_VIA_CFRAME,
-    PyFrame, PyLayout, StackBuffer, Stat,
+    EVENT_HEADER_LEN, EventHeader, EventKind, KnownStackKey, MAX_PY_FRAMES, PY_FRAME_LEN, PY_FRAMES_OBJECTS,
+    PY_FRAMES_VIA_CFRAME, PyFrame, PyLayout, STACK_HASH_SEED, STACK_KNOWN, StackBuffer, Stat, stack_hash_step,
 };
 
-use crate::emit::{Source, output_urgent, peek, traced_pid};
-use crate::maps::{PY_LAYOUTS, STACK_SCRATCH, THREAD_STATES};
+use crate::emit::{Source, output, output_urgent, peek, traced_pid};
+use crate::maps::{FRAME_HEAD, FRAME_HEAD_LEN, KNOWN_STACKS, PY_LAYOUTS, STACK_SCRATCH, THREAD_STATES};
 
 // void PyEval_RestoreThread(PyThreadState *tstate);
 #[uprobe]
@@ -87,28 +87,37 @@ pub fn send_stack(kind: EventKind, layout: &PyLayout, frame: u64, pid_tgid: u64,
     let Some(scratch) = STACK_SCRATCH.get_ptr_mut(0) else { return };
     // SAFETY: per-CPU scratch value, exclusively ours while this program runs.
     let scratch = unsafe { &mut *scratch };
-    let count = walk(layout, frame);
+    let (count, hash) = walk(layout, frame);
     if count == 0 {
         return;
     }
+    let pid = (pid_tgid >> 32) as u32;
+    // SAFETY: only the presence of the entry is used.
+    let known = unsafe { KNOWN_STACKS.get(&KnownStackKey { pid: u64::from(pid), hash }) }.is_some();
     // SAFETY: a helper without preconditions.
     let now = unsafe { bpf_ktime_get_ns() };
     scratch.header = EventHeader {
         kind: kind as u32,
-        pid: (pid_tgid >> 32) as u32,
+        pid,
         tid: pid_tgid as u32,
         conn_id: tag,
         call_start_ns: now,
         call_end_ns: now,
         call_len: count as u64,
         chunk_len: (count * PY_FRAME_LEN) as u32,
-        flags,
+        flags: if known { flags | STACK_KNOWN } else { flags },
         ..EventHeader::default()
     };
     let len = (EVENT_HEADER_LEN + count * PY_FRAME_LEN).min(core::mem::size_of::<StackBuffer>());
-    // At once: the frames are resolved by reading the code objects from the
-    // process, which may exit (or free them) within milliseconds.
-    let _ = output_urgent::<StackBuffer>(scratch, len);
+    // A stack with code objects user space has not read yet goes at once:
+    // they are read from the process, which may exit (or free them) within
+    // milliseconds. A known one waits for the batch (a wake-up costs the
+    // traced thread more than the whole walk).
+    if known {
+        let _ = output::<StackBuffer>(scratch, len);
+    } else {
+        let _ = output_urgent::<StackBuffer>(scratch, len);
+    }
 }
 
 /// The calling thread's `PyThreadState`: cached, re-validated against its
@@ -178,12 +187,14 @@ struct FrameWalk {
     layout: PyLayout,
     frame: u64,
     count: u64,
+    /// `stack_hash` of the code objects stored so far.
+    hash: u64,
 }
 
 /// Walks frames from `frame` outwards into the stack scratch buffer;
-/// returns how many were stored.
-fn walk(layout: &PyLayout, frame: u64) -> usize {
-    let mut state = FrameWalk { layout: *layout, frame, count: 0 };
+/// returns how many were stored and the hash of their code objects.
+fn walk(layout: &PyLayout, frame: u64) -> (usize, u64) {
+    let mut state = FrameWalk { layout: *layout, frame, count: 0, hash: STACK_HASH_SEED };
     // SAFETY: `frame_step` has the callback signature bpf_loop expects and
     // receives `state`, which outlives the call.
     unsafe {
@@ -194,7 +205,7 @@ fn walk(layout: &PyLayout, frame: u64) -> usize {
             0,
         )
     };
-    state.count as usize
+    (state.count as usize, state.hash)
 }
 
 /// One frame: record it (unless it is a shim) and move to its caller.
@@ -208,21 +219,22 @@ extern "C" fn frame_step(_index: u64, context: *mut c_void) -> i64 {
         return 1;
     }
     let frame = walk.frame;
-    let back = read_u64(frame + u64::from(layout.frame_back)).unwrap_or(0);
-    walk.frame = back;
-    if layout.frames != PY_FRAMES_OBJECTS && layout.owner_shim != 0xff {
-        // SAFETY: bpf_probe_read_user checks the address.
-        let owner = unsafe { bpf_probe_read_user((frame + u64::from(layout.frame_owner)) as *const u8) }.unwrap_or(0);
-        if u32::from(owner) == layout.owner_shim {
-            return 0;
-        }
+    let Some(head) = FRAME_HEAD.get_ptr_mut(0) else { return 1 };
+    // SAFETY: per-CPU scratch value, exclusively ours while this program runs.
+    let head = unsafe { &mut *head };
+    let head = FrameHead::read(head, frame);
+    walk.frame = head.u64_at(layout.frame_back).unwrap_or(0);
+    if layout.frames != PY_FRAMES_OBJECTS
+        && layout.owner_shim != 0xff
+        && head.u8_at(layout.frame_owner).map(u32::from) == Some(layout.owner_shim)
+    {
+        return 0;
     }
-    let Some(code) = read_u64(frame + u64::from(layout.frame_code)) else { return 1 };
+    let Some(code) = head.u64_at(layout.frame_code) else { return 1 };
     let instr = if layout.frames == PY_FRAMES_OBJECTS {
-        // SAFETY: bpf_probe_read_user checks the address.
-        u64::from(unsafe { bpf_probe_read_user((frame + u64::from(layout.frame_instr)) as *const u32) }.unwrap_or(0))
+        u64::from(head.u32_at(layout.frame_instr).unwrap_or(0))
     } else {
-        read_u64(frame + u64::from(layout.frame_instr)).unwrap_or(0)
+        head.u64_at(layout.frame_instr).unwrap_or(0)
     };
     let Some(scratch) = STACK_SCRATCH.get_ptr_mut(0) else { return 1 };
     // SAFETY: per-CPU scratch value, exclusively ours while this program runs.
@@ -230,5 +242,53 @@ extern "C" fn frame_step(_index: u64, context: *mut c_void) -> i64 {
     let index = (walk.count as usize) & (MAX_PY_FRAMES - 1);
     scratch.frames[index] = PyFrame { code: code & !3, instr, frame };
     walk.count += 1;
+    walk.hash = stack_hash_step(walk.hash, code & !3);
     0
+}
+
+/// A frame's fields, read with one `bpf_probe_read_user` of its first
+/// `FRAME_HEAD_LEN` bytes (every field the walk needs lies there in 3.8–3.13)
+/// rather than one read per field: a read costs far more than the bytes it
+/// copies. Falls back to a read per field when the block is unreadable (a
+/// frame at the very end of a mapping).
+struct FrameHead<'a> {
+    bytes: Option<&'a [u8; FRAME_HEAD_LEN]>,
+    frame: u64,
+}
+
+impl<'a> FrameHead<'a> {
+    fn read(buffer: &'a mut [u8; FRAME_HEAD_LEN], frame: u64) -> Self {
+        // SAFETY: bpf_probe_read_user_buf checks the address.
+        let whole = unsafe { bpf_probe_read_user_buf(frame as *const u8, buffer) }.is_ok();
+        Self { bytes: whole.then_some(&*buffer), frame }
+    }
+
+    fn u64_at(&self, offset: u32) -> Option<u64> {
+        self.at::<8>(offset).map(u64::from_ne_bytes).or_else(|| read_u64(self.frame + u64::from(offset)))
+    }
+
+    fn u32_at(&self, offset: u32) -> Option<u32> {
+        self.at::<4>(offset).map(u32::from_ne_bytes).or_else(|| {
+            // SAFETY: bpf_probe_read_user checks the address.
+            unsafe { bpf_probe_read_user((self.frame + u64::from(offset)) as *const u32) }.ok()
+        })
+    }
+
+    fn u8_at(&self, offset: u32) -> Option<u8> {
+        self.at::<1>(offset).map(|[byte]| byte).or_else(|| {
+            // SAFETY: bpf_probe_read_user checks the address.
+            unsafe { bpf_probe_read_user((self.frame + u64::from(offset)) as *const u8) }.ok()
+        })
+    }
+
+    fn at<const N: usize>(&self, offset: u32) -> Option<[u8; N]> {
+        let bytes = self.bytes?;
+        let start = offset as usize & (FRAME_HEAD_LEN - 1);
+        if start != offset as usize || start + N > FRAME_HEAD_LEN {
+            return None;
+        }
+        let mut value = [0; N];
+        value.copy_from_slice(&bytes[start..start + N]);
+        Some(value)
+    }
 }

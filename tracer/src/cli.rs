@@ -146,6 +146,11 @@ pub struct TraceArgs {
     /// work (the cost floor); no spans are produced.
     #[arg(long, hide = true)]
     pub bare_probes: bool,
+    /// Benchmarks only: time every kernel program (the kernel's BPF run-time
+    /// statistics, host-wide while pytrace runs) and report runs and time per
+    /// program in the summary.
+    #[arg(long, hide = true)]
+    pub program_stats: bool,
     /// Benchmarks only: write every kernel event to FILE, for `pytrace replay`.
     /// The file holds the captured plaintext, secrets included.
     #[arg(long, value_name = "FILE", hide = true)]
@@ -174,6 +179,7 @@ pub struct AttachConfig {
     pub spool_dir: PathBuf,
     pub spool_max_bytes: u64,
     pub bare_probes: bool,
+    pub program_stats: bool,
     pub record: Option<PathBuf>,
 }
 
@@ -310,6 +316,7 @@ impl TraceArgs {
             spool_dir: self.spool_dir,
             spool_max_bytes: self.spool_max_bytes,
             bare_probes: self.bare_probes,
+            program_stats: self.program_stats,
             record: self.record,
         })
     }

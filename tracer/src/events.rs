@@ -10,8 +10,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use bytes::Bytes;
 use tracer_common::{
     AF_INET, AF_INET6, Direction, EVENT_HEADER_LEN, EventHeader, EventKind, FLAG_LAST_CHUNK, FLAG_TRUNCATED,
-    FUNCTION_FIRST_SEEN, FUNCTION_RAISED, FUNCTION_SUSPENDED, FUNCTION_UNWOUND, PY_FRAME_LEN, ROLE_SERVER,
-    SOCKET_ADDRS_LEN, SocketAddrs,
+    FUNCTION_FIRST_SEEN, FUNCTION_RAISED, FUNCTION_SUSPENDED, FUNCTION_UNWOUND, KnownStackKey, PY_FRAME_LEN,
+    ROLE_SERVER, SOCKET_ADDRS_LEN, STACK_KNOWN, SocketAddrs, stack_hash,
 };
 
 /// Identifies one connection within a process: an `SSL*` for TLS, a socket
@@ -152,6 +152,16 @@ pub enum Event {
 pub struct RawStack {
     pub tid: u32,
     pub frames: Vec<RawFrame>,
+    /// The kernel found a stack with these code objects already resolved
+    /// (`KNOWN_STACKS`), so it did not hurry this one.
+    pub known: bool,
+}
+
+impl RawStack {
+    /// The `KNOWN_STACKS` key of this stack in process `pid`.
+    pub fn known_key(&self, pid: u32) -> KnownStackKey {
+        KnownStackKey { pid: u64::from(pid), hash: stack_hash(self.frames.iter().map(|f| f.code)) }
+    }
 }
 
 /// One captured frame: its code object, position (`f_lasti` or instruction
@@ -202,7 +212,7 @@ fn read_stack(header: &EventHeader, payload: &[u8]) -> RawStack {
             RawFrame { code: word(0), position: word(8), frame: word(16) }
         })
         .collect();
-    RawStack { tid: header.tid, frames }
+    RawStack { tid: header.tid, frames, known: header.flags & STACK_KNOWN != 0 }
 }
 
 /// Decodes one ring-buffer record.

@@ -6,18 +6,19 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use crate::clock::Clock;
-use crate::events::{self, Event};
+use crate::events::{self, Event, RawStack};
 use crate::http::Exchange;
 use crate::llm::{self, content::ContentPolicy, pricing::PriceTable};
 use crate::output::Output;
 use crate::python::stacks::StackTable;
-use crate::python::symbolize::{CallStack, Symbolizer};
+use crate::python::symbolize::{CallStack, Frame, Symbolizer};
 use crate::span::function::{CallStart, FinishedCall, FunctionCalls, function_span};
 use crate::span::http::build_span;
 use crate::span::llm::{Priced, enrich};
 use crate::span::{Resource, Span};
 use crate::target::threads::ThreadNames;
 use crate::tracker::Tracker;
+use tracer_common::KnownStackKey;
 
 /// A traced process's life event the caller acts on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -39,6 +40,8 @@ pub struct Pipeline {
     /// Resolves captured Python stacks, for processes with Python context.
     pub symbolizer: Symbolizer,
     stacks: StackTable,
+    /// Stacks resolved whole for the first time, for the kernel's `KNOWN_STACKS`.
+    resolved_stacks: Vec<KnownStackKey>,
     /// Calls of the functions chosen with `--trace-function`.
     pub functions: FunctionCalls,
     threads: ThreadNames,
@@ -63,6 +66,7 @@ impl Pipeline {
             unpriced_models: HashSet::new(),
             symbolizer: Symbolizer::default(),
             stacks: StackTable::default(),
+            resolved_stacks: Vec::new(),
             functions: FunctionCalls::default(),
             threads: ThreadNames::default(),
             library_paths: Vec::new(),
@@ -93,7 +97,7 @@ impl Pipeline {
         match event {
             Event::PyStack { conn, stack } => {
                 // Resolved now, while the process and its code objects are alive.
-                let frames = self.symbolizer.resolve(conn.pid, &stack.frames);
+                let frames = self.resolve_stack(conn.pid, stack);
                 let within = self.functions.enclosing(conn.pid, &frames);
                 let thread_name = self.threads.name(conn.pid, stack.tid);
                 let frames = self.stacks.share(conn.pid, &frames);
@@ -101,7 +105,7 @@ impl Pipeline {
                 self.tracker.offer_stack(*conn, Arc::new(stack));
             }
             Event::FunctionStart { pid, at_ns, stack, first_seen } => {
-                let frames = self.symbolizer.resolve(*pid, &stack.frames);
+                let frames = self.resolve_stack(*pid, stack);
                 let thread_name = self.threads.name(*pid, stack.tid);
                 self.functions.started(CallStart {
                     pid: *pid,
@@ -130,6 +134,21 @@ impl Pipeline {
                 self.emit();
             }
         }
+    }
+
+    /// Resolves a stack; one seen whole for the first time is noted for the
+    /// kernel's `KNOWN_STACKS`, so its next occurrences need no wake-up.
+    fn resolve_stack(&mut self, pid: u32, stack: &RawStack) -> Vec<Frame> {
+        let frames = self.symbolizer.resolve(pid, &stack.frames);
+        if !stack.known && frames.len() == stack.frames.len() {
+            self.resolved_stacks.push(stack.known_key(pid));
+        }
+        frames
+    }
+
+    /// Stacks resolved whole since the last call, for `KNOWN_STACKS`.
+    pub fn take_resolved_stacks(&mut self) -> Vec<KnownStackKey> {
+        std::mem::take(&mut self.resolved_stacks)
     }
 
     /// The process exited: its in-flight exchanges and calls become incomplete spans.

@@ -16,7 +16,9 @@ use aya::programs::{TracePoint, UProbe, uprobe::UProbeAttachLocation, uprobe::UP
 use aya::{Ebpf, EbpfLoader};
 use std::path::Path;
 
-use tracer_common::{CODE_IGNORED, CODE_TRACED, FunctionCodeKey, PyLayout, STAT_COUNT, SocketState, Stat, socket_key};
+use tracer_common::{
+    CODE_IGNORED, CODE_TRACED, FunctionCodeKey, KnownStackKey, PyLayout, STAT_COUNT, SocketState, Stat, socket_key,
+};
 
 use crate::python::call_probes::{CallEnds, CallProbes};
 use crate::span::function::CodeVerdict;
@@ -137,6 +139,8 @@ pub struct Probes {
     all_processes: bool,
     /// Benchmark floor: the same hooks run programs that do no work.
     bare: bool,
+    /// Held while the kernel times every BPF program (`--program-stats`).
+    run_time_stats: Option<std::os::fd::OwnedFd>,
 }
 
 /// Which program runs at a hook: the real one, or the benchmark floor's.
@@ -180,7 +184,31 @@ impl Probes {
             attached_python: HashSet::new(),
             all_processes: follow_children,
             bare,
+            run_time_stats: None,
         })
+    }
+
+    /// Has the kernel time every BPF program run from now on (host-wide,
+    /// until `self` is dropped): a few nanoseconds per run, for benchmarks.
+    pub fn enable_run_time_stats(&mut self) -> Result<(), aya::sys::SyscallError> {
+        self.run_time_stats = Some(aya::sys::enable_stats(aya::sys::Stats::RunTime)?);
+        Ok(())
+    }
+
+    /// Runs and time spent in each of our programs that ran, by program name,
+    /// since [`Self::enable_run_time_stats`] (empty when it was not called).
+    pub fn program_run_times(&self) -> std::collections::BTreeMap<String, ProgramRunTime> {
+        if self.run_time_stats.is_none() {
+            return std::collections::BTreeMap::new();
+        }
+        self.ebpf
+            .programs()
+            .filter_map(|(name, program)| {
+                let info = program.info().ok()?;
+                let runs = info.run_count();
+                (runs > 0).then(|| (name.to_owned(), ProgramRunTime { runs, ns: info.run_time().as_nanos() as u64 }))
+            })
+            .collect()
     }
 
     /// Follows forks and execs of traced processes (`pytrace run`).
@@ -290,6 +318,17 @@ impl Probes {
             let key = FunctionCodeKey { pid: u64::from(verdict.pid), code: verdict.code };
             let value = if verdict.traced { CODE_TRACED } else { CODE_IGNORED };
             codes.insert(key, value, 0).map_err(|source| ProbeError::Map { map: "FUNCTION_CODES", source })?;
+        }
+        Ok(())
+    }
+
+    /// Tells the kernel these stacks' code objects are known to user space.
+    pub fn mark_stacks_known(&mut self, stacks: &[KnownStackKey]) -> Result<(), ProbeError> {
+        let map = self.ebpf.map_mut("KNOWN_STACKS").ok_or(ProbeError::MissingMap("KNOWN_STACKS"))?;
+        let mut known: BpfHashMap<_, KnownStackKey, u8> =
+            BpfHashMap::try_from(map).map_err(|source| ProbeError::Map { map: "KNOWN_STACKS", source })?;
+        for key in stacks {
+            known.insert(key, 1, 0).map_err(|source| ProbeError::Map { map: "KNOWN_STACKS", source })?;
         }
         Ok(())
     }
@@ -418,6 +457,13 @@ fn tracepoint_program<'a>(ebpf: &'a mut Ebpf, program: &'static str) -> Result<&
 fn uprobe<'a>(ebpf: &'a mut Ebpf, program: &'static str) -> Result<&'a mut UProbe, ProbeError> {
     let missing = || ProbeError::Program { program, source: aya::programs::ProgramError::NotLoaded };
     ebpf.program_mut(program).ok_or_else(missing)?.try_into().map_err(|source| ProbeError::Program { program, source })
+}
+
+/// How often a kernel program ran and for how long in total.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ProgramRunTime {
+    pub runs: u64,
+    pub ns: u64,
 }
 
 /// Stat index helper for readers of [`Probes::stats`].

@@ -121,6 +121,11 @@ pub async fn trace(config: AttachConfig, mut launch: Option<Launch>) -> Result<S
         None => PriceTable::built_in(),
     };
     let mut probes = Probes::load(config.capture_limit, launch.is_some(), config.bare_probes)?;
+    if config.program_stats
+        && let Err(error) = probes.enable_run_time_stats()
+    {
+        eprintln!("pytrace: warning: kernel program statistics unavailable: {error}");
+    }
     let mut output = open_output(&config)?;
     if launch.is_some() {
         output.collected = Some(Vec::new());
@@ -238,6 +243,7 @@ fn after_events(
     config: &AttachConfig,
 ) {
     mark_traced_functions(probes, pipeline);
+    mark_known_stacks(probes, pipeline);
     follow_lifecycle(targets, probes, pipeline, host, config);
     print_warnings(pipeline);
 }
@@ -506,6 +512,17 @@ fn mark_traced_functions(probes: &mut Probes, pipeline: &mut Pipeline) {
     }
 }
 
+/// Tells the kernel which stacks user space has resolved, so their next
+/// occurrences need not wake it.
+fn mark_known_stacks(probes: &mut Probes, pipeline: &mut Pipeline) {
+    let stacks = pipeline.take_resolved_stacks();
+    if !stacks.is_empty()
+        && let Err(error) = probes.mark_stacks_known(&stacks)
+    {
+        tracing::warn!(%error, "marking resolved stacks failed");
+    }
+}
+
 /// Tells the kernel about the TCP sockets the target had open before attach,
 /// and the pipeline about their endpoints.
 fn seed_sockets(probes: &mut Probes, pipeline: &mut Pipeline, pid: u32, next_id: &mut u64) -> Result<(), AttachError> {
@@ -567,6 +584,7 @@ fn add_kernel_counters(probes: &Probes, pipeline: &mut Pipeline) {
     counters.read_errors = probes::stat(&kernel, Stat::ReadErrors);
     counters.uprobe_hits = probes::stat(&kernel, Stat::UprobeHits);
     counters.tracepoint_hits = probes::stat(&kernel, Stat::TracepointHits);
+    counters.kernel_programs = probes.program_run_times();
     if counters.events_lost > 0 {
         eprintln!(
             "pytrace: warning: {} events were lost (ring buffer full); some spans may be missing",

@@ -65,6 +65,8 @@ fn throughput(pipeline: &mut Pipeline, records: &[&[u8]], repeat: u32) -> Result
         for record in records {
             pipeline.record(record);
         }
+        // What a live session hands to the kernel after each batch.
+        drop(pipeline.take_resolved_stacks());
     }
     pipeline.finish();
     let (cpu, wall) = (cpu_seconds() - cpu_start, wall_start.elapsed().as_secs_f64());
@@ -104,6 +106,7 @@ fn open_connections(pipeline: &mut Pipeline, records: &[&[u8]], count: u32) -> R
         for record in opening {
             pipeline.record(&events::with_conn_id(record, copy_id(copy)));
         }
+        drop(pipeline.take_resolved_stacks());
     }
     let open = pipeline.connection_count();
     let rss_open = status_bytes("VmRSS");

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::probes::ProgramRunTime;
 use crate::span::{AttrValue, Span, Status, semconv as sc};
 
 /// Counters reported when tracing ends.
@@ -20,6 +21,9 @@ pub struct Counters {
     pub uprobe_hits: u64,
     /// Syscall tracepoint hits by the traced processes.
     pub tracepoint_hits: u64,
+    /// Runs and time in each kernel program (`--program-stats`), host-wide.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub kernel_programs: BTreeMap<String, ProgramRunTime>,
     /// OTLP delivery, when exporting.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub otlp: Option<OtlpCounters>,

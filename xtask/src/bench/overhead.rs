@@ -38,9 +38,9 @@ impl Config {
     fn pytrace_args(self) -> Option<Vec<&'static str>> {
         match self {
             Self::Baseline | Self::OpenTelemetry => None,
-            Self::Floor => Some(vec!["--bare-probes"]),
-            Self::Pytrace => Some(vec![]),
-            Self::PytraceFunctions => Some(vec!["--trace-function", "bench_workload:one_call"]),
+            Self::Floor => Some(vec!["--program-stats", "--bare-probes"]),
+            Self::Pytrace => Some(vec!["--program-stats"]),
+            Self::PytraceFunctions => Some(vec!["--program-stats", "--trace-function", "bench_workload:one_call"]),
         }
     }
 }
@@ -106,6 +106,13 @@ fn measure_one(
         sample.uprobe_hits_per_op = figures.summary["uprobe_hits"].as_f64().unwrap_or(0.0) / operations;
         sample.tracepoint_hits_per_op = figures.summary["tracepoint_hits"].as_f64().unwrap_or(0.0) / operations;
         sample.events_lost = figures.summary["events_lost"].as_u64().unwrap_or(0);
+        if let Some(programs) = figures.summary["kernel_programs"].as_object() {
+            for (name, program) in programs {
+                let us_per_op = program["ns"].as_f64().unwrap_or(0.0) / 1000.0 / operations;
+                sample.kernel_us_per_op += us_per_op;
+                sample.program_us_per_op.insert(name.clone(), us_per_op);
+            }
+        }
     }
     app.finish()?;
     Ok(sample)
@@ -117,6 +124,11 @@ pub struct Sample {
     mean_us: f64,
     uprobe_hits_per_op: f64,
     tracepoint_hits_per_op: f64,
+    /// Time in pytrace's kernel programs (BPF run-time statistics; the
+    /// syscall tracepoints' programs also run, and return at once, for
+    /// untraced processes such as the server).
+    kernel_us_per_op: f64,
+    program_us_per_op: BTreeMap<String, f64>,
     cpu_ms: f64,
     peak_rss_kib: u64,
     events_lost: u64,
@@ -130,8 +142,8 @@ fn median(values: &mut [f64]) -> f64 {
 /// The side-by-side table (Markdown).
 pub fn render(samples: &Samples) -> String {
     let mut out = String::from("## Overhead on the traced program\n\n");
-    out.push_str("| workload | configuration | time per op (µs) | added (µs) | added vs OpenTelemetry | added vs floor | uprobe hits/op | tracepoint hits/op | pytrace CPU (ms) | pytrace peak RSS (MiB) | events lost |\n");
-    out.push_str("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    out.push_str("| workload | configuration | time per op (µs) | added (µs) | added vs OpenTelemetry | added vs floor | uprobe hits/op | tracepoint hits/op | in kernel programs (µs/op) | pytrace CPU (ms) | pytrace peak RSS (MiB) | events lost |\n");
+    out.push_str("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     for (workload, _, _) in WORKLOADS {
         let time = |config| {
             let mut values: Vec<f64> =
@@ -153,7 +165,7 @@ pub fn render(samples: &Samples) -> String {
             let traced = config.pytrace_args().is_some();
             let cell = |value: String| if traced { value } else { "—".to_owned() };
             out.push_str(&format!(
-                "| {workload} | {} | {:.1} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
+                "| {workload} | {} | {:.1} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
                 config.label(),
                 time(config),
                 if config == Config::Baseline { "—".to_owned() } else { format!("{:+.1}", added(config)) },
@@ -165,11 +177,28 @@ pub fn render(samples: &Samples) -> String {
                 },
                 cell(format!("{:.1}", last.uprobe_hits_per_op)),
                 cell(format!("{:.1}", last.tracepoint_hits_per_op)),
+                cell(format!("{:.1}", last.kernel_us_per_op)),
                 cell(format!("{:.0}", last.cpu_ms)),
                 cell(format!("{:.1}", last.peak_rss_kib as f64 / 1024.0)),
                 cell(last.events_lost.to_string()),
             ));
         }
+    }
+    out.push_str(&render_programs(samples));
+    out
+}
+
+/// Where the kernel-side time goes: each workload's costliest programs under
+/// `pytrace attach` (last round).
+fn render_programs(samples: &Samples) -> String {
+    let mut out = String::from("\n### Time in each kernel program under `pytrace attach` (µs per operation)\n\n");
+    out.push_str("| workload | costliest programs |\n|---|---|\n");
+    for (workload, _, _) in WORKLOADS {
+        let Some(last) = samples.get(&(workload, Config::Pytrace)).and_then(|runs| runs.last()) else { continue };
+        let mut programs: Vec<(&String, &f64)> = last.program_us_per_op.iter().collect();
+        programs.sort_by(|a, b| b.1.total_cmp(a.1));
+        let listed: Vec<String> = programs.iter().take(5).map(|(name, us)| format!("`{name}` {us:.1}")).collect();
+        out.push_str(&format!("| {workload} | {} |\n", listed.join(", ")));
     }
     out
 }
@@ -187,6 +216,8 @@ pub fn to_json(samples: &Samples) -> serde_json::Value {
                 "pytrace_cpu_ms": runs.iter().map(|s| s.cpu_ms).collect::<Vec<_>>(),
                 "pytrace_peak_rss_kib": runs.iter().map(|s| s.peak_rss_kib).collect::<Vec<_>>(),
                 "events_lost": runs.iter().map(|s| s.events_lost).collect::<Vec<_>>(),
+                "kernel_us_per_op": runs.iter().map(|s| s.kernel_us_per_op).collect::<Vec<_>>(),
+                "program_us_per_op": runs.iter().map(|s| &s.program_us_per_op).collect::<Vec<_>>(),
             })
         })
         .collect();
