@@ -6,6 +6,7 @@
 
 pub mod anthropic;
 pub mod bedrock;
+pub mod bpe;
 pub mod content;
 pub mod detect;
 pub mod gemini;

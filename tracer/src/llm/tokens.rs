@@ -1,14 +1,13 @@
 //! Token estimates for calls whose provider reported no usage (a stream
 //! without `include_usage`, a stream cut short). OpenAI-family models are
-//! counted exactly with their BPE (tiktoken-rs, embedded, offline):
+//! counted exactly with their BPE (`super::bpe`: embedded, offline):
 //! `o200k_base` for gpt-4o, gpt-4.1, gpt-5 and the o-series, `cl100k_base`
 //! for gpt-4 and gpt-3.5, plus OpenAI's chat framing (3 tokens per message,
 //! 3 to prime the reply). Other families (Claude, Gemini, Llama, …) have no
 //! offline tokenizer; they are estimated as characters / 4, the rule of
 //! thumb providers document. Estimates are always marked as such.
 
-use tiktoken_rs::CoreBPE;
-
+use super::bpe::Encoding;
 use super::model::{LlmCall, Usage};
 use crate::span::semconv as sc;
 
@@ -36,12 +35,12 @@ fn counter_for(model: &str) -> Counter {
 }
 
 fn count(counter: Counter, text: &str) -> u64 {
-    let bpe: &CoreBPE = match counter {
-        Counter::O200k => tiktoken_rs::o200k_base_singleton(),
-        Counter::Cl100k => tiktoken_rs::cl100k_base_singleton(),
+    let encoding = match counter {
+        Counter::O200k => Encoding::o200k(),
+        Counter::Cl100k => Encoding::cl100k(),
         Counter::CharsOverFour => return (text.chars().count() as u64).div_ceil(4),
     };
-    bpe.encode_with_special_tokens(text).len() as u64
+    encoding.count(text) as u64
 }
 
 /// Fills the usage the provider did not report; true when anything was estimated.
