@@ -114,10 +114,18 @@ pub struct SocketState {
     /// Connection id for events: bit 63 set, so it never equals an `SSL*`.
     pub conn_id: u64,
     pub addrs: SocketAddrs,
-    /// 1 once the socket is known to carry TLS: its bytes are not captured.
+    /// `TLS_UNKNOWN`, `TLS_SEEN` or `TLS_LINKED`: once the socket is known
+    /// to carry TLS its bytes are not captured.
     pub tls: u32,
     pub _pad: u32,
 }
+
+/// `SocketState::tls`: no sign of TLS yet.
+pub const TLS_UNKNOWN: u32 = 0;
+/// Its bytes look like TLS records.
+pub const TLS_SEEN: u32 = 1;
+/// Used from inside an SSL call, and that `SSL*` reported as running over it.
+pub const TLS_LINKED: u32 = 2;
 const _: () = assert!(core::mem::size_of::<SocketState>() == 56);
 
 /// Bit set in every socket connection id (never set in a user-space pointer).
@@ -241,7 +249,10 @@ pub struct SslCall {
     pub start_ns: u64,
     /// A [`Direction`].
     pub direction: u32,
-    pub _pad: u32,
+    /// 1 from entry to return. The entry stays in the map after the return
+    /// and the thread's next call overwrites it in place: a look-up, where
+    /// deleting and re-inserting costs an allocation in the LRU map.
+    pub active: u32,
 }
 const _: () = assert!(core::mem::size_of::<SslCall>() == 40);
 

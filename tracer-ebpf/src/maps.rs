@@ -28,8 +28,8 @@ pub static EVENTS: RingBuf = RingBuf::with_byte_size(4 * 1024 * 1024, 0);
 #[map]
 pub static TARGET_PIDS: HashMap<u32, u8> = HashMap::with_max_entries(4096, 0);
 
-/// SSL calls between entry and return, keyed by pid_tgid (a thread is in at
-/// most one SSL call at a time).
+/// Each thread's SSL call, keyed by pid_tgid (a thread is in at most one SSL
+/// call at a time); `SslCall::active` tells whether it is in flight.
 #[map]
 pub static ACTIVE_CALLS: LruHashMap<u64, SslCall> = LruHashMap::with_max_entries(16384, 0);
 
@@ -44,10 +44,6 @@ pub static ACTIVE_SOCKET_CALLS: LruHashMap<u64, SocketCall> = LruHashMap::with_m
 /// `socket`/`accept` arguments between entry and exit, keyed by pid_tgid.
 #[map]
 pub static PENDING_SOCKET_CALLS: LruHashMap<u64, PendingSocketCall> = LruHashMap::with_max_entries(4096, 0);
-
-/// `SSL*`s already tied to their socket (so the link is reported once).
-#[map]
-pub static LINKED_TLS: LruHashMap<u64, u8> = LruHashMap::with_max_entries(16384, 0);
 
 /// Counters indexed by `tracer_common::Stat`.
 #[map]

@@ -10,26 +10,32 @@
 //! the `SSL*` to the socket's addresses.
 
 use aya_ebpf::{
+    EbpfContext,
     helpers::{bpf_get_smp_processor_id, bpf_ktime_get_ns, bpf_probe_read_user},
     macros::tracepoint,
     programs::TracePointContext,
 };
 use tracer_common::{
     AF_INET, AF_INET6, Direction, EventHeader, EventKind, PendingSocketCall, ROLE_CLIENT, ROLE_SERVER, SOCKET_ID_BIT,
-    SocketAddrs, SocketCall, SocketState, Stat, socket_key,
+    SocketAddrs, SocketCall, SocketState, Stat, TLS_LINKED, TLS_SEEN, TLS_UNKNOWN, socket_key,
 };
 
 use crate::emit::{Source, count, emit_chunks, output_with, peek, traced_pid};
-use crate::maps::{ACTIVE_CALLS, ACTIVE_SOCKET_CALLS, LINKED_TLS, NEXT_SOCKET_ID, PENDING_SOCKET_CALLS, SOCKETS};
+use crate::maps::{ACTIVE_SOCKET_CALLS, NEXT_SOCKET_ID, PENDING_SOCKET_CALLS, SOCKETS};
+use crate::tls::active_call;
 
 const SOCK_STREAM: u64 = 1;
 /// `SOCK_NONBLOCK`/`SOCK_CLOEXEC` share the type argument; the type is the low bits.
 const SOCK_TYPE_MASK: u64 = 0xf;
 
 /// `syscalls:sys_enter_*` argument `n`, and `sys_exit_*`'s return value.
+/// A direct load from the record (the verifier allows aligned reads of a
+/// tracepoint's context) rather than `read_at`'s helper call per argument.
+#[inline(always)]
 fn arg(ctx: &TracePointContext, n: usize) -> u64 {
-    // SAFETY: syscall tracepoint records hold 8-byte arguments from offset 16.
-    unsafe { ctx.read_at::<u64>(16 + 8 * n) }.unwrap_or(0)
+    // SAFETY: syscall tracepoint records hold 8-byte arguments from offset
+    // 16, six of them: `n` < 6 at every call site.
+    unsafe { ctx.as_ptr().cast::<u8>().add(16 + 8 * n).cast::<u64>().read() }
 }
 fn ret(ctx: &TracePointContext) -> i64 {
     arg(ctx, 0) as i64
@@ -102,7 +108,7 @@ pub fn sys_exit_socket(ctx: TracePointContext) -> u32 {
     let fd = ret(&ctx);
     if fd >= 0 {
         let addrs = SocketAddrs { family: pending.arg0 as u16, role: ROLE_CLIENT, ..SocketAddrs::default() };
-        let state = SocketState { conn_id: new_socket_id(), addrs, tls: 0, _pad: 0 };
+        let state = SocketState { conn_id: new_socket_id(), addrs, tls: TLS_UNKNOWN, _pad: 0 };
         let _ = SOCKETS.insert(&socket_key(pid, fd as u32), &state, 0);
     }
     0
@@ -144,7 +150,7 @@ pub fn sys_exit_accept(ctx: TracePointContext) -> u32 {
     }
     let mut addrs = SocketAddrs { role: ROLE_SERVER, ..SocketAddrs::default() };
     read_peer(pending.arg1, &mut addrs);
-    let state = SocketState { conn_id: new_socket_id(), addrs, tls: 0, _pad: 0 };
+    let state = SocketState { conn_id: new_socket_id(), addrs, tls: TLS_UNKNOWN, _pad: 0 };
     let _ = SOCKETS.insert(&socket_key(pid, fd as u32), &state, 0);
     output_with(event_header(EventKind::SocketInfo, pid_tgid, state.conn_id), addrs);
     0
@@ -179,15 +185,16 @@ fn data_enter(ctx: &TracePointContext, args: Args, direction: Direction) {
     let Some(state) = SOCKETS.get_ptr_mut(&socket_key(pid, fd)) else { return };
     // SAFETY: map value pointer valid for this program run.
     let state = unsafe { &mut *state };
-    // Inside an SSL call: this socket carries that TLS connection. Checked
-    // before `tls`, which the handshake has usually set already.
-    // SAFETY: only the SSL* is read, at once.
-    if let Some(ssl_call) = unsafe { ACTIVE_CALLS.get(&pid_tgid) } {
-        state.tls = 1;
-        link_tls(pid_tgid, ssl_call.ssl, state.addrs);
+    // Inside an SSL call: this socket carries that TLS connection, reported
+    // once. Checked before `tls`, which the handshake has usually set already.
+    if state.tls != TLS_LINKED
+        && let Some(ssl_call) = active_call(pid_tgid)
+    {
+        state.tls = TLS_LINKED;
+        output_with(event_header(EventKind::TlsSocket, pid_tgid, ssl_call.ssl), state.addrs);
         return;
     }
-    if state.tls != 0 {
+    if state.tls != TLS_UNKNOWN {
         return;
     }
     let (buf, iov_count) = match args {
@@ -215,16 +222,6 @@ fn data_enter(ctx: &TracePointContext, args: Args, direction: Direction) {
         direction: direction as u32,
     };
     let _ = ACTIVE_SOCKET_CALLS.insert(&pid_tgid, &call, 0);
-}
-
-/// Reports, once per `SSL*`, the socket a TLS connection runs over.
-fn link_tls(pid_tgid: u64, ssl: u64, addrs: SocketAddrs) {
-    // SAFETY: only tested for presence.
-    if unsafe { LINKED_TLS.get(&ssl) }.is_some() {
-        return;
-    }
-    let _ = LINKED_TLS.insert(&ssl, &1, 0);
-    output_with(event_header(EventKind::TlsSocket, pid_tgid, ssl), addrs);
 }
 
 /// TLS records begin with a content type 20–23 and protocol major version 3.
@@ -262,7 +259,7 @@ fn data_exit(ctx: &TracePointContext, source_of: impl Fn(&SocketCall) -> Source)
     if peek::<3>(source).is_some_and(is_tls_record) {
         if let Some(state) = SOCKETS.get_ptr_mut(&socket_key(pid, call.fd)) {
             // SAFETY: map value pointer valid for this program run.
-            unsafe { (*state).tls = 1 };
+            unsafe { (*state).tls = TLS_SEEN };
         }
         return;
     }

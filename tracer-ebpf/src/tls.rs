@@ -32,9 +32,21 @@ fn remember_call(ctx: &ProbeContext, direction: Direction, has_len_out: bool) {
         len_out: if has_len_out { ctx.arg(3).unwrap_or(0) } else { 0 },
         start_ns: unsafe { bpf_ktime_get_ns() },
         direction: direction as u32,
-        _pad: 0,
+        active: 1,
     };
-    let _ = ACTIVE_CALLS.insert(&pid_tgid, &call, 0);
+    match ACTIVE_CALLS.get_ptr_mut(&pid_tgid) {
+        // SAFETY: map value pointer valid for this program run.
+        Some(slot) => unsafe { *slot = call },
+        None => {
+            let _ = ACTIVE_CALLS.insert(&pid_tgid, &call, 0);
+        }
+    }
+}
+
+/// The calling thread's SSL call in flight, if any.
+pub fn active_call(pid_tgid: u64) -> Option<SslCall> {
+    // SAFETY: the entry is copied out at once.
+    unsafe { ACTIVE_CALLS.get(&pid_tgid) }.copied().filter(|call| call.active != 0)
 }
 
 // int SSL_write(SSL *ssl, const void *buf, int num);
@@ -69,12 +81,18 @@ pub fn ssl_read_ex(ctx: ProbeContext) -> u32 {
 #[uretprobe]
 pub fn ssl_call_return(ctx: RetProbeContext) -> u32 {
     let Some((pid_tgid, pid)) = traced_pid(Stat::UprobeHits) else { return 0 };
-    // SAFETY: the entry is copied out before anything else touches the map.
-    let Some(call) = (unsafe { ACTIVE_CALLS.get(&pid_tgid) }).copied() else {
+    let Some(slot) = ACTIVE_CALLS.get_ptr_mut(&pid_tgid) else {
         count(Stat::OrphanReturns, 1);
         return 0;
     };
-    let _ = ACTIVE_CALLS.remove(&pid_tgid);
+    // SAFETY: map value pointer valid for this program run; copied out and
+    // marked ended before anything else touches it.
+    let call = unsafe { *slot };
+    if call.active == 0 {
+        count(Stat::OrphanReturns, 1);
+        return 0;
+    }
+    unsafe { (*slot).active = 0 };
     let moved = match moved_bytes(&call, ctx.ret()) {
         Some(moved) if moved > 0 => moved,
         _ => return 0,

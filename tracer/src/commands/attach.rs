@@ -35,7 +35,7 @@ use crate::target::process::{has_exited, host_name, is_process};
 use crate::target::sockets;
 use crate::target::tls::{self, FileId, TlsLibrary};
 use crate::target::{TargetError, TargetProcess};
-use tracer_common::{SEEDED_SOCKET_ID_BIT, SOCKET_ID_BIT, SocketState};
+use tracer_common::{SEEDED_SOCKET_ID_BIT, SOCKET_ID_BIT, SocketState, TLS_UNKNOWN};
 
 /// How often targets are checked for new libraries and for having exited.
 const RESCAN_INTERVAL: Duration = Duration::from_millis(100);
@@ -530,7 +530,7 @@ fn seed_sockets(probes: &mut Probes, pipeline: &mut Pipeline, pid: u32, next_id:
         *next_id += 1;
         let conn_id = SOCKET_ID_BIT | SEEDED_SOCKET_ID_BIT | *next_id;
         let addrs = socket.to_raw();
-        probes.seed_socket(pid, socket.fd, SocketState { conn_id, addrs, tls: 0, _pad: 0 })?;
+        probes.seed_socket(pid, socket.fd, SocketState { conn_id, addrs, tls: TLS_UNKNOWN, _pad: 0 })?;
         if socket.peer.is_some() {
             let endpoints = Endpoints::from_raw(&addrs);
             pipeline.event(&Event::SocketInfo { conn: ConnKey { pid, conn_id }, endpoints });
