@@ -8,7 +8,7 @@ use tracer_common::{
     MAX_CHUNKS_PER_CALL, Stat,
 };
 
-use crate::maps::{CAPTURE_LIMIT, EVENTS, SCRATCH, STATS, TARGET_PIDS};
+use crate::maps::{CAPTURE_LIMIT, EVENTS, OPAQUE, SCRATCH, STATS, TARGET_PIDS};
 
 /// Most `iovec`s of one `writev`/`sendmsg`-style call that are captured.
 pub const MAX_IOVECS: u64 = 16;
@@ -33,6 +33,22 @@ pub fn traced_pid(hits: Stat) -> Option<(u64, u32)> {
     unsafe { TARGET_PIDS.get(&pid) }?;
     count(hits, 1);
     Some((pid_tgid, pid))
+}
+
+/// `value`, passed through memory so that the verifier no longer links it to
+/// the values it came from. In a `bpf_loop` callback, a count or offset
+/// carried from one iteration to the next becomes "precise" once the
+/// verifier decides a comparison with it or derives a bound from it; then no
+/// two iterations look alike to it and it verifies every one (for a stack
+/// walk, 35× the work at load: seconds of start-up).
+#[inline(always)]
+pub fn opaque(value: u64) -> u64 {
+    let Some(slot) = OPAQUE.get_ptr_mut(0) else { return 0 };
+    // SAFETY: per-CPU value, exclusively ours while this program runs.
+    unsafe {
+        core::ptr::write_volatile(slot, value);
+        core::ptr::read_volatile(slot)
+    }
 }
 
 /// Where a call's bytes are: one buffer, or an array of `iovec`s.
@@ -95,11 +111,12 @@ struct IovecWalk {
 extern "C" fn iovec_step(index: u64, context: *mut c_void) -> i64 {
     // SAFETY: bpf_loop passes back the `IovecWalk` given to it.
     let walk = unsafe { &mut *context.cast::<IovecWalk>() };
-    if index >= walk.count || walk.offset >= walk.captured {
+    let offset = opaque(walk.offset);
+    if index >= walk.count || offset >= walk.captured {
         return 1;
     }
     let Some((base, len)) = read_iovec(walk.array, index) else { return 1 };
-    let take = len.min(walk.captured - walk.offset);
+    let take = len.min(walk.captured - offset);
     let emitted = take.min((MAX_CHUNKS_PER_IOVEC * CHUNK_CAPACITY) as u64);
     // Unconditional (usually + 0): one branch more and the callback no longer
     // fits the verifier's budget.
@@ -107,10 +124,10 @@ extern "C" fn iovec_step(index: u64, context: *mut c_void) -> i64 {
     let Some(scratch) = SCRATCH.get_ptr_mut(0) else { return 1 };
     // SAFETY: per-CPU scratch value, exclusively ours while this program runs.
     let scratch = unsafe { &mut *scratch };
-    if emit_buffer::<MAX_CHUNKS_PER_IOVEC>(scratch, &walk.header, base, walk.offset, emitted, walk.captured).is_err() {
+    if emit_buffer::<MAX_CHUNKS_PER_IOVEC>(scratch, &walk.header, base, offset, emitted, walk.captured).is_err() {
         return 1;
     }
-    walk.offset += take;
+    walk.offset = offset + take;
     0
 }
 

@@ -83,6 +83,25 @@ pub const FRAME_HEAD_LEN: usize = 128;
 #[map]
 pub static FRAME_HEAD: PerCpuArray<[u8; FRAME_HEAD_LEN]> = PerCpuArray::with_max_entries(1, 0);
 
+/// Bytes of a thread's frame stack (3.11+) read at once during a walk.
+pub const FRAME_WINDOW_LEN: usize = 8192;
+
+/// Room for `FRAME_WINDOW_LEN` bytes, and slack so that a frame's head at
+/// any offset below `FRAME_WINDOW_LEN` stays within the value.
+#[repr(C)]
+pub struct FrameWindow {
+    pub bytes: [u8; FRAME_WINDOW_LEN + FRAME_HEAD_LEN],
+}
+
+/// One number passed through memory to hide its origin from the verifier
+/// (`python::opaque`).
+#[map]
+pub static OPAQUE: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0);
+
+/// Scratch space for the stretch of frame stack a walk reads at once.
+#[map]
+pub static FRAME_WINDOW: PerCpuArray<FrameWindow> = PerCpuArray::with_max_entries(1, 0);
+
 /// `--trace-function`: per (pid, code object), `CODE_TRACED` or
 /// `CODE_IGNORED`; absent for code not seen yet.
 #[map]

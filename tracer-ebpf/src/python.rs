@@ -17,8 +17,10 @@ use tracer_common::{
     PY_FRAMES_VIA_CFRAME, PyFrame, PyLayout, STACK_HASH_SEED, STACK_KNOWN, StackBuffer, Stat, stack_hash_step,
 };
 
-use crate::emit::{Source, output, output_urgent, peek, traced_pid};
-use crate::maps::{FRAME_HEAD, FRAME_HEAD_LEN, KNOWN_STACKS, PY_LAYOUTS, STACK_SCRATCH, THREAD_STATES};
+use crate::emit::{Source, opaque, output, output_urgent, peek, traced_pid};
+use crate::maps::{
+    FRAME_HEAD, FRAME_HEAD_LEN, FRAME_WINDOW, FRAME_WINDOW_LEN, KNOWN_STACKS, PY_LAYOUTS, STACK_SCRATCH, THREAD_STATES,
+};
 
 // void PyEval_RestoreThread(PyThreadState *tstate);
 #[uprobe]
@@ -189,12 +191,82 @@ struct FrameWalk {
     count: u64,
     /// `stack_hash` of the code objects stored so far.
     hash: u64,
+    /// Where the bytes in `FRAME_WINDOW` came from, and how many (0: none).
+    window_start: u64,
+    window_len: u64,
 }
+
+/// `owner` of a 3.11+ frame on its thread's frame stack (not in a generator
+/// or frame object), in every supported version.
+const FRAME_OWNED_BY_THREAD: u8 = 0;
+
+impl FrameWalk {
+    /// Copies `frame`'s head from the window into `head`, if the window
+    /// holds it.
+    fn head_from_window(&self, frame: u64, head: &mut [u8; FRAME_HEAD_LEN]) -> bool {
+        if frame < self.window_start || frame + FRAME_HEAD_LEN as u64 > self.window_start + self.window_len {
+            return false;
+        }
+        let Some(window) = FRAME_WINDOW.get_ptr(0) else { return false };
+        // SAFETY: per-CPU value, ours while this program runs.
+        let window = unsafe { &*window };
+        // The mask keeps the verifier's bound; the test above already did.
+        let offset = ((frame - self.window_start) as usize) & (FRAME_WINDOW_LEN - 1);
+        // SAFETY: `offset` + FRAME_HEAD_LEN lies within the value.
+        let source = unsafe { &*window.bytes.as_ptr().add(offset).cast::<[u64; FRAME_HEAD_LEN / 8]>() };
+        // SAFETY: `head` is FRAME_HEAD_LEN bytes; unaligned writes are allowed.
+        unsafe { head.as_mut_ptr().cast::<[u64; FRAME_HEAD_LEN / 8]>().write_unaligned(*source) };
+        true
+    }
+
+    /// Reads the `FRAME_WINDOW_LEN` bytes that end with `frame`'s head into
+    /// the window: on 3.11+ the callers of a frame on its thread's frame
+    /// stack lie just below it, so one read serves the frames that follow
+    /// rather than a read each (generators' frames, elsewhere, are still
+    /// read one by one). Where that stretch is not all mapped (the stack's
+    /// first pages), reads from the start of `frame`'s page.
+    fn read_window_below(&mut self, frame: u64) {
+        let (start, len) = read_window(frame).unwrap_or((0, 0));
+        // Through `opaque`, every outcome leaves the walk in one state for
+        // the verifier (else it verifies the walk once for each).
+        self.window_start = opaque(start);
+        self.window_len = opaque(len);
+    }
+}
+
+/// Fills `FRAME_WINDOW` with the bytes that end with `frame`'s head (see
+/// `read_window_below`); returns where they start and how many there are.
+fn read_window(frame: u64) -> Option<(u64, u64)> {
+    let window = FRAME_WINDOW.get_ptr_mut(0)?;
+    // SAFETY: per-CPU value, exclusively ours while this program runs.
+    let window = unsafe { &mut *window };
+    let end = frame + FRAME_HEAD_LEN as u64;
+    let start = end.saturating_sub(FRAME_WINDOW_LEN as u64);
+    // SAFETY: bpf_probe_read_user_buf checks the address.
+    if unsafe { bpf_probe_read_user_buf(start as *const u8, &mut window.bytes[..FRAME_WINDOW_LEN]) }.is_ok() {
+        return Some((start, FRAME_WINDOW_LEN as u64));
+    }
+    let page = frame & !(PAGE_SIZE - 1);
+    // Re-bound `len` in a form the verifier tracks (it is ≤ a page + a head).
+    let len = ((end - page) as usize) & (2 * FRAME_WINDOW_LEN - 1);
+    if len > FRAME_WINDOW_LEN {
+        return None;
+    }
+    // SAFETY: bpf_probe_read_user_buf checks the address.
+    unsafe { bpf_probe_read_user_buf(page as *const u8, &mut window.bytes[..len]) }.ok()?;
+    Some((page, len as u64))
+}
+
+const PAGE_SIZE: u64 = 4096;
 
 /// Walks frames from `frame` outwards into the stack scratch buffer;
 /// returns how many were stored and the hash of their code objects.
 fn walk(layout: &PyLayout, frame: u64) -> (usize, u64) {
-    let mut state = FrameWalk { layout: *layout, frame, count: 0, hash: STACK_HASH_SEED };
+    let mut state =
+        FrameWalk { layout: *layout, frame, count: 0, hash: STACK_HASH_SEED, window_start: 0, window_len: 0 };
+    if layout.frames != PY_FRAMES_OBJECTS && owner(layout, frame) == Some(FRAME_OWNED_BY_THREAD) {
+        state.read_window_below(frame);
+    }
     // SAFETY: `frame_step` has the callback signature bpf_loop expects and
     // receives `state`, which outlives the call.
     unsafe {
@@ -208,6 +280,12 @@ fn walk(layout: &PyLayout, frame: u64) -> (usize, u64) {
     (state.count as usize, state.hash)
 }
 
+/// The `owner` byte of a 3.11+ frame.
+fn owner(layout: &PyLayout, frame: u64) -> Option<u8> {
+    // SAFETY: bpf_probe_read_user checks the address.
+    unsafe { bpf_probe_read_user((frame + u64::from(layout.frame_owner)) as *const u8) }.ok()
+}
+
 /// One frame: record it (unless it is a shim) and move to its caller.
 /// Returns 1 to stop.
 #[inline(never)]
@@ -215,14 +293,22 @@ extern "C" fn frame_step(_index: u64, context: *mut c_void) -> i64 {
     // SAFETY: bpf_loop passes back the `FrameWalk` given to it.
     let walk = unsafe { &mut *context.cast::<FrameWalk>() };
     let layout = walk.layout;
-    if walk.frame < 4096 || walk.count >= MAX_PY_FRAMES as u64 {
+    // The count as the verifier cannot know it: else a comparison it can
+    // decide marks the count precise, and every iteration is verified anew.
+    let count = opaque(walk.count);
+    if walk.frame < 4096 || count >= MAX_PY_FRAMES as u64 {
         return 1;
     }
     let frame = walk.frame;
-    let Some(head) = FRAME_HEAD.get_ptr_mut(0) else { return 1 };
+    let Some(buffer) = FRAME_HEAD.get_ptr_mut(0) else { return 1 };
     // SAFETY: per-CPU scratch value, exclusively ours while this program runs.
-    let head = unsafe { &mut *head };
-    let head = FrameHead::read(head, frame);
+    let buffer = unsafe { &mut *buffer };
+    let head = if walk.head_from_window(frame, buffer) {
+        FrameHead { bytes: buffer }
+    } else {
+        let Some(head) = FrameHead::read(buffer, frame) else { return 1 };
+        head
+    };
     walk.frame = head.u64_at(layout.frame_back).unwrap_or(0);
     if layout.frames != PY_FRAMES_OBJECTS
         && layout.owner_shim != 0xff
@@ -239,56 +325,57 @@ extern "C" fn frame_step(_index: u64, context: *mut c_void) -> i64 {
     let Some(scratch) = STACK_SCRATCH.get_ptr_mut(0) else { return 1 };
     // SAFETY: per-CPU scratch value, exclusively ours while this program runs.
     let scratch = unsafe { &mut *scratch };
-    let index = (walk.count as usize) & (MAX_PY_FRAMES - 1);
+    let index = (count as usize) & (MAX_PY_FRAMES - 1);
     scratch.frames[index] = PyFrame { code: code & !3, instr, frame };
-    walk.count += 1;
+    walk.count = count + 1;
     walk.hash = stack_hash_step(walk.hash, code & !3);
     0
 }
 
-/// A frame's fields, read with one `bpf_probe_read_user` of its first
+/// A frame's fields, from one `bpf_probe_read_user` of its first
 /// `FRAME_HEAD_LEN` bytes (every field the walk needs lies there in 3.8–3.13)
-/// rather than one read per field: a read costs far more than the bytes it
-/// copies. Falls back to a read per field when the block is unreadable (a
-/// frame at the very end of a mapping).
+/// or from the window read below a frame, rather than one read per field: a
+/// read costs far more than the bytes it copies.
 struct FrameHead<'a> {
-    bytes: Option<&'a [u8; FRAME_HEAD_LEN]>,
-    frame: u64,
+    bytes: &'a [u8; FRAME_HEAD_LEN],
 }
 
+/// Bytes that hold every field a walk reads of a 3.11+ frame (`owner` ends
+/// at 71 in 3.13): read instead where the full head is not readable, a frame
+/// within `FRAME_HEAD_LEN` of the end of its mapping. (A 3.8–3.10 frame is
+/// a heap object larger than `FRAME_HEAD_LEN`: its head is always readable.)
+const FRAME_FIELDS_LEN: usize = 72;
+
 impl<'a> FrameHead<'a> {
-    fn read(buffer: &'a mut [u8; FRAME_HEAD_LEN], frame: u64) -> Self {
+    fn read(buffer: &'a mut [u8; FRAME_HEAD_LEN], frame: u64) -> Option<Self> {
         // SAFETY: bpf_probe_read_user_buf checks the address.
-        let whole = unsafe { bpf_probe_read_user_buf(frame as *const u8, buffer) }.is_ok();
-        Self { bytes: whole.then_some(&*buffer), frame }
+        if unsafe { bpf_probe_read_user_buf(frame as *const u8, buffer) }.is_err() {
+            // SAFETY: as above.
+            unsafe { bpf_probe_read_user_buf(frame as *const u8, &mut buffer[..FRAME_FIELDS_LEN]) }.ok()?;
+            buffer[FRAME_FIELDS_LEN..].fill(0);
+        }
+        Some(Self { bytes: buffer })
     }
 
     fn u64_at(&self, offset: u32) -> Option<u64> {
-        self.at::<8>(offset).map(u64::from_ne_bytes).or_else(|| read_u64(self.frame + u64::from(offset)))
+        self.at::<8>(offset).map(u64::from_ne_bytes)
     }
 
     fn u32_at(&self, offset: u32) -> Option<u32> {
-        self.at::<4>(offset).map(u32::from_ne_bytes).or_else(|| {
-            // SAFETY: bpf_probe_read_user checks the address.
-            unsafe { bpf_probe_read_user((self.frame + u64::from(offset)) as *const u32) }.ok()
-        })
+        self.at::<4>(offset).map(u32::from_ne_bytes)
     }
 
     fn u8_at(&self, offset: u32) -> Option<u8> {
-        self.at::<1>(offset).map(|[byte]| byte).or_else(|| {
-            // SAFETY: bpf_probe_read_user checks the address.
-            unsafe { bpf_probe_read_user((self.frame + u64::from(offset)) as *const u8) }.ok()
-        })
+        self.at::<1>(offset).map(|[byte]| byte)
     }
 
     fn at<const N: usize>(&self, offset: u32) -> Option<[u8; N]> {
-        let bytes = self.bytes?;
         let start = offset as usize & (FRAME_HEAD_LEN - 1);
         if start != offset as usize || start + N > FRAME_HEAD_LEN {
             return None;
         }
         let mut value = [0; N];
-        value.copy_from_slice(&bytes[start..start + N]);
+        value.copy_from_slice(&self.bytes[start..start + N]);
         Some(value)
     }
 }

@@ -171,12 +171,16 @@ impl Probes {
             .override_global("FORK_CHILD_PID_OFFSET", &child_pid_offset, true)
             .load(KERNEL_OBJECT)?;
         for program in unique(TLS_PROBES.iter().chain(PYTHON_PROBES).map(|p| program_for(p.program, p.hook, bare))) {
+            let started = std::time::Instant::now();
             uprobe(&mut ebpf, program)?.load().map_err(|source| ProbeError::Program { program, source })?;
+            log_verified(&ebpf, program, started);
         }
         let process_tracepoints = if follow_children { PROCESS_TRACEPOINTS } else { &[] };
         let tracepoints = SYSCALL_TRACEPOINTS.iter().chain(process_tracepoints);
         for program in unique(tracepoints.map(|t| tracepoint_program_for(t.program, bare))) {
+            let started = std::time::Instant::now();
             tracepoint_program(&mut ebpf, program)?.load().map_err(|source| ProbeError::Program { program, source })?;
+            log_verified(&ebpf, program, started);
         }
         Ok(Self {
             ebpf,
@@ -348,8 +352,11 @@ impl Probes {
         let scope = self.scope(pid);
         let probe = uprobe(&mut self.ebpf, program)?;
         if probe.fd().is_err() {
+            let started = std::time::Instant::now();
             probe.load().map_err(|source| ProbeError::Program { program, source })?;
+            log_verified(&self.ebpf, program, started);
         }
+        let probe = uprobe(&mut self.ebpf, program)?;
         probe
             .attach(UProbeAttachLocation::AbsoluteOffset(offset), object, scope)
             .map_err(|source| ProbeError::Attach { symbol: site, library: object.display().to_string(), source })?;
@@ -452,6 +459,14 @@ fn unique(names: impl Iterator<Item = &'static str>) -> Vec<&'static str> {
 fn tracepoint_program<'a>(ebpf: &'a mut Ebpf, program: &'static str) -> Result<&'a mut TracePoint, ProbeError> {
     let missing = || ProbeError::Program { program, source: aya::programs::ProgramError::NotLoaded };
     ebpf.program_mut(program).ok_or_else(missing)?.try_into().map_err(|source| ProbeError::Program { program, source })
+}
+
+/// What verifying `program` took (`-vv`): the verifier's work is most of
+/// pytrace's start-up time.
+fn log_verified(ebpf: &Ebpf, program: &str, started: std::time::Instant) {
+    let instructions =
+        ebpf.program(program).and_then(|p| p.info().ok()).and_then(|info| info.verified_instruction_count());
+    tracing::debug!(program, ?instructions, elapsed_ms = started.elapsed().as_millis() as u64, "program verified");
 }
 
 fn uprobe<'a>(ebpf: &'a mut Ebpf, program: &'static str) -> Result<&'a mut UProbe, ProbeError> {
