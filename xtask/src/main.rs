@@ -44,7 +44,7 @@ enum Command {
     },
     /// Regenerate tracer/data/prices.json from LiteLLM's price table (PyPI).
     UpdatePrices,
-    /// Set up, build, and run every test: unit tests and root integration tests.
+    /// Set up, build, and run every test: unit tests, root integration tests, and the quick benchmark.
     Test {
         /// Only run integration tests whose name contains this.
         filter: Option<String>,

@@ -1,6 +1,7 @@
 //! `cargo xtask test`: every test. Unit and replay tests first (no root
 //! needed), then the root integration tests, which trace real Python clients
-//! with the release binary.
+//! with the release binary, then the benchmarks in quick mode (they must
+//! run through; their timings are not asserted).
 
 use std::process::Command;
 
@@ -39,7 +40,15 @@ pub fn run(filter: Option<&str>) -> anyhow::Result<()> {
         .env("PYTRACE_BIN", shell::pytrace_binary())
         .env("PYTRACE_PYTHON", &env.python)
         .env("PYTRACE_INTERPRETERS", python::test_interpreters());
-    let result = shell::run_tests(&mut command, &mut counts);
+    let mut result = shell::run_tests(&mut command, &mut counts);
+    if result.is_ok() && filter.is_none() {
+        step("benchmarks, quick mode: every workload and configuration must run (timings not asserted)");
+        result = crate::bench::run(true);
+        match &result {
+            Ok(()) => counts.passed += 1,
+            Err(_) => counts.failed += 1,
+        }
+    }
     let failed = if result.is_err() { counts.failed.max(1) } else { counts.failed };
     println!("total: {} passed, {failed} failed", counts.passed);
     result
