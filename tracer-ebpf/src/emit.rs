@@ -40,7 +40,7 @@ pub fn traced_pid(hits: Stat) -> Option<(u64, u32)> {
 /// carried from one iteration to the next becomes "precise" once the
 /// verifier decides a comparison with it or derives a bound from it; then no
 /// two iterations look alike to it and it verifies every one (for a stack
-/// walk, 35× the work at load: seconds of start-up).
+/// walk, 20× the work at load: about a second of start-up).
 #[inline(always)]
 pub fn opaque(value: u64) -> u64 {
     let Some(slot) = OPAQUE.get_ptr_mut(0) else { return 0 };

@@ -49,6 +49,11 @@ pub static PENDING_SOCKET_CALLS: LruHashMap<u64, PendingSocketCall> = LruHashMap
 #[map]
 pub static STATS: PerCpuArray<u64> = PerCpuArray::with_max_entries(STAT_COUNT, 0);
 
+/// One number passed through memory to hide its origin from the verifier
+/// (`emit::opaque`).
+#[map]
+pub static OPAQUE: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0);
+
 /// Scratch space to assemble one event (too large for the 512-byte stack).
 #[map]
 pub static SCRATCH: PerCpuArray<EventBuffer> = PerCpuArray::with_max_entries(1, 0);
@@ -92,11 +97,6 @@ pub const FRAME_WINDOW_LEN: usize = 8192;
 pub struct FrameWindow {
     pub bytes: [u8; FRAME_WINDOW_LEN + FRAME_HEAD_LEN],
 }
-
-/// One number passed through memory to hide its origin from the verifier
-/// (`python::opaque`).
-#[map]
-pub static OPAQUE: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0);
 
 /// Scratch space for the stretch of frame stack a walk reads at once.
 #[map]

@@ -81,17 +81,13 @@ pub fn ssl_read_ex(ctx: ProbeContext) -> u32 {
 #[uretprobe]
 pub fn ssl_call_return(ctx: RetProbeContext) -> u32 {
     let Some((pid_tgid, pid)) = traced_pid(Stat::UprobeHits) else { return 0 };
-    let Some(slot) = ACTIVE_CALLS.get_ptr_mut(&pid_tgid) else {
+    // SAFETY (both blocks): map value pointer valid for this program run;
+    // the call is copied out and marked ended before anything else touches it.
+    let Some(slot) = ACTIVE_CALLS.get_ptr_mut(&pid_tgid).filter(|&slot| unsafe { (*slot).active } != 0) else {
         count(Stat::OrphanReturns, 1);
         return 0;
     };
-    // SAFETY: map value pointer valid for this program run; copied out and
-    // marked ended before anything else touches it.
     let call = unsafe { *slot };
-    if call.active == 0 {
-        count(Stat::OrphanReturns, 1);
-        return 0;
-    }
     unsafe { (*slot).active = 0 };
     let moved = match moved_bytes(&call, ctx.ret()) {
         Some(moved) if moved > 0 => moved,

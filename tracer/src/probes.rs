@@ -475,10 +475,8 @@ impl Drop for Probes {
     fn drop(&mut self) {
         let mut links = Vec::new();
         for (program, id) in std::mem::take(&mut self.tracepoint_links) {
-            if let Ok(link) = tracepoint_program(&mut self.ebpf, program)
-                .and_then(|p| p.take_link(id).map_err(|source| ProbeError::Program { program, source }))
-            {
-                links.push(link);
+            if let Ok(link) = tracepoint_program(&mut self.ebpf, program).map(|p| p.take_link(id)) {
+                links.extend(link.ok());
             }
         }
         std::thread::scope(|scope| {
