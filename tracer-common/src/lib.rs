@@ -279,8 +279,10 @@ pub struct PyLayout {
     pub frame_instr: u32,
     /// Frame → `owner` byte (3.11+).
     pub frame_owner: u32,
-    /// `owner` value of shim frames to skip, or 0xff for none.
-    pub owner_shim: u32,
+    /// Frames whose `owner` is this value or higher are not Python calls
+    /// and are skipped (C-stack shims on 3.12–3.13, interpreter-owned entry
+    /// and base frames on 3.14+); 0xff for none.
+    pub owner_skip_from: u32,
     /// Thread state → `native_thread_id` (3.11+), else 0: then thread states
     /// are found by walking the interpreter's thread list, not by a probe.
     pub tstate_native_thread_id: u32,

@@ -311,8 +311,7 @@ extern "C" fn frame_step(_index: u64, context: *mut c_void) -> i64 {
     };
     walk.frame = head.u64_at(layout.frame_back).unwrap_or(0);
     if layout.frames != PY_FRAMES_OBJECTS
-        && layout.owner_shim != 0xff
-        && head.u8_at(layout.frame_owner).map(u32::from) == Some(layout.owner_shim)
+        && head.u8_at(layout.frame_owner).is_some_and(|owner| u32::from(owner) >= layout.owner_skip_from)
     {
         return 0;
     }
@@ -333,7 +332,7 @@ extern "C" fn frame_step(_index: u64, context: *mut c_void) -> i64 {
 }
 
 /// A frame's fields, from one `bpf_probe_read_user` of its first
-/// `FRAME_HEAD_LEN` bytes (every field the walk needs lies there in 3.8–3.13)
+/// `FRAME_HEAD_LEN` bytes (every field the walk needs lies there in 3.8–3.15)
 /// or from the window read below a frame, rather than one read per field: a
 /// read costs far more than the bytes it copies.
 struct FrameHead<'a> {
@@ -341,10 +340,10 @@ struct FrameHead<'a> {
 }
 
 /// Bytes that hold every field a walk reads of a 3.11+ frame (`owner` ends
-/// at 71 in 3.13): read instead where the full head is not readable, a frame
+/// at 71 in 3.13, at 75 in 3.14 and 3.15): read instead where the full head is not readable, a frame
 /// within `FRAME_HEAD_LEN` of the end of its mapping. (A 3.8–3.10 frame is
 /// a heap object larger than `FRAME_HEAD_LEN`: its head is always readable.)
-const FRAME_FIELDS_LEN: usize = 72;
+const FRAME_FIELDS_LEN: usize = 80;
 
 impl<'a> FrameHead<'a> {
     fn read(buffer: &'a mut [u8; FRAME_HEAD_LEN], frame: u64) -> Option<Self> {

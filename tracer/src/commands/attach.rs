@@ -476,6 +476,9 @@ fn try_python_context(probes: &mut Probes, pipeline: &mut Pipeline, process: &Ta
     );
     match enabled {
         Ok(()) => {
+            if let Some(warning) = python::discover::newer_version_warning(&context.layout) {
+                eprintln!("pytrace: warning: PID {pid}: {warning}");
+            }
             eprintln!(
                 "pytrace: PID {pid}: Python context on (CPython 3.{} layout verified, {} threads)",
                 context.layout.minor,

@@ -21,6 +21,7 @@
 use std::ops::Range;
 
 use super::discover::PythonContext;
+use super::memory::ReadMemory;
 use crate::target::elf::Elf;
 use crate::target::x86;
 
@@ -58,12 +59,16 @@ pub enum CallProbeError {
 
 /// Opcodes whose handler starts a call's frame, per minor version:
 /// `RESUME`, then its quickened (`RESUME_QUICK`, `RESUME_CHECK`) and
-/// instrumented forms, as numbered by each version's `opcode` module.
+/// instrumented forms, as numbered by each version's `opcode` and
+/// `_opcode_metadata` modules.
 fn resume_opcodes(minor: u32) -> Option<&'static [usize]> {
     match minor {
         11 => Some(&[151, 150]),
         12 => Some(&[151, 240]),
         13 => Some(&[149, 207, 236]),
+        14 => Some(&[128, 196, 245]),
+        // `RESUME_CHECK_JIT` (201) too: the handler runs in builds without a JIT.
+        15 => Some(&[128, 200, 201, 244]),
         _ => None,
     }
 }
@@ -75,6 +80,9 @@ fn return_opcodes(minor: u32) -> Option<&'static [usize]> {
         11 => Some(&[83]),
         12 => Some(&[83, 121, 242, 247]),
         13 => Some(&[36, 103, 239, 240]),
+        // 3.14 dropped `RETURN_CONST` (a constant is loaded, then returned).
+        14 => Some(&[35, 246]),
+        15 => Some(&[33, 245]),
         _ => None,
     }
 }

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use super::layout::{Layout, LineTable};
-use super::memory::Memory;
+use super::memory::ReadMemory;
 
 /// Names are shared with every frame resolved from this code object.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -20,28 +20,29 @@ pub struct CodeInfo {
 /// Longest string or byte table read from the process.
 const MAX_READ: u64 = 64 * 1024;
 
-pub fn read_code(memory: &Memory, layout: &Layout, code: u64) -> Option<CodeInfo> {
+pub fn read_code(memory: &impl ReadMemory, layout: &Layout, code: u64) -> Option<CodeInfo> {
     let c = &layout.code;
     let name_ptr = memory.u64(code + c.qualname.unwrap_or(c.name))?;
     Some(CodeInfo {
         qualname: read_str(memory, layout, name_ptr)?.into(),
         filename: read_str(memory, layout, memory.u64(code + c.filename)?)?.into(),
         firstlineno: memory.u32(code + c.firstlineno)?,
-        line_table: read_bytes(memory, memory.u64(code + c.linetable)?).unwrap_or_default(),
+        line_table: read_bytes(memory, layout, memory.u64(code + c.linetable)?).unwrap_or_default(),
     })
 }
 
 /// A `str` object: compact ASCII or compact 1/2/4-byte kinds.
-fn read_str(memory: &Memory, layout: &Layout, object: u64) -> Option<String> {
-    let length = memory.u64(object + 16)?.min(MAX_READ);
-    let state = memory.u32(object + 32)?;
+fn read_str(memory: &impl ReadMemory, layout: &Layout, object: u64) -> Option<String> {
+    let objects = &layout.objects;
+    let length = memory.u64(object + objects.unicode_length)?.min(MAX_READ);
+    let state = memory.u32(object + objects.unicode_state)?;
     let kind = (state >> 2) & 7;
     let compact = (state >> 5) & 1 == 1;
     let ascii = (state >> 6) & 1 == 1;
     if !compact {
         return None;
     }
-    let data = if ascii { layout.unicode_ascii_data } else { layout.unicode_compact_data };
+    let data = if ascii { objects.unicode_ascii_data } else { objects.unicode_compact_data };
     let bytes = memory.read(object + data, (length * u64::from(kind.max(1))) as usize)?;
     Some(match kind {
         2 => String::from_utf16_lossy(
@@ -55,9 +56,9 @@ fn read_str(memory: &Memory, layout: &Layout, object: u64) -> Option<String> {
 }
 
 /// A `bytes` object's contents.
-fn read_bytes(memory: &Memory, object: u64) -> Option<Vec<u8>> {
-    let size = memory.u64(object + 16)?.min(MAX_READ);
-    memory.read(object + 32, size as usize)
+fn read_bytes(memory: &impl ReadMemory, layout: &Layout, object: u64) -> Option<Vec<u8>> {
+    let size = memory.u64(object + layout.objects.bytes_size)?.min(MAX_READ);
+    memory.read(object + layout.objects.bytes_data, size as usize)
 }
 
 /// The line a frame is at, from its raw position (`f_lasti`, or an

@@ -3,14 +3,16 @@
 //! for 3.8–3.12 were computed with `offsetof` against each version's own
 //! headers (x86-64, glibc, default GIL build; they do not change between
 //! patch releases) and are verified against the live process at attach;
-//! 3.13 publishes them in `_Py_DebugOffsets` at the start of `_PyRuntime`,
-//! which is read instead.
+//! 3.13 and later publish them in `_Py_DebugOffsets` at the start of
+//! `_PyRuntime` (see `debug_offsets`), which is read instead — for versions
+//! newer than pytrace knows too, when the struct parses sanely.
 
 use tracer_common::{
     PY_FRAMES_DIRECT, PY_FRAMES_OBJECTS, PY_FRAMES_VIA_CFRAME, PY_STATE_BYTE, PY_STATE_STACKTOP, PyLayout,
 };
 
-use super::memory::Memory;
+use super::debug_offsets::{self, DebugOffsets, DebugOffsetsError};
+use super::memory::ReadMemory;
 
 /// How a frame's position maps to a line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -46,9 +48,39 @@ pub struct Layout {
     pub tstate_native_thread_id: Option<u64>,
     pub code: CodeLayout,
     pub line_table: LineTable,
-    pub unicode_ascii_data: u64,
-    pub unicode_compact_data: u64,
+    pub objects: ObjectLayout,
 }
+
+/// Where `str` and `bytes` objects keep their length, flags and data.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ObjectLayout {
+    pub unicode_length: u64,
+    /// The `state` bit field (kind, compact, ascii).
+    pub unicode_state: u64,
+    /// Characters of a compact ASCII string start here (`sizeof(PyASCIIObject)`).
+    pub unicode_ascii_data: u64,
+    /// Characters of other compact strings (`sizeof(PyCompactUnicodeObject)`).
+    pub unicode_compact_data: u64,
+    pub bytes_size: u64,
+    pub bytes_data: u64,
+}
+
+/// `PyASCIIObject` before 3.12 (with `wstr`), and from 3.12 on.
+const OBJECTS_TO_3_11: ObjectLayout = ObjectLayout {
+    unicode_length: 16,
+    unicode_state: 32,
+    unicode_ascii_data: 48,
+    unicode_compact_data: 72,
+    bytes_size: 16,
+    bytes_data: 32,
+};
+const OBJECTS_3_12: ObjectLayout =
+    ObjectLayout { unicode_ascii_data: 40, unicode_compact_data: 56, ..OBJECTS_TO_3_11 };
+
+/// `owner` values from which a 3.12+ frame is not a Python call:
+/// `FRAME_OWNED_BY_CSTACK` (3.12–3.13), `FRAME_OWNED_BY_INTERPRETER` and
+/// `FRAME_OWNED_BY_CSTACK` (3.14), `FRAME_OWNED_BY_INTERPRETER` (3.15).
+const FRAME_OWNED_BY_CSTACK_OR_INTERPRETER: u32 = 3;
 
 /// 3.8–3.10: frame objects linked by `f_back`.
 const fn objects(minor: u32) -> PyLayout {
@@ -62,7 +94,7 @@ const fn objects(minor: u32) -> PyLayout {
         frame_code: 32,
         frame_instr: lasti,
         frame_owner: 0,
-        owner_shim: 0xff,
+        owner_skip_from: 0xff,
         frame_state,
         frame_state_kind,
         ..NO_THREAD_LIST
@@ -79,7 +111,7 @@ const NO_THREAD_LIST: PyLayout = PyLayout {
     frame_code: 0,
     frame_instr: 0,
     frame_owner: 0,
-    owner_shim: 0xff,
+    owner_skip_from: 0xff,
     tstate_native_thread_id: 0,
     tstate_next: 0,
     interp_threads_head: 0,
@@ -119,8 +151,7 @@ pub fn table(minor: u32) -> Option<Layout> {
             tstate_native_thread_id: None,
             code: old_code,
             line_table: if minor == 10 { LineTable::Linetable310 } else { LineTable::Lnotab },
-            unicode_ascii_data: 48,
-            unicode_compact_data: 72,
+            objects: OBJECTS_TO_3_11,
         },
         11 => Layout {
             minor,
@@ -132,7 +163,7 @@ pub fn table(minor: u32) -> Option<Layout> {
                 frame_code: 32,
                 frame_instr: 56,
                 frame_owner: 69,
-                owner_shim: 0xff,
+                owner_skip_from: 0xff,
                 ..NO_THREAD_LIST
             },
             interpreters_head: 40,
@@ -149,8 +180,7 @@ pub fn table(minor: u32) -> Option<Layout> {
                 code_adaptive: Some(184),
             },
             line_table: LineTable::Locations,
-            unicode_ascii_data: 48,
-            unicode_compact_data: 72,
+            objects: OBJECTS_TO_3_11,
         },
         12 => Layout {
             minor,
@@ -162,7 +192,7 @@ pub fn table(minor: u32) -> Option<Layout> {
                 frame_code: 0,
                 frame_instr: 56,
                 frame_owner: 70,
-                owner_shim: 3,
+                owner_skip_from: FRAME_OWNED_BY_CSTACK_OR_INTERPRETER,
                 ..NO_THREAD_LIST
             },
             interpreters_head: 40,
@@ -179,94 +209,85 @@ pub fn table(minor: u32) -> Option<Layout> {
                 code_adaptive: Some(192),
             },
             line_table: LineTable::Locations,
-            unicode_ascii_data: 40,
-            unicode_compact_data: 56,
+            objects: OBJECTS_3_12,
         },
         _ => return None,
     };
     Some(layout)
 }
 
-/// Positions of the fields pytrace uses inside 3.13's `_Py_DebugOffsets`.
-mod debug_offsets {
-    pub const COOKIE: &[u8; 8] = b"xdebugpy";
-    pub const INTERPRETERS_HEAD: u64 = 40;
-    pub const THREADS_HEAD: u64 = 72;
-    pub const TSTATE_NEXT: u64 = 168;
-    pub const TSTATE_INTERP: u64 = 176;
-    pub const TSTATE_CURRENT_FRAME: u64 = 184;
-    pub const TSTATE_NATIVE_THREAD_ID: u64 = 200;
-    pub const FRAME_PREVIOUS: u64 = 232;
-    pub const FRAME_EXECUTABLE: u64 = 240;
-    pub const FRAME_INSTR_PTR: u64 = 248;
-    pub const FRAME_OWNER: u64 = 264;
-    pub const CODE_FILENAME: u64 = 280;
-    pub const CODE_QUALNAME: u64 = 296;
-    pub const CODE_LINETABLE: u64 = 304;
-    pub const CODE_FIRSTLINENO: u64 = 312;
-    pub const CODE_ADAPTIVE: u64 = 344;
-    pub const ASCII_OBJECT_SIZE: u64 = 560;
-}
-
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum LayoutError {
-    #[error("CPython 3.{0} is not supported for Python context (supported: 3.8 to 3.13)")]
+    #[error("CPython 3.{0} is not supported for Python context (supported: 3.8 to 3.15)")]
     UnsupportedVersion(u32),
-    #[error("this CPython 3.13 has no _Py_DebugOffsets cookie at _PyRuntime (a debug or unusual build?)")]
-    NoDebugOffsets,
+    #[error("free-threaded CPython 3.{0}t is not supported for Python context yet (told by the build flag it publishes)")]
+    FreeThreaded(u32),
+    #[error("this CPython 3.{minor}'s published offsets cannot be used: {reason}")]
+    DebugOffsets { minor: u32, reason: DebugOffsetsError },
     #[error("cannot read the process's memory at {0:#x}")]
     Unreadable(u64),
 }
 
-/// The layout for 3.`minor`, reading `_Py_DebugOffsets` at `runtime` for 3.13.
-pub fn for_process(minor: u32, memory: &Memory, runtime: u64) -> Result<Layout, LayoutError> {
-    if minor != 13 {
+/// The layout for 3.`minor`: from the table up to 3.12, from the
+/// `_Py_DebugOffsets` the process publishes at `runtime` from 3.13 on.
+pub fn for_process(minor: u32, memory: &impl ReadMemory, runtime: u64) -> Result<Layout, LayoutError> {
+    if minor < 13 {
         return table(minor).ok_or(LayoutError::UnsupportedVersion(minor));
     }
-    use debug_offsets as d;
-    let cookie = memory.read(runtime, 8).ok_or(LayoutError::Unreadable(runtime))?;
-    if cookie != d::COOKIE {
-        return Err(LayoutError::NoDebugOffsets);
+    let bytes = memory.read(runtime, debug_offsets::READ_LEN).ok_or(LayoutError::Unreadable(runtime))?;
+    let offsets = debug_offsets::parse(&bytes).map_err(|reason| LayoutError::DebugOffsets { minor, reason })?;
+    if offsets.free_threaded {
+        return Err(LayoutError::FreeThreaded(offsets.minor()));
     }
-    let field = |position: u64| memory.u64(runtime + position).ok_or(LayoutError::Unreadable(runtime + position));
+    Ok(from_debug_offsets(&offsets))
+}
+
+/// The layout CPython 3.13+ describes in its `_Py_DebugOffsets`.
+pub fn from_debug_offsets(offsets: &DebugOffsets) -> Layout {
     let narrow = |value: u64| u32::try_from(value).unwrap_or(u32::MAX);
-    let ascii = field(d::ASCII_OBJECT_SIZE)?;
-    Ok(Layout {
-        minor,
+    Layout {
+        minor: offsets.minor(),
         kernel: PyLayout {
             frames: PY_FRAMES_DIRECT,
-            tstate_frame: narrow(field(d::TSTATE_CURRENT_FRAME)?),
+            tstate_frame: narrow(offsets.tstate_current_frame),
             cframe_current: 0,
-            frame_back: narrow(field(d::FRAME_PREVIOUS)?),
-            frame_code: narrow(field(d::FRAME_EXECUTABLE)?),
-            frame_instr: narrow(field(d::FRAME_INSTR_PTR)?),
-            frame_owner: narrow(field(d::FRAME_OWNER)?),
-            owner_shim: 3,
+            frame_back: narrow(offsets.frame_previous),
+            frame_code: narrow(offsets.frame_executable),
+            frame_instr: narrow(offsets.frame_instr_ptr),
+            frame_owner: narrow(offsets.frame_owner),
+            // C-stack shims (3.13), interpreter-owned entry and base frames (3.14+).
+            owner_skip_from: FRAME_OWNED_BY_CSTACK_OR_INTERPRETER,
             ..NO_THREAD_LIST
         },
-        interpreters_head: field(d::INTERPRETERS_HEAD)?,
-        threads_head: field(d::THREADS_HEAD)?,
-        tstate_next: field(d::TSTATE_NEXT)?,
-        tstate_interp: field(d::TSTATE_INTERP)?,
-        tstate_native_thread_id: Some(field(d::TSTATE_NATIVE_THREAD_ID)?),
+        interpreters_head: offsets.interpreters_head,
+        threads_head: offsets.threads_head,
+        tstate_next: offsets.tstate_next,
+        tstate_interp: offsets.tstate_interp,
+        tstate_native_thread_id: Some(offsets.tstate_native_thread_id),
         code: CodeLayout {
-            filename: field(d::CODE_FILENAME)?,
-            name: field(d::CODE_QUALNAME)?,
-            qualname: Some(field(d::CODE_QUALNAME)?),
-            firstlineno: field(d::CODE_FIRSTLINENO)?,
-            linetable: field(d::CODE_LINETABLE)?,
-            code_adaptive: Some(field(d::CODE_ADAPTIVE)?),
+            filename: offsets.code_filename,
+            name: offsets.code_name,
+            qualname: Some(offsets.code_qualname),
+            firstlineno: offsets.code_firstlineno,
+            linetable: offsets.code_linetable,
+            code_adaptive: Some(offsets.code_adaptive),
         },
         line_table: LineTable::Locations,
-        unicode_ascii_data: ascii,
-        unicode_compact_data: ascii + 16,
-    })
+        objects: ObjectLayout {
+            unicode_length: offsets.unicode_length,
+            unicode_state: offsets.unicode_state,
+            unicode_ascii_data: offsets.unicode_ascii_size,
+            unicode_compact_data: offsets.unicode_compact_size,
+            bytes_size: offsets.bytes_size,
+            bytes_data: offsets.bytes_data,
+        },
+    }
 }
 
 /// The interpreter's threads, read from the live process: (thread state,
 /// native thread id where the version records it). Verifies the layout: every
 /// thread state must point back at its interpreter.
-pub fn threads(layout: &Layout, memory: &Memory, runtime: u64) -> Option<Vec<(u64, Option<u64>)>> {
+pub fn threads(layout: &Layout, memory: &impl ReadMemory, runtime: u64) -> Option<Vec<(u64, Option<u64>)>> {
     let interp = memory.u64(runtime + layout.interpreters_head).filter(|p| *p > 4096)?;
     let mut tstate = memory.u64(interp + layout.threads_head)?;
     let mut threads = Vec::new();
