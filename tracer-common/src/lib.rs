@@ -298,8 +298,13 @@ pub struct PyLayout {
     pub _pad: u8,
     /// Address of `_PyRuntime.interpreters.head` in the process.
     pub interpreters_head_address: u64,
+    /// The process's PID namespace (device and inode of `/proc/PID/ns/pid`)
+    /// when it is not pytrace's, else 0: the thread ids CPython records are
+    /// that namespace's, so the kernel compares the thread's id there.
+    pub pid_ns_dev: u64,
+    pub pid_ns_ino: u64,
 }
-const _: () = assert!(core::mem::size_of::<PyLayout>() == 56);
+const _: () = assert!(core::mem::size_of::<PyLayout>() == 72);
 
 pub const PY_FRAMES_OBJECTS: u32 = 1;
 pub const PY_FRAMES_VIA_CFRAME: u32 = 2;

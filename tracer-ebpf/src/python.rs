@@ -8,7 +8,8 @@
 
 use aya_ebpf::{
     cty::c_void,
-    helpers::{bpf_ktime_get_ns, bpf_loop, bpf_probe_read_user, bpf_probe_read_user_buf},
+    bindings::bpf_pidns_info,
+    helpers::{bpf_get_ns_current_pid_tgid, bpf_ktime_get_ns, bpf_loop, bpf_probe_read_user, bpf_probe_read_user_buf},
     macros::uprobe,
     programs::ProbeContext,
 };
@@ -126,7 +127,7 @@ pub fn send_stack(kind: EventKind, layout: &PyLayout, frame: u64, pid_tgid: u64,
 /// native thread id where the version records one, else found by walking the
 /// interpreter's thread list (3.11+) and cached.
 pub fn thread_state(layout: &PyLayout, pid_tgid: u64) -> Option<u64> {
-    let tid = pid_tgid as u32;
+    let tid = thread_id_as_recorded(layout, pid_tgid)?;
     // SAFETY: the value is copied out at once.
     let cached = unsafe { THREAD_STATES.get(&pid_tgid) }.copied();
     if layout.tstate_native_thread_id == 0 {
@@ -151,6 +152,19 @@ pub fn thread_state(layout: &PyLayout, pid_tgid: u64) -> Option<u64> {
     }
     let _ = THREAD_STATES.insert(&pid_tgid, &search.found, 0);
     Some(search.found)
+}
+
+/// The calling thread's id as CPython records it (`gettid()` in the
+/// process's own PID namespace, which may not be pytrace's).
+fn thread_id_as_recorded(layout: &PyLayout, pid_tgid: u64) -> Option<u32> {
+    if layout.pid_ns_ino == 0 {
+        return Some(pid_tgid as u32);
+    }
+    let mut ids = bpf_pidns_info { pid: 0, tgid: 0 };
+    let size = core::mem::size_of::<bpf_pidns_info>() as u32;
+    // SAFETY: `ids` is a writable bpf_pidns_info of `size` bytes.
+    let status = unsafe { bpf_get_ns_current_pid_tgid(layout.pid_ns_dev, layout.pid_ns_ino, &mut ids, size) };
+    (status == 0).then_some(ids.pid)
 }
 
 /// Most thread states visited when searching the thread list.

@@ -32,7 +32,7 @@ use crate::python;
 use crate::recording::Recorder;
 use crate::span::function::FunctionCalls;
 use crate::target::process::{has_exited, host_name, is_process};
-use crate::target::sockets;
+use crate::target::{sockets, threads};
 use crate::target::tls::{self, FileId, TlsLibrary};
 use crate::target::{TargetError, TargetProcess};
 use tracer_common::{SEEDED_SOCKET_ID_BIT, SOCKET_ID_BIT, SocketState, TLS_UNKNOWN};
@@ -462,10 +462,19 @@ fn try_python_context(probes: &mut Probes, pipeline: &mut Pipeline, process: &Ta
         }
         Err(error) => return Err(error.to_string()),
     };
+    // Thread states by host thread id (CPython records ids in its own PID namespace).
+    let host_ids = process.pid_namespace.map(|_| threads::host_thread_ids(pid));
     let threads: Vec<(u32, u64)> = context
         .threads
         .iter()
-        .filter_map(|(tstate, native)| Some((u32::try_from((*native)?).ok()?, *tstate)))
+        .filter_map(|(tstate, native)| {
+            let recorded = u32::try_from((*native)?).ok()?;
+            let tid = match &host_ids {
+                Some(ids) => *ids.get(&recorded)?,
+                None => recorded,
+            };
+            Some((tid, *tstate))
+        })
         .collect();
     let enabled = probes.enable_python(
         pid,

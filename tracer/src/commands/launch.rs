@@ -158,6 +158,7 @@ pub fn prediction_target(python: PythonRuntime) -> TargetProcess {
         executable: python.object_path.clone(),
         command_args: Vec::new(),
         service_name_env: None,
+        pid_namespace: None,
         python: Some(python),
         mapped: Vec::new(),
     }

@@ -18,7 +18,7 @@
 //!   and calls end at the return instructions' handlers instead (a call
 //!   that raises is then noticed when its frame is reused).
 
-use std::ops::Range;
+use std::ops::{Range, RangeInclusive};
 
 use super::discover::PythonContext;
 use super::memory::ReadMemory;
@@ -87,6 +87,21 @@ fn return_opcodes(minor: u32) -> Option<&'static [usize]> {
     }
 }
 
+/// Runs of opcode numbers that have no handler of their own (they share the
+/// "unknown opcode" one), per minor version, read from each version's
+/// dispatch table: a table found by its shape must have exactly these edges,
+/// which pins where it starts.
+fn unassigned_opcodes(minor: u32) -> Option<&'static [RangeInclusive<usize>]> {
+    match minor {
+        11 => Some(&[181..=254]),
+        12 => Some(&[169..=170, 177..=236, 255..=255]),
+        13 => Some(&[119..=148, 223..=235, 255..=255]),
+        14 => Some(&[121..=127, 212..=233]),
+        15 => Some(&[120..=127, 219..=232]),
+        _ => None,
+    }
+}
+
 /// Entries in the dispatch table.
 const TABLE_ENTRIES: usize = 256;
 
@@ -103,15 +118,17 @@ pub fn locate(context: &PythonContext) -> Result<CallProbes, CallProbeError> {
             .ok_or_else(|| CallProbeError::MissingSymbol(object.clone(), "_PyEval_EvalFrameDefault"))?;
         return Ok(CallProbes::EvalFrame { offset, frame_is_first_argument: minor == 8 });
     }
-    let (Some(resumes), Some(returns)) = (resume_opcodes(minor), return_opcodes(minor)) else {
+    let (Some(resumes), Some(returns), Some(unassigned)) =
+        (resume_opcodes(minor), return_opcodes(minor), unassigned_opcodes(minor))
+    else {
         return Err(CallProbeError::UnsupportedVersion(minor));
     };
     let code = code_ranges(&elf);
     let table = match elf.local_symbol("opcode_targets") {
         Some(table) => read_table(context, table.address).ok_or(CallProbeError::Unreadable)?,
         None => {
-            let loop_range = eval.address..eval.address + eval.size.max(1);
-            find_table(context, &elf, &code, &loop_range, resumes[0]).ok_or(CallProbeError::NoTable(object.clone()))?
+            let shape = TableShape { assigned: [resumes, returns].concat(), unassigned };
+            find_table(context, &elf, &code, &shape).ok_or(CallProbeError::NoTable(object.clone()))?
         }
     };
     let unknown = unknown_opcode_handler(&table);
@@ -158,17 +175,24 @@ fn code_ranges(elf: &Elf) -> Vec<Range<u64>> {
     elf.load_segments().into_iter().filter(|s| s.executable).map(|s| s.range).collect()
 }
 
+/// What the dispatch table of one version must look like.
+struct TableShape {
+    /// Opcodes with a handler of their own (the ones probed).
+    assigned: Vec<usize>,
+    /// Runs of opcodes that share the "unknown opcode" handler.
+    unassigned: &'static [RangeInclusive<usize>],
+}
+
 /// Finds the dispatch table by its shape in the object's data: 256
-/// addresses of code, dozens of them the shared "unknown opcode" handler,
-/// and the `RESUME` entry inside the interpreter loop.
-fn find_table(
-    context: &PythonContext,
-    elf: &Elf,
-    code: &[Range<u64>],
-    loop_range: &Range<u64>,
-    resume: usize,
-) -> Option<Vec<u64>> {
+/// addresses of code, the shared "unknown opcode" handler exactly at the
+/// version's unassigned opcodes, a handler of its own for every probed one
+/// (a `switch` over 256 values compiles to a table of code addresses too;
+/// so can two tables lie back to back). The most varied such table wins.
+/// The interpreter loop's own code cannot tell where it is: GCC splits the
+/// loop into hot and cold parts away from its symbol.
+fn find_table(context: &PythonContext, elf: &Elf, code: &[Range<u64>], shape: &TableShape) -> Option<Vec<u64>> {
     let bias = context.load_bias;
+    let mut best: Option<(usize, Vec<u64>)> = None;
     for segment in elf.load_segments().into_iter().filter(|s| !s.executable) {
         let mut data = Vec::new();
         let mut address = segment.range.start & !7;
@@ -178,27 +202,107 @@ fn find_table(
             address += len as u64;
         }
         let addresses: Vec<u64> = data.iter().map(|word| word.wrapping_sub(bias)).collect();
-        let mut run = 0;
-        for (index, address) in addresses.iter().enumerate() {
-            run = if code.iter().any(|range| range.contains(address)) { run + 1 } else { 0 };
-            if run < TABLE_ENTRIES {
-                continue;
-            }
-            let table = &addresses[index + 1 - TABLE_ENTRIES..=index];
-            if loop_range.contains(&table[resume]) && is_dispatch_table(table, resume) {
-                return Some(table.to_vec());
+        for run in code_address_runs(&addresses, code) {
+            for start in run.start..=run.end - TABLE_ENTRIES {
+                let table = &addresses[start..start + TABLE_ENTRIES];
+                let Some(distinct) = dispatch_table_handlers(table, shape) else { continue };
+                if best.as_ref().is_none_or(|(most, _)| distinct > *most) {
+                    best = Some((distinct, table.to_vec()));
+                }
             }
         }
     }
-    None
+    best.map(|(_, table)| table)
 }
 
-fn is_dispatch_table(table: &[u64], resume: usize) -> bool {
-    unknown_opcode_handler(table).is_some_and(|unknown| table[resume] != unknown)
+/// Index ranges of `addresses` whose every word is an address of code, at
+/// least a table long.
+fn code_address_runs(addresses: &[u64], code: &[Range<u64>]) -> Vec<Range<usize>> {
+    let mut runs = Vec::new();
+    let mut start = 0;
+    for (index, address) in addresses.iter().chain([&0]).enumerate() {
+        if code.iter().any(|range| range.contains(address)) {
+            continue;
+        }
+        if index - start >= TABLE_ENTRIES {
+            runs.push(start..index);
+        }
+        start = index + 1;
+    }
+    runs
+}
+
+/// The number of distinct handlers, when `table` has the dispatch table's
+/// `shape`: the shared handler at both ends of every unassigned run and
+/// nowhere right beside them, and a handler of its own for every assigned
+/// opcode given.
+fn dispatch_table_handlers(table: &[u64], shape: &TableShape) -> Option<usize> {
+    let unknown = unknown_opcode_handler(table)?;
+    let is_unknown = |opcode: usize| table.get(opcode).is_some_and(|handler| *handler == unknown);
+    let edges_fit = shape.unassigned.iter().all(|run| {
+        let (first, last) = (*run.start(), *run.end());
+        is_unknown(first)
+            && is_unknown(last)
+            && (first == 0 || !is_unknown(first - 1))
+            && (last + 1 >= TABLE_ENTRIES || !is_unknown(last + 1))
+    });
+    if !edges_fit || shape.assigned.iter().any(|&opcode| is_unknown(opcode)) {
+        return None;
+    }
+    Some(table.iter().collect::<std::collections::HashSet<_>>().len())
 }
 
 /// The handler most opcodes share (unassigned opcode numbers), if any.
 fn unknown_opcode_handler(table: &[u64]) -> Option<u64> {
-    let (count, handler) = table.iter().map(|a| (table.iter().filter(|b| *b == a).count(), *a)).max()?;
+    let mut counts: std::collections::HashMap<u64, usize> = std::collections::HashMap::new();
+    for handler in table {
+        *counts.entry(*handler).or_default() += 1;
+    }
+    let (handler, count) = counts.into_iter().max_by_key(|(handler, count)| (*count, *handler))?;
     (count >= 8).then_some(handler)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A table shaped like 3.14's: `unknown` for its unassigned opcodes, a
+    /// handler of its own for the rest.
+    fn dispatch_table_3_14(base: u64, unknown: u64) -> Vec<u64> {
+        let unassigned = unassigned_opcodes(14).unwrap();
+        (0..TABLE_ENTRIES)
+            .map(|op| if unassigned.iter().any(|run| run.contains(&op)) { unknown } else { base + op as u64 * 16 })
+            .collect()
+    }
+
+    fn shape_3_14() -> TableShape {
+        TableShape { assigned: [resume_opcodes(14).unwrap(), return_opcodes(14).unwrap()].concat(), unassigned: unassigned_opcodes(14).unwrap() }
+    }
+
+    #[test]
+    fn finds_the_table_among_its_neighbours() {
+        // Data: a pointer to code, a 256-entry `switch` table, then the
+        // dispatch table, back to back; then a word that is not code.
+        let code = [0x1000..0x9000];
+        let mut words = vec![0x1008];
+        words.extend((0..TABLE_ENTRIES as u64).map(|i| 0x2000 + (i % 40) * 8));
+        let start = words.len();
+        words.extend(dispatch_table_3_14(0x4000, 0x3ff0));
+        words.push(7);
+        let runs = code_address_runs(&words, &code);
+        assert_eq!(runs, [0..start + TABLE_ENTRIES]);
+        let shape = shape_3_14();
+        let found: Vec<usize> = (0..=runs[0].end - TABLE_ENTRIES)
+            .filter(|&s| dispatch_table_handlers(&words[s..s + TABLE_ENTRIES], &shape).is_some())
+            .collect();
+        assert_eq!(found, [start], "only the aligned window has the shape");
+    }
+
+    #[test]
+    fn a_table_whose_probed_opcode_is_unassigned_is_not_the_one() {
+        let mut table = dispatch_table_3_14(0x4000, 0x3ff0);
+        assert!(dispatch_table_handlers(&table, &shape_3_14()).is_some());
+        table[128] = 0x3ff0;
+        assert_eq!(dispatch_table_handlers(&table, &shape_3_14()), None, "RESUME shares the unknown handler");
+    }
 }

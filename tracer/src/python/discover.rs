@@ -64,7 +64,7 @@ pub fn discover(process: &TargetProcess) -> Result<Option<PythonContext>, Contex
     let memory = Memory::open(process.pid).map_err(ContextError::Memory)?;
     let (layout, threads) = verified_layout(minor, &memory, runtime)?;
     Ok(Some(PythonContext {
-        kernel_layout: layout.for_kernel(runtime),
+        kernel_layout: layout.for_kernel(runtime, process.pid_namespace),
         layout,
         memory,
         threads,
@@ -115,6 +115,7 @@ mod tests {
             executable: object.clone(),
             command_args: Vec::new(),
             service_name_env: None,
+            pid_namespace: None,
             python: Some(PythonRuntime { version: "3.12.1".into(), object_path: object.clone() }),
             mapped: vec![MappedFile {
                 path: object.clone(),
@@ -171,7 +172,8 @@ mod tests {
             assert_eq!(layout.minor, minor);
             assert_eq!(threads, [(0x30_0000, Some(4000)), (0x31_0000, Some(4001))]);
             assert_eq!(layout.kernel.tstate_native_thread_id, 0, "filled in for the kernel by for_kernel");
-            assert_eq!(layout.for_kernel(RUNTIME).tstate_native_thread_id, 0xb8);
+            assert_eq!(layout.for_kernel(RUNTIME, None).tstate_native_thread_id, 0xb8);
+            assert_eq!(layout.for_kernel(RUNTIME, Some((4, 0xf000_0001))).pid_ns_ino, 0xf000_0001);
             assert!(newer_version_warning(&layout).is_none());
         }
     }

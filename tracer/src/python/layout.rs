@@ -119,13 +119,20 @@ const NO_THREAD_LIST: PyLayout = PyLayout {
     frame_state_kind: 0,
     _pad: 0,
     interpreters_head_address: 0,
+    pid_ns_dev: 0,
+    pid_ns_ino: 0,
 };
 
 impl Layout {
     /// The kernel's copy, able to walk the thread list of the process whose
-    /// `_PyRuntime` is at `runtime` when the version records native thread ids.
-    pub fn for_kernel(&self, runtime: u64) -> PyLayout {
+    /// `_PyRuntime` is at `runtime` when the version records native thread
+    /// ids — as seen in `pid_namespace` (device, inode) when the process
+    /// runs in a PID namespace of its own.
+    pub fn for_kernel(&self, runtime: u64, pid_namespace: Option<(u64, u64)>) -> PyLayout {
         let mut kernel = self.kernel;
+        if let Some((dev, ino)) = pid_namespace {
+            (kernel.pid_ns_dev, kernel.pid_ns_ino) = (dev, ino);
+        }
         if let Some(native) = self.tstate_native_thread_id {
             kernel.tstate_native_thread_id = native as u32;
             kernel.tstate_next = self.tstate_next as u32;

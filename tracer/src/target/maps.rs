@@ -15,13 +15,16 @@ pub struct MappedFile {
     pub deleted: bool,
 }
 
-/// Mapped files in first-mapping order, without anonymous or special mappings.
-pub fn parse_maps(text: &str) -> Vec<MappedFile> {
+/// Mapped files in first-mapping order, without anonymous or special
+/// mappings. `root`: the target's root directory as the reader sees it (a
+/// chroot), which the kernel puts in front of every path; it is taken off.
+pub fn parse_maps(text: &str, root: Option<&str>) -> Vec<MappedFile> {
     let mut files: Vec<MappedFile> = Vec::new();
     for line in text.lines() {
-        let Some(entry) = parse_line(line) else {
+        let Some(mut entry) = parse_line(line) else {
             continue;
         };
+        entry.path = super::process::as_target_sees(&entry.path, root);
         if !files.iter().any(|f| f.inode == entry.inode && f.dev == entry.dev) {
             files.push(entry);
         }
@@ -64,7 +67,7 @@ mod tests {
 
     #[test]
     fn lists_each_mapped_file_once() {
-        let files = parse_maps(MAPS);
+        let files = parse_maps(MAPS, None);
         let paths: Vec<&str> = files.iter().map(|f| f.path.as_str()).collect();
         assert_eq!(paths, ["/usr/bin/python3.11", "/usr/lib/x86_64-linux-gnu/libssl.so.3", "/tmp/my lib.so"]);
         assert_eq!(files[1].first_range, (0x7f0000000000, 0x7f0000001000));
@@ -74,6 +77,12 @@ mod tests {
 
     #[test]
     fn ignores_malformed_lines() {
-        assert!(parse_maps("garbage\n\n1-2 r 0 0 x /a").is_empty());
+        assert!(parse_maps("garbage\n\n1-2 r 0 0 x /a", None).is_empty());
+    }
+
+    #[test]
+    fn takes_a_chroot_off_the_paths() {
+        let maps = "00400000-00422000 r--p 00000000 fe:00 816448   /srv/rootfs/usr/bin/python3.14\n";
+        assert_eq!(parse_maps(maps, Some("/srv/rootfs"))[0].path, "/usr/bin/python3.14");
     }
 }

@@ -1,6 +1,12 @@
 //! Facts about a target process read from `/proc/PID`: is it alive, what
 //! executable and command line, which CPython (from the libpython or
 //! executable it maps), and the OpenTelemetry resource describing it.
+//!
+//! A target may live in another mount namespace or chroot (a container, an
+//! `unshare`d or chroot'ed process): paths are kept as the target sees them,
+//! and its files are opened through `/proc/PID/map_files/…` (the very file
+//! mapped) or `/proc/PID/root/…`, never through a host path that only
+//! happens to exist.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -55,9 +61,13 @@ impl ResourceDefaults {
 #[derive(Clone, Debug)]
 pub struct TargetProcess {
     pub pid: u32,
+    /// The executable's path as the target sees it.
     pub executable: String,
     pub command_args: Vec<String>,
     pub service_name_env: Option<String>,
+    /// Its PID namespace (device, inode) when not pytrace's: thread ids
+    /// inside it differ from the host's.
+    pub pid_namespace: Option<(u64, u64)>,
     pub python: Option<PythonRuntime>,
     pub mapped: Vec<MappedFile>,
 }
@@ -76,9 +86,10 @@ impl TargetProcess {
         let maps = String::from_utf8_lossy(&read("maps")?).into_owned();
         let cmdline = read("cmdline")?;
         let environ = read("environ").unwrap_or_default();
-        let executable =
-            std::fs::read_link(proc_path(pid, "exe")).map(|p| p.to_string_lossy().into_owned()).unwrap_or_default();
-        let mapped = parse_maps(&maps);
+        let root = target_root(pid);
+        let link = |what| std::fs::read_link(proc_path(pid, what)).map(|p| p.to_string_lossy().into_owned());
+        let executable = link("exe").map(|path| as_target_sees(&path, root.as_deref())).unwrap_or_default();
+        let mapped = parse_maps(&maps, root.as_deref());
         let python = detect_python(pid, &mapped);
         Ok(Self {
             pid,
@@ -88,6 +99,7 @@ impl TargetProcess {
                 .into_iter()
                 .find_map(|kv| kv.strip_prefix("OTEL_SERVICE_NAME=").map(str::to_owned))
                 .filter(|v| !v.is_empty()),
+            pid_namespace: pid_namespace(pid),
             python,
             mapped,
         })
@@ -96,18 +108,20 @@ impl TargetProcess {
     /// Re-reads the mapped files (libraries loaded since attach).
     pub fn refresh_maps(&mut self) -> Result<(), TargetError> {
         let maps = std::fs::read(proc_path(self.pid, "maps")).map_err(|_| TargetError::NoSuchProcess(self.pid))?;
-        self.mapped = parse_maps(&String::from_utf8_lossy(&maps));
+        self.mapped = parse_maps(&String::from_utf8_lossy(&maps), target_root(self.pid).as_deref());
         Ok(())
     }
 
-    /// Path through which this process's view of `path` can be opened from
-    /// pytrace's mount namespace.
+    /// Path through which a file this process maps can be opened from
+    /// pytrace's mount namespace: see [`mapped_file_path`].
     pub fn host_path(&self, file: &MappedFile) -> PathBuf {
-        let via_root = proc_path(self.pid, "root").join(file.path.trim_start_matches('/'));
-        if !file.deleted && via_root.exists() {
-            return via_root;
-        }
-        proc_path(self.pid, "map_files").join(format!("{:x}-{:x}", file.first_range.0, file.first_range.1))
+        mapped_file_path(self.pid, file)
+    }
+
+    /// Path through which `path`, as this process sees it, can be opened
+    /// from pytrace's mount namespace (for files it does not map).
+    pub fn root_path(&self, path: &str) -> PathBuf {
+        proc_path(self.pid, "root").join(path.trim_start_matches('/'))
     }
 
     /// The name the spans' `service.name` gets.
@@ -165,6 +179,45 @@ pub fn proc_path(pid: u32, what: &str) -> PathBuf {
     PathBuf::from(format!("/proc/{pid}")).join(what)
 }
 
+/// `/proc/PID/map_files/START-END`: the file behind that very mapping,
+/// whatever namespace, chroot or deletion hides its path. Needs
+/// `CAP_SYS_ADMIN` (or `CAP_CHECKPOINT_RESTORE`); without it, the file is
+/// reached by its path under `/proc/PID/root`.
+pub fn mapped_file_path(pid: u32, file: &MappedFile) -> PathBuf {
+    let (start, end) = file.first_range;
+    let via_mapping = proc_path(pid, "map_files").join(format!("{start:x}-{end:x}"));
+    if std::fs::metadata(&via_mapping).is_ok() {
+        return via_mapping;
+    }
+    proc_path(pid, "root").join(file.path.trim_start_matches('/'))
+}
+
+/// `pid`'s PID namespace (device, inode), when it is not pytrace's own.
+fn pid_namespace(pid: u32) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt as _;
+    let identity = |path: PathBuf| std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()));
+    let theirs = identity(proc_path(pid, "ns/pid"))?;
+    (Some(theirs) != identity(PathBuf::from("/proc/self/ns/pid"))).then_some(theirs)
+}
+
+/// The target's root directory as pytrace sees it, when it is not
+/// pytrace's own (a chroot): `/proc/PID/maps` and `/proc/PID/exe` show
+/// paths under it.
+fn target_root(pid: u32) -> Option<String> {
+    let root = std::fs::read_link(proc_path(pid, "root")).ok()?;
+    let root = root.to_string_lossy().trim_end_matches('/').to_owned();
+    (!root.is_empty()).then_some(root)
+}
+
+/// `path`, shown from pytrace's side, as the target sees it: without the
+/// target's root directory in front.
+pub fn as_target_sees(path: &str, root: Option<&str>) -> String {
+    match root.and_then(|root| path.strip_prefix(root)) {
+        Some(rest) if rest.starts_with('/') => rest.to_owned(),
+        _ => path.to_owned(),
+    }
+}
+
 /// This host's name, for `host.name`.
 pub fn host_name() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname").map(|s| s.trim().to_owned()).unwrap_or_default()
@@ -201,8 +254,7 @@ fn detect_python(pid: u32, mapped: &[MappedFile]) -> Option<PythonRuntime> {
         name.starts_with("libpython3") || name.starts_with("python3") || name == "python"
     });
     for file in candidates {
-        let path = proc_path(pid, "root").join(file.path.trim_start_matches('/'));
-        let Ok(elf) = Elf::open(&path) else { continue };
+        let Ok(elf) = Elf::open(&mapped_file_path(pid, file)) else { continue };
         if elf.symbol("_PyRuntime").is_none() && elf.symbol("Py_Initialize").is_none() {
             continue;
         }
@@ -259,6 +311,14 @@ mod tests {
         assert_eq!(version_from_path("/root/.pyenv/versions/3.9.18/lib/libpython3.9.so.1.0"), Some("3.9.18".into()));
         assert_eq!(version_from_path("/usr/lib/x86_64-linux-gnu/libpython3.12.so.1.0"), Some("3.12".into()));
         assert_eq!(version_from_path("/usr/bin/python3.11"), Some("3.11".into()));
+    }
+
+    #[test]
+    fn shows_paths_as_the_target_sees_them() {
+        let root = Some("/var/cache/rootfs");
+        assert_eq!(as_target_sees("/var/cache/rootfs/usr/bin/python3.14", root), "/usr/bin/python3.14");
+        assert_eq!(as_target_sees("/var/cache/rootfs-other/x", root), "/var/cache/rootfs-other/x");
+        assert_eq!(as_target_sees("/usr/lib/libssl.so.3", None), "/usr/lib/libssl.so.3");
     }
 
     #[test]

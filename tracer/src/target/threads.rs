@@ -8,6 +8,26 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+/// `pid`'s threads, from the id each has in the process's own PID
+/// namespace (what CPython records) to its id on the host (the `NSpid`
+/// line of `/proc/PID/task/TID/status` lists both, outermost first).
+pub fn host_thread_ids(pid: u32) -> HashMap<u32, u32> {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).into_iter().flatten().flatten();
+    tasks
+        .filter_map(|task| {
+            let status = std::fs::read_to_string(task.path().join("status")).ok()?;
+            namespace_ids(&status)
+        })
+        .collect()
+}
+
+/// (innermost namespace's id, host id) from a `status` file's `NSpid` line.
+fn namespace_ids(status: &str) -> Option<(u32, u32)> {
+    let ids: Vec<u32> =
+        status.lines().find_map(|l| l.strip_prefix("NSpid:"))?.split_whitespace().filter_map(|id| id.parse().ok()).collect();
+    Some((*ids.last()?, *ids.first()?))
+}
+
 #[derive(Default)]
 pub struct ThreadNames {
     names: HashMap<(u32, u32), Option<Arc<str>>>,
@@ -48,6 +68,14 @@ fn meaningful_name(pid: u32, tid: u32, name: Option<&str>, main_name: Option<&st
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn maps_namespace_thread_ids_to_the_host() {
+        assert_eq!(namespace_ids("Name:\tpython3.14\nNSpid:\t27266\t1\n"), Some((1, 27266)));
+        assert_eq!(namespace_ids("NSpid:\t500\n"), Some((500, 500)));
+        let me = std::process::id();
+        assert_eq!(host_thread_ids(me).get(&me), Some(&me), "same namespace: the same ids");
+    }
 
     #[test]
     fn reports_names_that_say_something() {
