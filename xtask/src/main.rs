@@ -7,6 +7,7 @@
 
 mod bench;
 mod demo;
+mod fixtures;
 mod prices;
 mod python;
 mod setup;
@@ -28,6 +29,8 @@ struct Cli {
 enum Command {
     /// Install the eBPF toolchain and the Python test environment (idempotent).
     Setup,
+    /// Build (once) the test fixtures: a Debian sid root file system with CPython 3.14/3.15 and its podman image.
+    Fixtures,
     /// Set up, then build the release `pytrace` binary.
     Build,
     /// Attach pytrace to a running Python program making HTTPS calls, live.
@@ -54,6 +57,7 @@ enum Command {
 fn main() -> ExitCode {
     let result = match Cli::parse().command {
         Command::Setup => setup::run().map(|_| ()),
+        Command::Fixtures => fixtures::ensure().map(|_| ()),
         Command::Build => setup::run().and_then(|env| shell::build_release(&env)),
         Command::Demo { seconds } => demo::run(seconds),
         Command::Test { filter } => test::run(filter.as_deref()),

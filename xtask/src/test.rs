@@ -6,7 +6,7 @@
 use std::process::Command;
 
 use crate::shell::{self, step, workspace_root};
-use crate::{python, setup};
+use crate::{fixtures, python, setup};
 
 pub fn run(filter: Option<&str>) -> anyhow::Result<()> {
     let env = setup::run()?;
@@ -28,6 +28,7 @@ pub fn run(filter: Option<&str>) -> anyhow::Result<()> {
 
     shell::require_root("the integration tests")?;
     setup::ensure_chromium()?;
+    let fixtures = fixtures::ensure()?;
     shell::build_release(&env)?;
     step("integration tests (root): real Python clients traced by pytrace");
     let mut command = Command::new("cargo");
@@ -39,7 +40,10 @@ pub fn run(filter: Option<&str>) -> anyhow::Result<()> {
         .env("PATH", &env.path)
         .env("PYTRACE_BIN", shell::pytrace_binary())
         .env("PYTRACE_PYTHON", &env.python)
-        .env("PYTRACE_INTERPRETERS", python::test_interpreters());
+        .env("PYTRACE_INTERPRETERS", python::test_interpreters())
+        .env("PYTRACE_SID_ROOTFS", &fixtures.sid_rootfs)
+        .env("PYTRACE_SID_IMAGE", &fixtures.sid_image)
+        .env("CONTAINERS_CONF", &fixtures.containers_conf);
     let mut result = shell::run_tests(&mut command, &mut counts);
     if result.is_ok() && filter.is_none() {
         step("benchmarks, quick mode: every workload and configuration must run (timings not asserted)");
