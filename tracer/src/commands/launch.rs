@@ -159,6 +159,7 @@ pub fn prediction_target(python: PythonRuntime) -> TargetProcess {
         command_args: Vec::new(),
         service_name_env: None,
         pid_namespace: None,
+        container_id: None,
         python: Some(python),
         mapped: Vec::new(),
     }

@@ -116,6 +116,7 @@ mod tests {
             command_args: Vec::new(),
             service_name_env: None,
             pid_namespace: None,
+            container_id: None,
             python: Some(PythonRuntime { version: "3.12.1".into(), object_path: object.clone() }),
             mapped: vec![MappedFile {
                 path: object.clone(),

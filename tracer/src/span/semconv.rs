@@ -107,6 +107,7 @@ pub const PYTRACE_INFORMATIONAL_STATUS: &str = "pytrace.http.informational_statu
 // Resource.
 pub const SERVICE_NAME: &str = "service.name";
 pub const HOST_NAME: &str = "host.name";
+pub const CONTAINER_ID: &str = "container.id";
 pub const PROCESS_PID: &str = "process.pid";
 pub const PROCESS_EXECUTABLE_PATH: &str = "process.executable.path";
 pub const PROCESS_COMMAND_ARGS: &str = "process.command_args";

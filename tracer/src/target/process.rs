@@ -68,6 +68,8 @@ pub struct TargetProcess {
     /// Its PID namespace (device, inode) when not pytrace's: thread ids
     /// inside it differ from the host's.
     pub pid_namespace: Option<(u64, u64)>,
+    /// The container it runs in (`container.id`), from its cgroup path.
+    pub container_id: Option<String>,
     pub python: Option<PythonRuntime>,
     pub mapped: Vec<MappedFile>,
 }
@@ -100,6 +102,7 @@ impl TargetProcess {
                 .find_map(|kv| kv.strip_prefix("OTEL_SERVICE_NAME=").map(str::to_owned))
                 .filter(|v| !v.is_empty()),
             pid_namespace: pid_namespace(pid),
+            container_id: super::container::of_process(pid),
             python,
             mapped,
         })
@@ -146,6 +149,9 @@ impl TargetProcess {
         }
         a.set(sc::SERVICE_NAME, self.service_name(defaults.service_name.as_deref()));
         a.set(sc::HOST_NAME, host_name);
+        if let Some(id) = &self.container_id {
+            a.set(sc::CONTAINER_ID, id.as_str());
+        }
         a.set(sc::PROCESS_PID, i64::from(self.pid));
         a.set(sc::PROCESS_EXECUTABLE_PATH, self.executable.as_str());
         a.set(sc::PROCESS_COMMAND_ARGS, AttrValue::StrArray(redact::redact_command_args(&self.command_args)));
