@@ -414,6 +414,7 @@ fn attach_initial(probes: &mut Probes, traced: &mut Traced) {
         attached |= attach(probes, pid, library);
     }
     if attached {
+        report_unusable(pid, &search);
         return;
     }
     if let Some(library) = tls::predict_libssl(process) {
@@ -423,15 +424,24 @@ fn attach_initial(probes: &mut Probes, traced: &mut Traced) {
                 "pytrace: PID {pid} has not loaded ssl yet; probes are in place on {} for when it does",
                 library.path
             );
+            for (path, why) in &search.unusable {
+                eprintln!("pytrace: warning: PID {pid}: HTTPS through {path} is not visible: {why}");
+            }
             return;
         }
     }
     eprintln!(
-        "pytrace: warning: PID {pid} maps no OpenSSL library (searched: {}); tracing plaintext HTTP, and watching \
-         for one to load. HTTPS through another TLS stack (BoringSSL in grpcio, rustls, Go) or a stripped static \
-         OpenSSL is not visible",
-        search.searched.join(", ")
+        "pytrace: warning: PID {pid} maps no OpenSSL pytrace can probe ({}); tracing plaintext HTTP, and watching \
+         for one to load",
+        search.explain()
     );
+}
+
+/// Names the objects whose HTTPS cannot be seen, beside the usable ones.
+fn report_unusable(pid: u32, search: &tls::TlsSearch) {
+    for (path, why) in &search.unusable {
+        tracing::info!("PID {pid}: HTTPS through {path} is not visible: {why}");
+    }
 }
 
 /// Python context (which function made each call) when the target's CPython
@@ -579,8 +589,13 @@ fn rescan_targets(targets: &mut HashMap<u32, Traced>, probes: &mut Probes, pipel
             probes.forget_pid(pid);
             return false;
         }
-        for library in tls::find_mapped(&traced.process, &mut traced.known_files).libraries {
-            attach(probes, pid, &library);
+        // Objects loaded since the last look (dlopen).
+        let search = tls::find_mapped(&traced.process, &mut traced.known_files);
+        for library in &search.libraries {
+            attach(probes, pid, library);
+        }
+        for (path, why) in &search.unusable {
+            eprintln!("pytrace: PID {pid} loaded {path}; HTTPS through it is not visible: {why}");
         }
         true
     });

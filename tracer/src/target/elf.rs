@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use object::read::elf::{Dyn as _, ElfFile64};
-use object::{Object, ObjectSegment, ObjectSymbol};
+use object::{Object, ObjectSection, ObjectSegment, ObjectSymbol};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ElfError {
@@ -77,6 +77,25 @@ impl Elf {
             file.dynamic_symbols().chain(file.symbols()).find(|s| s.is_definition() && s.name().is_ok_and(&wanted))?;
         let address = symbol.address();
         Some(SymbolLocation { address, file_offset: self.file_offset(address), size: symbol.size() })
+    }
+
+    /// Whether a symbol-name table (`.dynstr`, or `.strtab` when the file
+    /// is not stripped) holds `name`: a look at a few pages that tells, before
+    /// any symbol table is searched, whether the file can define it.
+    pub fn names_contain(&self, name: &str) -> bool {
+        self.section_contains(&[".dynstr", ".strtab"], name.as_bytes())
+    }
+
+    /// Whether the read-only data (`.rodata`) holds `text`.
+    pub fn rodata_contains(&self, text: &str) -> bool {
+        self.section_contains(&[".rodata"], text.as_bytes())
+    }
+
+    fn section_contains(&self, sections: &[&str], needle: &[u8]) -> bool {
+        let file = self.file();
+        sections.iter().filter_map(|name| file.section_by_name(name)).any(|section| {
+            section.data().is_ok_and(|data| memchr::memmem::find(data, needle).is_some())
+        })
     }
 
     /// Where the byte at virtual address `address` is stored in the file.

@@ -32,6 +32,16 @@ pub fn parse_maps(text: &str, root: Option<&str>) -> Vec<MappedFile> {
     files
 }
 
+impl MappedFile {
+    /// The file's identity as `stat` would give it (`st_dev`, `st_ino`),
+    /// known without a system call.
+    pub fn id(&self) -> (u64, u64) {
+        let (major, minor) = self.dev.split_once(':').unwrap_or_default();
+        let number = |hex: &str| u32::from_str_radix(hex, 16).unwrap_or(0);
+        (libc::makedev(number(major), number(minor)), self.inode)
+    }
+}
+
 fn parse_line(line: &str) -> Option<MappedFile> {
     let mut fields = line.splitn(6, ' ');
     let range = fields.next()?;
@@ -73,6 +83,15 @@ mod tests {
         assert_eq!(files[1].first_range, (0x7f0000000000, 0x7f0000001000));
         assert!(files[2].deleted);
         assert_eq!(files[1].inode, 555);
+    }
+
+    #[test]
+    fn knows_a_file_s_identity_as_stat_gives_it() {
+        use std::os::unix::fs::MetadataExt as _;
+        let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
+        let file = parse_maps(&maps, None).into_iter().find(|f| f.path.contains("libc")).unwrap();
+        let meta = std::fs::metadata(&file.path).unwrap();
+        assert_eq!(file.id(), (meta.dev(), meta.ino()));
     }
 
     #[test]

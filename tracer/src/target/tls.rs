@@ -1,7 +1,15 @@
 //! Finding the TLS library a target uses: the OpenSSL objects it maps now
-//! (`libssl`, or OpenSSL linked into the executable / libpython), and, when
-//! `ssl` is not imported yet, the `libssl` its `_ssl` module *will* load, so
-//! probes can be in place before the first request.
+//! — a shared `libssl`, or OpenSSL linked statically into any object (the
+//! executable, libpython, an extension module), found through `.symtab` as
+//! well as `.dynsym` — and, when `ssl` is not imported yet, the `libssl` its
+//! `_ssl` module *will* load, so probes can be in place before the first
+//! request.
+//!
+//! Every mapped object is looked at once (by file identity): first a glance
+//! at its symbol-name tables for `SSL_write`, and only then its symbols; an
+//! object that holds a TLS stack pytrace cannot probe — OpenSSL stripped of
+//! its symbols, BoringSSL, rustls — is recognised by its read-only data and
+//! named, so the user learns why its HTTPS is not seen.
 
 use std::collections::HashSet;
 use std::os::unix::fs::MetadataExt;
@@ -32,39 +40,111 @@ pub struct TlsLibrary {
     pub mapped: bool,
 }
 
+/// A TLS stack pytrace sees in an object but cannot probe.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UnusableTls {
+    /// OpenSSL's code is there, its symbols are not.
+    StrippedOpenSsl,
+    BoringSsl,
+    Rustls,
+}
+
+impl std::fmt::Display for UnusableTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::StrippedOpenSsl => "OpenSSL linked in without its symbols (stripped)",
+            Self::BoringSsl => "BoringSSL, not supported",
+            Self::Rustls => "rustls, not supported",
+        })
+    }
+}
+
 /// Result of one search.
 #[derive(Debug, Default)]
 pub struct TlsSearch {
     pub libraries: Vec<TlsLibrary>,
-    /// Objects examined, for the "no TLS library found" message.
-    pub searched: Vec<String>,
+    /// Objects holding a TLS stack that cannot be probed.
+    pub unusable: Vec<(String, UnusableTls)>,
+    /// Where OpenSSL was looked for and not found (the executable, the
+    /// interpreter, TLS-named libraries), for the "none usable" message.
+    pub without_tls: Vec<String>,
+}
+
+impl TlsSearch {
+    /// One line: what was examined, and why none of it can be probed.
+    pub fn explain(&self) -> String {
+        let mut parts: Vec<String> = self.unusable.iter().map(|(path, why)| format!("{path}: {why}")).collect();
+        parts.extend(self.without_tls.iter().map(|path| format!("{path}: no OpenSSL")));
+        if parts.is_empty() { "no object holds a TLS library".to_owned() } else { parts.join("; ") }
+    }
 }
 
 pub fn file_id(path: &Path) -> Option<FileId> {
     std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
 }
 
-/// Looks at the target's mapped objects that can hold OpenSSL, skipping
-/// files in `known` (already examined).
+/// Looks at the target's mapped objects not in `known` (examined already),
+/// and adds them to it.
 pub fn find_mapped(target: &TargetProcess, known: &mut HashSet<FileId>) -> TlsSearch {
     let mut search = TlsSearch::default();
     for file in &target.mapped {
-        if !may_hold_openssl(&file.path, &target.executable) {
+        if !known.insert(file.id()) {
             continue;
         }
         let host_path = target.host_path(file);
-        let Some(id) = file_id(&host_path) else {
-            continue;
-        };
-        search.searched.push(file.path.clone());
-        if !known.insert(id) {
-            continue;
-        }
-        if let Some(library) = inspect(&file.path, host_path, id, true) {
-            search.libraries.push(library);
+        let (Some(id), Ok(elf)) = (file_id(&host_path), Elf::open(&host_path)) else { continue };
+        match examine(&elf) {
+            Examined::OpenSsl => {
+                if let Some(library) = inspect(&elf, &file.path, host_path, id, true) {
+                    search.libraries.push(library);
+                }
+            }
+            Examined::Unusable(why) => search.unusable.push((file.path.clone(), why)),
+            Examined::Nothing if worth_naming(&file.path, &target.executable) => {
+                search.without_tls.push(file.path.clone());
+            }
+            Examined::Nothing => {}
         }
     }
     search
+}
+
+/// What an object holds, as far as TLS goes.
+#[derive(Debug, PartialEq, Eq)]
+enum Examined {
+    /// It defines OpenSSL's functions (shared or static, with symbols).
+    OpenSsl,
+    Unusable(UnusableTls),
+    Nothing,
+}
+
+/// A glance first: most objects name no `SSL_write` and hold no TLS code.
+fn examine(elf: &Elf) -> Examined {
+    if elf.names_contain("SSL_write") && defines_ssl_write(elf) {
+        return Examined::OpenSsl;
+    }
+    if elf.rodata_contains("BoringSSL") {
+        Examined::Unusable(UnusableTls::BoringSsl)
+    } else if elf.rodata_contains("ssl/statem/") {
+        // The file names OpenSSL's libssl records for its errors.
+        Examined::Unusable(UnusableTls::StrippedOpenSsl)
+    } else if elf.rodata_contains("rustls") {
+        Examined::Unusable(UnusableTls::Rustls)
+    } else {
+        Examined::Nothing
+    }
+}
+
+/// Whether `elf` defines (not merely calls) one of OpenSSL's write functions.
+fn defines_ssl_write(elf: &Elf) -> bool {
+    ["SSL_write", "SSL_write_ex"].iter().any(|name| elf.symbol(name).is_some_and(|s| s.file_offset.is_some()))
+}
+
+/// Objects named in the "none usable" message even when they hold no TLS:
+/// the executable, the interpreter and TLS-named libraries.
+fn worth_naming(path: &str, executable: &str) -> bool {
+    let name = Path::new(path).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    name.starts_with("libssl") || name.starts_with("libpython") || path == executable
 }
 
 /// The `libssl` that the target's `_ssl` extension module links against,
@@ -84,7 +164,7 @@ pub fn predict_libssl(target: &TargetProcess) -> Option<TlsLibrary> {
         let path = format!("{}/{libssl}", dir.trim_end_matches('/'));
         let host_path = root.join(path.trim_start_matches('/'));
         if let Some(id) = file_id(&host_path) {
-            return inspect(&path, host_path, id, false);
+            return inspect(&Elf::open(&host_path).ok()?, &path, host_path, id, false);
         }
     }
     None
@@ -125,13 +205,7 @@ fn find_ssl_module(root: &Path, object_path: &str, version: &str) -> Option<Stri
     None
 }
 
-fn may_hold_openssl(path: &str, executable: &str) -> bool {
-    let name = Path::new(path).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    name.starts_with("libssl") || name.starts_with("libpython") || name.starts_with("_ssl.") || path == executable
-}
-
-fn inspect(path: &str, host_path: PathBuf, id: FileId, mapped: bool) -> Option<TlsLibrary> {
-    let elf = Elf::open(&host_path).ok()?;
+fn inspect(elf: &Elf, path: &str, host_path: PathBuf, id: FileId, mapped: bool) -> Option<TlsLibrary> {
     let mut symbols: Vec<(&'static str, u64)> = Vec::new();
     for spec in crate::probes::TLS_PROBES {
         if !symbols.iter().any(|(name, _)| *name == spec.symbol)
@@ -143,7 +217,7 @@ fn inspect(path: &str, host_path: PathBuf, id: FileId, mapped: bool) -> Option<T
     let has_io = symbols.iter().any(|(name, _)| name.starts_with("SSL_write"));
     let mut covered_by_callee = Vec::new();
     if has_io {
-        covered_by_callee = probe_shared_callees(&elf, &mut symbols);
+        covered_by_callee = probe_shared_callees(elf, &mut symbols);
     }
     has_io.then(|| TlsLibrary { path: path.to_owned(), host_path, id, symbols, covered_by_callee, mapped })
 }
@@ -188,4 +262,33 @@ fn probe_shared_callees(elf: &Elf, symbols: &mut Vec<(&'static str, u64)>) -> Ve
         tracing::debug!(extended, plain, callee = format_args!("{callee:#x}"), "probing the shared callee");
     }
     covered
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn examined(path: &str) -> Examined {
+        examine(&Elf::open(Path::new(path)).unwrap())
+    }
+
+    #[test]
+    fn tells_openssl_from_objects_without_tls() {
+        assert_eq!(examined("/usr/lib/x86_64-linux-gnu/libssl.so.3"), Examined::OpenSsl);
+        assert_eq!(examined("/usr/lib/x86_64-linux-gnu/libcrypto.so.3"), Examined::Nothing);
+        assert_eq!(examined("/usr/bin/true"), Examined::Nothing);
+    }
+
+    #[test]
+    fn explains_why_nothing_is_usable() {
+        let search = TlsSearch {
+            libraries: Vec::new(),
+            unusable: vec![("/app/client.so".into(), UnusableTls::StrippedOpenSsl)],
+            without_tls: vec!["/usr/bin/python3.14".into()],
+        };
+        assert_eq!(
+            search.explain(),
+            "/app/client.so: OpenSSL linked in without its symbols (stripped); /usr/bin/python3.14: no OpenSSL"
+        );
+    }
 }
