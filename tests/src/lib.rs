@@ -140,7 +140,13 @@ pub struct Client {
     process: ProcessGuard,
     stdin: Option<ChildStdin>,
     stdout: mpsc::Receiver<String>,
+    /// The interpreter's PID as the host sees it.
     pub pid: u32,
+    /// `Some` when it runs in a container: the container's id.
+    pub container_id: Option<String>,
+    /// Removes what the setting made for it (scripts copied into a root
+    /// file system, a container), after the process is gone.
+    _setting: Option<SettingGuard>,
 }
 
 /// What the client did, per its own report lines.
@@ -170,12 +176,43 @@ impl Client {
         if let Some(ca) = &server.ca {
             command.arg("--ca").arg(ca);
         }
-        let mut child = command.stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().expect("start client.py");
+        Self::spawn(command, None, None)
+    }
+
+    /// Starts `client.py` with `interpreter`, in its setting.
+    pub fn start_in(interpreter: &Interpreter, server: &Server, args: &[&str]) -> Self {
+        Self::start_script_in(interpreter, "client.py", server, &[&["--wait-for-go"], args].concat())
+    }
+
+    /// Starts a script of tests/python with `interpreter`, in its setting
+    /// (on the host, chroot'ed in namespaces of its own, or in a container),
+    /// with `--base` and `--ca` as the script sees them.
+    pub fn start_script_in(interpreter: &Interpreter, script: &str, server: &Server, args: &[&str]) -> Self {
+        if matches!(interpreter.setting, Setting::Host) {
+            return Self::start_script(&interpreter.python, script, server, args);
+        }
+        let marker = format!("pytrace-test-{}-{}", std::process::id(), next_id());
+        let (command, guard) = interpreter.setting.command(&interpreter.python, script, server, args, &marker);
+        let mut client = Self::spawn(command, Some(&marker), Some(guard));
+        client.container_id = client._setting.as_ref().and_then(SettingGuard::container_id);
+        client
+    }
+
+    /// Spawns `command`, waits for its READY line, and — for a process in
+    /// a PID namespace of its own — finds its host PID by `marker`.
+    fn spawn(mut command: Command, marker: Option<&str>, setting: Option<SettingGuard>) -> Self {
+        let mut child = command.stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().expect("start the client");
         let stdin = child.stdin.take();
         let stdout = line_reader(child.stdout.take().expect("stdout"));
         let pid = child.id();
-        let client = Self { process: ProcessGuard(child), stdin, stdout, pid };
-        wait_for_line(&client.stdout, "READY", &mut Vec::new(), Duration::from_secs(60)).expect("client READY");
+        let mut client =
+            Self { process: ProcessGuard(child), stdin, stdout, pid, container_id: None, _setting: setting };
+        let mut seen = Vec::new();
+        let ready = wait_for_line(&client.stdout, "READY", &mut seen, Duration::from_secs(60));
+        assert!(ready.is_some(), "client not READY: {seen:?}");
+        if let Some(marker) = marker {
+            client.pid = pid_with_marker(marker).unwrap_or_else(|| panic!("no process carries {marker}"));
+        }
         client
     }
 
@@ -470,7 +507,8 @@ impl Trace {
 }
 
 /// Interpreters the tests cover, from `PYTRACE_INTERPRETERS` (set by
-/// `cargo xtask test`): pyenv's 3.8–3.13 and Debian's python3.11.
+/// `cargo xtask test`): pyenv's 3.8–3.13, Debian's python3.11, and Debian
+/// sid's 3.14 and 3.15 (paths inside the sid root file system).
 pub fn interpreters() -> Vec<(String, PathBuf)> {
     let list =
         std::env::var("PYTRACE_INTERPRETERS").expect("PYTRACE_INTERPRETERS is unset: run with `cargo xtask test`");
@@ -478,6 +516,181 @@ pub fn interpreters() -> Vec<(String, PathBuf)> {
         .filter_map(|pair| pair.split_once('='))
         .map(|(label, path)| (label.to_owned(), PathBuf::from(path)))
         .collect()
+}
+
+/// Where a traced interpreter runs.
+#[derive(Clone, Debug)]
+pub enum Setting {
+    /// On the host, as pytrace.
+    Host,
+    /// In a root file system of its own, chroot'ed in new mount, PID and
+    /// UTS namespaces (`unshare`).
+    Chroot(PathBuf),
+    /// In a podman container (runc) of this image, sharing the host's network.
+    Container(String),
+}
+
+/// An interpreter to trace: its label, its path where it runs, and where.
+#[derive(Clone, Debug)]
+pub struct Interpreter {
+    pub label: String,
+    pub python: PathBuf,
+    pub setting: Setting,
+}
+
+impl Interpreter {
+    /// The minor version, from the label (`pyenv 3.12` → 12).
+    pub fn minor(&self) -> u32 {
+        self.label.rsplit('.').next().and_then(|m| m.parse().ok()).expect("a label ending in 3.N")
+    }
+}
+
+/// The interpreter labelled `label` in [`interpreters`]: on the host, or —
+/// Debian sid's 3.14 and 3.15 (`sid 3.14`) — chroot'ed in the sid root file
+/// system (`cargo xtask fixtures`).
+pub fn interpreter(label: &str) -> Interpreter {
+    let (_, python) =
+        interpreters().into_iter().find(|(l, _)| l == label).unwrap_or_else(|| panic!("{label} is not installed"));
+    let setting = if label.starts_with("sid ") { Setting::Chroot(sid_rootfs()) } else { Setting::Host };
+    Interpreter { label: label.to_owned(), python, setting }
+}
+
+/// Debian sid's CPython 3.`minor` in a podman container.
+pub fn sid_in_container(minor: u32) -> Interpreter {
+    let image = std::env::var("PYTRACE_SID_IMAGE").expect("PYTRACE_SID_IMAGE is unset: run with `cargo xtask test`");
+    Interpreter {
+        label: format!("sid 3.{minor} (podman)"),
+        python: PathBuf::from(format!("/usr/bin/python3.{minor}")),
+        setting: Setting::Container(image),
+    }
+}
+
+/// The Debian sid root file system built by `cargo xtask fixtures`.
+pub fn sid_rootfs() -> PathBuf {
+    PathBuf::from(std::env::var_os("PYTRACE_SID_ROOTFS").expect("PYTRACE_SID_ROOTFS is unset: run with `cargo xtask test`"))
+}
+
+fn next_id() -> u32 {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    COUNTER.fetch_add(1, Ordering::Relaxed)
+}
+
+/// Where the test scripts are, seen from inside a chroot or container.
+const SCRIPTS_INSIDE: &str = "/opt/pytrace-test";
+
+impl Setting {
+    /// The command that runs `script` (with the server's address and CA as
+    /// seen inside), and what to clean up afterwards. `marker` goes into
+    /// the process's environment, to find its host PID.
+    fn command(&self, python: &Path, script: &str, server: &Server, args: &[&str], marker: &str) -> (Command, SettingGuard) {
+        let scripts = scratch_dir("scripts");
+        for entry in std::fs::read_dir(python_dir()).expect("tests/python").flatten() {
+            if entry.path().extension().is_some_and(|e| e == "py") {
+                std::fs::copy(entry.path(), scripts.join(entry.file_name())).expect("copy a script");
+            }
+        }
+        if let Some(ca) = &server.ca {
+            std::fs::copy(ca, scripts.join("ca.pem")).expect("copy the CA");
+        }
+        // "localhost" need not resolve inside: a minimal root file system has no /etc/hosts.
+        let base = format!("{}://127.0.0.1:{}", server.scheme, server.port);
+        let mut script_args: Vec<String> = vec![format!("{SCRIPTS_INSIDE}/{script}"), "--base".into(), base];
+        if server.ca.is_some() {
+            script_args.extend(["--ca".into(), format!("{SCRIPTS_INSIDE}/ca.pem")]);
+        }
+        script_args.extend(args.iter().map(|a| a.to_string()));
+        match self {
+            Setting::Host => unreachable!("host clients start directly"),
+            Setting::Chroot(rootfs) => {
+                let inside = rootfs.join(SCRIPTS_INSIDE.trim_start_matches('/')).join(marker);
+                std::fs::create_dir_all(inside.parent().expect("parent")).expect("scripts dir in the rootfs");
+                std::fs::rename(&scripts, &inside).or_else(|_| copy_dir(&scripts, &inside)).expect("scripts into the rootfs");
+                let script_args: Vec<String> = script_args
+                    .into_iter()
+                    .map(|a| a.replace(SCRIPTS_INSIDE, &format!("{SCRIPTS_INSIDE}/{marker}")))
+                    .collect();
+                let mut command = Command::new("unshare");
+                command
+                    .args(["--mount", "--pid", "--uts", "--fork", "--kill-child", "chroot"])
+                    .arg(rootfs)
+                    .arg(python)
+                    .args(script_args)
+                    .env("PYTRACE_TEST_MARKER", marker);
+                (command, SettingGuard::Directory(inside))
+            }
+            Setting::Container(image) => {
+                let cid_file = scratch_dir("container").join("cid");
+                let mut command = Command::new("podman");
+                command
+                    .args(["--runtime", "runc", "run", "--rm", "-i", "--network", "host"])
+                    .arg("--cidfile")
+                    .arg(&cid_file)
+                    .args(["-e", &format!("PYTRACE_TEST_MARKER={marker}")])
+                    .arg("-v")
+                    .arg(format!("{}:{SCRIPTS_INSIDE}:ro", scripts.display()))
+                    .arg(image)
+                    .arg(python)
+                    .args(script_args);
+                (command, SettingGuard::Container(cid_file))
+            }
+        }
+    }
+}
+
+fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)?.flatten() {
+        std::fs::copy(entry.path(), to.join(entry.file_name()))?;
+    }
+    Ok(())
+}
+
+/// What a client's setting leaves behind, removed on drop.
+enum SettingGuard {
+    /// Scripts copied into a root file system.
+    Directory(PathBuf),
+    /// A container, by the file podman wrote its id to.
+    Container(PathBuf),
+}
+
+impl SettingGuard {
+    fn container_id(&self) -> Option<String> {
+        let SettingGuard::Container(cid_file) = self else { return None };
+        std::fs::read_to_string(cid_file).ok().map(|id| id.trim().to_owned()).filter(|id| !id.is_empty())
+    }
+}
+
+impl Drop for SettingGuard {
+    fn drop(&mut self) {
+        match self {
+            SettingGuard::Directory(dir) => {
+                let _ = std::fs::remove_dir_all(dir);
+            }
+            SettingGuard::Container(_) => {
+                if let Some(id) = self.container_id() {
+                    let _ = Command::new("podman").args(["--runtime", "runc", "rm", "-f", &id]).output();
+                }
+            }
+        }
+    }
+}
+
+/// The process whose environment holds `PYTRACE_TEST_MARKER=marker`.
+fn pid_with_marker(marker: &str) -> Option<u32> {
+    let wanted = format!("PYTRACE_TEST_MARKER={marker}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+            let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else { continue };
+            let environ = std::fs::read(entry.path().join("environ")).unwrap_or_default();
+            let is_python = std::fs::read_to_string(entry.path().join("comm")).is_ok_and(|c| c.starts_with("python"));
+            if is_python && environ.split(|b| *b == 0).any(|kv| kv == wanted.as_bytes()) {
+                return Some(pid);
+            }
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    None
 }
 
 /// pyenv's root directory.
@@ -519,6 +732,14 @@ macro_rules! test_each_interpreter {
         #[test]
         fn debian_system_3_11() {
             $check("debian 3.11");
+        }
+        #[test]
+        fn debian_sid_3_14_chroot() {
+            $check("sid 3.14");
+        }
+        #[test]
+        fn debian_sid_3_15_chroot() {
+            $check("sid 3.15");
         }
     };
 }

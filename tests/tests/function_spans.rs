@@ -7,16 +7,16 @@
 
 use serde_json::Value;
 
-use integration_tests::{Client, Server, Tracer, interpreters};
+use integration_tests::{Client, Server, Tracer, interpreter};
 
 const PATTERNS: [&str; 5] =
     ["agent_app:Agent.run", "agent_app:Agent.step", "agent_app:fetch_pages", "agent_app:fetch", "*:failing"];
 
 fn check(label: &str) {
-    let (_, python) = interpreters().into_iter().find(|(l, _)| l == label).unwrap();
-    let minor: u32 = label.rsplit('.').next().unwrap().parse().unwrap();
+    let python = interpreter(label);
+    let minor = python.minor();
     let server = Server::https();
-    let mut client = Client::start_script(&python, "agent_app.py", &server, &[]);
+    let mut client = Client::start_script_in(&python, "agent_app.py", &server, &[]);
     let args: Vec<&str> = PATTERNS.iter().flat_map(|p| ["--trace-function", p]).collect();
     let tracer = Tracer::attach(&[client.pid], &args);
     client.go();

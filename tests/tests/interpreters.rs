@@ -1,21 +1,20 @@
 //! Every CPython on these machines — pyenv 3.8 to 3.13 (3.8/3.9 call
-//! `SSL_read`/`SSL_write`, later ones the `_ex` variants) and Debian's static
-//! `python3.11` — traced with standard-library clients.
+//! `SSL_read`/`SSL_write`, later ones the `_ex` variants), Debian's static
+//! `python3.11`, and Debian sid's static 3.14 and 3.15 chroot'ed in
+//! namespaces of their own — traced with standard-library clients.
 
 #![expect(clippy::unwrap_used, reason = "a test fails loudly on an unexpected value")]
 
-use integration_tests::{Client, Server, Tracer, interpreters};
+use integration_tests::{Client, Server, Tracer, interpreter};
 
 const PLAN: &str = "GET /json,POST /echo,GET /chunked,GET /encoded?encoding=gzip,GET /status/404";
 
 fn check(label: &str) {
-    let (_, python) =
-        interpreters().into_iter().find(|(l, _)| l == label).unwrap_or_else(|| panic!("{label} not installed"));
-    assert!(python.exists(), "{} is missing on this machine", python.display());
-    let minor = label.rsplit('.').next().unwrap();
+    let python = interpreter(label);
+    let minor = python.minor();
     let server = Server::https();
     for lib in ["http.client", "urllib"] {
-        let mut client = Client::start(&python, &server, &["--lib", lib, "--paths", PLAN, "--repeat", "2"]);
+        let mut client = Client::start_in(&python, &server, &["--lib", lib, "--paths", PLAN, "--repeat", "2"]);
         let tracer = Tracer::attach(&[client.pid], &[]);
         client.go();
         let mut done = client.finish();

@@ -6,9 +6,8 @@
 #![expect(clippy::unwrap_used, reason = "a test fails loudly on an unexpected value")]
 
 use std::collections::BTreeMap;
-use std::path::Path;
 
-use integration_tests::{Client, Server, Trace, Tracer, interpreters, python_dir};
+use integration_tests::{Client, Interpreter, Server, Trace, Tracer, interpreter, interpreters, python_dir};
 
 /// `# request: <case>` markers in context_app.py → line numbers.
 fn marked_lines() -> BTreeMap<String, i64> {
@@ -20,13 +19,13 @@ fn marked_lines() -> BTreeMap<String, i64> {
         .collect()
 }
 
-fn trace_app(python: &Path) -> (Trace, u32) {
+fn trace_app(python: &Interpreter) -> (Trace, u32) {
     trace_app_with(python, &[])
 }
 
-fn trace_app_with(python: &Path, pytrace_args: &[&str]) -> (Trace, u32) {
+fn trace_app_with(python: &Interpreter, pytrace_args: &[&str]) -> (Trace, u32) {
     let server = Server::https();
-    let mut client = Client::start_script(python, "context_app.py", &server, &[]);
+    let mut client = Client::start_script_in(python, "context_app.py", &server, &[]);
     let pid = client.pid;
     let tracer = Tracer::attach(&[pid], pytrace_args);
     client.go();
@@ -35,8 +34,8 @@ fn trace_app_with(python: &Path, pytrace_args: &[&str]) -> (Trace, u32) {
 }
 
 fn check(label: &str) {
-    let (_, python) = interpreters().into_iter().find(|(l, _)| l == label).unwrap();
-    let minor: u32 = label.rsplit('.').next().unwrap().parse().unwrap();
+    let python = interpreter(label);
+    let minor = python.minor();
     let (trace, pid) = trace_app(&python);
     assert!(trace.stderr.contains("Python context on"), "{label}: {}", trace.stderr);
     assert_eq!(trace.spans.len(), 8, "{label}: {}", trace.json_text);
@@ -62,8 +61,13 @@ fn check(label: &str) {
         let thread = a["thread.id"].as_u64().unwrap();
         if marker == "thread" {
             assert_ne!(thread, u64::from(pid), "{label}: pool requests run on worker threads");
-            // CPython before 3.14 leaves its threads unnamed in the OS: no name is better than the process's.
-            assert_eq!(a["thread.name"], serde_json::Value::Null, "{label} {case}");
+            if minor >= 14 {
+                // 3.14+ names its threads in the OS (up to 15 bytes): `ThreadPoolExecutor-0_0`.
+                assert!(a["thread.name"].as_str().is_some_and(|n| n.starts_with("ThreadPool")), "{label} {case}: {a}");
+            } else {
+                // Earlier versions leave them unnamed in the OS: no name is better than the process's.
+                assert_eq!(a["thread.name"], serde_json::Value::Null, "{label} {case}");
+            }
         } else {
             assert_eq!(thread, u64::from(pid), "{label} {case}: the main thread");
             assert_eq!(a["thread.name"], "MainThread", "{label} {case}");
@@ -110,7 +114,7 @@ fn an_unknown_layout_is_explained_and_http_spans_still_come() {
 
 #[test]
 fn library_paths_move_the_named_caller_outward() {
-    let (_, python) = interpreters().into_iter().find(|(l, _)| l == "pyenv 3.12").unwrap();
+    let python = interpreter("pyenv 3.12");
     let app_dir = python_dir().display().to_string();
     let (trace, _) = trace_app_with(&python, &["--library-path", &app_dir]);
     // Every frame is now library code: the innermost one (inside the standard library) is named.

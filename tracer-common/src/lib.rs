@@ -45,11 +45,12 @@ pub enum EventKind {
     /// The client set this SNI host name on `SSL*` `conn_id`; payload: the name.
     TlsServerName = 7,
     /// The Python stack of the thread starting a request on `conn_id`;
-    /// payload: `call_len` [`PyFrame`]s, innermost first.
+    /// payload: the thread's name (`THREAD_NAME_LEN` bytes), then
+    /// `call_len` [`PyFrame`]s, innermost first.
     PyStack = 8,
     /// A call of a Python function started (or, on 3.8–3.10, a generator
     /// resumed), for `--trace-function`; `conn_id` is the frame's address,
-    /// payload: the stack at that moment, the function's own frame first.
+    /// payload: as `PyStack`, the function's own frame first.
     FunctionStart = 9,
     /// A call of a Python function ended; `conn_id` is the frame's address,
     /// `call_len` the code object, `flags` `FUNCTION_*` bits.
@@ -405,8 +406,14 @@ pub struct ActiveFunction {
 #[derive(Clone, Copy)]
 pub struct StackBuffer {
     pub header: EventHeader,
+    /// The thread's name in the OS (`comm`) when the stack was taken: a
+    /// thread may be gone by the time user space reads the event.
+    pub thread_name: [u8; THREAD_NAME_LEN],
     pub frames: [PyFrame; MAX_PY_FRAMES],
 }
+
+/// Bytes of a thread's OS name (`TASK_COMM_LEN`), NUL-padded.
+pub const THREAD_NAME_LEN: usize = 16;
 
 /// Indices into the per-CPU `STATS` array.
 #[repr(u32)]

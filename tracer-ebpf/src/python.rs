@@ -9,13 +9,17 @@
 use aya_ebpf::{
     cty::c_void,
     bindings::bpf_pidns_info,
-    helpers::{bpf_get_ns_current_pid_tgid, bpf_ktime_get_ns, bpf_loop, bpf_probe_read_user, bpf_probe_read_user_buf},
+    helpers::{
+        bpf_get_current_comm, bpf_get_ns_current_pid_tgid, bpf_ktime_get_ns, bpf_loop, bpf_probe_read_user,
+        bpf_probe_read_user_buf,
+    },
     macros::uprobe,
     programs::ProbeContext,
 };
 use tracer_common::{
     EVENT_HEADER_LEN, EventHeader, EventKind, KnownStackKey, MAX_PY_FRAMES, PY_FRAME_LEN, PY_FRAMES_OBJECTS,
-    PY_FRAMES_VIA_CFRAME, PyFrame, PyLayout, STACK_HASH_SEED, STACK_KNOWN, StackBuffer, Stat, stack_hash_step,
+    PY_FRAMES_VIA_CFRAME, PyFrame, PyLayout, STACK_HASH_SEED, STACK_KNOWN, StackBuffer, Stat, THREAD_NAME_LEN,
+    stack_hash_step,
 };
 
 use crate::emit::{Source, opaque, output, output_urgent, peek, traced_pid};
@@ -107,11 +111,12 @@ pub fn send_stack(kind: EventKind, layout: &PyLayout, frame: u64, pid_tgid: u64,
         call_start_ns: now,
         call_end_ns: now,
         call_len: count as u64,
-        chunk_len: (count * PY_FRAME_LEN) as u32,
+        chunk_len: (THREAD_NAME_LEN + count * PY_FRAME_LEN) as u32,
         flags: if known { flags | STACK_KNOWN } else { flags },
         ..EventHeader::default()
     };
-    let len = (EVENT_HEADER_LEN + count * PY_FRAME_LEN).min(core::mem::size_of::<StackBuffer>());
+    scratch.thread_name = bpf_get_current_comm().unwrap_or_default();
+    let len = (EVENT_HEADER_LEN + THREAD_NAME_LEN + count * PY_FRAME_LEN).min(core::mem::size_of::<StackBuffer>());
     // A stack with code objects user space has not read yet goes at once:
     // they are read from the process, which may exit (or free them) within
     // milliseconds. A known one waits for the batch (a wake-up costs the

@@ -11,7 +11,7 @@ use bytes::Bytes;
 use tracer_common::{
     AF_INET, AF_INET6, Direction, EVENT_HEADER_LEN, EventHeader, EventKind, FLAG_LAST_CHUNK, FLAG_TRUNCATED,
     FUNCTION_FIRST_SEEN, FUNCTION_RAISED, FUNCTION_SUSPENDED, FUNCTION_UNWOUND, KnownStackKey, PY_FRAME_LEN,
-    ROLE_SERVER, SOCKET_ADDRS_LEN, STACK_KNOWN, SocketAddrs, stack_hash,
+    ROLE_SERVER, SOCKET_ADDRS_LEN, STACK_KNOWN, SocketAddrs, THREAD_NAME_LEN, stack_hash,
 };
 
 /// Identifies one connection within a process: an `SSL*` for TLS, a socket
@@ -151,6 +151,8 @@ pub enum Event {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RawStack {
     pub tid: u32,
+    /// The thread's OS name when the stack was taken, NUL-padded.
+    pub thread_name: [u8; THREAD_NAME_LEN],
     pub frames: Vec<RawFrame>,
     /// The kernel found a stack with these code objects already resolved
     /// (`KNOWN_STACKS`), so it did not hurry this one.
@@ -204,6 +206,10 @@ pub enum DecodeError {
 
 /// The `call_len` frames following a stack event's header.
 fn read_stack(header: &EventHeader, payload: &[u8]) -> RawStack {
+    let mut thread_name = [0; THREAD_NAME_LEN];
+    let name_len = THREAD_NAME_LEN.min(payload.len());
+    thread_name[..name_len].copy_from_slice(&payload[..name_len]);
+    let payload = &payload[name_len..];
     let count = (header.call_len as usize).min(payload.len() / PY_FRAME_LEN);
     let frames = payload[..count * PY_FRAME_LEN]
         .chunks_exact(PY_FRAME_LEN)
@@ -212,7 +218,7 @@ fn read_stack(header: &EventHeader, payload: &[u8]) -> RawStack {
             RawFrame { code: word(0), position: word(8), frame: word(16) }
         })
         .collect();
-    RawStack { tid: header.tid, frames, known: header.flags & STACK_KNOWN != 0 }
+    RawStack { tid: header.tid, thread_name, frames, known: header.flags & STACK_KNOWN != 0 }
 }
 
 /// Decodes one ring-buffer record.

@@ -99,14 +99,14 @@ impl Pipeline {
                 // Resolved now, while the process and its code objects are alive.
                 let frames = self.resolve_stack(conn.pid, stack);
                 let within = self.functions.enclosing(conn.pid, &frames);
-                let thread_name = self.threads.name(conn.pid, stack.tid);
+                let thread_name = self.threads.name(conn.pid, stack.tid, &stack.thread_name);
                 let frames = self.stacks.share(conn.pid, &frames);
                 let stack = CallStack { tid: stack.tid, thread_name, frames, within };
                 self.tracker.offer_stack(*conn, Arc::new(stack));
             }
             Event::FunctionStart { pid, at_ns, stack, first_seen } => {
                 let frames = self.resolve_stack(*pid, stack);
-                let thread_name = self.threads.name(*pid, stack.tid);
+                let thread_name = self.threads.name(*pid, stack.tid, &stack.thread_name);
                 self.functions.started(CallStart {
                     pid: *pid,
                     tid: stack.tid,

@@ -58,7 +58,8 @@ fn base_interpreter() -> Option<PathBuf> {
 }
 
 /// The interpreters the integration tests cover, as `label=path` pairs
-/// joined by `;`: pyenv's newest 3.8–3.13 and Debian's `/usr/bin/python3.11`.
+/// joined by `;`: pyenv's newest 3.8–3.13, Debian's `/usr/bin/python3.11`,
+/// and Debian sid's 3.14 and 3.15 (paths inside the sid root file system).
 pub fn test_interpreters() -> String {
     let versions: Vec<PathBuf> =
         std::fs::read_dir(pyenv_root().join("versions")).into_iter().flatten().flatten().map(|e| e.path()).collect();
@@ -74,6 +75,9 @@ pub fn test_interpreters() -> String {
         found.push(format!("pyenv 3.{minor}={}", path.display()));
     }
     found.push("debian 3.11=/usr/bin/python3.11".to_owned());
+    // Inside the Debian sid root file system (`fixtures`): they need its C library.
+    found.push("sid 3.14=/usr/bin/python3.14".to_owned());
+    found.push("sid 3.15=/usr/bin/python3.15".to_owned());
     found.join(";")
 }
 

@@ -1,12 +1,16 @@
-//! Thread names for `thread.name`, read once per thread from
-//! `/proc/PID/task/TID/comm` and cached.
+//! Thread names for `thread.name`: the OS name (`comm`) the kernel took
+//! with the thread's stack — exact at the time of the request, even when
+//! the thread is gone by the time the event is read.
 //!
 //! CPython before 3.14 does not name its threads in the OS, so every thread
 //! shows the process's own name there; such a name says nothing and is left
-//! out. The main thread is called `MainThread`, as `threading` calls it.
+//! out. 3.14 and later name them after `threading`'s names (cut to 15
+//! bytes). The main thread is called `MainThread`, as `threading` calls it.
 
 use std::collections::HashMap;
 use std::sync::Arc;
+
+use tracer_common::THREAD_NAME_LEN;
 
 /// `pid`'s threads, from the id each has in the process's own PID
 /// namespace (what CPython records) to its id on the host (the `NSpid`
@@ -30,28 +34,40 @@ fn namespace_ids(status: &str) -> Option<(u32, u32)> {
 
 #[derive(Default)]
 pub struct ThreadNames {
-    names: HashMap<(u32, u32), Option<Arc<str>>>,
+    /// Each thread's last OS name and what is reported for it.
+    names: HashMap<(u32, u32), ([u8; THREAD_NAME_LEN], Option<Arc<str>>)>,
+    /// Each process's main-thread name, read once from `/proc`.
+    main_names: HashMap<u32, Option<String>>,
 }
 
 /// Threads remembered before the cache starts over.
 const MAX_THREADS: usize = 65_536;
 
 impl ThreadNames {
-    pub fn name(&mut self, pid: u32, tid: u32) -> Option<Arc<str>> {
+    /// The name to report for thread `tid` of `pid`, whose OS name was `comm`.
+    pub fn name(&mut self, pid: u32, tid: u32, comm: &[u8; THREAD_NAME_LEN]) -> Option<Arc<str>> {
         if self.names.len() > MAX_THREADS {
             self.names.clear();
+            self.main_names.clear();
         }
-        self.names
-            .entry((pid, tid))
-            .or_insert_with(|| {
-                let comm = |task: u32| std::fs::read_to_string(format!("/proc/{pid}/task/{task}/comm")).ok();
-                meaningful_name(pid, tid, comm(tid).as_deref(), comm(pid).as_deref()).map(Arc::from)
-            })
-            .clone()
+        if let Some((known, name)) = self.names.get(&(pid, tid))
+            && known == comm
+        {
+            return name.clone();
+        }
+        let main = self
+            .main_names
+            .entry(pid)
+            .or_insert_with(|| std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/comm")).ok());
+        let text = String::from_utf8_lossy(comm.split(|b| *b == 0).next().unwrap_or_default());
+        let name: Option<Arc<str>> = meaningful_name(pid, tid, Some(&text), main.as_deref()).map(Arc::from);
+        self.names.insert((pid, tid), (*comm, name.clone()));
+        name
     }
 
     pub fn remove_process(&mut self, pid: u32) {
         self.names.retain(|(p, _), _| *p != pid);
+        self.main_names.remove(&pid);
     }
 }
 
@@ -86,24 +102,19 @@ mod tests {
     }
 
     #[test]
-    fn reads_this_process_threads() {
+    fn names_threads_from_the_name_taken_with_the_stack() {
+        let comm = |name: &str| {
+            let mut bytes = [0; THREAD_NAME_LEN];
+            bytes[..name.len()].copy_from_slice(name.as_bytes());
+            bytes
+        };
         let pid = std::process::id();
         let mut names = ThreadNames::default();
-        assert_eq!(names.name(pid, pid).as_deref(), Some("MainThread"));
-        let (sender, receiver) = std::sync::mpsc::channel();
-        let (done, wait) = std::sync::mpsc::channel::<()>();
-        let worker = std::thread::Builder::new()
-            .name("pytrace-test".into())
-            .spawn(move || {
-                // SAFETY: gettid has no preconditions.
-                sender.send(unsafe { libc::gettid() } as u32).unwrap();
-                wait.recv().unwrap();
-            })
-            .unwrap();
-        let tid = receiver.recv().unwrap();
-        let name = names.name(pid, tid);
-        done.send(()).unwrap();
-        worker.join().unwrap();
-        assert_eq!(name.as_deref(), Some("pytrace-test"));
+        assert_eq!(names.name(pid, pid, &comm("tracer")).as_deref(), Some("MainThread"));
+        // A thread long gone: its name came with the event.
+        assert_eq!(names.name(pid, u32::MAX, &comm("llm-worker")).as_deref(), Some("llm-worker"));
+        assert_eq!(names.name(pid, u32::MAX, &comm("renamed")).as_deref(), Some("renamed"));
+        let main = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/comm")).unwrap();
+        assert_eq!(names.name(pid, u32::MAX - 1, &comm(main.trim_end())), None, "the process's own name says nothing");
     }
 }
