@@ -4,10 +4,7 @@ provider server for a chat completion from a named function, once on the main
 thread and once on a named thread, and tells when it is done. The test reads
 the `# request:` marker to know the line each span must point at.
 
-  isolated_app.py --base https://HOST:PORT --ca CA.pem --marker TOKEN
-
-The marker only makes the process findable from the host (its PID inside a
-PID namespace is not the host's).
+  isolated_app.py --base https://HOST:PORT --ca CA.pem
 """
 
 import argparse
@@ -30,7 +27,6 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--base", required=True)
     parser.add_argument("--ca", required=True)
-    parser.add_argument("--marker", required=True)
     args = parser.parse_args()
     print("READY", flush=True)
     sys.stdin.readline()

@@ -539,9 +539,10 @@ pub struct Interpreter {
 }
 
 impl Interpreter {
-    /// The minor version, from the label (`pyenv 3.12` → 12).
+    /// The minor version, from the interpreter's name (`python3.12` → 12).
     pub fn minor(&self) -> u32 {
-        self.label.rsplit('.').next().and_then(|m| m.parse().ok()).expect("a label ending in 3.N")
+        let name = self.python.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        name.strip_prefix("python3.").and_then(|m| m.parse().ok()).expect("an interpreter named python3.N")
     }
 }
 
