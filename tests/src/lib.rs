@@ -568,7 +568,9 @@ pub fn sid_in_container(minor: u32) -> Interpreter {
 
 /// The Debian sid root file system built by `cargo xtask fixtures`.
 pub fn sid_rootfs() -> PathBuf {
-    PathBuf::from(std::env::var_os("PYTRACE_SID_ROOTFS").expect("PYTRACE_SID_ROOTFS is unset: run with `cargo xtask test`"))
+    PathBuf::from(
+        std::env::var_os("PYTRACE_SID_ROOTFS").expect("PYTRACE_SID_ROOTFS is unset: run with `cargo xtask test`"),
+    )
 }
 
 fn next_id() -> u32 {
@@ -583,7 +585,14 @@ impl Setting {
     /// The command that runs `script` (with the server's address and CA as
     /// seen inside), and what to clean up afterwards. `marker` goes into
     /// the process's environment, to find its host PID.
-    fn command(&self, python: &Path, script: &str, server: &Server, args: &[&str], marker: &str) -> (Command, SettingGuard) {
+    fn command(
+        &self,
+        python: &Path,
+        script: &str,
+        server: &Server,
+        args: &[&str],
+        marker: &str,
+    ) -> (Command, SettingGuard) {
         let scripts = scratch_dir("scripts");
         for entry in std::fs::read_dir(python_dir()).expect("tests/python").flatten() {
             if entry.path().extension().is_some_and(|e| e == "py") {
@@ -605,7 +614,9 @@ impl Setting {
             Setting::Chroot(rootfs) => {
                 let inside = rootfs.join(SCRIPTS_INSIDE.trim_start_matches('/')).join(marker);
                 std::fs::create_dir_all(inside.parent().expect("parent")).expect("scripts dir in the rootfs");
-                std::fs::rename(&scripts, &inside).or_else(|_| copy_dir(&scripts, &inside)).expect("scripts into the rootfs");
+                std::fs::rename(&scripts, &inside)
+                    .or_else(|_| copy_dir(&scripts, &inside))
+                    .expect("scripts into the rootfs");
                 let script_args: Vec<String> = script_args
                     .into_iter()
                     .map(|a| a.replace(SCRIPTS_INSIDE, &format!("{SCRIPTS_INSIDE}/{marker}")))

@@ -30,11 +30,16 @@ fn check(python: &Interpreter) {
     let trace = tracer.wait();
     let minor = python.minor();
     assert!(
-        trace.stderr.contains(&format!("runs CPython 3.{minor}.")) && trace.stderr.contains(&format!("(/usr/bin/python3.{minor})")),
+        trace.stderr.contains(&format!("runs CPython 3.{minor}."))
+            && trace.stderr.contains(&format!("(/usr/bin/python3.{minor})")),
         "{label}: the interpreter, as the target sees its path: {}",
         trace.stderr
     );
-    assert!(trace.stderr.contains(&format!("Python context on (CPython 3.{minor} layout verified")), "{label}: {}", trace.stderr);
+    assert!(
+        trace.stderr.contains(&format!("Python context on (CPython 3.{minor} layout verified")),
+        "{label}: {}",
+        trace.stderr
+    );
 
     let (functions, calls): (Vec<&Value>, Vec<&Value>) = trace.spans.iter().partition(|s| s["kind"] == "internal");
     assert_eq!(calls.len(), 2, "{label}: {}", trace.json_text);

@@ -29,7 +29,9 @@ fn build_fixture() -> (PathBuf, PathBuf) {
         .unwrap();
     assert!(built.success(), "gcc could not build the static TLS fixture (libssl-dev installed?)");
     let stripped = dir.join("libstatictls-stripped.so");
-    assert!(Command::new("strip").arg("--strip-all").arg("-o").arg(&stripped).arg(&library).status().unwrap().success());
+    assert!(
+        Command::new("strip").arg("--strip-all").arg("-o").arg(&stripped).arg(&library).status().unwrap().success()
+    );
     // The premise: OpenSSL's functions are in .symtab only.
     let symbols = |args: &[&str], file: &Path| {
         String::from_utf8(Command::new("nm").args(args).arg(file).output().unwrap().stdout).unwrap()

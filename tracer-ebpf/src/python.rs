@@ -7,8 +7,8 @@
 //! names, files and lines.
 
 use aya_ebpf::{
-    cty::c_void,
     bindings::bpf_pidns_info,
+    cty::c_void,
     helpers::{
         bpf_get_current_comm, bpf_get_ns_current_pid_tgid, bpf_ktime_get_ns, bpf_loop, bpf_probe_read_user,
         bpf_probe_read_user_buf,

@@ -32,9 +32,9 @@ use crate::python;
 use crate::recording::Recorder;
 use crate::span::function::FunctionCalls;
 use crate::target::process::{has_exited, host_name, is_process};
-use crate::target::{sockets, threads};
 use crate::target::tls::{self, FileId, TlsLibrary};
 use crate::target::{TargetError, TargetProcess};
+use crate::target::{sockets, threads};
 use tracer_common::{SEEDED_SOCKET_ID_BIT, SOCKET_ID_BIT, SocketState, TLS_UNKNOWN};
 
 /// How often targets are checked for new libraries and for having exited.
@@ -365,10 +365,18 @@ fn attach_libraries(probes: &mut Probes, traced: &mut Traced) {
     for library in tls::find_mapped(&traced.process, &mut traced.known_files).libraries {
         attach(probes, pid, &library);
     }
-    let python =
-        traced.process.python.clone().or_else(|| launch::python_runtime(Path::new(&traced.process.executable)));
-    if let Some(python) = python
-        && let Some(library) = tls::predict_libssl(&launch::prediction_target(python))
+    let predicted = if traced.process.python.is_some() {
+        // Resolved inside the process's own root directory.
+        tls::predict_libssl(&traced.process)
+    } else if traced.process.sees_files_as_pytrace() {
+        // Its interpreter is not mapped yet: judged by its executable, which
+        // only names the same file here when the process shares pytrace's view.
+        launch::python_runtime(Path::new(&traced.process.executable))
+            .and_then(|python| tls::predict_libssl(&launch::prediction_target(python)))
+    } else {
+        None
+    };
+    if let Some(library) = predicted
         && traced.known_files.insert(library.id)
     {
         attach(probes, pid, &library);

@@ -276,21 +276,24 @@ mod tests {
     }
 
     fn shape_3_14() -> TableShape {
-        TableShape { assigned: [resume_opcodes(14).unwrap(), return_opcodes(14).unwrap()].concat(), unassigned: unassigned_opcodes(14).unwrap() }
+        TableShape {
+            assigned: [resume_opcodes(14).unwrap(), return_opcodes(14).unwrap()].concat(),
+            unassigned: unassigned_opcodes(14).unwrap(),
+        }
     }
 
     #[test]
     fn finds_the_table_among_its_neighbours() {
         // Data: a pointer to code, a 256-entry `switch` table, then the
         // dispatch table, back to back; then a word that is not code.
-        let code = [0x1000..0x9000];
+        let code: &[Range<u64>] = &[Range { start: 0x1000, end: 0x9000 }];
         let mut words = vec![0x1008];
         words.extend((0..TABLE_ENTRIES as u64).map(|i| 0x2000 + (i % 40) * 8));
         let start = words.len();
         words.extend(dispatch_table_3_14(0x4000, 0x3ff0));
         words.push(7);
-        let runs = code_address_runs(&words, &code);
-        assert_eq!(runs, [0..start + TABLE_ENTRIES]);
+        let runs = code_address_runs(&words, code);
+        assert_eq!(runs, vec![0..start + TABLE_ENTRIES]);
         let shape = shape_3_14();
         let found: Vec<usize> = (0..=runs[0].end - TABLE_ENTRIES)
             .filter(|&s| dispatch_table_handlers(&words[s..s + TABLE_ENTRIES], &shape).is_some())

@@ -48,7 +48,17 @@ const V3_13: &[Block] = &[
     ),
     (
         "thread_state",
-        &["size", "prev", "next", "interp", "current_frame", "thread_id", "native_thread_id", "datastack_chunk", "status"],
+        &[
+            "size",
+            "prev",
+            "next",
+            "interp",
+            "current_frame",
+            "thread_id",
+            "native_thread_id",
+            "datastack_chunk",
+            "status",
+        ],
     ),
     ("interpreter_frame", &["size", "previous", "executable", "instr_ptr", "localsplus", "owner"]),
     (
@@ -105,7 +115,17 @@ const V3_14: &[Block] = &[
     ),
     (
         "thread_state",
-        &["size", "prev", "next", "interp", "current_frame", "thread_id", "native_thread_id", "datastack_chunk", "status"],
+        &[
+            "size",
+            "prev",
+            "next",
+            "interp",
+            "current_frame",
+            "thread_id",
+            "native_thread_id",
+            "datastack_chunk",
+            "status",
+        ],
     ),
     (
         "interpreter_frame",
@@ -449,14 +469,18 @@ mod tests {
     fn reads_the_published_offsets_for_each_version() {
         for minor in [13, 14, 15] {
             let mut builder = Builder::new(minor, false);
-            builder
-                .set("thread_state", "native_thread_id", 0xb8)
-                .set("interpreter_frame", "owner", 0x4a)
-                .set("code_object", "co_code_adaptive", 0xd0);
+            builder.set("thread_state", "native_thread_id", 0xb8).set("interpreter_frame", "owner", 0x4a).set(
+                "code_object",
+                "co_code_adaptive",
+                0xd0,
+            );
             let offsets = parse(&builder.bytes).unwrap();
             assert_eq!(offsets.minor(), minor);
             assert!(!offsets.free_threaded);
-            assert_eq!((offsets.tstate_native_thread_id, offsets.frame_owner, offsets.code_adaptive), (0xb8, 0x4a, 0xd0));
+            assert_eq!(
+                (offsets.tstate_native_thread_id, offsets.frame_owner, offsets.code_adaptive),
+                (0xb8, 0x4a, 0xd0)
+            );
             assert_eq!(offsets.unicode_ascii_size, 40);
             assert!(!offsets.is_newer_than_known());
         }

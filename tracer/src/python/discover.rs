@@ -8,8 +8,8 @@
 
 use std::path::PathBuf;
 
-use super::layout::{self, Layout, LayoutError};
 use super::debug_offsets::NEWEST_KNOWN_MINOR;
+use super::layout::{self, Layout, LayoutError};
 use super::memory::{Memory, ReadMemory};
 use crate::target::TargetProcess;
 use crate::target::elf::Elf;
@@ -18,8 +18,8 @@ use crate::target::elf::Elf;
 pub struct PythonContext {
     pub layout: Layout,
     pub memory: Memory,
-    /// (thread state, native thread id) of the threads alive at attach.
-    pub threads: Vec<(u64, Option<u64>)>,
+    /// The threads alive at attach.
+    pub threads: ThreadStates,
     /// The layout as the kernel programs get it.
     pub kernel_layout: tracer_common::PyLayout,
     /// The object holding the interpreter, and `PyEval_RestoreThread`'s file offset in it.
@@ -75,13 +75,16 @@ pub fn discover(process: &TargetProcess) -> Result<Option<PythonContext>, Contex
     }))
 }
 
+/// (thread state, native thread id where the version records it).
+pub type ThreadStates = Vec<(u64, Option<u64>)>;
+
 /// The layout for 3.`minor` at `runtime`, and the threads whose walk
 /// verified it.
 pub fn verified_layout(
     minor: u32,
     memory: &impl ReadMemory,
     runtime: u64,
-) -> Result<(Layout, Vec<(u64, Option<u64>)>), ContextError> {
+) -> Result<(Layout, ThreadStates), ContextError> {
     let layout = layout::for_process(minor, memory, runtime)?;
     let threads = layout::threads(&layout, memory, runtime).ok_or(ContextError::Unverified(layout.minor))?;
     Ok((layout, threads))

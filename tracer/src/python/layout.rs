@@ -74,8 +74,7 @@ const OBJECTS_TO_3_11: ObjectLayout = ObjectLayout {
     bytes_size: 16,
     bytes_data: 32,
 };
-const OBJECTS_3_12: ObjectLayout =
-    ObjectLayout { unicode_ascii_data: 40, unicode_compact_data: 56, ..OBJECTS_TO_3_11 };
+const OBJECTS_3_12: ObjectLayout = ObjectLayout { unicode_ascii_data: 40, unicode_compact_data: 56, ..OBJECTS_TO_3_11 };
 
 /// `owner` values from which a 3.12+ frame is not a Python call:
 /// `FRAME_OWNED_BY_CSTACK` (3.12–3.13), `FRAME_OWNED_BY_INTERPRETER` and
@@ -227,7 +226,9 @@ pub fn table(minor: u32) -> Option<Layout> {
 pub enum LayoutError {
     #[error("CPython 3.{0} is not supported for Python context (supported: 3.8 to 3.15)")]
     UnsupportedVersion(u32),
-    #[error("free-threaded CPython 3.{0}t is not supported for Python context yet (told by the build flag it publishes)")]
+    #[error(
+        "free-threaded CPython 3.{0}t is not supported for Python context yet (told by the build flag it publishes)"
+    )]
     FreeThreaded(u32),
     #[error("this CPython 3.{minor}'s published offsets cannot be used: {reason}")]
     DebugOffsets { minor: u32, reason: DebugOffsetsError },

@@ -93,9 +93,10 @@ impl Elf {
 
     fn section_contains(&self, sections: &[&str], needle: &[u8]) -> bool {
         let file = self.file();
-        sections.iter().filter_map(|name| file.section_by_name(name)).any(|section| {
-            section.data().is_ok_and(|data| memchr::memmem::find(data, needle).is_some())
-        })
+        sections
+            .iter()
+            .filter_map(|name| file.section_by_name(name))
+            .any(|section| section.data().is_ok_and(|data| memchr::memmem::find(data, needle).is_some()))
     }
 
     /// Where the byte at virtual address `address` is stored in the file.

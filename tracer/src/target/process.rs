@@ -121,6 +121,16 @@ impl TargetProcess {
         mapped_file_path(self.pid, file)
     }
 
+    /// Whether a path this process names reaches the same file from
+    /// pytrace: same mount namespace, same root directory.
+    pub fn sees_files_as_pytrace(&self) -> bool {
+        let same = |what: &str| {
+            let theirs = std::fs::read_link(proc_path(self.pid, what)).ok();
+            theirs.is_some() && theirs == std::fs::read_link(Path::new("/proc/self").join(what)).ok()
+        };
+        same("ns/mnt") && same("root")
+    }
+
     /// Path through which `path`, as this process sees it, can be opened
     /// from pytrace's mount namespace (for files it does not map).
     pub fn root_path(&self, path: &str) -> PathBuf {
@@ -333,6 +343,8 @@ mod tests {
         assert!(!me.executable.is_empty());
         assert!(me.mapped.iter().any(|f| f.path.contains("libc")));
         assert!(me.python.is_none());
+        assert!(me.sees_files_as_pytrace());
+        assert_eq!(me.pid_namespace, None);
         assert!(matches!(TargetProcess::inspect(u32::MAX - 1), Err(TargetError::NoSuchProcess(_))));
     }
 }

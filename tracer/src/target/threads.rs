@@ -27,15 +27,22 @@ pub fn host_thread_ids(pid: u32) -> HashMap<u32, u32> {
 
 /// (innermost namespace's id, host id) from a `status` file's `NSpid` line.
 fn namespace_ids(status: &str) -> Option<(u32, u32)> {
-    let ids: Vec<u32> =
-        status.lines().find_map(|l| l.strip_prefix("NSpid:"))?.split_whitespace().filter_map(|id| id.parse().ok()).collect();
+    let ids: Vec<u32> = status
+        .lines()
+        .find_map(|l| l.strip_prefix("NSpid:"))?
+        .split_whitespace()
+        .filter_map(|id| id.parse().ok())
+        .collect();
     Some((*ids.last()?, *ids.first()?))
 }
 
+/// A thread's OS name, and the name reported for it.
+type ReportedName = ([u8; THREAD_NAME_LEN], Option<Arc<str>>);
+
 #[derive(Default)]
 pub struct ThreadNames {
-    /// Each thread's last OS name and what is reported for it.
-    names: HashMap<(u32, u32), ([u8; THREAD_NAME_LEN], Option<Arc<str>>)>,
+    /// Each thread's (pid, tid) last OS name and what is reported for it.
+    names: HashMap<(u32, u32), ReportedName>,
     /// Each process's main-thread name, read once from `/proc`.
     main_names: HashMap<u32, Option<String>>,
 }
