@@ -151,11 +151,14 @@ pub fn locate(context: &PythonContext) -> Result<CallProbes, CallProbeError> {
     };
     let clear_name = if minor == 11 { "_PyFrame_Clear" } else { "_PyFrame_ClearExceptCode" };
     let end = match elf.local_symbol(clear_name).and_then(|clear| clear.file_offset) {
-        Some(offset) => CallEnds::FrameClear(offset),
+        // Past an `endbr64` (CET builds such as Debian's): its first
+        // instruction would be stepped out of line on every call.
+        Some(offset) => CallEnds::FrameClear(offset + x86::endbr64_len(elf.bytes_at(offset, 4))),
         // 3.11's return handler tests for a tracing function before it pops
-        // the frame, so its first branch still sees the returning frame as
-        // current; later versions pop it without a test first.
-        None => CallEnds::ReturnHandlers(handlers(returns, minor == 11)?),
+        // the frame, and 3.14's for a tagged return value, so their first
+        // branch still sees the returning frame as current; 3.12 and 3.13
+        // pop it without a test first.
+        None => CallEnds::ReturnHandlers(handlers(returns, minor == 11 || minor >= 14)?),
     };
     Ok(CallProbes::Resume { handlers: handlers(resumes, true)?, end })
 }
