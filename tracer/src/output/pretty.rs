@@ -3,11 +3,14 @@
 use std::fmt::Write as _;
 
 use super::summary::Summary;
-use crate::span::{Span, Status, semconv as sc};
+use crate::span::{Span, SpanKind, Status, semconv as sc};
 
 pub fn span_line(span: &Span) -> String {
     if span.attributes.get(sc::GEN_AI_OPERATION_NAME).is_some() {
         return llm_line(span);
+    }
+    if span.kind == SpanKind::Internal {
+        return function_line(span);
     }
     let a = &span.attributes;
     let time = format_clock(span.start_unix_nano);
@@ -28,6 +31,24 @@ pub fn span_line(span: &Span) -> String {
         line.push_str("  [error]");
     }
     push_caller(&mut line, span);
+    line
+}
+
+/// A traced Python function's call (`--trace-function`): its name, where it
+/// started and how long it ran.
+fn function_line(span: &Span) -> String {
+    let time = format_clock(span.start_unix_nano);
+    let pid = span.resource.attributes.int(sc::PROCESS_PID).unwrap_or_default();
+    let mut line = format!("{time}  pid {pid:<7} ƒ {}  {}", span.name, format_ms(span.duration_ns()));
+    if let Some(reason) = span.attributes.str(sc::PYTRACE_INCOMPLETE_REASON) {
+        let _ = write!(line, "  [incomplete: {reason}]");
+    } else if let Status::Error { .. } = span.status {
+        line.push_str("  [error]");
+    }
+    let a = &span.attributes;
+    if let (Some(file), Some(number)) = (a.str(sc::CODE_FILE_PATH), a.int(sc::CODE_LINE_NUMBER)) {
+        let _ = write!(line, "  ({}:{number})", file.rsplit('/').next().unwrap_or(file));
+    }
     line
 }
 
@@ -164,6 +185,25 @@ fn format_bytes(n: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_function_span_reads_as_a_call_not_a_request() {
+        let mut span = Span {
+            trace_id: crate::span::TraceId([1; 16]),
+            span_id: crate::span::SpanId([2; 8]),
+            parent_span_id: None,
+            name: "Agent.step".into(),
+            kind: SpanKind::Internal,
+            start_unix_nano: 0,
+            end_unix_nano: 2_500_000,
+            status: Status::Unset,
+            attributes: Default::default(),
+            resource: Default::default(),
+        };
+        span.attributes.set(sc::CODE_FILE_PATH, "/srv/app/agent.py");
+        span.attributes.set(sc::CODE_LINE_NUMBER, 12i64);
+        assert_eq!(span_line(&span), "00:00:00.000  pid 0       ƒ Agent.step  2.5ms  (agent.py:12)");
+    }
 
     #[test]
     fn formats_units() {
