@@ -25,221 +25,194 @@ pub const NEWEST_KNOWN_MINOR: u32 = 15;
 /// One block of the struct: its name and its fields, in order.
 type Block = (&'static str, &'static [&'static str]);
 
-/// Blocks up to `unicode_object` (the last one pytrace reads) in 3.13.
+// The blocks, each under the versions that declare it so; a later version
+// that changes a block gets a block of its own.
+
+const RUNTIME: Block = ("runtime_state", &["size", "finalizing", "interpreters_head"]);
+
+const INTERPRETER_3_13: Block = (
+    "interpreter_state",
+    &[
+        "size",
+        "id",
+        "next",
+        "threads_head",
+        "gc",
+        "imports_modules",
+        "sysdict",
+        "builtins",
+        "ceval_gil",
+        "gil_runtime_state",
+        "gil_runtime_state_enabled",
+        "gil_runtime_state_locked",
+        "gil_runtime_state_holder",
+    ],
+);
+
+/// `threads_main` after `threads_head`; the code-object and thread-local
+/// bytecode generations at the end.
+const INTERPRETER_3_14: Block = (
+    "interpreter_state",
+    &[
+        "size",
+        "id",
+        "next",
+        "threads_head",
+        "threads_main",
+        "gc",
+        "imports_modules",
+        "sysdict",
+        "builtins",
+        "ceval_gil",
+        "gil_runtime_state",
+        "gil_runtime_state_enabled",
+        "gil_runtime_state_locked",
+        "gil_runtime_state_holder",
+        "code_object_generation",
+        "tlbc_generation",
+    ],
+);
+
+const THREAD_3_13: Block = (
+    "thread_state",
+    &["size", "prev", "next", "interp", "current_frame", "thread_id", "native_thread_id", "datastack_chunk", "status"],
+);
+
+/// `base_frame` and profiling fields before `thread_id`; GIL and exception
+/// fields at the end.
+const THREAD_3_15: Block = (
+    "thread_state",
+    &[
+        "size",
+        "prev",
+        "next",
+        "interp",
+        "current_frame",
+        "base_frame",
+        "last_profiled_frame",
+        "last_profiled_frame_seq",
+        "thread_id",
+        "native_thread_id",
+        "datastack_chunk",
+        "status",
+        "holds_gil",
+        "gil_requested",
+        "current_exception",
+        "exc_state",
+    ],
+);
+
+const ERR_STACKITEM_3_15: Block = ("err_stackitem", &["exc_value"]);
+
+const FRAME_3_13: Block =
+    ("interpreter_frame", &["size", "previous", "executable", "instr_ptr", "localsplus", "owner"]);
+
+const FRAME_3_14: Block = (
+    "interpreter_frame",
+    &["size", "previous", "executable", "instr_ptr", "localsplus", "owner", "stackpointer", "tlbc_index"],
+);
+
+const CODE_3_13: Block = (
+    "code_object",
+    &[
+        "size",
+        "filename",
+        "name",
+        "qualname",
+        "linetable",
+        "firstlineno",
+        "argcount",
+        "localsplusnames",
+        "localspluskinds",
+        "co_code_adaptive",
+    ],
+);
+
+/// `co_tlbc` at the end.
+const CODE_3_14: Block = (
+    "code_object",
+    &[
+        "size",
+        "filename",
+        "name",
+        "qualname",
+        "linetable",
+        "firstlineno",
+        "argcount",
+        "localsplusnames",
+        "localspluskinds",
+        "co_code_adaptive",
+        "co_tlbc",
+    ],
+);
+
+const PYOBJECT: Block = ("pyobject", &["size", "ob_type"]);
+const TYPE_3_13: Block = ("type_object", &["size", "tp_name", "tp_repr", "tp_flags"]);
+const TYPE_3_15: Block = ("type_object", &["size", "tp_name", "tp_repr", "tp_flags", "tp_basicsize", "tp_dictoffset"]);
+const HEAP_TYPE_3_15: Block = ("heap_type_object", &["size", "ht_cached_keys"]);
+const TUPLE: Block = ("tuple_object", &["size", "ob_item", "ob_size"]);
+const LIST: Block = ("list_object", &["size", "ob_item", "ob_size"]);
+const SET_3_14: Block = ("set_object", &["size", "used", "table", "mask"]);
+const DICT: Block = ("dict_object", &["size", "ma_keys", "ma_values"]);
+const FLOAT: Block = ("float_object", &["size", "ob_fval"]);
+const LONG: Block = ("long_object", &["size", "lv_tag", "ob_digit"]);
+const BYTES: Block = ("bytes_object", &["size", "ob_size", "ob_sval"]);
+const UNICODE_3_13: Block = ("unicode_object", &["size", "state", "length", "asciiobject_size"]);
+const UNICODE_3_15: Block =
+    ("unicode_object", &["size", "state", "length", "asciiobject_size", "compactunicodeobject_size"]);
+
+/// Each version's blocks up to `unicode_object`, the last one pytrace reads.
 const V3_13: &[Block] = &[
-    ("runtime_state", &["size", "finalizing", "interpreters_head"]),
-    (
-        "interpreter_state",
-        &[
-            "size",
-            "id",
-            "next",
-            "threads_head",
-            "gc",
-            "imports_modules",
-            "sysdict",
-            "builtins",
-            "ceval_gil",
-            "gil_runtime_state",
-            "gil_runtime_state_enabled",
-            "gil_runtime_state_locked",
-            "gil_runtime_state_holder",
-        ],
-    ),
-    (
-        "thread_state",
-        &[
-            "size",
-            "prev",
-            "next",
-            "interp",
-            "current_frame",
-            "thread_id",
-            "native_thread_id",
-            "datastack_chunk",
-            "status",
-        ],
-    ),
-    ("interpreter_frame", &["size", "previous", "executable", "instr_ptr", "localsplus", "owner"]),
-    (
-        "code_object",
-        &[
-            "size",
-            "filename",
-            "name",
-            "qualname",
-            "linetable",
-            "firstlineno",
-            "argcount",
-            "localsplusnames",
-            "localspluskinds",
-            "co_code_adaptive",
-        ],
-    ),
-    ("pyobject", &["size", "ob_type"]),
-    ("type_object", &["size", "tp_name", "tp_repr", "tp_flags"]),
-    ("tuple_object", &["size", "ob_item", "ob_size"]),
-    ("list_object", &["size", "ob_item", "ob_size"]),
-    ("dict_object", &["size", "ma_keys", "ma_values"]),
-    ("float_object", &["size", "ob_fval"]),
-    ("long_object", &["size", "lv_tag", "ob_digit"]),
-    ("bytes_object", &["size", "ob_size", "ob_sval"]),
-    ("unicode_object", &["size", "state", "length", "asciiobject_size"]),
+    RUNTIME,
+    INTERPRETER_3_13,
+    THREAD_3_13,
+    FRAME_3_13,
+    CODE_3_13,
+    PYOBJECT,
+    TYPE_3_13,
+    TUPLE,
+    LIST,
+    DICT,
+    FLOAT,
+    LONG,
+    BYTES,
+    UNICODE_3_13,
 ];
-
-/// 3.14: `threads_main`, `code_object_generation` and `tlbc_generation` in the
-/// interpreter block; `stackpointer` and `tlbc_index` in the frame block;
-/// `co_tlbc` in the code block; a set block after the list block.
 const V3_14: &[Block] = &[
-    ("runtime_state", &["size", "finalizing", "interpreters_head"]),
-    (
-        "interpreter_state",
-        &[
-            "size",
-            "id",
-            "next",
-            "threads_head",
-            "threads_main",
-            "gc",
-            "imports_modules",
-            "sysdict",
-            "builtins",
-            "ceval_gil",
-            "gil_runtime_state",
-            "gil_runtime_state_enabled",
-            "gil_runtime_state_locked",
-            "gil_runtime_state_holder",
-            "code_object_generation",
-            "tlbc_generation",
-        ],
-    ),
-    (
-        "thread_state",
-        &[
-            "size",
-            "prev",
-            "next",
-            "interp",
-            "current_frame",
-            "thread_id",
-            "native_thread_id",
-            "datastack_chunk",
-            "status",
-        ],
-    ),
-    (
-        "interpreter_frame",
-        &["size", "previous", "executable", "instr_ptr", "localsplus", "owner", "stackpointer", "tlbc_index"],
-    ),
-    (
-        "code_object",
-        &[
-            "size",
-            "filename",
-            "name",
-            "qualname",
-            "linetable",
-            "firstlineno",
-            "argcount",
-            "localsplusnames",
-            "localspluskinds",
-            "co_code_adaptive",
-            "co_tlbc",
-        ],
-    ),
-    ("pyobject", &["size", "ob_type"]),
-    ("type_object", &["size", "tp_name", "tp_repr", "tp_flags"]),
-    ("tuple_object", &["size", "ob_item", "ob_size"]),
-    ("list_object", &["size", "ob_item", "ob_size"]),
-    ("set_object", &["size", "used", "table", "mask"]),
-    ("dict_object", &["size", "ma_keys", "ma_values"]),
-    ("float_object", &["size", "ob_fval"]),
-    ("long_object", &["size", "lv_tag", "ob_digit"]),
-    ("bytes_object", &["size", "ob_size", "ob_sval"]),
-    ("unicode_object", &["size", "state", "length", "asciiobject_size"]),
+    RUNTIME,
+    INTERPRETER_3_14,
+    THREAD_3_13,
+    FRAME_3_14,
+    CODE_3_14,
+    PYOBJECT,
+    TYPE_3_13,
+    TUPLE,
+    LIST,
+    SET_3_14,
+    DICT,
+    FLOAT,
+    LONG,
+    BYTES,
+    UNICODE_3_13,
 ];
-
-/// 3.15: the thread-state block grows from 9 to 16 fields (`base_frame`
-/// after `current_frame`, profiling, GIL and exception fields), an
-/// `err_stackitem` block follows it, the type block grows to 6 fields and a
-/// heap-type block follows it; the unicode block publishes
-/// `compactunicodeobject_size`.
 const V3_15: &[Block] = &[
-    ("runtime_state", &["size", "finalizing", "interpreters_head"]),
-    (
-        "interpreter_state",
-        &[
-            "size",
-            "id",
-            "next",
-            "threads_head",
-            "threads_main",
-            "gc",
-            "imports_modules",
-            "sysdict",
-            "builtins",
-            "ceval_gil",
-            "gil_runtime_state",
-            "gil_runtime_state_enabled",
-            "gil_runtime_state_locked",
-            "gil_runtime_state_holder",
-            "code_object_generation",
-            "tlbc_generation",
-        ],
-    ),
-    (
-        "thread_state",
-        &[
-            "size",
-            "prev",
-            "next",
-            "interp",
-            "current_frame",
-            "base_frame",
-            "last_profiled_frame",
-            "last_profiled_frame_seq",
-            "thread_id",
-            "native_thread_id",
-            "datastack_chunk",
-            "status",
-            "holds_gil",
-            "gil_requested",
-            "current_exception",
-            "exc_state",
-        ],
-    ),
-    ("err_stackitem", &["exc_value"]),
-    (
-        "interpreter_frame",
-        &["size", "previous", "executable", "instr_ptr", "localsplus", "owner", "stackpointer", "tlbc_index"],
-    ),
-    (
-        "code_object",
-        &[
-            "size",
-            "filename",
-            "name",
-            "qualname",
-            "linetable",
-            "firstlineno",
-            "argcount",
-            "localsplusnames",
-            "localspluskinds",
-            "co_code_adaptive",
-            "co_tlbc",
-        ],
-    ),
-    ("pyobject", &["size", "ob_type"]),
-    ("type_object", &["size", "tp_name", "tp_repr", "tp_flags", "tp_basicsize", "tp_dictoffset"]),
-    ("heap_type_object", &["size", "ht_cached_keys"]),
-    ("tuple_object", &["size", "ob_item", "ob_size"]),
-    ("list_object", &["size", "ob_item", "ob_size"]),
-    ("set_object", &["size", "used", "table", "mask"]),
-    ("dict_object", &["size", "ma_keys", "ma_values"]),
-    ("float_object", &["size", "ob_fval"]),
-    ("long_object", &["size", "lv_tag", "ob_digit"]),
-    ("bytes_object", &["size", "ob_size", "ob_sval"]),
-    ("unicode_object", &["size", "state", "length", "asciiobject_size", "compactunicodeobject_size"]),
+    RUNTIME,
+    INTERPRETER_3_14,
+    THREAD_3_15,
+    ERR_STACKITEM_3_15,
+    FRAME_3_14,
+    CODE_3_14,
+    PYOBJECT,
+    TYPE_3_15,
+    HEAP_TYPE_3_15,
+    TUPLE,
+    LIST,
+    SET_3_14,
+    DICT,
+    FLOAT,
+    LONG,
+    BYTES,
+    UNICODE_3_15,
 ];
 
 /// Bytes before the first block: cookie, version, free-threaded flag.
