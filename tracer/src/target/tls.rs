@@ -16,7 +16,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use super::elf::Elf;
-use super::process::{TargetProcess, proc_path};
+use super::process::TargetProcess;
 use super::x86;
 
 /// A file's identity, whatever path reaches it.
@@ -151,9 +151,8 @@ fn worth_naming(path: &str, executable: &str) -> bool {
 /// resolved as the dynamic loader would inside the target's filesystem.
 pub fn predict_libssl(target: &TargetProcess) -> Option<TlsLibrary> {
     let python = target.python.as_ref()?;
-    let root = proc_path(target.pid, "root");
-    let module = find_ssl_module(&root, &python.object_path, &python.version)?;
-    let (needed, runpath) = Elf::open(&root.join(module.trim_start_matches('/'))).ok()?.dependencies();
+    let module = find_ssl_module(target, &python.object_path, &python.version)?;
+    let (needed, runpath) = Elf::open(&target.root_path(&module)).ok()?.dependencies();
     let libssl = needed.iter().find(|n| n.starts_with("libssl"))?;
     let module_dir = Path::new(&module).parent()?.to_string_lossy().into_owned();
     let dirs = runpath
@@ -162,7 +161,7 @@ pub fn predict_libssl(target: &TargetProcess) -> Option<TlsLibrary> {
         .chain(STANDARD_LIBRARY_DIRS.iter().map(|d| d.to_string()));
     for dir in dirs {
         let path = format!("{}/{libssl}", dir.trim_end_matches('/'));
-        let host_path = root.join(path.trim_start_matches('/'));
+        let host_path = target.root_path(&path);
         if let Some(id) = file_id(&host_path) {
             return inspect(&Elf::open(&host_path).ok()?, &path, host_path, id, false);
         }
@@ -184,7 +183,7 @@ const STANDARD_LIBRARY_DIRS: &[&str] = &[
 
 /// `<prefix>/lib/python3.X/lib-dynload/_ssl.cpython-3X-*.so`, where the
 /// prefix is the parent of the interpreter object's `bin/` or `lib/`.
-fn find_ssl_module(root: &Path, object_path: &str, version: &str) -> Option<String> {
+fn find_ssl_module(target: &TargetProcess, object_path: &str, version: &str) -> Option<String> {
     let minor = version.split('.').take(2).collect::<Vec<_>>().join(".");
     let prefix = Path::new(object_path).parent()?.parent()?;
     let candidates = [
@@ -192,7 +191,7 @@ fn find_ssl_module(root: &Path, object_path: &str, version: &str) -> Option<Stri
         PathBuf::from(format!("/usr/lib/python{minor}/lib-dynload")),
     ];
     for dir in candidates {
-        let Ok(entries) = std::fs::read_dir(root.join(dir.to_string_lossy().trim_start_matches('/'))) else {
+        let Ok(entries) = std::fs::read_dir(target.root_path(&dir.to_string_lossy())) else {
             continue;
         };
         for entry in entries.flatten() {
