@@ -38,10 +38,15 @@ pub fn py_restore_thread(ctx: ProbeContext) -> u32 {
     0
 }
 
-/// Whether `source` begins like an HTTP/1.x request line: an upper-case
-/// method token and a space.
-pub fn starts_request(source: Source) -> bool {
+/// Whether `source` begins an HTTP/1.x message: a request line (an
+/// upper-case method token and a space) — a client's request — or a status
+/// line (`HTTP/1.`) — a server's response, whose stack tells which handler,
+/// and which asyncio task, produced it.
+pub fn starts_message(source: Source) -> bool {
     let Some(head) = peek::<8>(source) else { return false };
+    if head[..7] == *b"HTTP/1." {
+        return true;
+    }
     if !head[0].is_ascii_uppercase() {
         return false;
     }
@@ -70,7 +75,8 @@ pub fn layout_of(pid: u32) -> Option<PyLayout> {
     unsafe { PY_LAYOUTS.get(&pid) }.copied()
 }
 
-/// Sends the calling thread's Python stack, tagged with connection `conn_id`.
+/// Sends the calling thread's Python stack, tagged with connection `conn_id`
+/// (the thread is about to write a message on it).
 pub fn capture_stack(pid_tgid: u64, pid: u32, conn_id: u64) {
     let Some(layout) = layout_of(pid) else { return };
     let Some(tstate) = thread_state(&layout, pid_tgid) else { return };

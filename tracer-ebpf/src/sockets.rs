@@ -210,7 +210,8 @@ fn data_enter(ctx: &TracePointContext, args: Args, direction: Direction) {
     if matches!(args, Args::Iovecs | Args::Message) && iov_count == 0 {
         return;
     }
-    if direction == Direction::Egress && iov_count == 0 && crate::python::starts_request(Source::Buffer(buf)) {
+    let source = if iov_count == 0 { Source::Buffer(buf) } else { Source::Iovecs { array: buf, count: iov_count } };
+    if direction == Direction::Egress && crate::python::starts_message(source) {
         crate::python::capture_stack(pid_tgid, pid, state.conn_id);
     }
     let call = SocketCall {

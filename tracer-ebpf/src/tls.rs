@@ -23,7 +23,7 @@ const MAX_SERVER_NAME: usize = 256;
 fn remember_call(ctx: &ProbeContext, direction: Direction, has_len_out: bool) {
     let Some((pid_tgid, pid)) = traced_pid(Stat::UprobeHits) else { return };
     let buf: u64 = ctx.arg(1).unwrap_or(0);
-    if direction == Direction::Egress && crate::python::starts_request(Source::Buffer(buf)) {
+    if direction == Direction::Egress && crate::python::starts_message(Source::Buffer(buf)) {
         crate::python::capture_stack(pid_tgid, pid, ctx.arg(0).unwrap_or(0));
     }
     let call = SslCall {

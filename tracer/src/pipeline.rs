@@ -15,7 +15,8 @@ use crate::python::symbolize::{CallStack, Frame, Symbolizer};
 use crate::span::function::{CallStart, FinishedCall, FunctionCalls, function_span};
 use crate::span::http::build_span;
 use crate::span::llm::{Priced, enrich};
-use crate::span::{Resource, Span};
+use crate::span::serving::{Concurrency, Origin, ServedRequests};
+use crate::span::{Resource, Span, SpanKind, semconv as sc};
 use crate::target::threads::ThreadNames;
 use crate::tracker::Tracker;
 use tracer_common::KnownStackKey;
@@ -44,6 +45,8 @@ pub struct Pipeline {
     resolved_stacks: Vec<KnownStackKey>,
     /// Calls of the functions chosen with `--trace-function`.
     pub functions: FunctionCalls,
+    /// Requests the traced processes serve, and the calls made for them.
+    pub served: ServedRequests,
     threads: ThreadNames,
     /// Extra path prefixes of library code (`--library-path`).
     pub library_paths: Vec<String>,
@@ -68,6 +71,7 @@ impl Pipeline {
             stacks: StackTable::default(),
             resolved_stacks: Vec::new(),
             functions: FunctionCalls::default(),
+            served: ServedRequests::default(),
             threads: ThreadNames::default(),
             library_paths: Vec::new(),
             warnings: Vec::new(),
@@ -101,13 +105,26 @@ impl Pipeline {
                 let within = self.functions.enclosing(conn.pid, &frames);
                 let thread_name = self.threads.name(conn.pid, stack.tid, &stack.thread_name);
                 let frames = self.stacks.share(conn.pid, &frames);
-                let stack = CallStack { tid: stack.tid, thread_name, frames, within };
-                self.tracker.offer_stack(*conn, Arc::new(stack));
+                let stack = Arc::new(CallStack { tid: stack.tid, thread_name, frames, within });
+                if self.tracker.is_server(*conn) {
+                    // The process is answering a request: which task or thread handles it.
+                    self.served.response_written(*conn, stack);
+                    self.flush_placed();
+                } else {
+                    self.tracker.offer_stack(*conn, stack);
+                }
             }
             Event::FunctionStart { pid, at_ns, stack, first_seen } => {
                 let frames = self.resolve_stack(*pid, stack);
                 let thread_name = self.threads.name(*pid, stack.tid, &stack.thread_name);
+                let model = Concurrency::of(&frames);
+                let request = match model {
+                    Concurrency::Thread => self.served.thread_request(*pid, stack.tid, *at_ns),
+                    Concurrency::Task(_) => None,
+                };
                 self.functions.started(CallStart {
+                    request,
+                    model,
                     pid: *pid,
                     tid: stack.tid,
                     thread_name: thread_name.as_ref(),
@@ -131,6 +148,9 @@ impl Pipeline {
             Event::ProcessExec { pid } => self.lifecycle.push(Lifecycle::Exec(*pid)),
             _ => {
                 self.tracker.handle(event, &mut self.exchanges);
+                for request in self.tracker.take_server_requests() {
+                    self.served.started(&request);
+                }
                 self.emit();
             }
         }
@@ -160,6 +180,7 @@ impl Pipeline {
         }
         self.symbolizer.remove_process(pid);
         self.threads.remove_process(pid);
+        self.flush_placed();
     }
 
     /// Tracing ends: flush everything in flight.
@@ -169,11 +190,30 @@ impl Pipeline {
         for call in self.functions.drain_running(None, Clock::monotonic_now()) {
             self.emit_function(&call);
         }
+        for span in self.served.drain() {
+            self.output_placed(span);
+        }
     }
 
     fn emit_function(&mut self, call: &FinishedCall) {
         let resource = resource_of(call.pid, &mut self.resources);
         let span = function_span(call, self.clock, resource);
+        let origin = Origin { pid: call.pid, tid: call.tid(), start_ns: call.start_ns(), model: Some(call.model()) };
+        self.served.place(span, origin, false, Clock::monotonic_now());
+        self.flush_placed();
+    }
+
+    /// Outputs the spans whose place under a served request (or not) is decided.
+    fn flush_placed(&mut self) {
+        for span in self.served.take_ready(Clock::monotonic_now()) {
+            self.output_placed(span);
+        }
+    }
+
+    fn output_placed(&mut self, mut span: Span) {
+        if let Some(route) = self.served.route_of(span.trace_id) {
+            span.attributes.set(sc::PYTRACE_SERVER_ROUTE, route.to_owned());
+        }
         self.output.span(&span);
     }
 
@@ -184,6 +224,12 @@ impl Pipeline {
     fn emit(&mut self) {
         for exchange in std::mem::take(&mut self.exchanges) {
             let mut span = span_of(&exchange, self.clock, &mut self.resources);
+            if span.kind == SpanKind::Server {
+                self.emit_served(&exchange, span);
+                continue;
+            }
+            // The application's own traceparent placed it.
+            let explicit = span.parent_span_id.is_some();
             if let Some(stack) = &exchange.stack {
                 crate::span::python::add_code_attributes(&mut span, stack, &self.library_paths);
                 // Inside a traced function, unless the application's own traceparent placed it.
@@ -208,8 +254,33 @@ impl Pipeline {
                     ));
                 }
             }
-            self.output.span(&span);
+            let origin = Origin {
+                pid: exchange.conn.pid,
+                tid: exchange.tid,
+                start_ns: exchange.start_ns,
+                model: exchange.stack.as_ref().map(|stack| Concurrency::of(&stack.frames)),
+            };
+            self.served.place(span, origin, explicit, Clock::monotonic_now());
         }
+        self.flush_placed();
+    }
+
+    /// A served request's span: the identity fixed when its head was read,
+    /// and the handler that wrote its response (its innermost application
+    /// frame, when the response was written from application code).
+    fn emit_served(&mut self, exchange: &Exchange, mut span: Span) {
+        if let Some(served) = self.served.finished(exchange.conn, exchange.start_ns, exchange.end_ns) {
+            span.trace_id = served.context.trace_id;
+            span.span_id = served.context.span_id;
+            span.parent_span_id = served.remote_parent;
+            if let Some(stack) = &served.response_stack
+                && crate::span::python::application_frame(stack, &self.library_paths).is_some()
+            {
+                crate::span::python::add_code_attributes(&mut span, stack, &self.library_paths);
+            }
+        }
+        span.attributes.set(sc::HTTP_ROUTE, crate::span::serving::route_template(&exchange.request.target));
+        self.output.span(&span);
     }
 }
 

@@ -40,9 +40,23 @@ impl Tracked {
     }
 }
 
+/// A request the traced process began to serve: its head was read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServerRequest {
+    pub conn: ConnKey,
+    /// The thread that read it.
+    pub tid: u32,
+    pub start_ns: u64,
+    pub method: String,
+    pub target: String,
+    pub traceparent: Option<String>,
+}
+
 #[derive(Default)]
 pub struct Tracker {
     connections: HashMap<ConnKey, Tracked>,
+    /// Requests begun on connections the process accepted, for the caller.
+    server_requests: Vec<ServerRequest>,
 }
 
 impl Tracker {
@@ -91,12 +105,23 @@ impl Tracker {
         self.tracked(conn).http.offer_stack(stack);
     }
 
+    /// Whether the traced process accepted `conn` (it serves requests there).
+    pub fn is_server(&self, conn: ConnKey) -> bool {
+        self.connections.get(&conn).is_some_and(|t| t.role() == Role::Server)
+    }
+
+    /// Requests begun on served connections since the last call, in order.
+    pub fn take_server_requests(&mut self) -> Vec<ServerRequest> {
+        std::mem::take(&mut self.server_requests)
+    }
+
     fn tracked(&mut self, conn: ConnKey) -> &mut Tracked {
         self.connections.entry(conn).or_insert_with(|| Tracked::new(conn))
     }
 
     fn data(&mut self, chunk: &DataChunk, out: &mut Vec<Exchange>) {
-        let tracked = self.tracked(chunk.conn);
+        let tracked = self.connections.entry(chunk.conn).or_insert_with(|| Tracked::new(chunk.conn));
+        let serving = tracked.role() == Role::Server;
         tracked.facts.transport.get_or_insert(chunk.transport);
         let cursor = &mut tracked.cursors[chunk.direction as usize];
         let lost_before = if chunk.chunk_offset == 0 {
@@ -125,7 +150,20 @@ impl Tracker {
             tid: chunk.tid,
         };
         if is_request {
+            let seen = http.requests_seen();
             http.on_request_bytes(segment, out);
+            let begun = (http.requests_seen() - seen) as usize;
+            if begun > 0 && serving {
+                let conn = chunk.conn;
+                self.server_requests.extend(http.newest_pending(begun).map(|(head, tid, start_ns)| ServerRequest {
+                    conn,
+                    tid,
+                    start_ns,
+                    method: head.method.clone(),
+                    target: head.target.clone(),
+                    traceparent: head.headers.get("traceparent"),
+                }));
+            }
         } else {
             http.on_response_bytes(segment, out);
         }

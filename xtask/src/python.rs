@@ -10,8 +10,8 @@ use anyhow::{Context as _, bail};
 use crate::shell::{output, run, step, workspace_root};
 
 /// Modules the venv must import for the tests and the demo.
-const REQUIRED_MODULES: &str =
-    "openai, anthropic, httpx, requests, aiohttp, trustme, brotli, zstandard, grpc, opentelemetry.proto, pytest, xdist";
+const REQUIRED_MODULES: &str = "openai, anthropic, httpx, requests, aiohttp, trustme, brotli, zstandard, grpc, opentelemetry.proto, pytest, xdist, \
+     fastapi, uvicorn, uvloop, flask, gunicorn";
 
 pub fn ensure_venv() -> anyhow::Result<PathBuf> {
     let root = workspace_root();

@@ -105,6 +105,8 @@ pub struct HttpConnection {
     upgraded: bool,
     /// The Python stack captured as the next request began to be written.
     next_stack: Option<Arc<CallStack>>,
+    /// Request heads read so far.
+    requests_seen: u64,
 }
 
 impl HttpConnection {
@@ -116,7 +118,20 @@ impl HttpConnection {
             responses: ResponseSide::Head { buf: Vec::new() },
             upgraded: false,
             next_stack: None,
+            requests_seen: 0,
         }
+    }
+
+    /// How many request heads this connection has read.
+    pub fn requests_seen(&self) -> u64 {
+        self.requests_seen
+    }
+
+    /// The newest `count` requests still waiting for their responses,
+    /// oldest first: (head, thread that began it, start).
+    pub fn newest_pending(&self, count: usize) -> impl Iterator<Item = (&RequestHead, u32, u64)> {
+        let skip = self.pending.len().saturating_sub(count);
+        self.pending.iter().skip(skip).map(|p| (&p.request, p.tid, p.start_ns))
     }
 
     /// The stack of the thread about to write the next request.
@@ -221,6 +236,7 @@ impl HttpConnection {
             // thousands of open connections cheap.
             self.pending.reserve_exact(1);
         }
+        self.requests_seen += 1;
         self.pending.push_back(Pending {
             request,
             request_body,

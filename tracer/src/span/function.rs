@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use super::model::{Resource, Span, SpanContext, SpanId, SpanKind, Status, TraceId};
 use super::semconv as sc;
+use super::serving::Concurrency;
 use crate::clock::Clock;
 use crate::events::FunctionEnd;
 use crate::python::patterns::FunctionPattern;
@@ -33,6 +34,7 @@ struct OpenCall {
     tid: u32,
     thread_name: Option<Arc<str>>,
     start_ns: u64,
+    model: Concurrency,
 }
 
 /// A call's start as reported by the kernel, its stack resolved.
@@ -48,6 +50,10 @@ pub struct CallStart<'a> {
     pub first_seen: bool,
     /// The names are qualified names (3.11+).
     pub qualified: bool,
+    /// The served request this thread handles, for a call no traced call encloses.
+    pub request: Option<SpanContext>,
+    /// The thread, or asyncio task, it runs in.
+    pub model: Concurrency,
 }
 
 /// A traced call that ended (or was still running when tracing stopped).
@@ -57,6 +63,21 @@ pub struct FinishedCall {
     call: OpenCall,
     end_ns: u64,
     end: CallEnd,
+}
+
+impl FinishedCall {
+    pub fn tid(&self) -> u32 {
+        self.call.tid
+    }
+
+    pub fn start_ns(&self) -> u64 {
+        self.call.start_ns
+    }
+
+    /// The thread, or asyncio task, the call ran in.
+    pub fn model(&self) -> Concurrency {
+        self.call.model
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -116,7 +137,7 @@ impl FunctionCalls {
         if self.open.get(&(pid, function.frame)).is_some_and(|call| call.function.code == function.code) {
             return; // a generator resuming (3.8–3.10)
         }
-        let parent = self.enclosing(pid, outer);
+        let parent = self.enclosing(pid, outer).or(start.request);
         let call = OpenCall {
             context: SpanContext {
                 trace_id: parent.map_or_else(TraceId::random, |p| p.trace_id),
@@ -127,6 +148,7 @@ impl FunctionCalls {
             tid: start.tid,
             thread_name: start.thread_name.cloned(),
             start_ns: start.at_ns,
+            model: start.model,
         };
         self.open.insert((pid, function.frame), call);
     }
@@ -231,7 +253,17 @@ mod tests {
     }
 
     fn start(at_ns: u64, frames: &[Frame], first_seen: bool, qualified: bool) -> CallStart<'_> {
-        CallStart { pid: PID, tid: 1, thread_name: None, at_ns, frames, first_seen, qualified }
+        CallStart {
+            pid: PID,
+            tid: 1,
+            thread_name: None,
+            at_ns,
+            frames,
+            first_seen,
+            qualified,
+            request: None,
+            model: Concurrency::Thread,
+        }
     }
 
     fn tracing(pattern: &str) -> FunctionCalls {

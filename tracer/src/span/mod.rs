@@ -7,6 +7,7 @@ pub mod llm;
 pub mod model;
 pub mod python;
 pub mod semconv;
+pub mod serving;
 pub mod traceparent;
 
 pub use model::{AttrValue, Attributes, Resource, Span, SpanContext, SpanId, SpanKind, Status, TraceId};

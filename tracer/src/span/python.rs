@@ -27,6 +27,14 @@ pub fn is_library(file: &str, extra: &[String]) -> bool {
         })
 }
 
+/// The innermost application frame of `stack`, if any frame is one.
+pub fn application_frame<'a>(
+    stack: &'a CallStack,
+    library_paths: &[String],
+) -> Option<&'a crate::python::symbolize::Frame> {
+    stack.frames.iter().find(|f| !is_library(&f.file, library_paths))
+}
+
 /// Adds the code and thread attributes for `stack`.
 pub fn add_code_attributes(span: &mut Span, stack: &CallStack, library_paths: &[String]) {
     let frames = &stack.frames;

@@ -18,6 +18,7 @@ pub const NETWORK_PROTOCOL_VERSION: &str = "network.protocol.version";
 pub const ERROR_TYPE: &str = "error.type";
 pub const THREAD_ID: &str = "thread.id";
 pub const THREAD_NAME: &str = "thread.name";
+pub const HTTP_ROUTE: &str = "http.route";
 pub const CODE_FUNCTION_NAME: &str = "code.function.name";
 pub const CODE_FILE_PATH: &str = "code.file.path";
 pub const CODE_LINE_NUMBER: &str = "code.line.number";
@@ -93,6 +94,8 @@ pub const PYTRACE_RETRY_COUNT: &str = "pytrace.gen_ai.request.retry_count";
 pub const PYTRACE_TIME_TO_FIRST_BYTE: &str = "pytrace.http.time_to_first_byte";
 /// The exchange was reported before its response completed.
 pub const PYTRACE_INCOMPLETE: &str = "pytrace.incomplete";
+/// On a call made while serving a request: that request's method and route (`POST /ask`).
+pub const PYTRACE_SERVER_ROUTE: &str = "pytrace.server.route";
 pub const PYTRACE_INCOMPLETE_REASON: &str = "pytrace.incomplete.reason";
 /// Some request or response bytes were not captured (capture limit, loss).
 pub const PYTRACE_BYTES_MISSING: &str = "pytrace.capture.bytes_missing";
