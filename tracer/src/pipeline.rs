@@ -104,8 +104,9 @@ impl Pipeline {
                 let frames = self.resolve_stack(conn.pid, stack);
                 let within = self.functions.enclosing(conn.pid, &frames);
                 let thread_name = self.threads.name(conn.pid, stack.tid, &stack.thread_name);
+                let model = Concurrency::of(&frames);
                 let frames = self.stacks.share(conn.pid, &frames);
-                let stack = Arc::new(CallStack { tid: stack.tid, thread_name, frames, within });
+                let stack = Arc::new(CallStack { tid: stack.tid, thread_name, frames, within, model });
                 if self.tracker.is_server(*conn) {
                     // The process is answering a request: which task or thread handles it.
                     self.served.response_written(*conn, stack);
@@ -198,7 +199,13 @@ impl Pipeline {
     fn emit_function(&mut self, call: &FinishedCall) {
         let resource = resource_of(call.pid, &mut self.resources);
         let span = function_span(call, self.clock, resource);
-        let origin = Origin { pid: call.pid, tid: call.tid(), start_ns: call.start_ns(), model: Some(call.model()) };
+        let origin = Origin {
+            pid: call.pid,
+            tid: call.tid(),
+            start_ns: call.start_ns(),
+            model: Some(call.model()),
+            handler: None,
+        };
         self.served.place(span, origin, false, Clock::monotonic_now());
         self.flush_placed();
     }
@@ -258,7 +265,8 @@ impl Pipeline {
                 pid: exchange.conn.pid,
                 tid: exchange.tid,
                 start_ns: exchange.start_ns,
-                model: exchange.stack.as_ref().map(|stack| Concurrency::of(&stack.frames)),
+                model: exchange.stack.as_ref().map(|stack| stack.model),
+                handler: exchange.stack.as_ref().and_then(|stack| handler_frame(stack, &self.library_paths)),
             };
             self.served.place(span, origin, explicit, Clock::monotonic_now());
         }
@@ -273,15 +281,31 @@ impl Pipeline {
             span.trace_id = served.context.trace_id;
             span.span_id = served.context.span_id;
             span.parent_span_id = served.remote_parent;
-            if let Some(stack) = &served.response_stack
-                && crate::span::python::application_frame(stack, &self.library_paths).is_some()
-            {
-                crate::span::python::add_code_attributes(&mut span, stack, &self.library_paths);
+            match &served.response_stack {
+                // Written from the handler itself (`self.wfile.write` in a
+                // BaseHTTPRequestHandler): the stack names it.
+                Some(stack) if handler_frame(stack, &self.library_paths).is_some() => {
+                    crate::span::python::add_code_attributes(&mut span, stack, &self.library_paths);
+                }
+                // Written by the framework after the handler returned: the
+                // handler is the outermost application frame its calls saw.
+                _ => {
+                    if let Some(handler) = &served.handler {
+                        crate::span::python::add_caller(&mut span, handler);
+                    }
+                }
             }
         }
         span.attributes.set(sc::HTTP_ROUTE, crate::span::serving::route_template(&exchange.request.target));
         self.output.span(&span);
     }
+}
+
+/// The outermost application frame of the task or thread `stack` ran in
+/// (not the code that started the event loop).
+fn handler_frame(stack: &CallStack, library_paths: &[String]) -> Option<crate::python::symbolize::Frame> {
+    let frames = crate::span::serving::task_frames(&stack.frames);
+    frames.iter().rev().find(|f| !crate::span::python::is_library(&f.file, library_paths)).cloned()
 }
 
 fn span_of(exchange: &Exchange, clock: Clock, resources: &mut HashMap<u32, Arc<Resource>>) -> Span {

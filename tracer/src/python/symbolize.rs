@@ -10,6 +10,7 @@ use super::layout::Layout;
 use super::memory::Memory;
 use crate::events::RawFrame;
 use crate::span::SpanContext;
+use crate::span::serving::Concurrency;
 
 /// A resolved Python stack, innermost frame first, and its thread; `within`
 /// is the innermost traced function call (`--trace-function`) it runs in.
@@ -20,6 +21,9 @@ pub struct CallStack {
     /// Shared with every stack from the same call site (`stacks::StackTable`).
     pub frames: Arc<[Frame]>,
     pub within: Option<SpanContext>,
+    /// The thread, or asyncio task, it ran in (from the frames' addresses,
+    /// which shared `frames` no longer hold).
+    pub model: Concurrency,
 }
 
 /// One resolved Python frame.

@@ -27,12 +27,14 @@ pub fn is_library(file: &str, extra: &[String]) -> bool {
         })
 }
 
-/// The innermost application frame of `stack`, if any frame is one.
-pub fn application_frame<'a>(
-    stack: &'a CallStack,
-    library_paths: &[String],
-) -> Option<&'a crate::python::symbolize::Frame> {
-    stack.frames.iter().find(|f| !is_library(&f.file, library_paths))
+/// Names `frame` as the code behind the span: function, file, line.
+pub fn add_caller(span: &mut Span, frame: &crate::python::symbolize::Frame) {
+    let a = &mut span.attributes;
+    a.set(sc::CODE_FUNCTION_NAME, &*frame.qualname);
+    a.set(sc::CODE_FILE_PATH, &*frame.file);
+    if let Some(line) = frame.line {
+        a.set(sc::CODE_LINE_NUMBER, i64::from(line));
+    }
 }
 
 /// Adds the code and thread attributes for `stack`.
@@ -47,11 +49,8 @@ pub fn add_code_attributes(span: &mut Span, stack: &CallStack, library_paths: &[
         a.set(sc::THREAD_NAME, name.to_string());
     }
     let caller = frames.iter().find(|f| !is_library(&f.file, library_paths)).unwrap_or(&frames[0]);
-    a.set(sc::CODE_FUNCTION_NAME, &*caller.qualname);
-    a.set(sc::CODE_FILE_PATH, &*caller.file);
-    if let Some(line) = caller.line {
-        a.set(sc::CODE_LINE_NUMBER, i64::from(line));
-    }
+    add_caller(span, caller);
+    let a = &mut span.attributes;
     let mut trace = String::with_capacity(64 + frames.len() * 128);
     trace.push_str("Traceback (most recent call last):\n");
     for frame in frames.iter().rev() {
@@ -107,7 +106,13 @@ mod tests {
             attributes: Default::default(),
             resource: Default::default(),
         };
-        let stack = CallStack { tid: 7, thread_name: Some("MainThread".into()), frames: frames.into(), within: None };
+        let stack = CallStack {
+            tid: 7,
+            thread_name: Some("MainThread".into()),
+            frames: frames.into(),
+            within: None,
+            model: crate::span::serving::Concurrency::Thread,
+        };
         add_code_attributes(&mut span, &stack, &[]);
         assert_eq!(span.attributes.str(sc::THREAD_NAME), Some("MainThread"));
         assert_eq!(span.attributes.str(sc::CODE_FUNCTION_NAME), Some("Client.post"));

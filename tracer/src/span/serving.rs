@@ -22,6 +22,7 @@
 //! Pure: events in, spans out; the caller supplies clock readings.
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
 
 use super::model::{Span, SpanContext, SpanId, TraceId};
 use crate::events::ConnKey;
@@ -61,8 +62,15 @@ fn is_event_loop_frame(frame: &Frame) -> bool {
     }
 }
 
+/// The frames of `frames` (innermost first) that belong to the task or
+/// thread: all but the event loop's and the code that started it.
+pub fn task_frames(frames: &[Frame]) -> &[Frame] {
+    let end = frames.iter().position(is_event_loop_frame).unwrap_or(frames.len());
+    &frames[..end]
+}
+
 /// Where a span was made: enough to tell which request it belongs to.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct Origin {
     pub pid: u32,
     pub tid: u32,
@@ -70,6 +78,9 @@ pub struct Origin {
     pub start_ns: u64,
     /// What its Python stack tells; `None` without Python context.
     pub model: Option<Concurrency>,
+    /// The outermost application frame of its task or thread: the handler,
+    /// should the request's response be written by its framework.
+    pub handler: Option<Frame>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -81,6 +92,7 @@ pub enum Concurrency {
 }
 
 impl Concurrency {
+    /// From a stack whose frames still hold their addresses.
     pub fn of(stack: &[Frame]) -> Self {
         task_root(stack).map_or(Self::Thread, Self::Task)
     }
@@ -100,7 +112,9 @@ struct Served {
     /// Known once its response is written (`Thread` when no task is on the stack).
     model: Option<Concurrency>,
     /// The stack that wrote its response.
-    response_stack: Option<std::sync::Arc<CallStack>>,
+    response_stack: Option<Arc<CallStack>>,
+    /// The outermost application frame of its first nested call.
+    handler: Option<Frame>,
     /// Method and route template: `POST /items/{id}`.
     route: String,
 }
@@ -109,6 +123,18 @@ impl Served {
     /// Whether a call that started at `at` may belong to it.
     fn covers(&self, at: u64) -> bool {
         self.start_ns <= at && self.end_ns.is_none_or(|end| at <= end)
+    }
+
+    /// Whether a call of thread `tid` in `pid` starting at `at` is its own
+    /// (not a request an asyncio task handles).
+    fn served_by_thread(&self, pid: u32, tid: u32, at: u64) -> bool {
+        self.conn.pid == pid && self.tid == tid && !matches!(self.model, Some(Concurrency::Task(_))) && self.covers(at)
+    }
+
+    fn adopt_handler(&mut self, handler: Option<Frame>) {
+        if self.handler.is_none() {
+            self.handler = handler;
+        }
     }
 }
 
@@ -120,6 +146,7 @@ struct Held {
     start_ns: u64,
     /// When the first was held (for [`MAX_HOLD_NS`]).
     since_ns: u64,
+    handler: Option<Frame>,
     spans: Vec<Span>,
 }
 
@@ -128,7 +155,9 @@ struct Held {
 pub struct ServedSpan {
     pub context: SpanContext,
     pub remote_parent: Option<SpanId>,
-    pub response_stack: Option<std::sync::Arc<CallStack>>,
+    pub response_stack: Option<Arc<CallStack>>,
+    /// The handler, as its calls saw it.
+    pub handler: Option<Frame>,
 }
 
 /// Counters for the summary: every limit counted.
@@ -169,19 +198,17 @@ impl ServedRequests {
             self.requests.pop_front();
         }
         let remote = request.traceparent.as_deref().and_then(super::traceparent::parse);
-        let context = SpanContext {
-            trace_id: remote.map_or_else(TraceId::random, |(trace, _)| trace),
-            span_id: SpanId::random(),
-        };
+        let trace_id = remote.map_or_else(TraceId::random, |(trace, _)| trace);
         self.requests.push_back(Served {
             conn: request.conn,
             tid: request.tid,
             start_ns: request.start_ns,
             end_ns: None,
-            context,
+            context: SpanContext { trace_id, span_id: SpanId::random() },
             remote_parent: remote.map(|(_, parent)| parent),
             model: None,
             response_stack: None,
+            handler: None,
             route: format!("{} {}", request.method, route_template(&request.target)),
         });
     }
@@ -189,16 +216,13 @@ impl ServedRequests {
     /// The process began writing a response on `conn`, with this stack: the
     /// oldest request there without a response yet is handled by its task
     /// (or thread). Spans held for that task are placed.
-    pub fn response_written(&mut self, conn: ConnKey, stack: std::sync::Arc<CallStack>) {
-        let Some(served) = self.requests.iter_mut().find(|s| s.conn == conn && s.model.is_none()) else { return };
-        let model = Concurrency::of(&stack.frames);
-        served.model = Some(model);
-        served.response_stack = Some(stack);
-        let (Concurrency::Task(task), context, route, start, end) =
-            (model, served.context, served.route.clone(), served.start_ns, served.end_ns)
-        else {
-            return;
-        };
+    pub fn response_written(&mut self, conn: ConnKey, stack: Arc<CallStack>) {
+        let Some(index) = self.requests.iter().position(|s| s.conn == conn && s.model.is_none()) else { return };
+        let served = &mut self.requests[index];
+        served.model = Some(stack.model);
+        served.response_stack = Some(stack.clone());
+        let Concurrency::Task(task) = stack.model else { return };
+        let (context, route, start, end) = (served.context, served.route.clone(), served.start_ns, served.end_ns);
         let claimed: Vec<TraceId> = self
             .held
             .iter()
@@ -211,14 +235,14 @@ impl ServedRequests {
             .map(|(trace, _)| *trace)
             .collect();
         for trace in claimed {
-            if let Some(held) = self.held.remove(&trace) {
-                self.held_spans -= held.spans.len();
-                self.remember(trace, context, &route);
-                for mut span in held.spans {
-                    nest(&mut span, context);
-                    self.counters.nested += 1;
-                    self.ready.push(span);
-                }
+            let Some(held) = self.held.remove(&trace) else { continue };
+            self.held_spans -= held.spans.len();
+            self.requests[index].adopt_handler(held.handler);
+            self.remember(trace, context, &route);
+            for mut span in held.spans {
+                nest(&mut span, context);
+                self.counters.nested += 1;
+                self.ready.push(span);
             }
         }
     }
@@ -232,23 +256,17 @@ impl ServedRequests {
             context: served.context,
             remote_parent: served.remote_parent,
             response_stack: served.response_stack.clone(),
+            handler: served.handler.clone(),
         })
     }
 
     /// The request a traced function starting now on a thread of its own
     /// belongs to (asyncio tasks' functions are placed when they end).
     pub fn thread_request(&mut self, pid: u32, tid: u32, at_ns: u64) -> Option<SpanContext> {
-        let (context, route) = self.serving_thread(pid, tid, at_ns).map(|s| (s.context, s.route.clone()))?;
+        let served = self.requests.iter().rev().find(|s| s.served_by_thread(pid, tid, at_ns))?;
+        let (context, route) = (served.context, served.route.clone());
         self.remember(context.trace_id, context, &route);
         Some(context)
-    }
-
-    /// The newest request read by thread `tid` that a call starting at
-    /// `at_ns` on that thread may belong to (not one an asyncio task handles).
-    fn serving_thread(&self, pid: u32, tid: u32, at_ns: u64) -> Option<&Served> {
-        self.requests.iter().rev().find(|s| {
-            s.conn.pid == pid && s.tid == tid && !matches!(s.model, Some(Concurrency::Task(_))) && s.covers(at_ns)
-        })
     }
 
     /// Places a finished span (an HTTP or LLM call, or a traced function):
@@ -266,40 +284,33 @@ impl ServedRequests {
             self.ready.push(span);
             return;
         }
-        match origin.model {
-            Some(Concurrency::Task(task)) => {
-                let owner = self.requests.iter().find(|s| {
-                    s.conn.pid == origin.pid && s.model == Some(Concurrency::Task(task)) && s.covers(origin.start_ns)
-                });
-                if let Some(owner) = owner {
-                    let (context, route) = (owner.context, owner.route.clone());
-                    self.remember(span.trace_id, context, &route);
-                    nest(&mut span, context);
-                    self.counters.nested += 1;
-                    self.ready.push(span);
-                } else if self.could_claim(origin.pid, origin.start_ns) {
-                    self.hold(span, origin.pid, task, origin.start_ns, now_ns);
-                } else {
-                    self.ready.push(span);
-                }
+        let owner = match origin.model {
+            Some(Concurrency::Task(task)) => self.requests.iter_mut().find(|s| {
+                s.conn.pid == origin.pid && s.model == Some(Concurrency::Task(task)) && s.covers(origin.start_ns)
+            }),
+            // A span inside a traced function already has its place (set when the function started).
+            Some(Concurrency::Thread) if span.parent_span_id.is_none() => {
+                self.requests.iter_mut().rev().find(|s| s.served_by_thread(origin.pid, origin.tid, origin.start_ns))
             }
-            Some(Concurrency::Thread) => {
-                let owner =
-                    self.serving_thread(origin.pid, origin.tid, origin.start_ns).map(|s| (s.context, s.route.clone()));
-                if let Some((context, route)) = owner
-                    && span.parent_span_id.is_none()
-                {
-                    self.remember(span.trace_id, context, &route);
-                    nest(&mut span, context);
-                    self.counters.nested += 1;
-                }
-                self.ready.push(span);
-            }
-            None => self.ready.push(span),
+            _ => None,
+        };
+        if let Some(owner) = owner {
+            owner.adopt_handler(origin.handler);
+            let (context, route) = (owner.context, owner.route.clone());
+            self.remember(span.trace_id, context, &route);
+            nest(&mut span, context);
+            self.counters.nested += 1;
+            self.ready.push(span);
+        } else if let Some(Concurrency::Task(task)) = origin.model
+            && self.could_claim(origin.pid, origin.start_ns)
+        {
+            self.hold(span, origin, task, now_ns);
+        } else {
+            self.ready.push(span);
         }
     }
 
-    /// The server route of the request a trace was placed under.
+    /// The server request (method and route) a trace was placed under.
     pub fn route_of(&self, trace: TraceId) -> Option<&str> {
         self.placed.get(&trace).map(|(_, route)| route.as_str())
     }
@@ -308,16 +319,15 @@ impl ServedRequests {
     /// no request can claim them any more, or a limit was reached.
     pub fn take_ready(&mut self, now_ns: u64) -> Vec<Span> {
         self.forget_finished(now_ns);
-        let expired: Vec<TraceId> = self
+        let expired: Vec<(TraceId, bool)> = self
             .held
             .iter()
-            .filter(|(_, held)| {
-                now_ns.saturating_sub(held.since_ns) > MAX_HOLD_NS || !self.could_claim(held.pid, held.start_ns)
+            .filter_map(|(trace, held)| {
+                let timed_out = now_ns.saturating_sub(held.since_ns) > MAX_HOLD_NS;
+                (timed_out || !self.could_claim(held.pid, held.start_ns)).then_some((*trace, timed_out))
             })
-            .map(|(trace, _)| *trace)
             .collect();
-        for trace in expired {
-            let timed_out = self.held.get(&trace).is_some_and(|h| now_ns.saturating_sub(h.since_ns) > MAX_HOLD_NS);
+        for (trace, timed_out) in expired {
             self.release(trace, timed_out);
         }
         std::mem::take(&mut self.ready)
@@ -338,7 +348,7 @@ impl ServedRequests {
         self.requests.iter().any(|s| s.conn.pid == pid && s.model.is_none() && s.covers(at_ns))
     }
 
-    fn hold(&mut self, span: Span, pid: u32, task: u64, start_ns: u64, now_ns: u64) {
+    fn hold(&mut self, span: Span, origin: Origin, task: u64, now_ns: u64) {
         if self.held_spans >= MAX_HELD_SPANS
             && let Some(oldest) = self.held.iter().min_by_key(|(_, h)| h.since_ns).map(|(trace, _)| *trace)
         {
@@ -346,9 +356,18 @@ impl ServedRequests {
         }
         self.counters.held += 1;
         self.held_spans += 1;
-        let held =
-            self.held.entry(span.trace_id).or_insert(Held { pid, task, start_ns, since_ns: now_ns, spans: Vec::new() });
-        held.start_ns = held.start_ns.min(start_ns);
+        let held = self.held.entry(span.trace_id).or_insert(Held {
+            pid: origin.pid,
+            task,
+            start_ns: origin.start_ns,
+            since_ns: now_ns,
+            handler: None,
+            spans: Vec::new(),
+        });
+        held.start_ns = held.start_ns.min(origin.start_ns);
+        if held.handler.is_none() {
+            held.handler = origin.handler;
+        }
         held.spans.push(span);
     }
 
@@ -409,8 +428,6 @@ fn looks_like_identifier(segment: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use super::*;
     use crate::span::model::{SpanKind, Status};
 
@@ -472,7 +489,8 @@ mod tests {
     }
 
     fn stack(frames: Vec<Frame>) -> Arc<CallStack> {
-        Arc::new(CallStack { tid: 7, thread_name: None, frames: frames.into(), within: None })
+        let model = Concurrency::of(&frames);
+        Arc::new(CallStack { tid: 7, thread_name: None, frames: frames.into(), within: None, model })
     }
 
     const PID: u32 = 100;
@@ -499,10 +517,10 @@ mod tests {
     fn a_call_on_the_request_s_thread_is_its_child_at_once() {
         let mut served = ServedRequests::default();
         served.started(&request(1, 11, 1_000, None, "POST", "/ask"));
-        let origin = Origin { pid: PID, tid: 11, start_ns: 2_000, model: Some(Concurrency::Thread) };
+        let origin = Origin { pid: PID, tid: 11, start_ns: 2_000, model: Some(Concurrency::Thread), handler: None };
         let call = span("chat");
         let trace = call.trace_id;
-        served.place(call, origin, false, 2_000);
+        served.place(call, origin.clone(), false, 2_000);
         let ready = served.take_ready(2_000);
         let request = served.finished(conn(1), 1_000, 9_000).unwrap();
         assert_eq!(ready.len(), 1);
@@ -510,7 +528,7 @@ mod tests {
         assert_eq!(ready[0].trace_id, request.context.trace_id);
         assert_eq!(served.route_of(trace), Some("POST /ask"));
         // Another thread's call, or one after the response, is not.
-        for origin in [Origin { tid: 12, ..origin }, Origin { start_ns: 10_000, ..origin }] {
+        for origin in [Origin { tid: 12, ..origin.clone() }, Origin { start_ns: 10_000, ..origin }] {
             served.place(span("other"), origin, false, 10_000);
             assert_eq!(served.take_ready(10_000)[0].parent_span_id, None);
         }
@@ -527,13 +545,13 @@ mod tests {
         let second = span("chat second");
         served.place(
             first,
-            Origin { pid: PID, tid: 5, start_ns: 2_000, model: Some(Concurrency::Task(0xa)) },
+            Origin { pid: PID, tid: 5, start_ns: 2_000, model: Some(Concurrency::Task(0xa)), handler: None },
             false,
             2_000,
         );
         served.place(
             second,
-            Origin { pid: PID, tid: 5, start_ns: 2_100, model: Some(Concurrency::Task(0xb)) },
+            Origin { pid: PID, tid: 5, start_ns: 2_100, model: Some(Concurrency::Task(0xb)), handler: None },
             false,
             2_100,
         );
@@ -560,7 +578,7 @@ mod tests {
         served.started(&request(1, 5, 1_000, None, "POST", "/ask"));
         served.place(
             span("background"),
-            Origin { pid: PID, tid: 5, start_ns: 2_000, model: Some(Concurrency::Task(0xc)) },
+            Origin { pid: PID, tid: 5, start_ns: 2_000, model: Some(Concurrency::Task(0xc)), handler: None },
             false,
             2_000,
         );
@@ -573,7 +591,7 @@ mod tests {
         // A task's call with no request in flight at all goes out at once.
         served.place(
             span("later"),
-            Origin { pid: PID, tid: 5, start_ns: 9_000, model: Some(Concurrency::Task(0xd)) },
+            Origin { pid: PID, tid: 5, start_ns: 9_000, model: Some(Concurrency::Task(0xd)), handler: None },
             false,
             9_000,
         );
@@ -586,7 +604,7 @@ mod tests {
         served.started(&request(1, 5, 1_000, None, "GET", "/slow"));
         served.place(
             span("call"),
-            Origin { pid: PID, tid: 5, start_ns: 2_000, model: Some(Concurrency::Task(0xa)) },
+            Origin { pid: PID, tid: 5, start_ns: 2_000, model: Some(Concurrency::Task(0xa)), handler: None },
             false,
             2_000,
         );
@@ -604,8 +622,8 @@ mod tests {
         let mut child = span("chat");
         child.trace_id = function.trace_id;
         child.parent_span_id = Some(function.span_id);
-        let origin = Origin { pid: PID, tid: 11, start_ns: 2_000, model: Some(Concurrency::Thread) };
-        served.place(function.clone(), origin, false, 2_000);
+        let origin = Origin { pid: PID, tid: 11, start_ns: 2_000, model: Some(Concurrency::Thread), handler: None };
+        served.place(function.clone(), origin.clone(), false, 2_000);
         served.place(child, Origin { tid: 99, ..origin }, false, 2_000);
         let ready = served.take_ready(2_000);
         let request = served.finished(conn(1), 1_000, 3_000).unwrap();
