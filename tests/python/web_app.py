@@ -4,7 +4,10 @@ and its handler passes that on to every LLM call it makes (`?request=N` on
 the provider URL), so a test can check that each call's span is the child of
 exactly the request that caused it.
 
-  web_app.py --framework fastapi|aiohttp|stdlib --port P --llm-base URL --ca CA [--loop asyncio|uvloop]
+  web_app.py --framework fastapi|aiohttp|threads|asyncio --port P --base LLM_URL --ca CA [--loop asyncio|uvloop]
+
+`threads` (ThreadingHTTPServer + urllib) and `asyncio` (asyncio.start_server +
+asyncio streams) use the standard library only, so they run on every interpreter.
   gunicorn ... 'web_app:flask_app()'   (LLM_BASE and LLM_CA in the environment)
 
 Endpoints:
@@ -142,7 +145,7 @@ def ask_with_urllib(request_id):
         return json.load(response)["choices"][0]["message"]["content"]
 
 
-def serve_stdlib(port):
+def serve_threads(port):
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
     from urllib.parse import parse_qs, urlsplit
 
@@ -168,17 +171,65 @@ def serve_stdlib(port):
     server.serve_forever()
 
 
+async def ask_with_asyncio_streams(request_id):
+    import asyncio
+    from urllib.parse import urlsplit
+
+    base, ca = llm_settings()
+    url = urlsplit(base)
+    reader, writer = await asyncio.open_connection(url.hostname, url.port, ssl=ssl.create_default_context(cafile=ca))
+    body = json.dumps({"model": "gpt-4o-mini", "messages": QUESTION})
+    writer.write(
+        (
+            f"POST /v1/chat/completions?request={request_id} HTTP/1.1\r\nHost: {url.netloc}\r\n"
+            f"Content-Type: application/json\r\nAuthorization: Bearer sk-web-test-key\r\n"
+            f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n{body}"
+        ).encode()
+    )
+    await writer.drain()
+    await reader.read()
+    writer.close()
+
+
+def serve_asyncio(port):
+    import asyncio
+    from urllib.parse import parse_qs, urlsplit
+
+    async def handle(reader, writer):
+        head = await reader.readuntil(b"\r\n\r\n")
+        target = head.split(b" ")[1].decode()
+        query = parse_qs(urlsplit(target).query)
+        request_id = query["id"][0]
+        for _ in range(int(query.get("calls", ["1"])[0])):
+            await ask_with_asyncio_streams(request_id)
+        body = json.dumps({"id": request_id}).encode()
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n")
+        writer.write(b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+        await writer.drain()
+        writer.close()
+
+    async def serve():
+        server = await asyncio.start_server(handle, "127.0.0.1", port)
+        print("READY", flush=True)
+        async with server:
+            await server.serve_forever()
+
+    asyncio.run(serve())
+
+
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("--framework", required=True, choices=["fastapi", "aiohttp", "stdlib"])
+    parser.add_argument("--framework", required=True, choices=["fastapi", "aiohttp", "threads", "asyncio"])
     parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--llm-base", required=True)
+    parser.add_argument("--base", required=True, help="the LLM provider's base URL")
     parser.add_argument("--ca", required=True)
     parser.add_argument("--loop", default="asyncio", choices=["asyncio", "uvloop"])
     args = parser.parse_args()
-    os.environ["LLM_BASE"], os.environ["LLM_CA"] = args.llm_base, args.ca
-    if args.framework == "stdlib":
-        serve_stdlib(args.port)
+    os.environ["LLM_BASE"], os.environ["LLM_CA"] = args.base, args.ca
+    if args.framework == "threads":
+        serve_threads(args.port)
+    elif args.framework == "asyncio":
+        serve_asyncio(args.port)
     elif args.framework == "fastapi":
         import uvicorn
 

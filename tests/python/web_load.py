@@ -12,6 +12,8 @@ import argparse
 import concurrent.futures
 import json
 import secrets
+import time
+import urllib.error
 import urllib.request
 
 
@@ -22,9 +24,16 @@ def send(base, path, request_id, traceparent):
     if traceparent:
         trace_id = secrets.token_hex(16)
         request.add_header("traceparent", f"00-{trace_id}-{secrets.token_hex(8)}-01")
-    with urllib.request.urlopen(request, timeout=60) as response:
-        response.read()
-        return {"id": str(request_id), "path": path, "status": response.status, "trace_id": trace_id}
+    for attempt in range(100):
+        try:
+            with urllib.request.urlopen(request, timeout=60) as response:
+                response.read()
+                return {"id": str(request_id), "path": path, "status": response.status, "trace_id": trace_id}
+        except urllib.error.URLError as error:
+            # The service may still be binding its port.
+            if not isinstance(error.reason, ConnectionRefusedError) or attempt == 99:
+                raise
+            time.sleep(0.1)
 
 
 def main():

@@ -194,6 +194,7 @@ impl Pipeline {
         for span in self.served.drain() {
             self.output_placed(span);
         }
+        self.output.summary.serving = self.served.counters;
     }
 
     fn emit_function(&mut self, call: &FinishedCall) {

@@ -91,5 +91,7 @@ impl<T: Display> Serialize for Text<'_, T> {
 pub fn summary_to_json(summary: &Summary) -> Value {
     let mut body = serde_json::to_value(&summary.counters).unwrap_or_default();
     body["models"] = serde_json::to_value(summary.model_stats()).unwrap_or_default();
+    body["routes"] = serde_json::to_value(summary.spending_routes().collect::<Vec<_>>()).unwrap_or_default();
+    body["serving"] = serde_json::to_value(summary.serving).unwrap_or_default();
     json!({ "summary": body })
 }

@@ -130,6 +130,27 @@ pub fn summary_table(summary: &Summary) -> String {
         let total: f64 = models.iter().filter_map(|m| m.cost).sum();
         let _ = writeln!(out, "LLM total: {} calls, ${total:.6}", models.iter().map(|m| m.calls).sum::<u64>());
     }
+    let routes: Vec<_> = summary.spending_routes().collect();
+    if !routes.is_empty() {
+        let _ = writeln!(
+            out,
+            "\n{:<36} {:>8} {:>9} {:>11} {:>11} {:>11} {:>13}",
+            "SERVED ROUTE", "REQUESTS", "LLM CALLS", "TOKENS IN", "TOKENS OUT", "COST $", "COST/REQUEST"
+        );
+        for r in routes {
+            let _ = writeln!(
+                out,
+                "{:<36} {:>8} {:>9} {:>11} {:>11} {:>11} {:>13}",
+                r.route,
+                r.requests,
+                r.llm_calls,
+                r.input_tokens,
+                r.output_tokens,
+                r.cost.map_or_else(|| "-".to_owned(), |c| format!("{c:.6}")),
+                r.cost_per_request().map_or_else(|| "-".to_owned(), |c| format!("{c:.6}")),
+            );
+        }
+    }
     let _ =
         writeln!(out, "\n{:<8} {:<40} {:>6} {:>6} {:>10} {:>10}", "METHOD", "SERVER", "CALLS", "ERRORS", "P50", "P95");
     for ((method, server), stats) in &summary.endpoints {

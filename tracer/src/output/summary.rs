@@ -4,7 +4,8 @@
 use std::collections::BTreeMap;
 
 use crate::probes::ProgramRunTime;
-use crate::span::{AttrValue, Span, Status, semconv as sc};
+use crate::span::serving::ServingCounters;
+use crate::span::{AttrValue, Span, SpanKind, Status, semconv as sc};
 
 /// Counters reported when tracing ends.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
@@ -103,11 +104,34 @@ pub fn quantile(samples: &[u64], q: f64) -> u64 {
     }
 }
 
+/// Per served route (`POST /ask`): what its requests cost in LLM calls.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
+pub struct RouteStats {
+    pub route: String,
+    pub requests: u64,
+    pub llm_calls: u64,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    /// USD; `None` while no call of it had a price.
+    pub cost: Option<f64>,
+}
+
+impl RouteStats {
+    /// Cost per request, when known.
+    pub fn cost_per_request(&self) -> Option<f64> {
+        self.cost.filter(|_| self.requests > 0).map(|cost| cost / self.requests as f64)
+    }
+}
+
 #[derive(Clone, Default)]
 pub struct Summary {
     pub counters: Counters,
     pub endpoints: BTreeMap<(String, String), EndpointStats>,
     pub models: BTreeMap<(String, String), ModelStats>,
+    /// Per served route, by `METHOD /route`.
+    pub routes: BTreeMap<String, RouteStats>,
+    /// How calls were placed under served requests.
+    pub serving: ServingCounters,
 }
 
 impl Summary {
@@ -125,6 +149,7 @@ impl Summary {
 
     pub fn record(&mut self, span: &Span) {
         self.record_model(span);
+        self.record_route(span);
         self.counters.spans_emitted += 1;
         if span.attributes.get(sc::PYTRACE_INCOMPLETE).is_some() {
             self.counters.spans_incomplete += 1;
@@ -139,6 +164,38 @@ impl Summary {
             stats.errors += 1;
         }
         stats.durations_ns.push(span.duration_ns());
+    }
+
+    /// A served request counts for its route; an LLM call made while
+    /// serving one counts its tokens and cost there.
+    fn record_route(&mut self, span: &Span) {
+        let a = &span.attributes;
+        let route = if span.kind == SpanKind::Server {
+            let (Some(method), Some(route)) = (a.str(sc::HTTP_REQUEST_METHOD), a.str(sc::HTTP_ROUTE)) else { return };
+            format!("{method} {route}")
+        } else if a.get(sc::GEN_AI_PROVIDER_NAME).is_some()
+            && let Some(route) = a.str(sc::PYTRACE_SERVER_ROUTE)
+        {
+            route.to_owned()
+        } else {
+            return;
+        };
+        let stats = self.routes.entry(route.clone()).or_insert_with(|| RouteStats { route, ..RouteStats::default() });
+        if span.kind == SpanKind::Server {
+            stats.requests += 1;
+            return;
+        }
+        stats.llm_calls += 1;
+        stats.input_tokens += a.int(sc::GEN_AI_USAGE_INPUT_TOKENS).unwrap_or(0) as u64;
+        stats.output_tokens += a.int(sc::GEN_AI_USAGE_OUTPUT_TOKENS).unwrap_or(0) as u64;
+        if let Some(AttrValue::F64(cost)) = a.get(sc::GEN_AI_USAGE_COST) {
+            *stats.cost.get_or_insert(0.0) += cost;
+        }
+    }
+
+    /// Routes whose requests made LLM calls.
+    pub fn spending_routes(&self) -> impl Iterator<Item = &RouteStats> {
+        self.routes.values().filter(|r| r.llm_calls > 0)
     }
 
     fn record_model(&mut self, span: &Span) {
