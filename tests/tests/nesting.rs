@@ -132,8 +132,8 @@ fn trace_service(
     let app = Client::start_script_in(python, "web_app.py", &provider, &args);
     let tracer = Tracer::attach(&[app.pid], pytrace_args);
     let sent = load(port.parse().unwrap(), paths, count, traceparent);
-    // The last spans reach pytrace within its collection interval.
-    std::thread::sleep(Duration::from_millis(500));
+    // The last calls (a background task's, 0.3 s after its response) reach pytrace.
+    std::thread::sleep(Duration::from_millis(1500));
     let trace = tracer.interrupt();
     app.kill();
     (trace, sent)

@@ -112,6 +112,7 @@ impl Pipeline {
                     self.served.response_written(*conn, stack);
                     self.flush_placed();
                 } else {
+                    self.served.call_starting(conn.pid, &stack, handler_frame(&stack, &self.library_paths));
                     self.tracker.offer_stack(*conn, stack);
                 }
             }
@@ -211,6 +212,11 @@ impl Pipeline {
         self.flush_placed();
     }
 
+    /// Time passes: spans that waited long enough for their request go out.
+    pub fn tick(&mut self) {
+        self.flush_placed();
+    }
+
     /// Outputs the spans whose place under a served request (or not) is decided.
     fn flush_placed(&mut self) {
         for span in self.served.take_ready(Clock::monotonic_now()) {
@@ -278,6 +284,7 @@ impl Pipeline {
     /// and the handler that wrote its response (its innermost application
     /// frame, when the response was written from application code).
     fn emit_served(&mut self, exchange: &Exchange, mut span: Span) {
+        span.attributes.set(sc::HTTP_ROUTE, crate::span::serving::route_template(&exchange.request.target));
         if let Some(served) = self.served.finished(exchange.conn, exchange.start_ns, exchange.end_ns) {
             span.trace_id = served.context.trace_id;
             span.span_id = served.context.span_id;
@@ -291,13 +298,12 @@ impl Pipeline {
                 // Written by the framework after the handler returned: the
                 // handler is the outermost application frame its calls saw.
                 _ => {
-                    if let Some(handler) = &served.handler {
-                        crate::span::python::add_caller(&mut span, handler);
-                    }
+                    let now = Clock::monotonic_now();
+                    self.served.name_after_handler(span, exchange.conn, exchange.start_ns, now);
+                    return;
                 }
             }
         }
-        span.attributes.set(sc::HTTP_ROUTE, crate::span::serving::route_template(&exchange.request.target));
         self.output.span(&span);
     }
 }

@@ -204,6 +204,7 @@ pub async fn trace(config: AttachConfig, mut launch: Option<Launch>) -> Result<S
                 }
                 follow_lifecycle(&mut targets, &mut probes, &mut pipeline, &host, &config);
                 rescan_targets(&mut targets, &mut probes, &mut pipeline);
+                pipeline.tick();
                 pipeline.output.flush();
                 if targets.is_empty() && launch.is_none() {
                     eprintln!("pytrace: every traced process has exited");

@@ -208,6 +208,22 @@ pub struct Span {
 }
 
 impl Span {
+    /// An empty span, to take another's place while it is moved out.
+    pub fn placeholder() -> Self {
+        Self {
+            trace_id: TraceId([0; 16]),
+            span_id: SpanId([0; 8]),
+            parent_span_id: None,
+            name: String::new(),
+            kind: SpanKind::Internal,
+            start_unix_nano: 0,
+            end_unix_nano: 0,
+            status: Status::Unset,
+            attributes: Attributes::default(),
+            resource: Arc::default(),
+        }
+    }
+
     pub fn duration_ns(&self) -> u64 {
         self.end_unix_nano.saturating_sub(self.start_unix_nano)
     }

@@ -39,6 +39,9 @@ const MAX_REQUESTS: usize = 8_192;
 const FINISHED_GRACE_NS: u64 = 5_000_000_000;
 /// Traces whose placement is remembered for their later spans.
 const MAX_PLACED_TRACES: usize = 65_536;
+/// How long a finished request's span waits for a late call of its handler
+/// to name it (a streamed call's end can be seen after its relay's).
+pub const NAMING_DELAY_NS: u64 = 250_000_000;
 
 /// The task a stack runs in: the frame just inside the event loop's own
 /// frames (`Handle._run` of asyncio's loop, or the `Runner.run` /
@@ -182,6 +185,9 @@ pub struct ServedRequests {
     held_spans: usize,
     /// Traces already placed under a request: later spans of theirs follow.
     placed: HashMap<TraceId, (SpanContext, String)>,
+    /// Finished requests' spans waiting for their handler's name: (request
+    /// connection and start, span, until when).
+    unnamed: Vec<(ConnKey, u64, Span, u64)>,
     /// Spans whose placement was decided, for the caller to output.
     ready: Vec<Span>,
     pub counters: ServingCounters,
@@ -260,6 +266,49 @@ impl ServedRequests {
         })
     }
 
+    /// A call is starting (its request is being written) with this stack:
+    /// the request in flight its task or thread serves learns its handler
+    /// now — the call may end only after the request does (a relayed stream).
+    pub fn call_starting(&mut self, pid: u32, stack: &CallStack, handler: Option<Frame>) {
+        let owner = self.requests.iter_mut().rev().find(|s| {
+            s.conn.pid == pid
+                && s.end_ns.is_none()
+                && match stack.model {
+                    Concurrency::Task(_) => s.model == Some(stack.model),
+                    Concurrency::Thread => s.tid == stack.tid && !matches!(s.model, Some(Concurrency::Task(_))),
+                }
+        });
+        if let Some(owner) = owner {
+            owner.adopt_handler(handler);
+        }
+    }
+
+    /// A finished request's span whose response was not written from
+    /// application code: named after its handler once a call of it tells
+    /// (now, or within [`NAMING_DELAY_NS`]), then ready.
+    pub fn name_after_handler(&mut self, span: Span, conn: ConnKey, start_ns: u64, now_ns: u64) {
+        self.unnamed.push((conn, start_ns, span, now_ns + NAMING_DELAY_NS));
+        self.name_finished(now_ns);
+    }
+
+    /// Names the waiting request spans whose handler is known, and lets go
+    /// unnamed those whose wait is over.
+    fn name_finished(&mut self, now_ns: u64) {
+        let requests = &self.requests;
+        let ready = &mut self.ready;
+        self.unnamed.retain_mut(|(conn, start_ns, span, until)| {
+            let handler =
+                requests.iter().find(|s| s.conn == *conn && s.start_ns == *start_ns).and_then(|s| s.handler.as_ref());
+            if let Some(handler) = handler {
+                super::python::add_caller(span, handler);
+            } else if now_ns < *until {
+                return true;
+            }
+            ready.push(std::mem::replace(span, Span::placeholder()));
+            false
+        });
+    }
+
     /// The request a traced function starting now on a thread of its own
     /// belongs to (asyncio tasks' functions are placed when they end).
     pub fn thread_request(&mut self, pid: u32, tid: u32, at_ns: u64) -> Option<SpanContext> {
@@ -318,6 +367,7 @@ impl ServedRequests {
     /// Spans whose placement is decided: placed, or let go as roots because
     /// no request can claim them any more, or a limit was reached.
     pub fn take_ready(&mut self, now_ns: u64) -> Vec<Span> {
+        self.name_finished(now_ns);
         self.forget_finished(now_ns);
         let expired: Vec<(TraceId, bool)> = self
             .held
@@ -335,6 +385,7 @@ impl ServedRequests {
 
     /// Tracing ends: every held span goes out as it is.
     pub fn drain(&mut self) -> Vec<Span> {
+        self.name_finished(u64::MAX);
         let traces: Vec<TraceId> = self.held.keys().copied().collect();
         for trace in traces {
             self.release(trace, false);
@@ -384,11 +435,15 @@ impl ServedRequests {
         self.ready.extend(held.spans);
     }
 
-    fn remember(&mut self, trace: TraceId, context: SpanContext, route: &str) {
-        if self.placed.len() >= MAX_PLACED_TRACES {
+    /// Remembers that trace `original` now lives in the request's trace
+    /// (both ids lead to it: spans still to come carry the first, spans
+    /// already placed the second).
+    fn remember(&mut self, original: TraceId, context: SpanContext, route: &str) {
+        if self.placed.len() + 2 > MAX_PLACED_TRACES {
             self.placed.clear();
         }
-        self.placed.insert(trace, (context, route.to_owned()));
+        self.placed.insert(original, (context, route.to_owned()));
+        self.placed.insert(context.trace_id, (context, route.to_owned()));
     }
 
     /// Drops requests finished more than [`FINISHED_GRACE_NS`] ago.
