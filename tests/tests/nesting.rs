@@ -159,6 +159,18 @@ fn fastapi_on_uvicorn_nests_each_call_under_its_request() {
             assert_eq!(server["attributes"]["code.function.name"], handler, "{label}: request {id}");
         }
         assert_eq!(trace.summary["serving"]["nested"], 27, "{label}: {}", trace.summary);
+        // Which endpoint spends the tokens: 14 /ask requests made 21 calls, 6 /stream requests 6.
+        let routes = trace.summary["routes"].as_array().unwrap();
+        let route =
+            |name: &str| routes.iter().find(|r| r["route"] == name).unwrap_or_else(|| panic!("{name}: {routes:?}"));
+        for (name, requests, calls) in [("GET /ask", 14, 21), ("GET /stream", 6, 6)] {
+            assert_eq!(
+                (route(name)["requests"].as_u64(), route(name)["llm_calls"].as_u64()),
+                (Some(requests), Some(calls))
+            );
+            assert!(route(name)["cost"].as_f64().unwrap() > 0.0, "{label}: {name} has a cost");
+        }
+        assert!(trace.stdout.contains("SERVED ROUTE"), "{label}: the terminal summary's route table");
     }
 }
 

@@ -79,6 +79,8 @@ const GEN_AI_ATTRIBUTES: &[&str] = &[
     sc::GEN_AI_RESPONSE_MODEL,
     sc::SERVER_ADDRESS,
     sc::SERVER_PORT,
+    // The served route whose request made the call: tokens and cost per endpoint.
+    sc::PYTRACE_SERVER_ROUTE,
 ];
 /// Span attributes copied onto HTTP client measurements.
 const HTTP_ATTRIBUTES: &[&str] = &[

@@ -230,6 +230,44 @@ mod tests {
     use super::*;
 
     #[test]
+    fn tallies_llm_spend_per_served_route() {
+        let span = |kind, attributes: &[(&'static str, AttrValue)]| {
+            let mut span = Span::placeholder();
+            span.kind = kind;
+            for (key, value) in attributes {
+                span.attributes.set(key, value.clone());
+            }
+            span
+        };
+        let request = span(
+            SpanKind::Server,
+            &[
+                (sc::HTTP_REQUEST_METHOD, AttrValue::Str("POST".into())),
+                (sc::HTTP_ROUTE, AttrValue::Str("/ask".into())),
+            ],
+        );
+        let call = span(
+            SpanKind::Client,
+            &[
+                (sc::GEN_AI_PROVIDER_NAME, AttrValue::Str("openai".into())),
+                (sc::PYTRACE_SERVER_ROUTE, AttrValue::Str("POST /ask".into())),
+                (sc::GEN_AI_USAGE_INPUT_TOKENS, AttrValue::Int(10)),
+                (sc::GEN_AI_USAGE_OUTPUT_TOKENS, AttrValue::Int(5)),
+                (sc::GEN_AI_USAGE_COST, AttrValue::F64(0.002)),
+            ],
+        );
+        let mut summary = Summary::default();
+        for span in [&request, &request, &call, &call, &call] {
+            summary.record(span);
+        }
+        let routes: Vec<&RouteStats> = summary.spending_routes().collect();
+        assert_eq!(routes.len(), 1);
+        let ask = routes[0];
+        assert_eq!((ask.route.as_str(), ask.requests, ask.llm_calls, ask.input_tokens), ("POST /ask", 2, 3, 30));
+        assert!((ask.cost_per_request().unwrap() - 0.003).abs() < 1e-12);
+    }
+
+    #[test]
     fn quantiles_use_nearest_rank() {
         let stats = EndpointStats { calls: 4, errors: 0, durations_ns: vec![40, 10, 30, 20] };
         assert_eq!(stats.quantile_ns(0.5), 20);

@@ -63,6 +63,7 @@ th{background:#f4f5f7} td.n{text-align:right;font-variant-numeric:tabular-nums}
 <div id="waterfall"></div>
 <div id="details">Click a bar.</div>
 <h2>LLM calls per model</h2><div class="charts"><div id="tokens"></div><div id="cost"></div></div><div id="models"></div>
+<h2>LLM spend per served route</h2><div id="routes"></div>
 <h2>Budget and hosts</h2><div id="budget"></div>
 <script id="data" type="application/json">/*DATA*/null</script>
 <script>
@@ -122,6 +123,9 @@ if (r.models.length) {
   el('models').innerHTML = '<table><tr><th>model</th><th>provider</th><th>calls</th><th>errors</th><th>tokens in</th><th>tokens out</th><th>cost $</th><th>p50 s</th><th>p95 s</th><th>TTFT p50 s</th></tr>' +
     r.models.map(m => `<tr><td>${esc(m.model)}</td><td>${esc(m.provider)}</td><td class="n">${m.calls}</td><td class="n">${m.errors}</td><td class="n">${m.input_tokens}</td><td class="n">${m.output_tokens}</td><td class="n">${m.cost == null ? '—' : usd(m.cost)}</td><td class="n">${m.latency_p50_s.toFixed(3)}</td><td class="n">${m.latency_p95_s.toFixed(3)}</td><td class="n">${m.ttft_p50_s == null ? '—' : m.ttft_p50_s.toFixed(3)}</td></tr>`).join('') + '</table>';
 } else { el('models').textContent = 'No LLM calls.'; }
+el('routes').innerHTML = r.routes.length ? '<table><tr><th>route</th><th>requests</th><th>LLM calls</th><th>tokens in</th><th>tokens out</th><th>cost $</th><th>cost per request $</th></tr>' +
+  r.routes.map(x => `<tr><td>${esc(x.route)}</td><td class="n">${x.requests}</td><td class="n">${x.llm_calls}</td><td class="n">${x.input_tokens}</td><td class="n">${x.output_tokens}</td><td class="n">${x.cost == null ? '—' : usd(x.cost)}</td><td class="n">${x.cost == null || !x.requests ? '—' : usd(x.cost / x.requests)}</td></tr>`).join('') + '</table>'
+  : 'No served request made LLM calls.';
 el('budget').innerHTML = (r.budget.length ? '<table><tr><th>limit</th><th>allowed</th><th>used</th><th></th></tr>' +
   r.budget.map(b => `<tr><td>${b.limit_name}</td><td class="n">${b.limit}</td><td class="n">${+b.actual.toFixed(4)}</td><td class="${b.exceeded ? 'bad' : 'good'}">${b.exceeded ? 'exceeded' : 'ok'}</td></tr>`).join('') + '</table>' : '<div class="muted">No budget set.</div>') +
   (r.host_violations.length ? '<p class="bad">Calls to hosts not allowed:</p><ul>' + r.host_violations.map(c => `<li>${esc(c.name)} ${esc(c.url)} (PID ${c.pid})</li>`).join('') + '</ul>' : '');

@@ -62,6 +62,22 @@ pub fn render(report: &RunReport) -> String {
         }
         out.push('\n');
     }
+    if !report.routes.is_empty() {
+        let _ = writeln!(
+            out,
+            "### LLM spend per served route\n\n| route | requests | LLM calls | tokens in | tokens out | cost | cost per request |\n|---|---:|---:|---:|---:|---:|---:|"
+        );
+        for r in &report.routes {
+            let cost = r.cost.map_or_else(|| "—".to_owned(), usd);
+            let per_request = r.cost_per_request().map_or_else(|| "—".to_owned(), usd);
+            let _ = writeln!(
+                out,
+                "| `{}` | {} | {} | {} | {} | {cost} | {per_request} |",
+                r.route, r.requests, r.llm_calls, r.input_tokens, r.output_tokens
+            );
+        }
+        out.push('\n');
+    }
     if !report.slowest.is_empty() {
         let _ = writeln!(out, "### Slowest calls\n");
         calls_table(&mut out, &report.slowest);

@@ -1,5 +1,5 @@
 //! `pytrace run`'s reports: the figures of a run — totals, per-model table,
-//! slowest calls, errors, budget checks and calls to hosts not allowed —
+//! per-served-route table, slowest calls, errors, budget checks and calls to hosts not allowed —
 //! computed once from the spans (pure), then rendered as JSON, Markdown
 //! (`markdown`) and a self-contained HTML page (`html`).
 
@@ -9,7 +9,7 @@ pub mod markdown;
 use serde::Serialize;
 
 use crate::cli::Budget;
-use crate::output::summary::{Counters, ModelStats, Summary};
+use crate::output::summary::{Counters, ModelStats, RouteStats, Summary};
 use crate::span::{Span, SpanKind, Status, semconv as sc};
 
 /// Exit code when the LLM calls exceeded `--max-cost`, `--max-tokens` or `--max-llm-calls`.
@@ -27,6 +27,8 @@ pub struct RunReport {
     pub exit_code: i32,
     pub totals: Totals,
     pub models: Vec<ModelStats>,
+    /// Served routes whose requests made LLM calls: which endpoint spends the tokens.
+    pub routes: Vec<RouteStats>,
     pub slowest: Vec<Call>,
     pub errors: Vec<Call>,
     pub budget: Vec<BudgetCheck>,
@@ -108,6 +110,7 @@ impl RunReport {
             command: command.to_vec(),
             exit_code,
             models,
+            routes: summary.spending_routes().cloned().collect(),
             slowest: slowest.iter().take(SLOWEST).map(|s| call(s)).collect(),
             errors: listed
                 .iter()
