@@ -39,6 +39,8 @@ const MAX_REQUESTS: usize = 8_192;
 const FINISHED_GRACE_NS: u64 = 5_000_000_000;
 /// Traces whose placement is remembered for their later spans.
 const MAX_PLACED_TRACES: usize = 65_536;
+/// How often finished requests are looked at to be forgotten.
+const SWEEP_INTERVAL_NS: u64 = 20_000_000;
 /// How long a finished request's span waits for a late call of its handler
 /// to name it (a streamed call's end can be seen after its relay's).
 pub const NAMING_DELAY_NS: u64 = 250_000_000;
@@ -190,6 +192,8 @@ pub struct ServedRequests {
     unnamed: Vec<(ConnKey, u64, Span, u64)>,
     /// Spans whose placement was decided, for the caller to output.
     ready: Vec<Span>,
+    /// When finished requests were last forgotten.
+    last_sweep_ns: u64,
     pub counters: ServingCounters,
 }
 
@@ -367,8 +371,15 @@ impl ServedRequests {
     /// Spans whose placement is decided: placed, or let go as roots because
     /// no request can claim them any more, or a limit was reached.
     pub fn take_ready(&mut self, now_ns: u64) -> Vec<Span> {
+        // Forgetting looks at every request: not on every event.
+        if now_ns.saturating_sub(self.last_sweep_ns) >= SWEEP_INTERVAL_NS {
+            self.last_sweep_ns = now_ns;
+            self.forget_finished(now_ns);
+        }
+        if self.held.is_empty() && self.unnamed.is_empty() {
+            return std::mem::take(&mut self.ready);
+        }
         self.name_finished(now_ns);
-        self.forget_finished(now_ns);
         let expired: Vec<(TraceId, bool)> = self
             .held
             .iter()
