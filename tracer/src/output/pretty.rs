@@ -210,16 +210,10 @@ mod tests {
     #[test]
     fn a_function_span_reads_as_a_call_not_a_request() {
         let mut span = Span {
-            trace_id: crate::span::TraceId([1; 16]),
-            span_id: crate::span::SpanId([2; 8]),
-            parent_span_id: None,
             name: "Agent.step".into(),
             kind: SpanKind::Internal,
-            start_unix_nano: 0,
             end_unix_nano: 2_500_000,
-            status: Status::Unset,
-            attributes: Default::default(),
-            resource: Default::default(),
+            ..Span::placeholder()
         };
         span.attributes.set(sc::CODE_FILE_PATH, "/srv/app/agent.py");
         span.attributes.set(sc::CODE_LINE_NUMBER, 12i64);

@@ -495,7 +495,7 @@ fn looks_like_identifier(segment: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::span::model::{SpanKind, Status};
+    use crate::span::model::SpanKind;
 
     fn frame(qualname: &str, file: &str, address: u64) -> Frame {
         Frame { qualname: qualname.into(), file: file.into(), line: Some(1), code: address, frame: address }
@@ -540,18 +540,8 @@ mod tests {
     }
 
     fn span(name: &str) -> Span {
-        Span {
-            trace_id: TraceId::random(),
-            span_id: SpanId::random(),
-            parent_span_id: None,
-            name: name.into(),
-            kind: SpanKind::Client,
-            start_unix_nano: 0,
-            end_unix_nano: 0,
-            status: Status::Unset,
-            attributes: Default::default(),
-            resource: Default::default(),
-        }
+        let (trace_id, span_id) = (TraceId::random(), SpanId::random());
+        Span { trace_id, span_id, name: name.into(), kind: SpanKind::Client, ..Span::placeholder() }
     }
 
     fn stack(frames: Vec<Frame>) -> Arc<CallStack> {
