@@ -4,7 +4,7 @@ and its handler passes that on to every LLM call it makes (`?request=N` on
 the provider URL), so a test can check that each call's span is the child of
 exactly the request that caused it.
 
-  web_app.py --framework fastapi|aiohttp|threads|asyncio --port P --base LLM_URL --ca CA [--loop asyncio|uvloop]
+  web_app.py --framework fastapi|aiohttp|flask|threads|asyncio --port P --base LLM_URL --ca CA [--loop asyncio|uvloop]
 
 `threads` (ThreadingHTTPServer + urllib) and `asyncio` (asyncio.start_server +
 asyncio streams) use the standard library only, so they run on every interpreter.
@@ -219,7 +219,7 @@ def serve_asyncio(port):
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("--framework", required=True, choices=["fastapi", "aiohttp", "threads", "asyncio"])
+    parser.add_argument("--framework", required=True, choices=["fastapi", "aiohttp", "flask", "threads", "asyncio"])
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--base", required=True, help="the LLM provider's base URL")
     parser.add_argument("--ca", required=True)
@@ -230,6 +230,10 @@ def main():
         serve_threads(args.port)
     elif args.framework == "asyncio":
         serve_asyncio(args.port)
+    elif args.framework == "flask":
+        # Flask's development server: a thread per request (werkzeug).
+        threading.Timer(0, lambda: print("READY", flush=True)).start()
+        flask_app().run(host="127.0.0.1", port=args.port, threaded=True)
     elif args.framework == "fastapi":
         import uvicorn
 

@@ -7,8 +7,9 @@
 //!
 //! asyncio: FastAPI on uvicorn (asyncio's loop and uvloop, streaming SSE
 //! relays included), aiohttp's server, `asyncio.start_server`; threads:
-//! Flask under gunicorn (sync and gthread workers, forked), the standard
-//! library's `ThreadingHTTPServer` — the last two on every interpreter here.
+//! Flask under gunicorn (sync and gthread workers, forked) and on its
+//! development server, the standard library's `ThreadingHTTPServer` — the
+//! standard library's servers on every interpreter here.
 
 #![expect(clippy::unwrap_used, reason = "a test fails loudly on an unexpected value")]
 
@@ -190,6 +191,14 @@ fn a_task_that_outlives_its_request_stays_a_root() {
 fn aiohttp_server_nests_each_call_under_its_request() {
     let (trace, sent) = trace_service(&venv(), "aiohttp", &[], "/ask?calls=1,/ask?calls=2", 12, true, &[]);
     check_nesting("aiohttp", &trace, &sent, calls_per_path);
+}
+
+#[test]
+fn flask_s_development_server_nests_each_call_under_its_request() {
+    let (trace, sent) = trace_service(&venv(), "flask", &[], "/ask?calls=1,/ask?calls=2", 8, false, &[]);
+    for server in check_nesting("Flask (werkzeug)", &trace, &sent, calls_per_path).values() {
+        assert_eq!(server["attributes"]["code.function.name"], "flask_app.<locals>.ask");
+    }
 }
 
 /// A traced function between the request and its calls: server → function → client.
