@@ -7,11 +7,11 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 use tracer_common::{DEFAULT_CAPTURE_LIMIT, MAX_CAPTURE_LIMIT};
 
+use crate::discovery::process::ResourceDefaults;
 use crate::llm::content::{ContentPolicy, DEFAULT_MAX_BYTES, PatternError};
 use crate::otlp::config::{OtlpConfig, OtlpConfigError};
 use crate::output::Format;
 use crate::python::patterns::FunctionPattern;
-use crate::target::process::ResourceDefaults;
 
 #[derive(Parser, Debug)]
 #[command(

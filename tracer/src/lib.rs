@@ -1,14 +1,17 @@
 //! pytrace's user space: target discovery, probe loading, and the pure
 //! pipeline that turns captured TLS plaintext into OpenTelemetry spans.
 //!
-//! Data flows `probes` (kernel) → `events` (decode) → `tracker` (per
-//! connection) → `http` (HTTP/1.1 exchanges) → `span` → `output`. Only
-//! `commands`, `probes`, `privileges` and `target` touch the system; the rest
-//! is pure and tested by replaying byte streams.
+//! Data flows `discovery` (what a process maps and runs) → `probes` (kernel)
+//! → `events` (decode) → `tracker` (per connection) → `http` (HTTP/1.1
+//! exchanges) → `llm`, `python` → `span` → `output`, `otlp`; a `session`
+//! drives it for the `commands`. Only `session`, `commands`, `probes`,
+//! `privileges` and `discovery` touch the system; the rest is pure and tested
+//! by replaying byte streams.
 
 pub mod cli;
 pub mod clock;
 pub mod commands;
+pub mod discovery;
 pub mod events;
 pub mod http;
 pub mod llm;
@@ -21,6 +24,6 @@ pub mod python;
 pub mod recording;
 pub mod redact;
 pub mod report;
+pub mod session;
 pub mod span;
-pub mod target;
 pub mod tracker;

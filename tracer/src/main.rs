@@ -7,6 +7,7 @@ use anyhow::Context as _;
 use clap::Parser as _;
 use tracer::cli::{Cli, Command};
 use tracer::commands::{attach, replay, run};
+use tracer::session::stdout_is_terminal;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -26,12 +27,12 @@ fn dispatch(cli: Cli) -> anyhow::Result<u8> {
     let env = |name: &str| std::env::var(name).ok();
     match cli.command {
         Command::Attach(args) => {
-            let config = args.validate(attach::stdout_is_terminal(), env)?;
+            let config = args.validate(stdout_is_terminal(), env)?;
             runtime.block_on(attach::run(config))?;
             Ok(0)
         }
         Command::Run(args) => {
-            let config = args.validate(attach::stdout_is_terminal(), env)?;
+            let config = args.validate(stdout_is_terminal(), env)?;
             Ok(runtime.block_on(run::run(config))?)
         }
         Command::Replay(args) => {

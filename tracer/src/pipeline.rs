@@ -6,6 +6,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use crate::clock::Clock;
+use crate::discovery::threads::ThreadNames;
 use crate::events::{self, Event, RawStack};
 use crate::http::Exchange;
 use crate::llm::{self, content::ContentPolicy, pricing::PriceTable};
@@ -17,7 +18,6 @@ use crate::span::http::build_span;
 use crate::span::llm::{Priced, enrich};
 use crate::span::serving::{Concurrency, Origin, ServedRequests};
 use crate::span::{Resource, Span, SpanKind, semconv as sc};
-use crate::target::threads::ThreadNames;
 use crate::tracker::Tracker;
 use tracer_common::KnownStackKey;
 
@@ -30,6 +30,20 @@ pub enum Lifecycle {
     Exec(u32),
 }
 
+/// What the pipeline learnt that the kernel or the user must hear about,
+/// or that changes which processes are traced.
+#[derive(Debug, Default)]
+pub struct Feedback {
+    /// Code objects found to be traced functions, or not (`FUNCTION_CODES`).
+    pub verdicts: Vec<crate::span::function::CodeVerdict>,
+    /// Stacks resolved whole for the first time (`KNOWN_STACKS`).
+    pub known_stacks: Vec<KnownStackKey>,
+    /// Forks and execs of traced processes.
+    pub lifecycle: Vec<Lifecycle>,
+    /// Messages for the user (e.g. a model without a price).
+    pub warnings: Vec<String>,
+}
+
 pub struct Pipeline {
     tracker: Tracker,
     clock: Clock,
@@ -39,21 +53,21 @@ pub struct Pipeline {
     exchanges: Vec<Exchange>,
     unpriced_models: HashSet<String>,
     /// Resolves captured Python stacks, for processes with Python context.
-    pub symbolizer: Symbolizer,
+    symbolizer: Symbolizer,
     stacks: StackTable,
     /// Stacks resolved whole for the first time, for the kernel's `KNOWN_STACKS`.
     resolved_stacks: Vec<KnownStackKey>,
     /// Calls of the functions chosen with `--trace-function`.
-    pub functions: FunctionCalls,
+    functions: FunctionCalls,
     /// Requests the traced processes serve, and the calls made for them.
     pub served: ServedRequests,
     threads: ThreadNames,
     /// Extra path prefixes of library code (`--library-path`).
-    pub library_paths: Vec<String>,
-    /// Messages for the user (e.g. a model without a price), drained by the caller.
-    pub warnings: Vec<String>,
-    /// Forks and execs of traced processes (`pytrace run`), drained by the caller.
-    pub lifecycle: Vec<Lifecycle>,
+    library_paths: Vec<String>,
+    /// Messages for the user (e.g. a model without a price).
+    warnings: Vec<String>,
+    /// Forks and execs of traced processes (`pytrace run`).
+    lifecycle: Vec<Lifecycle>,
     pub output: Output,
 }
 
@@ -77,6 +91,48 @@ impl Pipeline {
             warnings: Vec::new(),
             lifecycle: Vec::new(),
             output,
+        }
+    }
+
+    /// Library code also lives under these prefixes (`--library-path`).
+    pub fn with_library_paths(mut self, paths: Vec<String>) -> Self {
+        self.library_paths = paths;
+        self
+    }
+
+    /// Calls of functions matching these patterns become spans (`--trace-function`).
+    pub fn with_traced_functions(mut self, patterns: Vec<crate::python::patterns::FunctionPattern>) -> Self {
+        self.functions = FunctionCalls::new(patterns);
+        self
+    }
+
+    pub fn traces_functions(&self) -> bool {
+        self.functions.is_enabled()
+    }
+
+    /// Python context is on for `pid`: its stacks can be resolved.
+    pub fn add_python_process(
+        &mut self,
+        pid: u32,
+        memory: crate::python::memory::Memory,
+        layout: crate::python::layout::Layout,
+    ) {
+        self.symbolizer.add_process(pid, memory, layout);
+    }
+
+    /// `pid` runs another program now: what was known of its code no longer holds.
+    pub fn forget_program(&mut self, pid: u32) {
+        self.symbolizer.remove_process(pid);
+    }
+
+    /// What the pipeline learnt since the last call that the kernel or the
+    /// user must hear about, or that changes the traced set.
+    pub fn take_feedback(&mut self) -> Feedback {
+        Feedback {
+            verdicts: self.functions.take_verdicts(),
+            known_stacks: std::mem::take(&mut self.resolved_stacks),
+            lifecycle: std::mem::take(&mut self.lifecycle),
+            warnings: std::mem::take(&mut self.warnings),
         }
     }
 
@@ -142,7 +198,7 @@ impl Pipeline {
                 }
             }
             Event::ProcessForked { parent, child } => {
-                if crate::target::process::is_process(*child) {
+                if crate::discovery::process::is_process(*child) {
                     self.symbolizer.fork(*parent, *child);
                 }
                 self.lifecycle.push(Lifecycle::Forked(*child));
@@ -166,11 +222,6 @@ impl Pipeline {
             self.resolved_stacks.push(stack.known_key(pid));
         }
         frames
-    }
-
-    /// Stacks resolved whole since the last call, for `KNOWN_STACKS`.
-    pub fn take_resolved_stacks(&mut self) -> Vec<KnownStackKey> {
-        std::mem::take(&mut self.resolved_stacks)
     }
 
     /// The process exited: its in-flight exchanges and calls become incomplete spans.

@@ -21,9 +21,9 @@ use tracer_common::{
     CODE_IGNORED, CODE_TRACED, FunctionCodeKey, KnownStackKey, PyLayout, STAT_COUNT, SocketState, Stat, socket_key,
 };
 
+use crate::discovery::tls::{FileId, TlsLibrary};
 use crate::python::call_probes::{CallEnds, CallProbes};
 use crate::span::function::CodeVerdict;
-use crate::target::tls::{FileId, TlsLibrary};
 
 /// The kernel object built from `tracer-ebpf`.
 static KERNEL_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/tracer"));

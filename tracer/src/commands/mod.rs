@@ -1,8 +1,7 @@
-//! One module per `pytrace` subcommand (`replay` is for benchmarks), and
-//! OTLP export over a session (`export`).
+//! One module per `pytrace` subcommand (`replay` is for benchmarks): thin
+//! adapters from a validated configuration to a tracing session
+//! (`crate::session`) and its reports.
 
 pub mod attach;
-pub mod export;
-pub mod launch;
 pub mod replay;
 pub mod run;

@@ -13,13 +13,13 @@ use std::time::Instant;
 
 use crate::cli::ReplayArgs;
 use crate::clock::Clock;
+use crate::discovery::TargetProcess;
 use crate::events::{self, ConnKey};
 use crate::llm::pricing::PriceTable;
 use crate::output::Output;
 use crate::pipeline::Pipeline;
 use crate::python;
 use crate::recording::{self, RecordingError};
-use crate::target::TargetProcess;
 
 /// Copies of a connection get ids that differ from the original in these
 /// bits, so they never collide with real ids (pointers, socket ids).
@@ -66,7 +66,7 @@ fn throughput(pipeline: &mut Pipeline, records: &[&[u8]], repeat: u32) -> Result
             pipeline.record(record);
         }
         // What a live session hands to the kernel after each batch.
-        drop(pipeline.take_resolved_stacks());
+        drop(pipeline.take_feedback());
     }
     pipeline.finish();
     let (cpu, wall) = (cpu_seconds() - cpu_start, wall_start.elapsed().as_secs_f64());
@@ -106,7 +106,7 @@ fn open_connections(pipeline: &mut Pipeline, records: &[&[u8]], count: u32) -> R
         for record in opening {
             pipeline.record(&events::with_conn_id(record, copy_id(copy)));
         }
-        drop(pipeline.take_resolved_stacks());
+        drop(pipeline.take_feedback());
     }
     let open = pipeline.connection_count();
     let rss_open = status_bytes("VmRSS");
@@ -145,7 +145,7 @@ fn replay_pipeline(records: &[&[u8]]) -> Pipeline {
     for pid in pids {
         let context = TargetProcess::inspect(pid).ok().and_then(|p| python::discover::discover(&p).ok().flatten());
         match context {
-            Some(context) => pipeline.symbolizer.add_process(pid, context.memory, context.layout),
+            Some(context) => pipeline.add_python_process(pid, context.memory, context.layout),
             None => eprintln!("pytrace: PID {pid} is gone or not CPython: its stacks stay unresolved"),
         }
     }

@@ -7,17 +7,17 @@ use std::io::Write as _;
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 
-use super::attach::{self, AttachError, Launch};
-use super::launch;
 use crate::cli::RunConfig;
 use crate::privileges;
 use crate::report::{RunReport, html, markdown};
+use crate::session::{self, Launch, SessionError, TargetSource, launch};
 
-pub async fn run(config: RunConfig) -> Result<u8, AttachError> {
+pub async fn run(config: RunConfig) -> Result<u8, SessionError> {
     // Before anything starts: a command must never run untraced by mistake.
     privileges::check_privileges()?;
     let held = launch::spawn_held(&config.command)?;
-    let end = attach::trace(config.trace.clone(), Some(Launch { held, command: config.command.clone() })).await?;
+    let source = TargetSource::Command(Launch { held, command: config.command.clone() });
+    let end = session::trace(config.trace.clone(), source).await?;
     let exit_code =
         end.command_status.map_or(1, |status| status.code().unwrap_or_else(|| 128 + status.signal().unwrap_or(0)));
     let report = RunReport::build(&config.command, exit_code, &end.spans, &end.summary, &config.budget);
@@ -32,9 +32,9 @@ pub async fn run(config: RunConfig) -> Result<u8, AttachError> {
     Ok(code)
 }
 
-fn write_reports(config: &RunConfig, report: &RunReport, spans: &[crate::span::Span]) -> Result<(), AttachError> {
+fn write_reports(config: &RunConfig, report: &RunReport, spans: &[crate::span::Span]) -> Result<(), SessionError> {
     let write = |path: &Path, text: &str| {
-        std::fs::write(path, text).map_err(|source| AttachError::Output { path: path.display().to_string(), source })
+        std::fs::write(path, text).map_err(|source| SessionError::Output { path: path.display().to_string(), source })
     };
     if let Some(path) = &config.summary_json {
         write(path, &serde_json::to_string_pretty(report).unwrap_or_default())?;
@@ -50,7 +50,7 @@ fn write_reports(config: &RunConfig, report: &RunReport, spans: &[crate::span::S
             .open(&path)
             .and_then(|mut file| file.write_all(markdown.as_bytes()));
         if let Err(source) = appended {
-            return Err(AttachError::Output { path: Path::new(&path).display().to_string(), source });
+            return Err(SessionError::Output { path: Path::new(&path).display().to_string(), source });
         }
     }
     if let Some(path) = &config.report_html {

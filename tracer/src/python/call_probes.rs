@@ -22,8 +22,8 @@ use std::ops::{Range, RangeInclusive};
 
 use super::discover::PythonContext;
 use super::memory::ReadMemory;
-use crate::target::elf::Elf;
-use crate::target::x86;
+use crate::discovery::elf::Elf;
+use crate::discovery::x86;
 
 /// Probe sites as file offsets in the interpreter object.
 #[derive(Clone, Debug, PartialEq, Eq)]

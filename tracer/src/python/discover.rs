@@ -11,8 +11,8 @@ use std::path::PathBuf;
 use super::debug_offsets::NEWEST_KNOWN_MINOR;
 use super::layout::{self, Layout, LayoutError};
 use super::memory::{Memory, ReadMemory};
-use crate::target::TargetProcess;
-use crate::target::elf::Elf;
+use crate::discovery::TargetProcess;
+use crate::discovery::elf::Elf;
 
 /// Everything needed to capture and resolve a process's Python stacks.
 pub struct PythonContext {
@@ -105,8 +105,8 @@ pub fn newer_version_warning(layout: &Layout) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::target::maps::MappedFile;
-    use crate::target::process::PythonRuntime;
+    use crate::discovery::maps::MappedFile;
+    use crate::discovery::process::PythonRuntime;
 
     /// An interpreter object without the symbols pytrace needs (a fully
     /// stripped build): refused with a reason naming the missing symbol.

@@ -11,8 +11,8 @@ use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::ExitStatus;
 
-use crate::target::TargetProcess;
-use crate::target::process::{PythonRuntime, version_from_path};
+use crate::discovery::TargetProcess;
+use crate::discovery::process::{PythonRuntime, version_from_path};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LaunchError {

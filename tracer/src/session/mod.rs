@@ -1,0 +1,294 @@
+//! A tracing session: the kernel probes, the pipeline from kernel events to
+//! spans, and the processes traced, which come from a [`TargetSource`] —
+//! fixed PIDs (`pytrace attach`) or a launched command and its children
+//! (`pytrace run`). The commands are thin adapters over [`trace`].
+//!
+//! One `select!` loop owns everything: shutdown first, then ring-buffer
+//! records into the pipeline, then a periodic rescan that attaches to TLS
+//! libraries loaded after attach and notices targets that exited. What the
+//! pipeline learns that the kernel must hear about (function verdicts,
+//! resolved stacks) or that changes the traced set (forks, execs) comes back
+//! as typed [`Feedback`].
+
+pub mod export;
+pub mod launch;
+pub mod source;
+pub mod targets;
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::time::Duration;
+
+use aya::maps::{MapData, RingBuf};
+use tokio::io::Interest;
+use tokio::io::unix::AsyncFd;
+use tokio::signal::unix::{SignalKind, signal};
+use tracer_common::Stat;
+
+use crate::cli::AttachConfig;
+use crate::clock::Clock;
+use crate::discovery::TargetError;
+use crate::discovery::process::host_name;
+use crate::llm::pricing::{PriceError, PriceTable};
+use crate::otlp::OtlpError;
+use crate::output::{Format, Output};
+use crate::pipeline::{Feedback, Pipeline};
+use crate::privileges::{self, PrivilegeError};
+use crate::probes::{self, ProbeError, Probes};
+use crate::recording::Recorder;
+use export::ExportSession;
+pub use source::{Launch, TargetSource};
+use targets::Targets;
+
+/// How often targets are checked for new libraries and for having exited.
+const RESCAN_INTERVAL: Duration = Duration::from_millis(100);
+
+/// How often events are collected from the ring buffer. The kernel wakes
+/// pytrace only for a large backlog or an urgent event, so a traced call
+/// does not pay for a wake-up after each event; spans appear at most this
+/// late (their timings come from the kernel's clock, unaffected).
+const COLLECT_INTERVAL: Duration = Duration::from_millis(20);
+
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    #[error(transparent)]
+    Privileges(#[from] PrivilegeError),
+    #[error(transparent)]
+    Target(#[from] TargetError),
+    #[error(transparent)]
+    Probes(#[from] ProbeError),
+    #[error(transparent)]
+    Prices(#[from] PriceError),
+    #[error("cannot write {path}: {source}")]
+    Output { path: String, source: std::io::Error },
+    #[error("reading kernel events failed: {0}")]
+    Events(std::io::Error),
+    #[error(transparent)]
+    Otlp(#[from] OtlpError),
+    #[error(transparent)]
+    Launch(#[from] launch::LaunchError),
+    #[error("cannot write the recording {path}: {source}")]
+    Record { path: String, source: std::io::Error },
+}
+
+/// What a tracing session leaves for its caller.
+pub struct SessionEnd {
+    /// `pytrace run`: how the command ended.
+    pub command_status: Option<std::process::ExitStatus>,
+    /// Every span, when collected (`pytrace run`'s reports).
+    pub spans: Vec<crate::span::Span>,
+    pub summary: crate::output::summary::Summary,
+}
+
+/// Traces the processes `source` gives until they have exited, a signal
+/// arrives or `--duration` passes — or, for a command, until it exits.
+pub async fn trace(config: AttachConfig, mut source: TargetSource) -> Result<SessionEnd, SessionError> {
+    privileges::check_privileges()?;
+    privileges::ensure_tracing()?;
+    privileges::raise_memlock_limit();
+
+    let host = host_name();
+    let mut targets = Targets::inspect(source.initial_pids(), &host, &config.resource_defaults, !config.bare_probes)?;
+    let prices = match &config.prices {
+        Some(path) => PriceTable::with_overrides(path)?,
+        None => PriceTable::built_in(),
+    };
+    let mut probes = Probes::load(config.capture_limit, source.follows_children(), config.bare_probes)?;
+    if config.program_stats
+        && let Err(error) = probes.enable_run_time_stats()
+    {
+        eprintln!("pytrace: warning: kernel program statistics unavailable: {error}");
+    }
+    let mut output = open_output(&config)?;
+    if source.follows_children() {
+        output.collected = Some(Vec::new());
+    }
+    let mut pipeline = Pipeline::new(Clock::measure(), prices, config.content.clone(), output)
+        .with_library_paths(config.library_paths.clone())
+        .with_traced_functions(config.trace_functions.clone());
+    let mut export = ExportSession::start(&config, &mut pipeline, &host)?;
+    probes.attach_syscalls()?;
+    targets.start(&mut probes, &mut pipeline)?;
+    source.start(&mut probes)?;
+
+    let mut recorder = match &config.record {
+        Some(path) => Some(
+            Recorder::create(path)
+                .map_err(|error| SessionError::Record { path: path.display().to_string(), source: error })?,
+        ),
+        None => None,
+    };
+    let ring = probes.take_ring_buffer()?;
+    // SAFETY: the ring buffer owns its map's file descriptor for its whole
+    // life and always reports that same descriptor.
+    let mut ring = unsafe { AsyncFd::register_with_interest(ring, Interest::READABLE) }
+        .map_err(|e| SessionError::Events(std::io::Error::other(e.to_string())))?;
+    let shutdown = shutdown_signal(config.duration);
+    tokio::pin!(shutdown);
+    let mut rescan = tokio::time::interval(RESCAN_INTERVAL);
+    let mut collect = tokio::time::interval(COLLECT_INTERVAL);
+    collect.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut command_status = None;
+    source.announce(targets.len());
+    let ends_with_targets = source.ends_with_its_targets();
+
+    loop {
+        tokio::select! {
+            biased;
+            () = &mut shutdown, if ends_with_targets => break,
+            status = source.command_exit() => {
+                command_status = Some(status);
+                break;
+            }
+            // Woken by the kernel: a backlog built up, or a process forked or exec'd.
+            guard = ring.readable_mut() => {
+                let mut guard = guard.map_err(SessionError::Events)?;
+                drain(guard.get_inner_mut(), &mut pipeline, &mut recorder);
+                guard.clear_ready();
+                act_on(pipeline.take_feedback(), &mut targets, &mut probes, &mut pipeline);
+            }
+            _ = collect.tick() => {
+                drain(ring.get_mut(), &mut pipeline, &mut recorder);
+                act_on(pipeline.take_feedback(), &mut targets, &mut probes, &mut pipeline);
+            }
+            _ = rescan.tick() => {
+                // Drain first, so a process's last events precede its exit.
+                drain(ring.get_mut(), &mut pipeline, &mut recorder);
+                act_on(pipeline.take_feedback(), &mut targets, &mut probes, &mut pipeline);
+                if let Some(export) = &mut export {
+                    export.tick(&mut pipeline, &probes);
+                }
+                targets.rescan(&mut probes, &mut pipeline);
+                pipeline.tick();
+                pipeline.output.flush();
+                if targets.is_empty() && ends_with_targets {
+                    eprintln!("pytrace: every traced process has exited");
+                    break;
+                }
+            }
+        }
+    }
+
+    drain(ring.get_mut(), &mut pipeline, &mut recorder);
+    if let Some(recorder) = recorder {
+        recorder.finish().map_err(|source| SessionError::Record { path: record_name(&config), source })?;
+    }
+    pipeline.finish();
+    print_warnings(&pipeline.take_feedback().warnings);
+    add_kernel_counters(&probes, &mut pipeline);
+    if let Some(export) = export {
+        export.finish(&mut pipeline, &probes).await;
+    }
+    match pipeline.output.finish() {
+        // The reader of our stdout went away (`pytrace … | head`): not an error.
+        Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => {}
+        result => result.map_err(|source| SessionError::Output { path: output_name(&config), source })?,
+    }
+    drop(probes);
+    let spans = pipeline.output.collected.take().unwrap_or_default();
+    Ok(SessionEnd { command_status, spans, summary: pipeline.output.summary.clone() })
+}
+
+/// Acts on what the pipeline learnt: tells the kernel which code objects
+/// are traced functions and which stacks are resolved, follows forks and
+/// execs, and shows the user's messages.
+fn act_on(feedback: Feedback, targets: &mut Targets, probes: &mut Probes, pipeline: &mut Pipeline) {
+    if !feedback.verdicts.is_empty()
+        && let Err(error) = probes.trace_codes(&feedback.verdicts)
+    {
+        tracing::warn!(%error, "marking traced functions failed");
+    }
+    if !feedback.known_stacks.is_empty()
+        && let Err(error) = probes.mark_stacks_known(&feedback.known_stacks)
+    {
+        tracing::warn!(%error, "marking resolved stacks failed");
+    }
+    targets.follow(feedback.lifecycle, probes, pipeline);
+    print_warnings(&feedback.warnings);
+}
+
+fn print_warnings(warnings: &[String]) {
+    for warning in warnings {
+        eprintln!("pytrace: warning: {warning}");
+    }
+}
+
+/// Hands every record waiting in the ring buffer to the pipeline (and the
+/// recording, with `--record`; a recording that fails to write stops).
+fn drain(ring: &mut RingBuf<MapData>, pipeline: &mut Pipeline, recorder: &mut Option<Recorder>) {
+    while let Some(record) = ring.next() {
+        if let Some(writer) = recorder
+            && let Err(error) = writer.record(&record)
+        {
+            eprintln!("pytrace: warning: the recording stopped: {error}");
+            *recorder = None;
+        }
+        pipeline.record(&record);
+    }
+    pipeline.output.flush();
+}
+
+fn record_name(config: &AttachConfig) -> String {
+    config.record.as_ref().map(|p| p.display().to_string()).unwrap_or_default()
+}
+
+fn output_name(config: &AttachConfig) -> String {
+    config.json_file.as_ref().map_or_else(|| "stdout".to_owned(), |p| p.display().to_string())
+}
+
+fn open_output(config: &AttachConfig) -> Result<Output, SessionError> {
+    // Buffered: spans are flushed once per batch of events (`Output::flush`).
+    let stdout: Box<dyn Write + Send> = Box::new(BufWriter::new(std::io::stdout()));
+    let json_file: Option<Box<dyn Write + Send>> = match &config.json_file {
+        Some(path) => Some(Box::new(BufWriter::new(
+            File::create(path).map_err(|source| SessionError::Output { path: path.display().to_string(), source })?,
+        ))),
+        None => None,
+    };
+    Ok(match (config.terminal_format, json_file) {
+        (_, Some(file)) => Output::new(Some(stdout), Some(file)),
+        (Format::Pretty, None) => Output::new(Some(stdout), None),
+        (Format::Json, None) => Output::new(None, Some(stdout)),
+    })
+}
+
+/// Copies the kernel's counters into the summary, and warns about lost events.
+fn add_kernel_counters(probes: &Probes, pipeline: &mut Pipeline) {
+    let kernel = probes.stats();
+    let counters = &mut pipeline.output.summary.counters;
+    counters.events_lost = probes::stat(&kernel, Stat::EventsLost);
+    counters.calls_truncated = probes::stat(&kernel, Stat::CallsTruncated);
+    counters.bytes_truncated = probes::stat(&kernel, Stat::BytesTruncated);
+    counters.read_errors = probes::stat(&kernel, Stat::ReadErrors);
+    counters.uprobe_hits = probes::stat(&kernel, Stat::UprobeHits);
+    counters.tracepoint_hits = probes::stat(&kernel, Stat::TracepointHits);
+    counters.kernel_programs = probes.program_run_times();
+    if counters.events_lost > 0 {
+        eprintln!(
+            "pytrace: warning: {} events were lost (ring buffer full); some spans may be missing",
+            counters.events_lost
+        );
+    }
+}
+
+async fn shutdown_signal(duration: Option<Duration>) {
+    let mut terminate = signal(SignalKind::terminate()).ok();
+    let mut interrupt = signal(SignalKind::interrupt()).ok();
+    let elapsed = async {
+        match duration {
+            Some(d) => tokio::time::sleep(d).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        _ = async { match &mut terminate { Some(s) => { s.recv().await; } None => std::future::pending().await } } => {}
+        _ = async { match &mut interrupt { Some(s) => { s.recv().await; } None => std::future::pending().await } } => {}
+        () = elapsed => {}
+    }
+}
+
+/// Whether stdout is a terminal (chooses the default format).
+pub fn stdout_is_terminal() -> bool {
+    use std::io::IsTerminal as _;
+    std::io::stdout().is_terminal()
+}

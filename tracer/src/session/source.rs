@@ -1,0 +1,112 @@
+//! Where a session's processes come from: fixed PIDs (`pytrace attach`), or
+//! a command pytrace launches, followed with its children (`pytrace run`).
+//! A host-wide watcher (`pytrace node`) will be a third source.
+
+use tokio::signal::unix::{SignalKind, signal};
+
+use super::SessionError;
+use super::launch;
+use super::targets;
+use crate::discovery::tls;
+use crate::probes::Probes;
+
+/// `pytrace run`'s command, started held by [`launch::spawn_held`].
+pub struct Launch {
+    pub held: launch::Held,
+    pub command: Vec<String>,
+}
+
+pub enum TargetSource {
+    /// These processes, until they have all exited.
+    Pids(Vec<u32>),
+    /// This command and every process it starts, until the command exits.
+    Command(Launch),
+}
+
+impl TargetSource {
+    /// The processes traced from the start.
+    pub fn initial_pids(&self) -> &[u32] {
+        match self {
+            Self::Pids(pids) => pids,
+            Self::Command(_) => &[],
+        }
+    }
+
+    /// Whether forks and execs are followed (uprobes then fire for every
+    /// process and the kernel programs pick the traced ones).
+    pub fn follows_children(&self) -> bool {
+        matches!(self, Self::Command(_))
+    }
+
+    /// Whether the session ends when its traced processes have all exited
+    /// (rather than when a command does).
+    pub fn ends_with_its_targets(&self) -> bool {
+        matches!(self, Self::Pids(_))
+    }
+
+    /// Puts the command's process in the traced set and lets it run.
+    pub fn start(&mut self, probes: &mut Probes) -> Result<(), SessionError> {
+        match self {
+            Self::Pids(_) => Ok(()),
+            Self::Command(launch) => {
+                probes.attach_process_tracepoints()?;
+                start_command(probes, launch)
+            }
+        }
+    }
+
+    /// The line that tells the user what is traced.
+    pub fn announce(&self, targets: usize) {
+        match self {
+            Self::Command(launch) => {
+                eprintln!("pytrace: running {:?} (PID {}) and its children", launch.command.join(" "), launch.held.pid)
+            }
+            Self::Pids(_) => eprintln!("pytrace: tracing {targets} process(es); press Ctrl-C to stop"),
+        }
+    }
+
+    /// The launched command's exit, or never when there is none.
+    pub async fn command_exit(&mut self) -> std::process::ExitStatus {
+        let mut launch = match self {
+            Self::Command(launch) => Some(launch),
+            Self::Pids(_) => None,
+        };
+        wait_command(&mut launch).await
+    }
+}
+
+/// Puts the command's process in the traced set, probes the TLS library
+/// its interpreter will load, and lets it run.
+fn start_command(probes: &mut Probes, launch: &mut Launch) -> Result<(), SessionError> {
+    let pid = launch.held.pid;
+    probes.trace_pid(pid)?;
+    if let Some(python) = launch::predicted_python(&launch.command) {
+        let target = launch::prediction_target(python);
+        if let Some(library) = tls::predict_libssl(&target) {
+            targets::attach(probes, pid, &library);
+        }
+    }
+    launch.held.release();
+    Ok(())
+}
+
+/// The command's exit, or never when there is no command.
+async fn wait_command(launch: &mut Option<&mut Launch>) -> std::process::ExitStatus {
+    let Some(launch) = launch else { return std::future::pending().await };
+    let mut terminate = signal(SignalKind::terminate()).ok();
+    let mut interrupt = signal(SignalKind::interrupt()).ok();
+    let group = launch.held.pid as i32;
+    loop {
+        tokio::select! {
+            status = launch.held.wait() => return status,
+            _ = async { match &mut terminate { Some(s) => { s.recv().await; } None => std::future::pending().await } } => {
+                // SAFETY: kill(2) on the command's process group.
+                unsafe { libc::kill(-group, libc::SIGTERM) };
+            }
+            _ = async { match &mut interrupt { Some(s) => { s.recv().await; } None => std::future::pending().await } } => {
+                // SAFETY: as above.
+                unsafe { libc::kill(-group, libc::SIGINT) };
+            }
+        }
+    }
+}

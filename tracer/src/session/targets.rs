@@ -1,0 +1,354 @@
+//! The processes a session traces, and what it does for each: inspect it,
+//! put its TLS libraries under probes (those it maps, or the `libssl` its
+//! interpreter will load), set up Python context and function probes, seed
+//! its open sockets, follow its forks and execs, notice libraries it loads
+//! later, and forget it when it exits.
+
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+
+use super::SessionError;
+use super::launch;
+use crate::discovery::process::{ResourceDefaults, has_exited, is_process};
+use crate::discovery::tls::{self, FileId, TlsLibrary};
+use crate::discovery::{TargetError, TargetProcess, sockets, threads};
+use crate::events::{ConnKey, Endpoints, Event};
+use crate::pipeline::{Lifecycle, Pipeline};
+use crate::probes::Probes;
+use crate::python;
+use tracer_common::{SEEDED_SOCKET_ID_BIT, SOCKET_ID_BIT, SocketState, TLS_UNKNOWN};
+
+/// Tries to set up Python context this many times (every rescan, 100 ms)
+/// for a process whose interpreter is starting, before saying why not.
+const CONTEXT_ATTEMPTS: u32 = 50;
+
+struct Traced {
+    process: TargetProcess,
+    known_files: HashSet<FileId>,
+    /// `pytrace run`: Python context not set up yet — the interpreter may
+    /// still be starting — and how many times it was tried.
+    context_pending: Option<u32>,
+}
+
+impl Traced {
+    fn new(process: TargetProcess) -> Self {
+        Self { process, known_files: HashSet::new(), context_pending: None }
+    }
+}
+
+pub struct Targets {
+    traced: HashMap<u32, Traced>,
+    host: String,
+    resource_defaults: ResourceDefaults,
+    /// Off for the benchmark's bare-probe floor.
+    python_context: bool,
+    /// Ids given to the sockets found open at attach.
+    seeded_sockets: u64,
+}
+
+impl Targets {
+    /// Inspects `pids`; any that cannot be inspected is an error.
+    pub fn inspect(
+        pids: &[u32],
+        host: &str,
+        resource_defaults: &ResourceDefaults,
+        python_context: bool,
+    ) -> Result<Self, TargetError> {
+        let mut traced = HashMap::new();
+        for &pid in pids {
+            traced.insert(pid, Traced::new(TargetProcess::inspect(pid)?));
+        }
+        Ok(Self {
+            traced,
+            host: host.to_owned(),
+            resource_defaults: resource_defaults.clone(),
+            python_context,
+            seeded_sockets: 0,
+        })
+    }
+
+    pub fn len(&self) -> usize {
+        self.traced.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.traced.is_empty()
+    }
+
+    /// Starts tracing the inspected processes: the kernel's traced set,
+    /// their resources, TLS probes, Python context and open sockets.
+    pub fn start(&mut self, probes: &mut Probes, pipeline: &mut Pipeline) -> Result<(), SessionError> {
+        for (pid, traced) in &mut self.traced {
+            probes.trace_pid(*pid)?;
+            pipeline.add_process(*pid, traced.process.resource(&self.host, &self.resource_defaults));
+            attach_initial(probes, traced);
+            if self.python_context {
+                enable_python_context(probes, pipeline, &traced.process);
+            }
+            seed_sockets(probes, pipeline, *pid, &mut self.seeded_sockets)?;
+        }
+        Ok(())
+    }
+
+    /// `pytrace run`: new processes (forks) and new programs (execs) among
+    /// the traced ones: their resource, TLS libraries and Python context.
+    pub fn follow(&mut self, lifecycle: Vec<Lifecycle>, probes: &mut Probes, pipeline: &mut Pipeline) {
+        let targets = &mut self.traced;
+        for event in lifecycle {
+            let (pid, exec) = match event {
+                Lifecycle::Forked(pid) => (pid, false),
+                Lifecycle::Exec(pid) => (pid, true),
+            };
+            if !exec && (targets.contains_key(&pid) || !is_process(pid)) {
+                // A new thread of a traced process: already covered by its process.
+                if !targets.contains_key(&pid) {
+                    probes.forget_pid(pid);
+                }
+                continue;
+            }
+            if exec {
+                // Another program: what was known of the old one's code no longer holds.
+                pipeline.forget_program(pid);
+            }
+            let Ok(process) = TargetProcess::inspect(pid) else { continue };
+            pipeline.add_process(pid, process.resource(&self.host, &self.resource_defaults));
+            let mut traced = Traced::new(process);
+            attach_libraries(probes, &mut traced);
+            traced.context_pending = Some(0);
+            targets.insert(pid, traced);
+        }
+        for (pid, traced) in targets.iter_mut() {
+            let Some(attempts) = traced.context_pending else { continue };
+            let exhausted = attempts >= CONTEXT_ATTEMPTS;
+            if traced.process.python.is_none() {
+                // The interpreter's library may not be mapped yet: look again, quietly.
+                if let Ok(process) = TargetProcess::inspect(*pid) {
+                    traced.process = process;
+                }
+                if traced.process.python.is_none() {
+                    traced.context_pending = (!exhausted).then_some(attempts + 1);
+                    continue;
+                }
+            }
+            traced.context_pending = match try_python_context(probes, pipeline, &traced.process) {
+                Ok(()) => None,
+                Err(reason) if exhausted => {
+                    report_no_context(pipeline, *pid, &reason);
+                    None
+                }
+                Err(_) => Some(attempts + 1),
+            };
+        }
+    }
+
+    /// Forgets the targets that exited; probes the TLS objects the others
+    /// loaded since the last look (dlopen).
+    pub fn rescan(&mut self, probes: &mut Probes, pipeline: &mut Pipeline) {
+        self.traced.retain(|&pid, traced| {
+            if has_exited(pid) || traced.process.refresh_maps().is_err() {
+                eprintln!("pytrace: PID {pid} exited");
+                pipeline.process_exited(pid);
+                probes.forget_pid(pid);
+                return false;
+            }
+            // Objects loaded since the last look (dlopen).
+            let search = tls::find_mapped(&traced.process, &mut traced.known_files);
+            for library in &search.libraries {
+                attach(probes, pid, library);
+            }
+            for (path, why) in &search.unusable {
+                eprintln!("pytrace: PID {pid} loaded {path}; HTTPS through it is not visible: {why}");
+            }
+            true
+        });
+    }
+}
+
+/// The TLS libraries a (new) process maps, or the one its interpreter will load.
+fn attach_libraries(probes: &mut Probes, traced: &mut Traced) {
+    let pid = traced.process.pid;
+    for library in tls::find_mapped(&traced.process, &mut traced.known_files).libraries {
+        attach(probes, pid, &library);
+    }
+    let predicted = if traced.process.python.is_some() {
+        // Resolved inside the process's own root directory.
+        tls::predict_libssl(&traced.process)
+    } else if traced.process.sees_files_as_pytrace() {
+        // Its interpreter is not mapped yet: judged by its executable, which
+        // only names the same file here when the process shares pytrace's view.
+        launch::python_runtime(Path::new(&traced.process.executable))
+            .and_then(|python| tls::predict_libssl(&launch::prediction_target(python)))
+    } else {
+        None
+    };
+    if let Some(library) = predicted
+        && traced.known_files.insert(library.id)
+    {
+        attach(probes, pid, &library);
+    }
+}
+
+/// Attaches to the TLS libraries a target maps, or, for a Python process that
+/// has not imported `ssl` yet, to the libssl it will load. Without either,
+/// only plaintext HTTP is visible, which the user is told.
+fn attach_initial(probes: &mut Probes, traced: &mut Traced) {
+    let process = &traced.process;
+    let pid = process.pid;
+    match &process.python {
+        Some(python) => eprintln!("pytrace: PID {pid} runs CPython {} ({})", python.version, python.object_path),
+        None => eprintln!(
+            "pytrace: warning: PID {pid} ({}) does not look like CPython; tracing its HTTP traffic anyway",
+            process.executable
+        ),
+    }
+    let search = tls::find_mapped(process, &mut traced.known_files);
+    let mut attached = false;
+    for library in &search.libraries {
+        attached |= attach(probes, pid, library);
+    }
+    if attached {
+        report_unusable(pid, &search);
+        return;
+    }
+    if let Some(library) = tls::predict_libssl(process) {
+        traced.known_files.insert(library.id);
+        if attach(probes, pid, &library) {
+            eprintln!(
+                "pytrace: PID {pid} has not loaded ssl yet; probes are in place on {} for when it does",
+                library.path
+            );
+            for (path, why) in &search.unusable {
+                eprintln!("pytrace: warning: PID {pid}: HTTPS through {path} is not visible: {why}");
+            }
+            return;
+        }
+    }
+    eprintln!(
+        "pytrace: warning: PID {pid} maps no OpenSSL pytrace can probe ({}); tracing plaintext HTTP, and watching \
+         for one to load",
+        search.explain()
+    );
+}
+
+/// Names the objects whose HTTPS cannot be seen, beside the usable ones.
+fn report_unusable(pid: u32, search: &tls::TlsSearch) {
+    for (path, why) in &search.unusable {
+        tracing::info!("PID {pid}: HTTPS through {path} is not visible: {why}");
+    }
+}
+
+/// Python context (which function made each call) when the target's CPython
+/// layout is known and verifies; otherwise a one-line reason, and HTTP spans
+/// without it.
+fn enable_python_context(probes: &mut Probes, pipeline: &mut Pipeline, process: &TargetProcess) {
+    if let Err(reason) = try_python_context(probes, pipeline, process) {
+        report_no_context(pipeline, process.pid, &reason);
+    }
+}
+
+fn report_no_context(pipeline: &Pipeline, pid: u32, reason: &str) {
+    let functions = if pipeline.traces_functions() { " or function spans" } else { "" };
+    eprintln!("pytrace: PID {pid}: no Python context{functions}: {reason}; HTTP spans are still produced");
+}
+
+/// Sets up Python context (and function probes) for `process`; the reason
+/// when it cannot be (yet: an interpreter still starting up has no threads).
+fn try_python_context(probes: &mut Probes, pipeline: &mut Pipeline, process: &TargetProcess) -> Result<(), String> {
+    let pid = process.pid;
+    let context = match python::discover::discover(process) {
+        Ok(Some(context)) => context,
+        Ok(None) => {
+            if pipeline.traces_functions() {
+                eprintln!("pytrace: PID {pid}: not CPython, so --trace-function has nothing to trace there");
+            }
+            return Ok(());
+        }
+        Err(error) => return Err(error.to_string()),
+    };
+    // Thread states by host thread id (CPython records ids in its own PID namespace).
+    let host_ids = process.pid_namespace.map(|_| threads::host_thread_ids(pid));
+    let threads: Vec<(u32, u64)> = context
+        .threads
+        .iter()
+        .filter_map(|(tstate, native)| {
+            let recorded = u32::try_from((*native)?).ok()?;
+            let tid = match &host_ids {
+                Some(ids) => *ids.get(&recorded)?,
+                None => recorded,
+            };
+            Some((tid, *tstate))
+        })
+        .collect();
+    let enabled = probes.enable_python(
+        pid,
+        context.kernel_layout,
+        &threads,
+        &context.object_host_path,
+        context.restore_thread_offset,
+    );
+    match enabled {
+        Ok(()) => {
+            if let Some(warning) = python::discover::newer_version_warning(&context.layout) {
+                eprintln!("pytrace: warning: PID {pid}: {warning}");
+            }
+            eprintln!(
+                "pytrace: PID {pid}: Python context on (CPython 3.{} layout verified, {} threads)",
+                context.layout.minor,
+                context.threads.len()
+            );
+            if pipeline.traces_functions() {
+                enable_function_calls(probes, pid, &context);
+            }
+            pipeline.add_python_process(pid, context.memory, context.layout);
+            Ok(())
+        }
+        Err(error) => Err(error.to_string()),
+    }
+}
+
+/// `--trace-function`: the per-call probes for this interpreter, or why not.
+fn enable_function_calls(probes: &mut Probes, pid: u32, context: &python::discover::PythonContext) {
+    let enabled = python::call_probes::locate(context).map_err(|error| error.to_string()).and_then(|sites| {
+        probes.enable_function_calls(pid, &context.object_host_path, &sites).map_err(|e| e.to_string())
+    });
+    match enabled {
+        Ok(()) => eprintln!("pytrace: PID {pid}: function spans on (every Python call is probed while tracing)"),
+        Err(error) => eprintln!("pytrace: PID {pid}: no function spans: {error}; other spans are still produced"),
+    }
+}
+
+/// Tells the kernel about the TCP sockets the target had open before attach,
+/// and the pipeline about their endpoints.
+fn seed_sockets(probes: &mut Probes, pipeline: &mut Pipeline, pid: u32, next_id: &mut u64) -> Result<(), SessionError> {
+    for socket in sockets::open_sockets(pid) {
+        *next_id += 1;
+        let conn_id = SOCKET_ID_BIT | SEEDED_SOCKET_ID_BIT | *next_id;
+        let addrs = socket.to_raw();
+        probes.seed_socket(pid, socket.fd, SocketState { conn_id, addrs, tls: TLS_UNKNOWN, _pad: 0 })?;
+        if socket.peer.is_some() {
+            let endpoints = Endpoints::from_raw(&addrs);
+            pipeline.event(&Event::SocketInfo { conn: ConnKey { pid, conn_id }, endpoints });
+        }
+    }
+    Ok(())
+}
+
+/// Attaches to one library; failures are warnings (other paths may still work).
+pub fn attach(probes: &mut Probes, pid: u32, library: &TlsLibrary) -> bool {
+    match probes.attach_library(pid, library) {
+        Ok(true) => {
+            let symbols: Vec<&str> = library.symbols.iter().map(|(s, _)| *s).collect();
+            let covered = match library.covered_by_callee.as_slice() {
+                [] => String::new(),
+                names => format!("; {} through the internal functions they share", names.join(" ")),
+            };
+            eprintln!("pytrace: PID {pid}: probes on {} [{}{covered}]", library.path, symbols.join(" "));
+            true
+        }
+        Ok(false) => true,
+        Err(error) => {
+            eprintln!("pytrace: warning: {error}");
+            false
+        }
+    }
+}
