@@ -33,10 +33,20 @@ pub enum Command {
     Run(RunArgs),
     /// Trace running processes' HTTPS traffic until they exit, Ctrl-C, or --duration.
     Attach(AttachArgs),
+    /// Check this host (and, with --pid, a process): what will and won't work, and what to change.
+    Doctor(DoctorArgs),
     /// Benchmarks: replay a session recorded with --record through the
     /// user-space pipeline, without the kernel, and print its throughput.
     #[command(hide = true)]
     Replay(ReplayArgs),
+}
+
+/// `pytrace doctor [--pid PID]`.
+#[derive(Args, Debug)]
+pub struct DoctorArgs {
+    /// Also check what pytrace finds in this process: interpreter, layout, TLS objects.
+    #[arg(long)]
+    pub pid: Option<u32>,
 }
 
 /// `pytrace replay FILE`.
@@ -334,7 +344,7 @@ mod tests {
         let cli = Cli::try_parse_from(["pytrace", "attach"].iter().chain(list)).unwrap();
         match cli.command {
             Command::Attach(a) => a,
-            Command::Run(_) | Command::Replay(_) => unreachable!("attach arguments"),
+            Command::Run(_) | Command::Replay(_) | Command::Doctor(_) => unreachable!("attach arguments"),
         }
     }
 

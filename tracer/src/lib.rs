@@ -12,6 +12,7 @@ pub mod cli;
 pub mod clock;
 pub mod commands;
 pub mod discovery;
+pub mod doctor;
 pub mod events;
 pub mod http;
 pub mod llm;

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use clap::Parser as _;
 use tracer::cli::{Cli, Command};
-use tracer::commands::{attach, replay, run};
+use tracer::commands::{attach, doctor, replay, run};
 use tracer::session::stdout_is_terminal;
 
 fn main() -> ExitCode {
@@ -35,6 +35,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<u8> {
             let config = args.validate(stdout_is_terminal(), env)?;
             Ok(runtime.block_on(run::run(config))?)
         }
+        Command::Doctor(args) => Ok(doctor::run(&args)),
         Command::Replay(args) => {
             replay::run(&args)?;
             Ok(0)

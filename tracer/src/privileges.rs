@@ -6,8 +6,8 @@ use std::path::Path;
 #[derive(Debug, thiserror::Error)]
 pub enum PrivilegeError {
     #[error(
-        "pytrace needs root, or the capabilities CAP_BPF, CAP_PERFMON, CAP_SYS_PTRACE and \
-         CAP_DAC_READ_SEARCH; run it with sudo"
+        "pytrace needs root, or the capabilities CAP_BPF, CAP_PERFMON, CAP_SYS_PTRACE, \
+         CAP_DAC_READ_SEARCH and CAP_SYS_ADMIN (uprobes); run it with sudo, and `pytrace doctor` to check"
     )]
     NotPrivileged,
     #[error(

@@ -409,11 +409,25 @@ impl Probes {
                 continue;
             };
             let program = uprobe(&mut self.ebpf, program_for(spec.program, spec.hook, self.bare))?;
-            program
-                .attach(UProbeAttachLocation::AbsoluteOffset(*offset), &library.host_path, scope)
-                .map_err(|source| ProbeError::Attach { symbol: spec.symbol, library: library.path.clone(), source })?;
+            let attached = program.attach(UProbeAttachLocation::AbsoluteOffset(*offset), &library.host_path, scope);
+            if let Err(source) = attached {
+                // Not attached after all: a later try may succeed (and must not be skipped).
+                self.attached.remove(&(owner, library.id));
+                return Err(ProbeError::Attach { symbol: spec.symbol, library: library.path.clone(), source });
+            }
         }
         Ok(true)
+    }
+
+    /// Whether uprobes can be attached here: one probe on `offset` in
+    /// `object`, for this process only, attached and detached at once.
+    pub fn try_uprobe(&mut self, object: &Path, offset: u64) -> Result<(), ProbeError> {
+        let scope = UProbeScope::OneProcess(NonZeroU32::new(std::process::id()).unwrap_or(NonZeroU32::MIN));
+        let program = uprobe(&mut self.ebpf, "ssl_free")?;
+        let link = program.attach(UProbeAttachLocation::AbsoluteOffset(offset), object, scope).map_err(|source| {
+            ProbeError::Attach { symbol: "a test function", library: object.display().to_string(), source }
+        })?;
+        program.detach(link).map_err(|source| ProbeError::Program { program: "ssl_free", source })
     }
 
     pub fn take_ring_buffer(&mut self) -> Result<RingBuf<MapData>, ProbeError> {

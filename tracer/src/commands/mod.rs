@@ -3,5 +3,6 @@
 //! (`crate::session`) and its reports.
 
 pub mod attach;
+pub mod doctor;
 pub mod replay;
 pub mod run;

@@ -69,6 +69,11 @@ pub enum SessionError {
     Launch(#[from] launch::LaunchError),
     #[error("cannot write the recording {path}: {source}")]
     Record { path: String, source: std::io::Error },
+    #[error(
+        "PID {pid} maps {library}, but no probe could be attached to it ({error}); run `pytrace doctor` \
+         to see which privilege or kernel feature is missing"
+    )]
+    NoTlsProbes { pid: u32, library: String, error: Box<ProbeError> },
 }
 
 /// What a tracing session leaves for its caller.

@@ -81,7 +81,7 @@ impl Targets {
         for (pid, traced) in &mut self.traced {
             probes.trace_pid(*pid)?;
             pipeline.add_process(*pid, traced.process.resource(&self.host, &self.resource_defaults));
-            attach_initial(probes, traced);
+            attach_initial(probes, traced)?;
             if self.python_context {
                 enable_python_context(probes, pipeline, &traced.process);
             }
@@ -191,7 +191,7 @@ fn attach_libraries(probes: &mut Probes, traced: &mut Traced) {
 /// Attaches to the TLS libraries a target maps, or, for a Python process that
 /// has not imported `ssl` yet, to the libssl it will load. Without either,
 /// only plaintext HTTP is visible, which the user is told.
-fn attach_initial(probes: &mut Probes, traced: &mut Traced) {
+fn attach_initial(probes: &mut Probes, traced: &mut Traced) -> Result<(), SessionError> {
     let process = &traced.process;
     let pid = process.pid;
     match &process.python {
@@ -203,12 +203,25 @@ fn attach_initial(probes: &mut Probes, traced: &mut Traced) {
     }
     let search = tls::find_mapped(process, &mut traced.known_files);
     let mut attached = false;
+    let mut refused = None;
     for library in &search.libraries {
-        attached |= attach(probes, pid, library);
+        match probes.attach_library(pid, library) {
+            Ok(fresh) => {
+                if fresh {
+                    report_attached(pid, library);
+                }
+                attached = true;
+            }
+            Err(error) => refused = Some((library.path.clone(), error)),
+        }
     }
     if attached {
         report_unusable(pid, &search);
-        return;
+        return Ok(());
+    }
+    // Its TLS library maps, yet no probe goes on it: tracing would see nothing.
+    if let Some((library, error)) = refused {
+        return Err(SessionError::NoTlsProbes { pid, library, error: Box::new(error) });
     }
     if let Some(library) = tls::predict_libssl(process) {
         traced.known_files.insert(library.id);
@@ -220,7 +233,7 @@ fn attach_initial(probes: &mut Probes, traced: &mut Traced) {
             for (path, why) in &search.unusable {
                 eprintln!("pytrace: warning: PID {pid}: HTTPS through {path} is not visible: {why}");
             }
-            return;
+            return Ok(());
         }
     }
     eprintln!(
@@ -228,6 +241,16 @@ fn attach_initial(probes: &mut Probes, traced: &mut Traced) {
          for one to load",
         search.explain()
     );
+    Ok(())
+}
+
+fn report_attached(pid: u32, library: &TlsLibrary) {
+    let symbols: Vec<&str> = library.symbols.iter().map(|(s, _)| *s).collect();
+    let covered = match library.covered_by_callee.as_slice() {
+        [] => String::new(),
+        names => format!("; {} through the internal functions they share", names.join(" ")),
+    };
+    eprintln!("pytrace: PID {pid}: probes on {} [{}{covered}]", library.path, symbols.join(" "));
 }
 
 /// Names the objects whose HTTPS cannot be seen, beside the usable ones.
@@ -337,12 +360,7 @@ fn seed_sockets(probes: &mut Probes, pipeline: &mut Pipeline, pid: u32, next_id:
 pub fn attach(probes: &mut Probes, pid: u32, library: &TlsLibrary) -> bool {
     match probes.attach_library(pid, library) {
         Ok(true) => {
-            let symbols: Vec<&str> = library.symbols.iter().map(|(s, _)| *s).collect();
-            let covered = match library.covered_by_callee.as_slice() {
-                [] => String::new(),
-                names => format!("; {} through the internal functions they share", names.join(" ")),
-            };
-            eprintln!("pytrace: PID {pid}: probes on {} [{}{covered}]", library.path, symbols.join(" "));
+            report_attached(pid, library);
             true
         }
         Ok(false) => true,

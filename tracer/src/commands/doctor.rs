@@ -1,0 +1,22 @@
+//! `pytrace doctor`: prints the checks of `crate::doctor`, one line each;
+//! exit code 1 when tracing cannot work here.
+
+use crate::cli::DoctorArgs;
+use crate::doctor::{self, Check};
+
+pub fn run(args: &DoctorArgs) -> u8 {
+    let mut checks: Vec<Check> = doctor::host_checks();
+    if let Some(pid) = args.pid {
+        checks.extend(doctor::process_checks(pid));
+    }
+    for check in &checks {
+        println!("{}", check.line());
+    }
+    if doctor::can_trace(&checks) {
+        println!("pytrace can trace here");
+        0
+    } else {
+        println!("pytrace cannot trace here: change what the FAIL lines say");
+        1
+    }
+}
