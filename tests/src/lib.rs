@@ -282,16 +282,29 @@ impl Tracer {
         Self::attach_with_env(pids, extra, &[])
     }
 
+    /// Runs `pytrace node --output FILE`, and waits until it traces.
+    pub fn node(extra: &[&str]) -> Self {
+        let mut command = Command::new(pytrace_bin());
+        command.arg("node").args(extra);
+        Self::spawn(command)
+    }
+
     /// As [`Tracer::attach`], with extra environment variables for pytrace.
     pub fn attach_with_env(pids: &[u32], extra: &[&str], env: &[(&str, &str)]) -> Self {
-        let json_path = scratch_dir("trace").join("spans.jsonl");
         let mut command = Command::new(pytrace_bin());
         command.envs(env.iter().copied());
         command.arg("attach");
         for pid in pids {
             command.args(["--pid", &pid.to_string()]);
         }
-        command.arg("--output").arg(&json_path).args(extra);
+        command.args(extra);
+        Self::spawn(command)
+    }
+
+    /// Starts `command` with `--output FILE` added, and waits until it traces.
+    fn spawn(mut command: Command) -> Self {
+        let json_path = scratch_dir("trace").join("spans.jsonl");
+        command.arg("--output").arg(&json_path);
         let mut child = command.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("start pytrace");
         let stdout = line_reader(child.stdout.take().expect("stdout"));
         let stderr = line_reader(child.stderr.take().expect("stderr"));

@@ -18,6 +18,11 @@ pub static CAPTURE_LIMIT: u32 = DEFAULT_CAPTURE_LIMIT;
 #[unsafe(no_mangle)]
 pub static FORK_CHILD_PID_OFFSET: u32 = 20;
 
+/// `pytrace node`: report every process's exec, not only the traced ones'
+/// (1), so user space can start tracing new Python processes; set at load time.
+#[unsafe(no_mangle)]
+pub static WATCH_ALL_EXECS: u32 = 0;
+
 /// Events to user space. Its pages count twice in pytrace's RSS (the
 /// kernel maps the data area twice for wrap-around reads), so it is sized
 /// for bursts between two collections, not for minutes of backlog.

@@ -1,13 +1,19 @@
-//! `pytrace run`: the command's descendants join the traced set the moment
-//! they are forked — in the kernel, before the child runs — and user space
-//! hears of each fork and exec to set up the rest (resources, libraries,
-//! Python context). Attached only when following children.
+//! `pytrace run` and `pytrace node`: a traced process's children join the
+//! traced set the moment they are forked — in the kernel, before the child
+//! runs — and user space hears of each fork and exec to set up the rest
+//! (resources, libraries, Python context). `node` also hears of every other
+//! process's exec, to find new Python processes. Attached only when
+//! following children.
 
-use aya_ebpf::{helpers::bpf_ktime_get_ns, macros::tracepoint, programs::TracePointContext};
+use aya_ebpf::{
+    helpers::{bpf_get_current_pid_tgid, bpf_ktime_get_ns},
+    macros::tracepoint,
+    programs::TracePointContext,
+};
 use tracer_common::{EventHeader, EventKind, Stat};
 
-use crate::emit::{output_urgent, traced_pid};
-use crate::maps::{FORK_CHILD_PID_OFFSET, PY_LAYOUTS, TARGET_PIDS};
+use crate::emit::{count, output_urgent, traced_pid};
+use crate::maps::{FORK_CHILD_PID_OFFSET, PY_LAYOUTS, TARGET_PIDS, WATCH_ALL_EXECS};
 
 // sched:sched_process_fork, run by the parent.
 #[tracepoint]
@@ -34,6 +40,14 @@ pub fn sched_process_fork(ctx: TracePointContext) -> u32 {
 // sched:sched_process_exec, run by the process that just replaced its image.
 #[tracepoint]
 pub fn sched_process_exec(_ctx: TracePointContext) -> u32 {
+    // SAFETY: a constant patched by the loader.
+    if unsafe { core::ptr::read_volatile(&WATCH_ALL_EXECS) } != 0 {
+        count(Stat::TracepointHits, 1);
+        // SAFETY: a helper without preconditions.
+        let pid_tgid = unsafe { bpf_get_current_pid_tgid() };
+        notify(EventKind::ProcessExec, pid_tgid, (pid_tgid >> 32) as u32);
+        return 0;
+    }
     let Some((pid_tgid, pid)) = traced_pid(Stat::TracepointHits) else { return 0 };
     notify(EventKind::ProcessExec, pid_tgid, pid);
     0

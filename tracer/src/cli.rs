@@ -33,12 +33,31 @@ pub enum Command {
     Run(RunArgs),
     /// Trace running processes' HTTPS traffic until they exit, Ctrl-C, or --duration.
     Attach(AttachArgs),
+    /// Trace every Python process on this host — running, and started later, containers included.
+    Node(NodeArgs),
     /// Check this host (and, with --pid, a process): what will and won't work, and what to change.
     Doctor(DoctorArgs),
     /// Benchmarks: replay a session recorded with --record through the
     /// user-space pipeline, without the kernel, and print its throughput.
     #[command(hide = true)]
     Replay(ReplayArgs),
+}
+
+/// `pytrace node`: no PIDs; every Python process on the host.
+#[derive(Args, Debug)]
+pub struct NodeArgs {
+    #[command(flatten)]
+    pub trace: TraceArgs,
+}
+
+impl NodeArgs {
+    pub fn validate(
+        self,
+        stdout_is_terminal: bool,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<AttachConfig, ConfigError> {
+        self.trace.validate(Vec::new(), stdout_is_terminal, env)
+    }
 }
 
 /// `pytrace doctor [--pid PID]`.
@@ -344,7 +363,9 @@ mod tests {
         let cli = Cli::try_parse_from(["pytrace", "attach"].iter().chain(list)).unwrap();
         match cli.command {
             Command::Attach(a) => a,
-            Command::Run(_) | Command::Replay(_) | Command::Doctor(_) => unreachable!("attach arguments"),
+            Command::Run(_) | Command::Replay(_) | Command::Doctor(_) | Command::Node(_) => {
+                unreachable!("attach arguments")
+            }
         }
     }
 

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use clap::Parser as _;
 use tracer::cli::{Cli, Command};
-use tracer::commands::{attach, doctor, replay, run};
+use tracer::commands::{attach, doctor, node, replay, run};
 use tracer::session::stdout_is_terminal;
 
 fn main() -> ExitCode {
@@ -34,6 +34,11 @@ fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         Command::Run(args) => {
             let config = args.validate(stdout_is_terminal(), env)?;
             Ok(runtime.block_on(run::run(config))?)
+        }
+        Command::Node(args) => {
+            let config = args.validate(stdout_is_terminal(), env)?;
+            runtime.block_on(node::run(config))?;
+            Ok(0)
         }
         Command::Doctor(args) => Ok(doctor::run(&args)),
         Command::Replay(args) => {

@@ -163,15 +163,28 @@ fn tracepoint_program_for(program: &'static str, bare: bool) -> &'static str {
 pub const PROCESS_TRACEPOINTS: &[TracepointSpec] =
     &[tracepoint("sched_process_fork", "sched_process_fork"), tracepoint("sched_process_exec", "sched_process_exec")];
 
+/// Which processes a session follows beyond those it is given.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Follow {
+    /// None: uprobes are scoped to each traced process.
+    Given,
+    /// Their children (`pytrace run`): uprobes for all processes, filtered
+    /// in the kernel; forks and execs of traced processes reported.
+    Children,
+    /// Every process's exec too (`pytrace node`), to find new Python processes.
+    Host,
+}
+
 impl Probes {
-    /// Loads and verifies every program; attaches nothing yet. With
-    /// `follow_children`, uprobes are attached for all processes (filtered
-    /// in the kernel) and forks and execs are followed.
-    pub fn load(capture_limit: u32, follow_children: bool, bare: bool) -> Result<Self, ProbeError> {
+    /// Loads and verifies every program; attaches nothing yet.
+    pub fn load(capture_limit: u32, follow: Follow, bare: bool) -> Result<Self, ProbeError> {
         let child_pid_offset = fork_child_pid_offset();
+        let watch_all_execs = u32::from(follow == Follow::Host);
+        let follow_children = follow != Follow::Given;
         let mut ebpf = EbpfLoader::new()
             .override_global("CAPTURE_LIMIT", &capture_limit, true)
             .override_global("FORK_CHILD_PID_OFFSET", &child_pid_offset, true)
+            .override_global("WATCH_ALL_EXECS", &watch_all_execs, true)
             .load(KERNEL_OBJECT)?;
         for program in unique(TLS_PROBES.iter().chain(PYTHON_PROBES).map(|p| program_for(p.program, p.hook, bare))) {
             let started = std::time::Instant::now();

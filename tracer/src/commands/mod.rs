@@ -4,5 +4,6 @@
 
 pub mod attach;
 pub mod doctor;
+pub mod node;
 pub mod replay;
 pub mod run;

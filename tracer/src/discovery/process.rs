@@ -173,6 +173,19 @@ impl TargetProcess {
     }
 }
 
+/// Whether `pid` runs CPython, or is about to: its executable is a
+/// `python*` program (a shared-library build maps libpython only once the
+/// dynamic loader has run), or it maps an object that holds CPython.
+pub fn looks_like_python(pid: u32) -> bool {
+    let executable = std::fs::read_link(proc_path(pid, "exe")).unwrap_or_default();
+    let name = executable.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    if name.starts_with("python") {
+        return true;
+    }
+    let maps = std::fs::read_to_string(proc_path(pid, "maps")).unwrap_or_default();
+    maps.lines().any(|line| line.rsplit('/').next().is_some_and(|file| file.starts_with("libpython3")))
+}
+
 /// Whether `id` is a process (thread group leader), not a thread.
 pub fn is_process(id: u32) -> bool {
     std::fs::read_to_string(proc_path(id, "status"))

@@ -93,19 +93,25 @@ pub async fn trace(config: AttachConfig, mut source: TargetSource) -> Result<Ses
     privileges::raise_memlock_limit();
 
     let host = host_name();
-    let mut targets = Targets::inspect(source.initial_pids(), &host, &config.resource_defaults, !config.bare_probes)?;
+    let mut targets = Targets::inspect(
+        &source.initial_pids(),
+        &host,
+        &config.resource_defaults,
+        !config.bare_probes,
+        source.python_only(),
+    )?;
     let prices = match &config.prices {
         Some(path) => PriceTable::with_overrides(path)?,
         None => PriceTable::built_in(),
     };
-    let mut probes = Probes::load(config.capture_limit, source.follows_children(), config.bare_probes)?;
+    let mut probes = Probes::load(config.capture_limit, source.follow(), config.bare_probes)?;
     if config.program_stats
         && let Err(error) = probes.enable_run_time_stats()
     {
         eprintln!("pytrace: warning: kernel program statistics unavailable: {error}");
     }
     let mut output = open_output(&config)?;
-    if source.follows_children() {
+    if source.collects_spans() {
         output.collected = Some(Vec::new());
     }
     let mut pipeline = Pipeline::new(Clock::measure(), prices, config.content.clone(), output)
@@ -140,7 +146,7 @@ pub async fn trace(config: AttachConfig, mut source: TargetSource) -> Result<Ses
     loop {
         tokio::select! {
             biased;
-            () = &mut shutdown, if ends_with_targets => break,
+            () = &mut shutdown, if !source.has_command() => break,
             status = source.command_exit() => {
                 command_status = Some(status);
                 break;

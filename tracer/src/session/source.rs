@@ -1,14 +1,16 @@
-//! Where a session's processes come from: fixed PIDs (`pytrace attach`), or
-//! a command pytrace launches, followed with its children (`pytrace run`).
-//! A host-wide watcher (`pytrace node`) will be a third source.
+//! Where a session's processes come from: fixed PIDs (`pytrace attach`), a
+//! command pytrace launches, followed with its children (`pytrace run`), or
+//! every Python process on the host, running or started later, in any
+//! namespace (`pytrace node`).
 
 use tokio::signal::unix::{SignalKind, signal};
 
 use super::SessionError;
 use super::launch;
 use super::targets;
+use crate::discovery::process::{is_process, looks_like_python};
 use crate::discovery::tls;
-use crate::probes::Probes;
+use crate::probes::{Follow, Probes};
 
 /// `pytrace run`'s command, started held by [`launch::spawn_held`].
 pub struct Launch {
@@ -21,33 +23,56 @@ pub enum TargetSource {
     Pids(Vec<u32>),
     /// This command and every process it starts, until the command exits.
     Command(Launch),
+    /// Every Python process on the host, until a signal or `--duration`.
+    Host,
 }
 
 impl TargetSource {
     /// The processes traced from the start.
-    pub fn initial_pids(&self) -> &[u32] {
+    pub fn initial_pids(&self) -> Vec<u32> {
         match self {
-            Self::Pids(pids) => pids,
-            Self::Command(_) => &[],
+            Self::Pids(pids) => pids.clone(),
+            Self::Command(_) => Vec::new(),
+            Self::Host => python_processes(),
         }
     }
 
-    /// Whether forks and execs are followed (uprobes then fire for every
-    /// process and the kernel programs pick the traced ones).
-    pub fn follows_children(&self) -> bool {
+    /// Which processes the kernel follows beyond the initial ones.
+    pub fn follow(&self) -> Follow {
+        match self {
+            Self::Pids(_) => Follow::Given,
+            Self::Command(_) => Follow::Children,
+            Self::Host => Follow::Host,
+        }
+    }
+
+    /// Whether every span is kept for reports (`pytrace run`).
+    pub fn collects_spans(&self) -> bool {
         matches!(self, Self::Command(_))
     }
 
+    /// Whether only Python processes are traced among those that start
+    /// (`node`; `run` traces whatever its command starts).
+    pub fn python_only(&self) -> bool {
+        matches!(self, Self::Host)
+    }
+
     /// Whether the session ends when its traced processes have all exited
-    /// (rather than when a command does).
+    /// (rather than when a command does, or on a signal).
     pub fn ends_with_its_targets(&self) -> bool {
         matches!(self, Self::Pids(_))
+    }
+
+    /// Whether a launched command's exit ends the session.
+    pub fn has_command(&self) -> bool {
+        matches!(self, Self::Command(_))
     }
 
     /// Puts the command's process in the traced set and lets it run.
     pub fn start(&mut self, probes: &mut Probes) -> Result<(), SessionError> {
         match self {
             Self::Pids(_) => Ok(()),
+            Self::Host => Ok(probes.attach_process_tracepoints()?),
             Self::Command(launch) => {
                 probes.attach_process_tracepoints()?;
                 start_command(probes, launch)
@@ -62,6 +87,10 @@ impl TargetSource {
                 eprintln!("pytrace: running {:?} (PID {}) and its children", launch.command.join(" "), launch.held.pid)
             }
             Self::Pids(_) => eprintln!("pytrace: tracing {targets} process(es); press Ctrl-C to stop"),
+            Self::Host => eprintln!(
+                "pytrace: tracing every Python process on this host ({targets} running now, and those that start); \
+                 press Ctrl-C to stop"
+            ),
         }
     }
 
@@ -69,7 +98,7 @@ impl TargetSource {
     pub async fn command_exit(&mut self) -> std::process::ExitStatus {
         let mut launch = match self {
             Self::Command(launch) => Some(launch),
-            Self::Pids(_) => None,
+            Self::Pids(_) | Self::Host => None,
         };
         wait_command(&mut launch).await
     }
@@ -109,4 +138,16 @@ async fn wait_command(launch: &mut Option<&mut Launch>) -> std::process::ExitSta
             }
         }
     }
+}
+
+/// The host's Python processes now (pytrace itself never among them).
+fn python_processes() -> Vec<u32> {
+    let own = std::process::id();
+    let entries = std::fs::read_dir("/proc").into_iter().flatten().flatten();
+    let mut pids: Vec<u32> = entries
+        .filter_map(|entry| entry.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|&pid| pid != own && is_process(pid) && looks_like_python(pid))
+        .collect();
+    pids.sort_unstable();
+    pids
 }

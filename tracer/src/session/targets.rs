@@ -9,7 +9,7 @@ use std::path::Path;
 
 use super::SessionError;
 use super::launch;
-use crate::discovery::process::{ResourceDefaults, has_exited, is_process};
+use crate::discovery::process::{ResourceDefaults, has_exited, is_process, looks_like_python};
 use crate::discovery::tls::{self, FileId, TlsLibrary};
 use crate::discovery::{TargetError, TargetProcess, sockets, threads};
 use crate::events::{ConnKey, Endpoints, Event};
@@ -42,6 +42,9 @@ pub struct Targets {
     resource_defaults: ResourceDefaults,
     /// Off for the benchmark's bare-probe floor.
     python_context: bool,
+    /// `node`: a process that starts (or a traced one that execs) is traced
+    /// only when it runs Python.
+    python_only: bool,
     /// Ids given to the sockets found open at attach.
     seeded_sockets: u64,
 }
@@ -53,16 +56,25 @@ impl Targets {
         host: &str,
         resource_defaults: &ResourceDefaults,
         python_context: bool,
+        python_only: bool,
     ) -> Result<Self, TargetError> {
         let mut traced = HashMap::new();
         for &pid in pids {
-            traced.insert(pid, Traced::new(TargetProcess::inspect(pid)?));
+            match TargetProcess::inspect(pid) {
+                Ok(process) => {
+                    traced.insert(pid, Traced::new(process));
+                }
+                // Found by a scan of the host: it may have exited since.
+                Err(TargetError::NoSuchProcess(_)) if python_only => {}
+                Err(error) => return Err(error),
+            }
         }
         Ok(Self {
             traced,
             host: host.to_owned(),
             resource_defaults: resource_defaults.clone(),
             python_context,
+            python_only,
             seeded_sockets: 0,
         })
     }
@@ -110,7 +122,19 @@ impl Targets {
                 // Another program: what was known of the old one's code no longer holds.
                 pipeline.forget_program(pid);
             }
+            if self.python_only && !looks_like_python(pid) {
+                // Not Python (or no longer): left alone.
+                if targets.remove(&pid).is_some() {
+                    pipeline.process_exited(pid);
+                }
+                probes.forget_pid(pid);
+                continue;
+            }
             let Ok(process) = TargetProcess::inspect(pid) else { continue };
+            if let Err(error) = probes.trace_pid(pid) {
+                eprintln!("pytrace: warning: PID {pid} cannot be traced: {error}");
+                continue;
+            }
             pipeline.add_process(pid, process.resource(&self.host, &self.resource_defaults));
             let mut traced = Traced::new(process);
             attach_libraries(probes, &mut traced);

@@ -1,0 +1,79 @@
+//! `pytrace node`: every Python process on the host, without naming PIDs —
+//! one running before it starts, one started after, Debian sid's 3.14 in a
+//! podman container started after (with its `container.id`), the workers a
+//! Python process forks — each with its own process's resource, and nothing
+//! from `curl`, which makes HTTPS calls but is not Python.
+
+use std::process::Command;
+
+use serde_json::Value;
+
+use integration_tests::{Client, Server, Tracer, interpreter, python_dir, sid_in_container};
+
+#[test]
+fn node_traces_every_python_process_and_nothing_else() {
+    let server = Server::https();
+    let plan = |case: &str| format!("GET /json?case={case}");
+    let before =
+        Client::start_in(&interpreter("pyenv 3.11"), &server, &["--lib", "urllib", "--paths", &plan("before")]);
+    let tracer = Tracer::node(&[]);
+
+    let mut before = before;
+    before.go();
+    let mut after =
+        Client::start_in(&interpreter("pyenv 3.12"), &server, &["--lib", "urllib", "--paths", &plan("after")]);
+    after.go();
+    let mut container = Client::start_script_in(
+        &sid_in_container(14),
+        "client.py",
+        &server,
+        &["--wait-for-go", "--lib", "urllib", "--paths", &plan("container")],
+    );
+    container.go();
+    let container_id = container.container_id.clone().unwrap();
+    let workers =
+        Command::new(integration_tests::interpreters().into_iter().find(|(l, _)| l == "pyenv 3.13").unwrap().1)
+            .arg(python_dir().join("fork_workers.py"))
+            .arg(format!("{}/json", server.base()))
+            .arg(server.ca.as_ref().unwrap())
+            .status()
+            .unwrap();
+    assert!(workers.success());
+    let curl = Command::new("curl")
+        .args(["-s", "-o", "/dev/null", "--cacert"])
+        .arg(server.ca.as_ref().unwrap())
+        .arg(format!("{}/json?case=curl", server.base()))
+        .status()
+        .unwrap();
+    assert!(curl.success());
+    let (before_pid, after_pid) = (before.pid, after.pid);
+    before.finish();
+    after.finish();
+    container.finish();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let trace = tracer.interrupt();
+
+    let clients: Vec<&Value> = trace.spans.iter().filter(|s| s["kind"] == "client").collect();
+    let case = |s: &Value| s["attributes"]["url.full"].as_str().unwrap_or_default().to_owned();
+    let of_case = |name: &str| -> Vec<&Value> {
+        clients.iter().filter(|s| case(s).ends_with(&format!("case={name}"))).copied().collect()
+    };
+    let pid_of = |s: &Value| s["resource"]["process.pid"].as_u64().unwrap();
+    let running_before = of_case("before");
+    assert_eq!(running_before.len(), 1, "{}", trace.stderr);
+    assert_eq!(pid_of(running_before[0]), u64::from(before_pid));
+    let started_after = of_case("after");
+    assert_eq!(started_after.len(), 1, "{}", trace.stderr);
+    assert_eq!(pid_of(started_after[0]), u64::from(after_pid));
+    assert!(started_after[0]["attributes"]["code.function.name"].as_str().is_some(), "Python context");
+    let contained = of_case("container");
+    assert_eq!(contained.len(), 1, "{}", trace.stderr);
+    assert_eq!(contained[0]["resource"]["container.id"], container_id.as_str());
+    assert!(contained[0]["resource"]["process.runtime.version"].as_str().unwrap().starts_with("3.14."));
+    let forked: Vec<&Value> = clients.iter().filter(|s| case(s).contains("worker=")).copied().collect();
+    assert_eq!(forked.len(), 4, "the forked workers' requests: {}", trace.stderr);
+    assert!(of_case("curl").is_empty(), "curl is not Python: {}", trace.json_text);
+    for span in &clients {
+        assert_ne!(span["resource"]["process.executable.path"].as_str().unwrap_or_default(), "/usr/bin/curl");
+    }
+}

@@ -1,0 +1,10 @@
+//! `pytrace node`: trace every Python process on this host — those running
+//! when it starts and those that start later, in any mount or PID namespace
+//! — until a signal or `--duration`.
+
+use crate::cli::AttachConfig;
+use crate::session::{self, SessionError, TargetSource};
+
+pub async fn run(config: AttachConfig) -> Result<(), SessionError> {
+    session::trace(config, TargetSource::Host).await.map(drop)
+}
