@@ -77,3 +77,36 @@ fn node_traces_every_python_process_and_nothing_else() {
         assert_ne!(span["resource"]["process.executable.path"].as_str().unwrap_or_default(), "/usr/bin/curl");
     }
 }
+
+/// `--exclude` leaves a process out (an exclusion wins over `--include`),
+/// and a process names its own service with `OTEL_RESOURCE_ATTRIBUTES`.
+#[test]
+fn node_selection_and_service_names() {
+    let server = Server::https();
+    let tracer = Tracer::node(&["--include", "exe=*python3*", "--exclude", "cmdline=*skipped*"]);
+    let python = integration_tests::interpreters().into_iter().find(|(l, _)| l == "pyenv 3.12").unwrap().1;
+    let request = |case: &str| {
+        let code = format!(
+            "import ssl, sys, time, urllib.request\n\
+             time.sleep(1)\n\
+             urllib.request.urlopen('{}/json?case={case}', context=ssl.create_default_context(cafile=sys.argv[1])).read()",
+            server.base()
+        );
+        let status = Command::new(&python)
+            .args(["-c", &code])
+            .arg(server.ca.as_ref().unwrap())
+            .arg(case)
+            .env("OTEL_RESOURCE_ATTRIBUTES", "deployment.environment=test,service.name=billing")
+            .status()
+            .unwrap();
+        assert!(status.success());
+    };
+    request("kept");
+    request("skipped");
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let trace = tracer.interrupt();
+    let clients: Vec<&Value> = trace.spans.iter().filter(|s| s["kind"] == "client").collect();
+    assert_eq!(clients.len(), 1, "{}", trace.json_text);
+    assert!(clients[0]["attributes"]["url.full"].as_str().unwrap().ends_with("case=kept"));
+    assert_eq!(clients[0]["resource"]["service.name"], "billing", "from OTEL_RESOURCE_ATTRIBUTES");
+}

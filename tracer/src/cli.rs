@@ -8,6 +8,7 @@ use clap::{Args, Parser, Subcommand};
 use tracer_common::{DEFAULT_CAPTURE_LIMIT, MAX_CAPTURE_LIMIT};
 
 use crate::discovery::process::ResourceDefaults;
+use crate::discovery::selection::{Selection, SelectionError};
 use crate::llm::content::{ContentPolicy, DEFAULT_MAX_BYTES, PatternError};
 use crate::otlp::config::{OtlpConfig, OtlpConfigError};
 use crate::output::Format;
@@ -46,6 +47,12 @@ pub enum Command {
 /// `pytrace node`: no PIDs; every Python process on the host.
 #[derive(Args, Debug)]
 pub struct NodeArgs {
+    /// Trace only Python processes matching KEY=GLOB (keys: exe, cmdline, container, user); repeatable, any may match.
+    #[arg(long, value_name = "KEY=GLOB")]
+    pub include: Vec<String>,
+    /// Leave out Python processes matching KEY=GLOB; repeatable; wins over --include.
+    #[arg(long, value_name = "KEY=GLOB")]
+    pub exclude: Vec<String>,
     #[command(flatten)]
     pub trace: TraceArgs,
 }
@@ -55,8 +62,9 @@ impl NodeArgs {
         self,
         stdout_is_terminal: bool,
         env: impl Fn(&str) -> Option<String>,
-    ) -> Result<AttachConfig, ConfigError> {
-        self.trace.validate(Vec::new(), stdout_is_terminal, env)
+    ) -> Result<(AttachConfig, Selection), ConfigError> {
+        let selection = Selection::new(&self.include, &self.exclude)?;
+        Ok((self.trace.validate(Vec::new(), stdout_is_terminal, env)?, selection))
     }
 }
 
@@ -220,6 +228,8 @@ pub enum ConfigError {
     CaptureLimit(u32),
     #[error("--pid 0 is not a process")]
     ZeroPid,
+    #[error(transparent)]
+    Selection(#[from] SelectionError),
     #[error(transparent)]
     Redaction(#[from] PatternError),
     #[error("--content-max-bytes and --redact only apply with --capture-content")]

@@ -3,8 +3,9 @@
 //! — until a signal or `--duration`.
 
 use crate::cli::AttachConfig;
+use crate::discovery::selection::Selection;
 use crate::session::{self, SessionError, TargetSource};
 
-pub async fn run(config: AttachConfig) -> Result<(), SessionError> {
-    session::trace(config, TargetSource::Host).await.map(drop)
+pub async fn run(config: AttachConfig, selection: Selection) -> Result<(), SessionError> {
+    session::trace(config, TargetSource::Host(selection)).await.map(drop)
 }

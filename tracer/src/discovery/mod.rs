@@ -5,6 +5,7 @@ pub mod container;
 pub mod elf;
 pub mod maps;
 pub mod process;
+pub mod selection;
 pub mod sockets;
 pub mod threads;
 pub mod tls;

@@ -97,10 +97,7 @@ impl TargetProcess {
             pid,
             executable,
             command_args: split_nul(&cmdline),
-            service_name_env: split_nul(&environ)
-                .into_iter()
-                .find_map(|kv| kv.strip_prefix("OTEL_SERVICE_NAME=").map(str::to_owned))
-                .filter(|v| !v.is_empty()),
+            service_name_env: service_name_from_environ(&environ),
             pid_namespace: pid_namespace(pid),
             container_id: super::container::of_process(pid),
             python,
@@ -256,6 +253,25 @@ fn split_nul(bytes: &[u8]) -> Vec<String> {
     bytes.split(|b| *b == 0).filter(|s| !s.is_empty()).map(|s| String::from_utf8_lossy(s).into_owned()).collect()
 }
 
+/// The service name a process gives itself: `OTEL_SERVICE_NAME`, else the
+/// `service.name` in `OTEL_RESOURCE_ATTRIBUTES`. No other variable of its
+/// environment is looked at or kept.
+fn service_name_from_environ(environ: &[u8]) -> Option<String> {
+    let variable = |name: &str| {
+        environ
+            .split(|b| *b == 0)
+            .find_map(|kv| kv.strip_prefix(name.as_bytes()))
+            .map(|v| String::from_utf8_lossy(v).into_owned())
+    };
+    let named = variable("OTEL_SERVICE_NAME=").filter(|name| !name.trim().is_empty());
+    named.or_else(|| {
+        crate::otlp::config::key_values(&variable("OTEL_RESOURCE_ATTRIBUTES=")?)
+            .into_iter()
+            .find(|(key, value)| key == "service.name" && !value.is_empty())
+            .map(|(_, value)| value)
+    })
+}
+
 /// `app` for `python app.py …`, `pkg.mod` for `python -m pkg.mod …`.
 fn script_name(args: &[String]) -> Option<String> {
     let mut rest = args.iter().skip(1);
@@ -332,6 +348,16 @@ mod tests {
         assert_eq!(script_name(&args(&["python3", "-u", "/srv/app/agent.py", "--x"])), Some("agent".into()));
         assert_eq!(script_name(&args(&["python3", "-X", "dev", "-m", "myapp.worker"])), Some("myapp.worker".into()));
         assert_eq!(script_name(&args(&["python3", "-c", "print(1)"])), None);
+    }
+
+    #[test]
+    fn takes_the_service_name_from_the_process_s_own_environment() {
+        let environ =
+            b"HOME=/root\0OTEL_RESOURCE_ATTRIBUTES=deployment.environment=prod,service.name=billing\0PATH=/bin\0";
+        assert_eq!(service_name_from_environ(environ).as_deref(), Some("billing"));
+        let both = b"OTEL_SERVICE_NAME=checkout\0OTEL_RESOURCE_ATTRIBUTES=service.name=billing\0";
+        assert_eq!(service_name_from_environ(both).as_deref(), Some("checkout"), "OTEL_SERVICE_NAME wins");
+        assert_eq!(service_name_from_environ(b"OTEL_SERVICE_NAME=\0API_KEY=sk-secret\0"), None);
     }
 
     #[test]

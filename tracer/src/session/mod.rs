@@ -98,7 +98,7 @@ pub async fn trace(config: AttachConfig, mut source: TargetSource) -> Result<Ses
         &host,
         &config.resource_defaults,
         !config.bare_probes,
-        source.python_only(),
+        source.admission(),
     )?;
     let prices = match &config.prices {
         Some(path) => PriceTable::with_overrides(path)?,

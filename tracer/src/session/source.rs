@@ -9,6 +9,7 @@ use super::SessionError;
 use super::launch;
 use super::targets;
 use crate::discovery::process::{is_process, looks_like_python};
+use crate::discovery::selection::{ProcessFacts, Selection};
 use crate::discovery::tls;
 use crate::probes::{Follow, Probes};
 
@@ -23,8 +24,9 @@ pub enum TargetSource {
     Pids(Vec<u32>),
     /// This command and every process it starts, until the command exits.
     Command(Launch),
-    /// Every Python process on the host, until a signal or `--duration`.
-    Host,
+    /// Every Python process on the host that the selection keeps, until a
+    /// signal or `--duration`.
+    Host(Selection),
 }
 
 impl TargetSource {
@@ -33,7 +35,7 @@ impl TargetSource {
         match self {
             Self::Pids(pids) => pids.clone(),
             Self::Command(_) => Vec::new(),
-            Self::Host => python_processes(),
+            Self::Host(selection) => python_processes(selection),
         }
     }
 
@@ -42,7 +44,7 @@ impl TargetSource {
         match self {
             Self::Pids(_) => Follow::Given,
             Self::Command(_) => Follow::Children,
-            Self::Host => Follow::Host,
+            Self::Host(_) => Follow::Host,
         }
     }
 
@@ -51,10 +53,13 @@ impl TargetSource {
         matches!(self, Self::Command(_))
     }
 
-    /// Whether only Python processes are traced among those that start
-    /// (`node`; `run` traces whatever its command starts).
-    pub fn python_only(&self) -> bool {
-        matches!(self, Self::Host)
+    /// `node`: which of the processes that start are traced — Python ones
+    /// the selection keeps (`run` traces whatever its command starts).
+    pub fn admission(&self) -> Option<Selection> {
+        match self {
+            Self::Host(selection) => Some(selection.clone()),
+            Self::Pids(_) | Self::Command(_) => None,
+        }
     }
 
     /// Whether the session ends when its traced processes have all exited
@@ -72,7 +77,7 @@ impl TargetSource {
     pub fn start(&mut self, probes: &mut Probes) -> Result<(), SessionError> {
         match self {
             Self::Pids(_) => Ok(()),
-            Self::Host => Ok(probes.attach_process_tracepoints()?),
+            Self::Host(_) => Ok(probes.attach_process_tracepoints()?),
             Self::Command(launch) => {
                 probes.attach_process_tracepoints()?;
                 start_command(probes, launch)
@@ -87,7 +92,7 @@ impl TargetSource {
                 eprintln!("pytrace: running {:?} (PID {}) and its children", launch.command.join(" "), launch.held.pid)
             }
             Self::Pids(_) => eprintln!("pytrace: tracing {targets} process(es); press Ctrl-C to stop"),
-            Self::Host => eprintln!(
+            Self::Host(_) => eprintln!(
                 "pytrace: tracing every Python process on this host ({targets} running now, and those that start); \
                  press Ctrl-C to stop"
             ),
@@ -98,7 +103,7 @@ impl TargetSource {
     pub async fn command_exit(&mut self) -> std::process::ExitStatus {
         let mut launch = match self {
             Self::Command(launch) => Some(launch),
-            Self::Pids(_) | Self::Host => None,
+            Self::Pids(_) | Self::Host(_) => None,
         };
         wait_command(&mut launch).await
     }
@@ -140,13 +145,15 @@ async fn wait_command(launch: &mut Option<&mut Launch>) -> std::process::ExitSta
     }
 }
 
-/// The host's Python processes now (pytrace itself never among them).
-fn python_processes() -> Vec<u32> {
+/// The host's Python processes now that `selection` keeps (pytrace itself
+/// never among them).
+fn python_processes(selection: &Selection) -> Vec<u32> {
     let own = std::process::id();
     let entries = std::fs::read_dir("/proc").into_iter().flatten().flatten();
     let mut pids: Vec<u32> = entries
         .filter_map(|entry| entry.file_name().to_str()?.parse::<u32>().ok())
         .filter(|&pid| pid != own && is_process(pid) && looks_like_python(pid))
+        .filter(|&pid| selection.is_everything() || selection.selects(&ProcessFacts::of(pid)))
         .collect();
     pids.sort_unstable();
     pids

@@ -10,6 +10,7 @@ use std::path::Path;
 use super::SessionError;
 use super::launch;
 use crate::discovery::process::{ResourceDefaults, has_exited, is_process, looks_like_python};
+use crate::discovery::selection::{ProcessFacts, Selection};
 use crate::discovery::tls::{self, FileId, TlsLibrary};
 use crate::discovery::{TargetError, TargetProcess, sockets, threads};
 use crate::events::{ConnKey, Endpoints, Event};
@@ -43,8 +44,8 @@ pub struct Targets {
     /// Off for the benchmark's bare-probe floor.
     python_context: bool,
     /// `node`: a process that starts (or a traced one that execs) is traced
-    /// only when it runs Python.
-    python_only: bool,
+    /// only when it runs Python and the selection keeps it.
+    admission: Option<Selection>,
     /// Ids given to the sockets found open at attach.
     seeded_sockets: u64,
 }
@@ -56,7 +57,7 @@ impl Targets {
         host: &str,
         resource_defaults: &ResourceDefaults,
         python_context: bool,
-        python_only: bool,
+        admission: Option<Selection>,
     ) -> Result<Self, TargetError> {
         let mut traced = HashMap::new();
         for &pid in pids {
@@ -65,7 +66,7 @@ impl Targets {
                     traced.insert(pid, Traced::new(process));
                 }
                 // Found by a scan of the host: it may have exited since.
-                Err(TargetError::NoSuchProcess(_)) if python_only => {}
+                Err(TargetError::NoSuchProcess(_)) if admission.is_some() => {}
                 Err(error) => return Err(error),
             }
         }
@@ -74,7 +75,7 @@ impl Targets {
             host: host.to_owned(),
             resource_defaults: resource_defaults.clone(),
             python_context,
-            python_only,
+            admission,
             seeded_sockets: 0,
         })
     }
@@ -122,8 +123,10 @@ impl Targets {
                 // Another program: what was known of the old one's code no longer holds.
                 pipeline.forget_program(pid);
             }
-            if self.python_only && !looks_like_python(pid) {
-                // Not Python (or no longer): left alone.
+            if let Some(selection) = &self.admission
+                && !(looks_like_python(pid) && selection.selects(&ProcessFacts::of(pid)))
+            {
+                // Not Python (or no longer), or not selected: left alone.
                 if targets.remove(&pid).is_some() {
                     pipeline.process_exited(pid);
                 }
