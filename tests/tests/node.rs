@@ -53,7 +53,8 @@ fn node_traces_every_python_process_and_nothing_else() {
     std::thread::sleep(std::time::Duration::from_millis(500));
     let trace = tracer.interrupt();
 
-    let clients: Vec<&Value> = trace.spans.iter().filter(|s| s["kind"] == "client").collect();
+    // Only this test's calls: other tests' Python processes run on this host too.
+    let clients = own_calls(&trace.spans, &server);
     let case = |s: &Value| s["attributes"]["url.full"].as_str().unwrap_or_default().to_owned();
     let of_case = |name: &str| -> Vec<&Value> {
         clients.iter().filter(|s| case(s).ends_with(&format!("case={name}"))).copied().collect()
@@ -105,8 +106,16 @@ fn node_selection_and_service_names() {
     request("skipped");
     std::thread::sleep(std::time::Duration::from_millis(500));
     let trace = tracer.interrupt();
-    let clients: Vec<&Value> = trace.spans.iter().filter(|s| s["kind"] == "client").collect();
+    let clients = own_calls(&trace.spans, &server);
     assert_eq!(clients.len(), 1, "{}", trace.json_text);
     assert!(clients[0]["attributes"]["url.full"].as_str().unwrap().ends_with("case=kept"));
     assert_eq!(clients[0]["resource"]["service.name"], "billing", "from OTEL_RESOURCE_ATTRIBUTES");
+}
+
+/// The client spans of calls to `server` (other tests' processes are traced too).
+fn own_calls<'a>(spans: &'a [Value], server: &Server) -> Vec<&'a Value> {
+    spans
+        .iter()
+        .filter(|s| s["kind"] == "client" && s["attributes"]["server.port"].as_u64() == Some(u64::from(server.port)))
+        .collect()
 }
