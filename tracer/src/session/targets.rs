@@ -90,15 +90,30 @@ impl Targets {
 
     /// Starts tracing the inspected processes: the kernel's traced set,
     /// their resources, TLS probes, Python context and open sockets.
+    /// `node`: a process that cannot be probed is reported once and left
+    /// out; the others are still traced.
     pub fn start(&mut self, probes: &mut Probes, pipeline: &mut Pipeline) -> Result<(), SessionError> {
+        let mut left_out = Vec::new();
         for (pid, traced) in &mut self.traced {
             probes.trace_pid(*pid)?;
             pipeline.add_process(*pid, traced.process.resource(&self.host, &self.resource_defaults));
-            attach_initial(probes, traced)?;
+            match attach_initial(probes, traced) {
+                Ok(()) => {}
+                Err(error) if self.admission.is_some() => {
+                    eprintln!("pytrace: warning: {error}; leaving it out");
+                    left_out.push(*pid);
+                    continue;
+                }
+                Err(error) => return Err(error),
+            }
             if self.python_context {
                 enable_python_context(probes, pipeline, &traced.process);
             }
             seed_sockets(probes, pipeline, *pid, &mut self.seeded_sockets)?;
+        }
+        for pid in left_out {
+            self.traced.remove(&pid);
+            probes.forget_pid(pid);
         }
         Ok(())
     }
