@@ -170,13 +170,20 @@ impl TargetProcess {
     }
 }
 
-/// Whether `pid` runs CPython, or is about to: its executable is a
+/// Whether process `pid` runs CPython, or is about to: its executable is a
 /// `python*` program (a shared-library build maps libpython only once the
-/// dynamic loader has run), or it maps an object that holds CPython.
-pub fn looks_like_python(pid: u32) -> bool {
+/// dynamic loader has run).
+pub fn runs_python_executable(pid: u32) -> bool {
     let executable = std::fs::read_link(proc_path(pid, "exe")).unwrap_or_default();
-    let name = executable.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    if name.starts_with("python") {
+    executable.file_name().is_some_and(|name| name.to_string_lossy().starts_with("python"))
+}
+
+/// Whether running process `pid` runs CPython: a `python*` executable, or
+/// one that maps `libpython3*` (an embedding program such as uWSGI). The
+/// second look reads its maps: for processes found by a scan, not for every
+/// exec on the host (an exec'ed program has not mapped its libraries yet).
+pub fn looks_like_python(pid: u32) -> bool {
+    if runs_python_executable(pid) {
         return true;
     }
     let maps = std::fs::read_to_string(proc_path(pid, "maps")).unwrap_or_default();

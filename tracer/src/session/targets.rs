@@ -9,7 +9,7 @@ use std::path::Path;
 
 use super::SessionError;
 use super::launch;
-use crate::discovery::process::{ResourceDefaults, has_exited, is_process, looks_like_python};
+use crate::discovery::process::{ResourceDefaults, has_exited, is_process, runs_python_executable};
 use crate::discovery::selection::{ProcessFacts, Selection};
 use crate::discovery::tls::{self, FileId, TlsLibrary};
 use crate::discovery::{TargetError, TargetProcess, sockets, threads};
@@ -138,8 +138,11 @@ impl Targets {
                 // Another program: what was known of the old one's code no longer holds.
                 pipeline.forget_program(pid);
             }
-            if let Some(selection) = &self.admission
-                && !(looks_like_python(pid) && selection.selects(&ProcessFacts::of(pid)))
+            // A fork runs its traced parent's program; a new program is
+            // looked at (`node`: Python, and selected).
+            if exec
+                && let Some(selection) = &self.admission
+                && !(runs_python_executable(pid) && selection.selects(&ProcessFacts::of(pid)))
             {
                 // Not Python (or no longer), or not selected: left alone.
                 if targets.remove(&pid).is_some() {
