@@ -168,7 +168,9 @@ impl Pipeline {
                     self.served.response_written(*conn, stack);
                     self.flush_placed();
                 } else {
-                    self.served.call_starting(conn.pid, &stack, handler_frame(&stack, &self.library_paths));
+                    if self.served.serves(conn.pid) {
+                        self.served.call_starting(conn.pid, &stack, handler_frame(&stack, &self.library_paths));
+                    }
                     self.tracker.offer_stack(*conn, stack);
                 }
             }
@@ -324,7 +326,12 @@ impl Pipeline {
                 tid: exchange.tid,
                 start_ns: exchange.start_ns,
                 model: exchange.stack.as_ref().map(|stack| stack.model),
-                handler: exchange.stack.as_ref().and_then(|stack| handler_frame(stack, &self.library_paths)),
+                // The handler is only worth finding while the process serves a request.
+                handler: exchange
+                    .stack
+                    .as_ref()
+                    .filter(|_| self.served.serves(exchange.conn.pid))
+                    .and_then(|stack| handler_frame(stack, &self.library_paths)),
             };
             self.served.place(span, origin, explicit, Clock::monotonic_now());
         }

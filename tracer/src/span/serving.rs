@@ -298,19 +298,24 @@ impl ServedRequests {
     /// Names the waiting request spans whose handler is known, and lets go
     /// unnamed those whose wait is over.
     fn name_finished(&mut self, now_ns: u64) {
-        let requests = &self.requests;
-        let ready = &mut self.ready;
-        self.unnamed.retain_mut(|(conn, start_ns, span, until)| {
-            let handler =
-                requests.iter().find(|s| s.conn == *conn && s.start_ns == *start_ns).and_then(|s| s.handler.as_ref());
-            if let Some(handler) = handler {
-                super::python::add_caller(span, handler);
-            } else if now_ns < *until {
-                return true;
+        for (conn, start_ns, mut span, until) in std::mem::take(&mut self.unnamed) {
+            let served = self.requests.iter().find(|s| s.conn == conn && s.start_ns == start_ns);
+            match served.and_then(|s| s.handler.as_ref()) {
+                Some(handler) => super::python::add_caller(&mut span, handler),
+                None if now_ns < until => {
+                    self.unnamed.push((conn, start_ns, span, until));
+                    continue;
+                }
+                None => {}
             }
-            ready.push(std::mem::replace(span, Span::placeholder()));
-            false
-        });
+            self.ready.push(span);
+        }
+    }
+
+    /// Whether process `pid` has a served request in flight (else its
+    /// calls need no handler frame or placement work).
+    pub fn serves(&self, pid: u32) -> bool {
+        self.requests.iter().any(|s| s.conn.pid == pid && s.end_ns.is_none())
     }
 
     /// The request a traced function starting now on a thread of its own
