@@ -449,6 +449,105 @@ pub const STAT_NAMES: [&str; STAT_COUNT as usize] = [
     "tracepoint_hits",
 ];
 
+/// The kernel maps that hold per-process or per-thread state. Each has an
+/// explicit capacity, and the kernel counts, per map, the entries it added,
+/// the entries it removed and the additions the map refused (full); user
+/// space adds its own changes, sweeps out exited processes' entries and
+/// derives how many entries the LRU maps evicted to make room
+/// (`tracer::kernel_maps`).
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KernelMap {
+    /// Traced processes (`TARGET_PIDS`, keyed by pid); never evicts.
+    TracedProcesses = 0,
+    /// CPython layouts per process (`PY_LAYOUTS`, keyed by pid); never evicts.
+    PythonLayouts = 1,
+    /// TCP sockets (`SOCKETS`, keyed by pid and fd).
+    Sockets = 2,
+    /// `PyThreadState*` per thread (`THREAD_STATES`, keyed by pid_tgid).
+    ThreadStates = 3,
+    /// SSL calls per thread (`ACTIVE_CALLS`, keyed by pid_tgid).
+    SslCalls = 4,
+    /// Socket data syscalls in flight (`ACTIVE_SOCKET_CALLS`, pid_tgid).
+    SocketCalls = 5,
+    /// `socket`/`accept` calls in flight (`PENDING_SOCKET_CALLS`, pid_tgid).
+    PendingSocketCalls = 6,
+    /// Stacks user space has resolved (`KNOWN_STACKS`, pid and hash).
+    KnownStacks = 7,
+    /// `--trace-function` verdicts per code object (`FUNCTION_CODES`).
+    FunctionCodes = 8,
+    /// `--trace-function` calls in progress (`ACTIVE_FUNCTIONS`).
+    ActiveFunctions = 9,
+}
+
+/// Number of [`KernelMap`]s.
+pub const KERNEL_MAP_COUNT: usize = 10;
+
+/// What reports call a [`KernelMap`], the map's name in the kernel object,
+/// and its capacity in entries.
+pub struct KernelMapInfo {
+    pub name: &'static str,
+    pub symbol: &'static str,
+    pub capacity: u32,
+}
+
+const fn info(name: &'static str, symbol: &'static str, capacity: u32) -> KernelMapInfo {
+    KernelMapInfo { name, symbol, capacity }
+}
+
+/// Each [`KernelMap`]'s description, indexed by its value.
+pub const KERNEL_MAPS: [KernelMapInfo; KERNEL_MAP_COUNT] = [
+    info("traced_processes", "TARGET_PIDS", 8192),
+    info("python_layouts", "PY_LAYOUTS", 8192),
+    info("sockets", "SOCKETS", 65536),
+    info("thread_states", "THREAD_STATES", 65536),
+    info("ssl_calls", "ACTIVE_CALLS", 16384),
+    info("socket_calls", "ACTIVE_SOCKET_CALLS", 16384),
+    info("pending_socket_calls", "PENDING_SOCKET_CALLS", 4096),
+    info("known_stacks", "KNOWN_STACKS", 65536),
+    info("function_codes", "FUNCTION_CODES", 262_144),
+    info("active_functions", "ACTIVE_FUNCTIONS", 65536),
+];
+
+/// Every [`KernelMap`], in index order.
+pub const ALL_KERNEL_MAPS: [KernelMap; KERNEL_MAP_COUNT] = [
+    KernelMap::TracedProcesses,
+    KernelMap::PythonLayouts,
+    KernelMap::Sockets,
+    KernelMap::ThreadStates,
+    KernelMap::SslCalls,
+    KernelMap::SocketCalls,
+    KernelMap::PendingSocketCalls,
+    KernelMap::KnownStacks,
+    KernelMap::FunctionCodes,
+    KernelMap::ActiveFunctions,
+];
+
+impl KernelMap {
+    pub const fn info(self) -> &'static KernelMapInfo {
+        &KERNEL_MAPS[self as usize]
+    }
+
+    /// The map's capacity in entries.
+    pub const fn capacity(self) -> u32 {
+        self.info().capacity
+    }
+}
+
+/// Slots of the per-CPU `MAP_CHANGES` array: [`MAP_CHANGE_KINDS`] counters per [`KernelMap`].
+pub const MAP_CHANGE_KINDS: u32 = 3;
+/// An entry added (a key not present before).
+pub const MAP_ADDED: u32 = 0;
+/// An entry removed by a delete that found it.
+pub const MAP_REMOVED: u32 = 1;
+/// An addition the map refused (full, for maps that do not evict).
+pub const MAP_REFUSED: u32 = 2;
+
+/// Index of one counter in `MAP_CHANGES`.
+pub const fn map_change_slot(map: KernelMap, kind: u32) -> u32 {
+    map as u32 * MAP_CHANGE_KINDS + kind
+}
+
 #[cfg(feature = "user")]
 mod pod {
     // SAFETY: plain-old-data: #[repr(C)], only integers, no implicit padding
@@ -462,4 +561,12 @@ mod pod {
     unsafe impl aya::Pod for super::FunctionCodeKey {}
     // SAFETY: plain data, as above.
     unsafe impl aya::Pod for super::KnownStackKey {}
+    // SAFETY: plain data, as above.
+    unsafe impl aya::Pod for super::ActiveFunctionKey {}
+    // SAFETY: plain data, as above.
+    unsafe impl aya::Pod for super::ActiveFunction {}
+    // SAFETY: plain data, as above.
+    unsafe impl aya::Pod for super::SocketCall {}
+    // SAFETY: plain data, as above.
+    unsafe impl aya::Pod for super::PendingSocketCall {}
 }

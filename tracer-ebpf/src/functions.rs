@@ -26,11 +26,12 @@ use aya_ebpf::{
 };
 use tracer_common::{
     ActiveFunction, ActiveFunctionKey, CODE_IGNORED, CODE_PENDING, EventHeader, EventKind, FUNCTION_FIRST_SEEN,
-    FUNCTION_RAISED, FUNCTION_SUSPENDED, FUNCTION_UNWOUND, FunctionCodeKey, PY_STATE_BYTE, PY_STATE_STACKTOP, PyLayout,
-    Stat,
+    FUNCTION_RAISED, FUNCTION_SUSPENDED, FUNCTION_UNWOUND, FunctionCodeKey, KernelMap, PY_STATE_BYTE,
+    PY_STATE_STACKTOP, PyLayout, Stat,
 };
 
 use crate::emit::{output, traced_pid};
+use crate::map_changes::{remove, store};
 use crate::maps::{ACTIVE_FUNCTIONS, FUNCTION_CODES};
 use crate::python::{current_frame, layout_of, read_u64, send_stack, thread_state};
 
@@ -70,7 +71,7 @@ pub fn py_eval_frame_return(ctx: RetProbeContext) -> u32 {
     let Some(layout) = layout_of(pid) else { return 0 };
     // SAFETY: the value is copied out at once.
     let Some(call) = (unsafe { ACTIVE_FUNCTIONS.get(&key) }).copied() else { return 0 };
-    let _ = ACTIVE_FUNCTIONS.remove(&key);
+    remove!(ACTIVE_FUNCTIONS, KernelMap::ActiveFunctions, &key);
     let returned: u64 = ctx.ret();
     let flags = if returned == 0 {
         FUNCTION_RAISED
@@ -119,7 +120,7 @@ pub fn py_frame_clear(ctx: ProbeContext) -> u32 {
     let key = ActiveFunctionKey { owner: u64::from(pid) << 32, address: frame };
     // SAFETY: the value is copied out at once.
     let Some(call) = (unsafe { ACTIVE_FUNCTIONS.get(&key) }).copied() else { return 0 };
-    let _ = ACTIVE_FUNCTIONS.remove(&key);
+    remove!(ACTIVE_FUNCTIONS, KernelMap::ActiveFunctions, &key);
     end(&call, pid_tgid, 0);
     0
 }
@@ -135,7 +136,7 @@ pub fn py_return(_ctx: ProbeContext) -> u32 {
     let key = ActiveFunctionKey { owner: u64::from(pid) << 32, address: frame };
     // SAFETY: the value is copied out at once.
     let Some(call) = (unsafe { ACTIVE_FUNCTIONS.get(&key) }).copied() else { return 0 };
-    let _ = ACTIVE_FUNCTIONS.remove(&key);
+    remove!(ACTIVE_FUNCTIONS, KernelMap::ActiveFunctions, &key);
     end(&call, pid_tgid, 0);
     0
 }
@@ -150,7 +151,7 @@ fn worth_reporting(pid: u32, code: u64) -> Option<u32> {
         Some(CODE_IGNORED) => None,
         Some(_) => Some(0),
         None => {
-            let _ = FUNCTION_CODES.insert(&key, &CODE_PENDING, 0);
+            store!(FUNCTION_CODES, KernelMap::FunctionCodes, &key, &CODE_PENDING);
             Some(FUNCTION_FIRST_SEEN)
         }
     }
@@ -160,7 +161,7 @@ fn worth_reporting(pid: u32, code: u64) -> Option<u32> {
 fn start(layout: &PyLayout, key: ActiveFunctionKey, frame: u64, code: u64, pid_tgid: u64, flags: u32) {
     // SAFETY: a helper without preconditions.
     let start_ns = unsafe { bpf_ktime_get_ns() };
-    let _ = ACTIVE_FUNCTIONS.insert(&key, &ActiveFunction { frame, code, start_ns }, 0);
+    store!(ACTIVE_FUNCTIONS, KernelMap::ActiveFunctions, &key, &ActiveFunction { frame, code, start_ns });
     send_stack(EventKind::FunctionStart, layout, frame, pid_tgid, frame, flags);
 }
 

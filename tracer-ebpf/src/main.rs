@@ -20,6 +20,7 @@
 mod emit;
 mod floor;
 mod functions;
+mod map_changes;
 mod maps;
 mod processes;
 mod python;

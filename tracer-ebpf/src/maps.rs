@@ -5,8 +5,9 @@ use aya_ebpf::{
     maps::{HashMap, LruHashMap, PerCpuArray, RingBuf},
 };
 use tracer_common::{
-    ActiveFunction, ActiveFunctionKey, DEFAULT_CAPTURE_LIMIT, EventBuffer, FunctionCodeKey, KnownStackKey,
-    PendingSocketCall, PyLayout, STAT_COUNT, SocketCall, SocketState, SslCall, StackBuffer,
+    ActiveFunction, ActiveFunctionKey, DEFAULT_CAPTURE_LIMIT, EventBuffer, FunctionCodeKey, KERNEL_MAP_COUNT,
+    KernelMap, KnownStackKey, MAP_CHANGE_KINDS, PendingSocketCall, PyLayout, STAT_COUNT, SocketCall, SocketState,
+    SslCall, StackBuffer,
 };
 
 /// Bytes captured per call; set by user space at load time (`--capture-limit`).
@@ -31,28 +32,34 @@ pub static EVENTS: RingBuf = RingBuf::with_byte_size(4 * 1024 * 1024, 0);
 
 /// Process ids (tgid) being traced; the value is unused.
 #[map]
-pub static TARGET_PIDS: HashMap<u32, u8> = HashMap::with_max_entries(4096, 0);
+pub static TARGET_PIDS: HashMap<u32, u8> = HashMap::with_max_entries(KernelMap::TracedProcesses.capacity(), 0);
 
 /// Each thread's SSL call, keyed by pid_tgid (a thread is in at most one SSL
 /// call at a time); `SslCall::active` tells whether it is in flight.
 #[map]
-pub static ACTIVE_CALLS: LruHashMap<u64, SslCall> = LruHashMap::with_max_entries(16384, 0);
+pub static ACTIVE_CALLS: LruHashMap<u64, SslCall> = LruHashMap::with_max_entries(KernelMap::SslCalls.capacity(), 0);
 
 /// TCP sockets of traced processes, keyed by `socket_key(pid, fd)`.
 #[map]
-pub static SOCKETS: LruHashMap<u64, SocketState> = LruHashMap::with_max_entries(65536, 0);
+pub static SOCKETS: LruHashMap<u64, SocketState> = LruHashMap::with_max_entries(KernelMap::Sockets.capacity(), 0);
 
 /// Socket data syscalls between entry and exit, keyed by pid_tgid.
 #[map]
-pub static ACTIVE_SOCKET_CALLS: LruHashMap<u64, SocketCall> = LruHashMap::with_max_entries(16384, 0);
+pub static ACTIVE_SOCKET_CALLS: LruHashMap<u64, SocketCall> =
+    LruHashMap::with_max_entries(KernelMap::SocketCalls.capacity(), 0);
 
 /// `socket`/`accept` arguments between entry and exit, keyed by pid_tgid.
 #[map]
-pub static PENDING_SOCKET_CALLS: LruHashMap<u64, PendingSocketCall> = LruHashMap::with_max_entries(4096, 0);
+pub static PENDING_SOCKET_CALLS: LruHashMap<u64, PendingSocketCall> =
+    LruHashMap::with_max_entries(KernelMap::PendingSocketCalls.capacity(), 0);
 
 /// Counters indexed by `tracer_common::Stat`.
 #[map]
 pub static STATS: PerCpuArray<u64> = PerCpuArray::with_max_entries(STAT_COUNT, 0);
+
+/// Entries added, removed and refused per [`KernelMap`] (`map_changes`).
+#[map]
+pub static MAP_CHANGES: PerCpuArray<u64> = PerCpuArray::with_max_entries(KERNEL_MAP_COUNT as u32 * MAP_CHANGE_KINDS, 0);
 
 /// One number passed through memory to hide its origin from the verifier
 /// (`emit::opaque`).
@@ -69,12 +76,12 @@ pub static NEXT_SOCKET_ID: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0
 
 /// CPython frame layout per traced process (absent: no Python context).
 #[map]
-pub static PY_LAYOUTS: HashMap<u32, PyLayout> = HashMap::with_max_entries(4096, 0);
+pub static PY_LAYOUTS: HashMap<u32, PyLayout> = HashMap::with_max_entries(KernelMap::PythonLayouts.capacity(), 0);
 
 /// `PyThreadState*` per thread (pid_tgid), from `PyEval_RestoreThread` and
 /// from the thread list read at attach.
 #[map]
-pub static THREAD_STATES: LruHashMap<u64, u64> = LruHashMap::with_max_entries(65536, 0);
+pub static THREAD_STATES: LruHashMap<u64, u64> = LruHashMap::with_max_entries(KernelMap::ThreadStates.capacity(), 0);
 
 /// Scratch space to assemble a stack event.
 #[map]
@@ -84,7 +91,8 @@ pub static STACK_SCRATCH: PerCpuArray<StackBuffer> = PerCpuArray::with_max_entri
 /// stack found here is sent with the next batch, any other at once, before
 /// its process can exit and take its code objects with it.
 #[map]
-pub static KNOWN_STACKS: LruHashMap<KnownStackKey, u8> = LruHashMap::with_max_entries(65536, 0);
+pub static KNOWN_STACKS: LruHashMap<KnownStackKey, u8> =
+    LruHashMap::with_max_entries(KernelMap::KnownStacks.capacity(), 0);
 
 /// Bytes read at once from the start of each frame a stack walk visits.
 pub const FRAME_HEAD_LEN: usize = 128;
@@ -110,8 +118,10 @@ pub static FRAME_WINDOW: PerCpuArray<FrameWindow> = PerCpuArray::with_max_entrie
 /// `--trace-function`: per (pid, code object), `CODE_TRACED` or
 /// `CODE_IGNORED`; absent for code not seen yet.
 #[map]
-pub static FUNCTION_CODES: LruHashMap<FunctionCodeKey, u8> = LruHashMap::with_max_entries(262_144, 0);
+pub static FUNCTION_CODES: LruHashMap<FunctionCodeKey, u8> =
+    LruHashMap::with_max_entries(KernelMap::FunctionCodes.capacity(), 0);
 
 /// `--trace-function`: calls in progress (see `ActiveFunctionKey`).
 #[map]
-pub static ACTIVE_FUNCTIONS: LruHashMap<ActiveFunctionKey, ActiveFunction> = LruHashMap::with_max_entries(65536, 0);
+pub static ACTIVE_FUNCTIONS: LruHashMap<ActiveFunctionKey, ActiveFunction> =
+    LruHashMap::with_max_entries(KernelMap::ActiveFunctions.capacity(), 0);

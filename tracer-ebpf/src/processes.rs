@@ -10,9 +10,10 @@ use aya_ebpf::{
     macros::tracepoint,
     programs::TracePointContext,
 };
-use tracer_common::{EventHeader, EventKind, Stat};
+use tracer_common::{EventHeader, EventKind, KernelMap, Stat};
 
 use crate::emit::{count, output_urgent, traced_pid};
+use crate::map_changes::store;
 use crate::maps::{FORK_CHILD_PID_OFFSET, PY_LAYOUTS, TARGET_PIDS, WATCH_ALL_EXECS};
 
 // sched:sched_process_fork, run by the parent.
@@ -25,13 +26,13 @@ pub fn sched_process_fork(ctx: TracePointContext) -> u32 {
     let Ok(child) = (unsafe { ctx.read_at::<i32>(offset & 0xff) }) else { return 0 };
     let child = child as u32;
     // A new thread also forks; user space drops it when its thread group is already traced.
-    let _ = TARGET_PIDS.insert(&child, &1, 0);
+    store!(TARGET_PIDS, KernelMap::TracedProcesses, &child, &1);
     // A forked interpreter has its parent's layout: its stacks are captured
     // from its first request on.
     let parent = (pid_tgid >> 32) as u32;
     // SAFETY: the value is copied out at once.
     if let Some(layout) = unsafe { PY_LAYOUTS.get(&parent) }.copied() {
-        let _ = PY_LAYOUTS.insert(&child, &layout, 0);
+        store!(PY_LAYOUTS, KernelMap::PythonLayouts, &child, &layout);
     }
     notify(EventKind::ProcessForked, pid_tgid, child);
     0
@@ -43,8 +44,7 @@ pub fn sched_process_exec(_ctx: TracePointContext) -> u32 {
     // SAFETY: a constant patched by the loader.
     if unsafe { core::ptr::read_volatile(&WATCH_ALL_EXECS) } != 0 {
         count(Stat::TracepointHits, 1);
-        // SAFETY: a helper without preconditions.
-        let pid_tgid = unsafe { bpf_get_current_pid_tgid() };
+        let pid_tgid = bpf_get_current_pid_tgid();
         notify(EventKind::ProcessExec, pid_tgid, (pid_tgid >> 32) as u32);
         return 0;
     }

@@ -17,12 +17,13 @@ use aya_ebpf::{
     programs::ProbeContext,
 };
 use tracer_common::{
-    EVENT_HEADER_LEN, EventHeader, EventKind, KnownStackKey, MAX_PY_FRAMES, PY_FRAME_LEN, PY_FRAMES_OBJECTS,
+    EVENT_HEADER_LEN, EventHeader, EventKind, KernelMap, KnownStackKey, MAX_PY_FRAMES, PY_FRAME_LEN, PY_FRAMES_OBJECTS,
     PY_FRAMES_VIA_CFRAME, PyFrame, PyLayout, STACK_HASH_SEED, STACK_KNOWN, StackBuffer, Stat, THREAD_NAME_LEN,
     stack_hash_step,
 };
 
 use crate::emit::{Source, opaque, output, output_urgent, peek, traced_pid};
+use crate::map_changes::store;
 use crate::maps::{
     FRAME_HEAD, FRAME_HEAD_LEN, FRAME_WINDOW, FRAME_WINDOW_LEN, KNOWN_STACKS, PY_LAYOUTS, STACK_SCRATCH, THREAD_STATES,
 };
@@ -33,7 +34,7 @@ pub fn py_restore_thread(ctx: ProbeContext) -> u32 {
     let Some((pid_tgid, _)) = traced_pid(Stat::UprobeHits) else { return 0 };
     let tstate: u64 = ctx.arg(0).unwrap_or(0);
     if tstate != 0 {
-        let _ = THREAD_STATES.insert(&pid_tgid, &tstate, 0);
+        store!(THREAD_STATES, KernelMap::ThreadStates, &pid_tgid, &tstate);
     }
     0
 }
@@ -161,7 +162,7 @@ pub fn thread_state(layout: &PyLayout, pid_tgid: u64) -> Option<u64> {
     if search.found == 0 {
         return None;
     }
-    let _ = THREAD_STATES.insert(&pid_tgid, &search.found, 0);
+    store!(THREAD_STATES, KernelMap::ThreadStates, &pid_tgid, &search.found);
     Some(search.found)
 }
 

@@ -16,11 +16,12 @@ use aya_ebpf::{
     programs::TracePointContext,
 };
 use tracer_common::{
-    AF_INET, AF_INET6, Direction, EventHeader, EventKind, PendingSocketCall, ROLE_CLIENT, ROLE_SERVER, SOCKET_ID_BIT,
-    SocketAddrs, SocketCall, SocketState, Stat, TLS_LINKED, TLS_SEEN, TLS_UNKNOWN, socket_key,
+    AF_INET, AF_INET6, Direction, EventHeader, EventKind, KernelMap, PendingSocketCall, ROLE_CLIENT, ROLE_SERVER,
+    SOCKET_ID_BIT, SocketAddrs, SocketCall, SocketState, Stat, TLS_LINKED, TLS_SEEN, TLS_UNKNOWN, socket_key,
 };
 
 use crate::emit::{Source, count, emit_chunks, output_with, peek, traced_pid};
+use crate::map_changes::{remove, store};
 use crate::maps::{ACTIVE_SOCKET_CALLS, NEXT_SOCKET_ID, PENDING_SOCKET_CALLS, SOCKETS};
 use crate::tls::active_call;
 
@@ -94,7 +95,12 @@ pub fn sys_enter_socket(ctx: TracePointContext) -> u32 {
     let Some((pid_tgid, _)) = traced_pid(Stat::TracepointHits) else { return 0 };
     let (family, kind) = (arg(&ctx, 0), arg(&ctx, 1));
     if (family == u64::from(AF_INET) || family == u64::from(AF_INET6)) && kind & SOCK_TYPE_MASK == SOCK_STREAM {
-        let _ = PENDING_SOCKET_CALLS.insert(&pid_tgid, &PendingSocketCall { arg0: family, arg1: kind }, 0);
+        store!(
+            PENDING_SOCKET_CALLS,
+            KernelMap::PendingSocketCalls,
+            &pid_tgid,
+            &PendingSocketCall { arg0: family, arg1: kind }
+        );
     }
     0
 }
@@ -104,12 +110,12 @@ pub fn sys_exit_socket(ctx: TracePointContext) -> u32 {
     let Some((pid_tgid, pid)) = traced_pid(Stat::TracepointHits) else { return 0 };
     // SAFETY: copied out before the map changes.
     let Some(pending) = (unsafe { PENDING_SOCKET_CALLS.get(&pid_tgid) }).copied() else { return 0 };
-    let _ = PENDING_SOCKET_CALLS.remove(&pid_tgid);
+    remove!(PENDING_SOCKET_CALLS, KernelMap::PendingSocketCalls, &pid_tgid);
     let fd = ret(&ctx);
     if fd >= 0 {
         let addrs = SocketAddrs { family: pending.arg0 as u16, role: ROLE_CLIENT, ..SocketAddrs::default() };
         let state = SocketState { conn_id: new_socket_id(), addrs, tls: TLS_UNKNOWN, _pad: 0 };
-        let _ = SOCKETS.insert(&socket_key(pid, fd as u32), &state, 0);
+        store!(SOCKETS, KernelMap::Sockets, &socket_key(pid, fd as u32), &state);
     }
     0
 }
@@ -133,7 +139,8 @@ pub fn sys_enter_accept(ctx: TracePointContext) -> u32 {
     let listening = arg(&ctx, 0);
     // SAFETY: only tested for presence.
     if unsafe { SOCKETS.get(&socket_key(pid, listening as u32)) }.is_some() {
-        let _ = PENDING_SOCKET_CALLS.insert(&pid_tgid, &PendingSocketCall { arg0: listening, arg1: arg(&ctx, 1) }, 0);
+        let pending = PendingSocketCall { arg0: listening, arg1: arg(&ctx, 1) };
+        store!(PENDING_SOCKET_CALLS, KernelMap::PendingSocketCalls, &pid_tgid, &pending);
     }
     0
 }
@@ -143,7 +150,7 @@ pub fn sys_exit_accept(ctx: TracePointContext) -> u32 {
     let Some((pid_tgid, pid)) = traced_pid(Stat::TracepointHits) else { return 0 };
     // SAFETY: copied out before the map changes.
     let Some(pending) = (unsafe { PENDING_SOCKET_CALLS.get(&pid_tgid) }).copied() else { return 0 };
-    let _ = PENDING_SOCKET_CALLS.remove(&pid_tgid);
+    remove!(PENDING_SOCKET_CALLS, KernelMap::PendingSocketCalls, &pid_tgid);
     let fd = ret(&ctx);
     if fd < 0 {
         return 0;
@@ -151,7 +158,7 @@ pub fn sys_exit_accept(ctx: TracePointContext) -> u32 {
     let mut addrs = SocketAddrs { role: ROLE_SERVER, ..SocketAddrs::default() };
     read_peer(pending.arg1, &mut addrs);
     let state = SocketState { conn_id: new_socket_id(), addrs, tls: TLS_UNKNOWN, _pad: 0 };
-    let _ = SOCKETS.insert(&socket_key(pid, fd as u32), &state, 0);
+    store!(SOCKETS, KernelMap::Sockets, &socket_key(pid, fd as u32), &state);
     output_with(event_header(EventKind::SocketInfo, pid_tgid, state.conn_id), addrs);
     0
 }
@@ -163,7 +170,7 @@ pub fn sys_enter_close(ctx: TracePointContext) -> u32 {
     let key = socket_key(pid, arg(&ctx, 0) as u32);
     // SAFETY: copied out before the map changes.
     let Some(state) = (unsafe { SOCKETS.get(&key) }).copied() else { return 0 };
-    let _ = SOCKETS.remove(&key);
+    remove!(SOCKETS, KernelMap::Sockets, &key);
     output_with(event_header(EventKind::PlainClosed, pid_tgid, state.conn_id), ());
     0
 }
@@ -222,7 +229,7 @@ fn data_enter(ctx: &TracePointContext, args: Args, direction: Direction) {
         fd,
         direction: direction as u32,
     };
-    let _ = ACTIVE_SOCKET_CALLS.insert(&pid_tgid, &call, 0);
+    store!(ACTIVE_SOCKET_CALLS, KernelMap::SocketCalls, &pid_tgid, &call);
 }
 
 /// TLS records begin with a content type 20–23 and protocol major version 3.
@@ -251,7 +258,7 @@ fn data_exit(ctx: &TracePointContext, source_of: impl Fn(&SocketCall) -> Source)
     let Some((pid_tgid, pid)) = traced_pid(Stat::TracepointHits) else { return };
     // SAFETY: copied out before the map changes.
     let Some(call) = (unsafe { ACTIVE_SOCKET_CALLS.get(&pid_tgid) }).copied() else { return };
-    let _ = ACTIVE_SOCKET_CALLS.remove(&pid_tgid);
+    remove!(ACTIVE_SOCKET_CALLS, KernelMap::SocketCalls, &pid_tgid);
     let moved = ret(ctx);
     if moved <= 0 {
         return;

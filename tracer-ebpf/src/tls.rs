@@ -10,9 +10,10 @@ use aya_ebpf::{
     macros::{uprobe, uretprobe},
     programs::{ProbeContext, RetProbeContext},
 };
-use tracer_common::{Direction, EVENT_HEADER_LEN, EventHeader, EventKind, SslCall, Stat};
+use tracer_common::{Direction, EVENT_HEADER_LEN, EventHeader, EventKind, KernelMap, SslCall, Stat};
 
 use crate::emit::{Source, count, emit_chunks, output, output_with, traced_pid};
+use crate::map_changes::store;
 use crate::maps::{ACTIVE_CALLS, SCRATCH};
 
 /// `SSL_CTRL_SET_TLSEXT_HOSTNAME`: what `SSL_set_tlsext_host_name` passes to `SSL_ctrl`.
@@ -34,13 +35,7 @@ fn remember_call(ctx: &ProbeContext, direction: Direction, has_len_out: bool) {
         direction: direction as u32,
         active: 1,
     };
-    match ACTIVE_CALLS.get_ptr_mut(&pid_tgid) {
-        // SAFETY: map value pointer valid for this program run.
-        Some(slot) => unsafe { *slot = call },
-        None => {
-            let _ = ACTIVE_CALLS.insert(&pid_tgid, &call, 0);
-        }
-    }
+    store!(ACTIVE_CALLS, KernelMap::SslCalls, &pid_tgid, &call);
 }
 
 /// The calling thread's SSL call in flight, if any.

@@ -12,6 +12,7 @@ use crate::discovery::selection::{Selection, SelectionError};
 use crate::llm::content::{ContentPolicy, DEFAULT_MAX_BYTES, PatternError};
 use crate::otlp::config::{OtlpConfig, OtlpConfigError};
 use crate::output::Format;
+use crate::probes::{MapCapacities, MapCapacityError};
 use crate::python::patterns::FunctionPattern;
 
 #[derive(Parser, Debug)]
@@ -148,6 +149,11 @@ pub struct TraceArgs {
     /// Bytes captured per SSL call; the rest is counted as truncated (max 1048576).
     #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_CAPTURE_LIMIT)]
     pub capture_limit: u32,
+    /// Entries of a kernel map holding per-process state, instead of its
+    /// default: `sockets=131072` (repeatable; the maps and their defaults are
+    /// in docs/node.md; evictions and refusals are reported).
+    #[arg(long = "map-capacity", value_name = "MAP=ENTRIES")]
+    pub map_capacities: Vec<String>,
     /// JSON file of model prices (USD per million tokens) that adds to or replaces the built-in table.
     #[arg(long, value_name = "FILE", env = "PYTRACE_PRICES")]
     pub prices: Option<PathBuf>,
@@ -205,6 +211,8 @@ pub struct AttachConfig {
     pub json_file: Option<PathBuf>,
     pub duration: Option<Duration>,
     pub capture_limit: u32,
+    /// Each kernel map's capacity, indexed by `KernelMap`.
+    pub map_capacities: MapCapacities,
     pub prices: Option<PathBuf>,
     /// `Some` with --capture-content.
     pub content: Option<ContentPolicy>,
@@ -226,6 +234,8 @@ pub enum ConfigError {
     Duration(f64),
     #[error("--capture-limit must be between 1 and {MAX_CAPTURE_LIMIT} bytes, not {0}")]
     CaptureLimit(u32),
+    #[error(transparent)]
+    MapCapacity(#[from] MapCapacityError),
     #[error("--pid 0 is not a process")]
     ZeroPid,
     #[error(transparent)]
@@ -346,6 +356,7 @@ impl TraceArgs {
             json_file: self.output,
             duration,
             capture_limit: self.capture_limit,
+            map_capacities: MapCapacities::parse(&self.map_capacities)?,
             prices: self.prices,
             content,
             library_paths: self.library_paths,

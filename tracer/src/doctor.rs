@@ -193,7 +193,12 @@ fn tracefs_check() -> Check {
 /// the syscall tracepoints, and detaches everything.
 fn try_probes() -> Vec<Check> {
     crate::privileges::raise_memlock_limit();
-    let mut probes = match Probes::load(tracer_common::DEFAULT_CAPTURE_LIMIT, crate::probes::Follow::Given, false) {
+    let mut probes = match Probes::load(
+        tracer_common::DEFAULT_CAPTURE_LIMIT,
+        crate::probes::MapCapacities::default(),
+        crate::probes::Follow::Given,
+        false,
+    ) {
         Ok(probes) => probes,
         Err(error) => {
             return vec![Check::new(

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::probes::ProgramRunTime;
+use crate::probes::{MapUsage, ProgramRunTime};
 use crate::span::serving::ServingCounters;
 use crate::span::{AttrValue, Span, SpanKind, Status, semconv as sc};
 
@@ -25,6 +25,8 @@ pub struct Counters {
     /// Runs and time in each kernel program (`--program-stats`), host-wide.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub kernel_programs: BTreeMap<String, ProgramRunTime>,
+    /// Use and limits of the kernel maps holding per-process state.
+    pub kernel_maps: Vec<MapUsage>,
     /// OTLP delivery, when exporting.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub otlp: Option<OtlpCounters>,

@@ -49,6 +49,10 @@ const RESCAN_INTERVAL: Duration = Duration::from_millis(100);
 /// late (their timings come from the kernel's clock, unaffected).
 const COLLECT_INTERVAL: Duration = Duration::from_millis(20);
 
+/// How often exited processes' entries are swept out of the kernel maps
+/// and the maps' use is counted.
+const SWEEP_INTERVAL: Duration = Duration::from_secs(10);
+
 #[derive(Debug, thiserror::Error)]
 pub enum SessionError {
     #[error(transparent)]
@@ -104,7 +108,7 @@ pub async fn trace(config: AttachConfig, mut source: TargetSource) -> Result<Ses
         Some(path) => PriceTable::with_overrides(path)?,
         None => PriceTable::built_in(),
     };
-    let mut probes = Probes::load(config.capture_limit, source.follow(), config.bare_probes)?;
+    let mut probes = Probes::load(config.capture_limit, config.map_capacities, source.follow(), config.bare_probes)?;
     if config.program_stats
         && let Err(error) = probes.enable_run_time_stats()
     {
@@ -139,6 +143,8 @@ pub async fn trace(config: AttachConfig, mut source: TargetSource) -> Result<Ses
     let mut rescan = tokio::time::interval(RESCAN_INTERVAL);
     let mut collect = tokio::time::interval(COLLECT_INTERVAL);
     collect.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut sweep = tokio::time::interval_at(tokio::time::Instant::now() + SWEEP_INTERVAL, SWEEP_INTERVAL);
+    sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut command_status = None;
     source.announce(targets.len());
     let ends_with_targets = source.ends_with_its_targets();
@@ -162,6 +168,7 @@ pub async fn trace(config: AttachConfig, mut source: TargetSource) -> Result<Ses
                 drain(ring.get_mut(), &mut pipeline, &mut recorder);
                 act_on(pipeline.take_feedback(), &mut targets, &mut probes, &mut pipeline);
             }
+            _ = sweep.tick() => probes.sweep_maps(),
             _ = rescan.tick() => {
                 // Drain first, so a process's last events precede its exit.
                 drain(ring.get_mut(), &mut pipeline, &mut recorder);
@@ -186,6 +193,7 @@ pub async fn trace(config: AttachConfig, mut source: TargetSource) -> Result<Ses
     }
     pipeline.finish();
     print_warnings(&pipeline.take_feedback().warnings);
+    probes.sweep_maps();
     add_kernel_counters(&probes, &mut pipeline);
     if let Some(export) = export {
         export.finish(&mut pipeline, &probes).await;
@@ -274,6 +282,8 @@ fn add_kernel_counters(probes: &Probes, pipeline: &mut Pipeline) {
     counters.uprobe_hits = probes::stat(&kernel, Stat::UprobeHits);
     counters.tracepoint_hits = probes::stat(&kernel, Stat::TracepointHits);
     counters.kernel_programs = probes.program_run_times();
+    counters.kernel_maps = probes.map_usage();
+    print_warnings(&probes::limit_warnings(&counters.kernel_maps));
     if counters.events_lost > 0 {
         eprintln!(
             "pytrace: warning: {} events were lost (ring buffer full); some spans may be missing",

@@ -11,19 +11,24 @@
 use std::collections::HashSet;
 use std::num::NonZeroU32;
 
-use aya::maps::{HashMap as BpfHashMap, MapData, PerCpuArray, RingBuf};
+use aya::maps::{MapData, RingBuf};
 use aya::programs::trace_point::TracePointLinkId;
 use aya::programs::{TracePoint, UProbe, uprobe::UProbeAttachLocation, uprobe::UProbeScope};
 use aya::{Ebpf, EbpfLoader};
 use std::path::Path;
 
-use tracer_common::{
-    CODE_IGNORED, CODE_TRACED, FunctionCodeKey, KnownStackKey, PyLayout, STAT_COUNT, SocketState, Stat, socket_key,
-};
+use tracer_common::{ALL_KERNEL_MAPS, KernelMap, PyLayout, STAT_COUNT, Stat};
+
+mod capacities;
+mod ledger;
+mod maps;
+
+pub use capacities::{MAX_MAP_CAPACITY, MapCapacities, MapCapacityError};
+use ledger::MapLedger;
+pub use ledger::{MapUsage, limit_warnings};
 
 use crate::discovery::tls::{FileId, TlsLibrary};
 use crate::python::call_probes::{CallEnds, CallProbes};
-use crate::span::function::CodeVerdict;
 
 /// The kernel object built from `tracer-ebpf`.
 static KERNEL_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/tracer"));
@@ -123,6 +128,8 @@ pub enum ProbeError {
     MissingMap(&'static str),
     #[error("map {map}: {source}")]
     Map { map: &'static str, source: aya::maps::MapError },
+    #[error("the kernel map of {} is full ({source}); raise it with --map-capacity {name}=N", name.replace('_', " "))]
+    MapFull { name: &'static str, source: aya::maps::MapError },
     #[error("attaching to {symbol} in {library} failed: {source}")]
     Attach { symbol: &'static str, library: String, source: aya::programs::ProgramError },
     #[error("attaching to the syscalls:{tracepoint} tracepoint failed: {source}")]
@@ -131,6 +138,8 @@ pub enum ProbeError {
 
 pub struct Probes {
     ebpf: Ebpf,
+    /// User space's changes to the per-process maps, and the evictions found.
+    ledger: MapLedger,
     /// (pid, file) pairs attached; pid 0 when probes are for all processes.
     attached: HashSet<(u32, FileId)>,
     /// Python probes attached for all processes: (program, object, offset).
@@ -177,11 +186,15 @@ pub enum Follow {
 
 impl Probes {
     /// Loads and verifies every program; attaches nothing yet.
-    pub fn load(capture_limit: u32, follow: Follow, bare: bool) -> Result<Self, ProbeError> {
+    pub fn load(capture_limit: u32, capacities: MapCapacities, follow: Follow, bare: bool) -> Result<Self, ProbeError> {
         let child_pid_offset = fork_child_pid_offset();
         let watch_all_execs = u32::from(follow == Follow::Host);
         let follow_children = follow != Follow::Given;
-        let mut ebpf = EbpfLoader::new()
+        let mut loader = EbpfLoader::new();
+        for map in ALL_KERNEL_MAPS {
+            loader.map_max_entries(map.info().symbol, capacities.of(map));
+        }
+        let mut ebpf = loader
             .override_global("CAPTURE_LIMIT", &capture_limit, true)
             .override_global("FORK_CHILD_PID_OFFSET", &child_pid_offset, true)
             .override_global("WATCH_ALL_EXECS", &watch_all_execs, true)
@@ -200,6 +213,7 @@ impl Probes {
         }
         Ok(Self {
             ebpf,
+            ledger: MapLedger::new(capacities),
             attached: HashSet::new(),
             attached_python: HashSet::new(),
             all_processes: follow_children,
@@ -274,15 +288,10 @@ impl Probes {
         object: &Path,
         restore_thread_offset: u64,
     ) -> Result<(), ProbeError> {
-        let map = self.ebpf.map_mut("PY_LAYOUTS").ok_or(ProbeError::MissingMap("PY_LAYOUTS"))?;
-        let mut layouts: BpfHashMap<_, u32, PyLayout> =
-            BpfHashMap::try_from(map).map_err(|source| ProbeError::Map { map: "PY_LAYOUTS", source })?;
-        layouts.insert(pid, layout, 0).map_err(|source| ProbeError::Map { map: "PY_LAYOUTS", source })?;
-        let map = self.ebpf.map_mut("THREAD_STATES").ok_or(ProbeError::MissingMap("THREAD_STATES"))?;
-        let mut states: BpfHashMap<_, u64, u64> =
-            BpfHashMap::try_from(map).map_err(|source| ProbeError::Map { map: "THREAD_STATES", source })?;
+        self.store(KernelMap::PythonLayouts, pid, layout)?;
         for (tid, tstate) in threads {
-            let _ = states.insert((u64::from(pid) << 32) | u64::from(*tid), *tstate, 0);
+            // A thread the map has no room for is found by the kernel's own walk.
+            let _ = self.store(KernelMap::ThreadStates, (u64::from(pid) << 32) | u64::from(*tid), *tstate);
         }
         if layout.tstate_native_thread_id != 0 {
             return Ok(());
@@ -333,30 +342,6 @@ impl Probes {
         Ok(())
     }
 
-    /// Tells the kernel which newly seen code objects are traced functions.
-    pub fn trace_codes(&mut self, verdicts: &[CodeVerdict]) -> Result<(), ProbeError> {
-        let map = self.ebpf.map_mut("FUNCTION_CODES").ok_or(ProbeError::MissingMap("FUNCTION_CODES"))?;
-        let mut codes: BpfHashMap<_, FunctionCodeKey, u8> =
-            BpfHashMap::try_from(map).map_err(|source| ProbeError::Map { map: "FUNCTION_CODES", source })?;
-        for verdict in verdicts {
-            let key = FunctionCodeKey { pid: u64::from(verdict.pid), code: verdict.code };
-            let value = if verdict.traced { CODE_TRACED } else { CODE_IGNORED };
-            codes.insert(key, value, 0).map_err(|source| ProbeError::Map { map: "FUNCTION_CODES", source })?;
-        }
-        Ok(())
-    }
-
-    /// Tells the kernel these stacks' code objects are known to user space.
-    pub fn mark_stacks_known(&mut self, stacks: &[KnownStackKey]) -> Result<(), ProbeError> {
-        let map = self.ebpf.map_mut("KNOWN_STACKS").ok_or(ProbeError::MissingMap("KNOWN_STACKS"))?;
-        let mut known: BpfHashMap<_, KnownStackKey, u8> =
-            BpfHashMap::try_from(map).map_err(|source| ProbeError::Map { map: "KNOWN_STACKS", source })?;
-        for key in stacks {
-            known.insert(key, 1, 0).map_err(|source| ProbeError::Map { map: "KNOWN_STACKS", source })?;
-        }
-        Ok(())
-    }
-
     /// Attaches `program` (loading it on first use) at `offset` in `object`, scoped to `pid`.
     fn attach_python(
         &mut self,
@@ -381,32 +366,6 @@ impl Probes {
             .attach(UProbeAttachLocation::AbsoluteOffset(offset), object, scope)
             .map_err(|source| ProbeError::Attach { symbol: site, library: object.display().to_string(), source })?;
         Ok(())
-    }
-
-    /// Tells the kernel programs about a socket that was open before attach.
-    pub fn seed_socket(&mut self, pid: u32, fd: u32, state: SocketState) -> Result<(), ProbeError> {
-        let map = self.ebpf.map_mut("SOCKETS").ok_or(ProbeError::MissingMap("SOCKETS"))?;
-        let mut sockets: BpfHashMap<_, u64, SocketState> =
-            BpfHashMap::try_from(map).map_err(|source| ProbeError::Map { map: "SOCKETS", source })?;
-        sockets.insert(socket_key(pid, fd), state, 0).map_err(|source| ProbeError::Map { map: "SOCKETS", source })
-    }
-
-    /// Lets the programs act for `pid`.
-    pub fn trace_pid(&mut self, pid: u32) -> Result<(), ProbeError> {
-        let map = self.ebpf.map_mut("TARGET_PIDS").ok_or(ProbeError::MissingMap("TARGET_PIDS"))?;
-        let mut pids: BpfHashMap<_, u32, u8> =
-            BpfHashMap::try_from(map).map_err(|source| ProbeError::Map { map: "TARGET_PIDS", source })?;
-        pids.insert(pid, 1, 0).map_err(|source| ProbeError::Map { map: "TARGET_PIDS", source })
-    }
-
-    /// Stops acting for `pid` (it exited).
-    pub fn forget_pid(&mut self, pid: u32) {
-        if let Some(map) = self.ebpf.map_mut("TARGET_PIDS")
-            && let Ok(mut pids) = BpfHashMap::<_, u32, u8>::try_from(map)
-        {
-            let _ = pids.remove(&pid);
-        }
-        self.attached.retain(|(p, _)| *p != pid);
     }
 
     /// Attaches every probe whose symbol `library` defines, scoped to `pid`.
@@ -446,23 +405,6 @@ impl Probes {
     pub fn take_ring_buffer(&mut self) -> Result<RingBuf<MapData>, ProbeError> {
         let map = self.ebpf.take_map("EVENTS").ok_or(ProbeError::MissingMap("EVENTS"))?;
         RingBuf::try_from(map).map_err(|source| ProbeError::Map { map: "EVENTS", source })
-    }
-
-    /// Kernel counters summed over CPUs, indexed by [`Stat`].
-    pub fn stats(&self) -> [u64; STAT_COUNT as usize] {
-        let mut totals = [0; STAT_COUNT as usize];
-        let Some(map) = self.ebpf.map("STATS") else {
-            return totals;
-        };
-        let Ok(stats) = PerCpuArray::<_, u64>::try_from(map) else {
-            return totals;
-        };
-        for (index, total) in totals.iter_mut().enumerate() {
-            if let Ok(values) = stats.get(&(index as u32), 0) {
-                *total = values.iter().sum();
-            }
-        }
-        totals
     }
 }
 
