@@ -169,6 +169,20 @@ impl Client {
         Self::start_script(&venv_python(), "llm_client.py", server, &["--scenario", scenario])
     }
 
+    /// As [`Client::start_llm`], `repeat` times, as the service `service`
+    /// (`OTEL_SERVICE_NAME`, which pytrace reads for its resource).
+    pub fn start_llm_as(server: &Server, scenario: &str, repeat: u32, service: &str) -> Self {
+        let mut command = Command::new(venv_python());
+        command
+            .arg(python_dir().join("llm_client.py"))
+            .args(["--base", &server.base(), "--scenario", scenario, "--repeat", &repeat.to_string()])
+            .env("OTEL_SERVICE_NAME", service);
+        if let Some(ca) = &server.ca {
+            command.arg("--ca").arg(ca);
+        }
+        Self::spawn(command, None, None)
+    }
+
     /// Starts any script in tests/python with `--base` (and `--ca`), waiting for READY.
     pub fn start_script(python: &Path, script: &str, server: &Server, args: &[&str]) -> Self {
         let mut command = Command::new(python);
@@ -312,6 +326,12 @@ impl Tracer {
         let ready = wait_for_line(&tracer.stderr, "pytrace: tracing", &mut tracer.stderr_seen, Duration::from_secs(60));
         assert!(ready.is_some(), "pytrace did not start tracing: {:?}", tracer.stderr_seen);
         tracer
+    }
+
+    /// `http://HOST:PORT` of the endpoint `--metrics-address` opened.
+    pub fn metrics_url(&self) -> String {
+        let line = self.stderr_seen.iter().find(|l| l.contains("serving /metrics")).expect("the endpoint's address");
+        line.rsplit(' ').next().unwrap_or_default().to_owned()
     }
 
     /// Stops pytrace with SIGINT (Ctrl-C) and collects its output.

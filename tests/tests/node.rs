@@ -119,3 +119,78 @@ fn own_calls<'a>(spans: &'a [Value], server: &Server) -> Vec<&'a Value> {
         .filter(|s| s["kind"] == "client" && s["attributes"]["server.port"].as_u64() == Some(u64::from(server.port)))
         .collect()
 }
+
+/// What `tests/python/scrape_metrics.py` read from one of the endpoint's paths.
+fn scrape(url: &str) -> Value {
+    let output = Command::new(integration_tests::venv_python())
+        .arg(python_dir().join("scrape_metrics.py"))
+        .arg(url)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+/// The value of the one sample named `name` whose labels include `labels`.
+fn sample(metrics: &Value, name: &str, labels: &[(&str, &str)]) -> f64 {
+    let found: Vec<&Value> = metrics["samples"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["name"] == name && labels.iter().all(|(k, v)| s["labels"][k] == *v))
+        .collect();
+    assert_eq!(found.len(), 1, "{name} {labels:?} in {metrics}");
+    found[0]["value"].as_f64().unwrap()
+}
+
+/// `--metrics-address`: `/metrics` in the Prometheus text format, read by
+/// the `prometheus_client` package's parser, agrees with the spans of this
+/// test's service; `/healthz` and `/readyz` answer as probes expect.
+#[test]
+fn node_serves_prometheus_metrics_that_agree_with_the_spans() {
+    let server = Server::https();
+    let tracer = Tracer::node(&["--metrics-address", "127.0.0.1:0"]);
+    let base = tracer.metrics_url();
+    assert_eq!(scrape(&format!("{base}/readyz"))["status"], 200);
+    assert_eq!(scrape(&format!("{base}/healthz"))["status"], 200);
+    assert_eq!(scrape(&format!("{base}/nothing"))["status"], 404);
+
+    let service = format!("metrics-test-{}", std::process::id());
+    let mut client = Client::start_llm_as(&server, "openai-chat", 3, &service);
+    client.go();
+    client.finish();
+    // The endpoint's health snapshot is refreshed once a second.
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let metrics = scrape(&format!("{base}/metrics"));
+    let trace = tracer.interrupt();
+
+    assert!(metrics["content_type"].as_str().unwrap().starts_with("text/plain; version=0.0.4"));
+    let calls: Vec<&Value> = trace.spans.iter().filter(|s| s["resource"]["service.name"] == service.as_str()).collect();
+    assert_eq!(calls.len(), 3, "{}", trace.stderr);
+    let tokens = |kind: &str| -> f64 {
+        let key = format!("gen_ai.usage.{kind}_tokens");
+        calls.iter().map(|s| s["attributes"][key.as_str()].as_f64().unwrap()).sum()
+    };
+    let job = [("job", service.as_str())];
+    let family = |name: &str| metrics["families"][name].as_str().unwrap_or_default().to_owned();
+    assert_eq!(family("gen_ai_client_token_usage"), "histogram");
+    assert_eq!(family("gen_ai_client_operation_duration_seconds"), "histogram");
+    assert_eq!(family("http_client_request_duration_seconds"), "histogram");
+    let input = [("job", service.as_str()), ("gen_ai_token_type", "input")];
+    assert_eq!(sample(&metrics, "gen_ai_client_token_usage_sum", &input), tokens("input"));
+    assert_eq!(sample(&metrics, "gen_ai_client_token_usage_count", &input), 3.0);
+    let output = [("job", service.as_str()), ("gen_ai_token_type", "output")];
+    assert_eq!(sample(&metrics, "gen_ai_client_token_usage_sum", &output), tokens("output"));
+    assert_eq!(sample(&metrics, "gen_ai_client_operation_duration_seconds_count", &job), 3.0);
+    let cost: f64 = calls.iter().map(|s| s["attributes"]["gen_ai.usage.cost"].as_f64().unwrap()).sum();
+    assert!((sample(&metrics, "pytrace_gen_ai_client_cost_usd_total", &job) - cost).abs() < 1e-9);
+    let http = [("job", service.as_str()), ("http_request_method", "POST")];
+    assert_eq!(sample(&metrics, "http_client_request_duration_seconds_count", &http), 3.0);
+    // pytrace's own health.
+    assert!(sample(&metrics, "pytrace_processes_traced", &[]) >= 1.0);
+    assert!(sample(&metrics, "pytrace_events_received_total", &[]) > 0.0);
+    assert!(sample(&metrics, "pytrace_spans_total", &[("span_kind", "client")]) >= 3.0);
+    assert_eq!(sample(&metrics, "pytrace_events_lost_total", &[]), 0.0);
+    assert_eq!(sample(&metrics, "pytrace_kernel_map_capacity", &[("map", "sockets")]), 65536.0);
+    assert_eq!(sample(&metrics, "pytrace_kernel_map_evicted_total", &[("map", "sockets")]), 0.0);
+}

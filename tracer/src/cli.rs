@@ -154,6 +154,10 @@ pub struct TraceArgs {
     /// in docs/node.md; evictions and refusals are reported).
     #[arg(long = "map-capacity", value_name = "MAP=ENTRIES")]
     pub map_capacities: Vec<String>,
+    /// Serve Prometheus metrics on http://HOST:PORT/metrics, with /healthz
+    /// and /readyz for liveness and readiness probes.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub metrics_address: Option<String>,
     /// JSON file of model prices (USD per million tokens) that adds to or replaces the built-in table.
     #[arg(long, value_name = "FILE", env = "PYTRACE_PRICES")]
     pub prices: Option<PathBuf>,
@@ -211,6 +215,8 @@ pub struct AttachConfig {
     pub json_file: Option<PathBuf>,
     pub duration: Option<Duration>,
     pub capture_limit: u32,
+    /// `--metrics-address`, resolved.
+    pub metrics_address: Option<std::net::SocketAddr>,
     /// Each kernel map's capacity, indexed by `KernelMap`.
     pub map_capacities: MapCapacities,
     pub prices: Option<PathBuf>,
@@ -236,6 +242,8 @@ pub enum ConfigError {
     CaptureLimit(u32),
     #[error(transparent)]
     MapCapacity(#[from] MapCapacityError),
+    #[error("--metrics-address takes HOST:PORT (such as 0.0.0.0:9464), not `{0}`")]
+    MetricsAddress(String),
     #[error("--pid 0 is not a process")]
     ZeroPid,
     #[error(transparent)]
@@ -357,6 +365,7 @@ impl TraceArgs {
             duration,
             capture_limit: self.capture_limit,
             map_capacities: MapCapacities::parse(&self.map_capacities)?,
+            metrics_address: self.metrics_address.as_deref().map(resolve_metrics_address).transpose()?,
             prices: self.prices,
             content,
             library_paths: self.library_paths,
@@ -370,6 +379,15 @@ impl TraceArgs {
             record: self.record,
         })
     }
+}
+
+/// `HOST:PORT`, with HOST an address or a name to look up.
+fn resolve_metrics_address(text: &str) -> Result<std::net::SocketAddr, ConfigError> {
+    use std::net::ToSocketAddrs as _;
+    text.to_socket_addrs()
+        .ok()
+        .and_then(|mut addresses| addresses.next())
+        .ok_or_else(|| ConfigError::MetricsAddress(text.to_owned()))
 }
 
 #[cfg(test)]

@@ -23,9 +23,10 @@ use prost::Message;
 use tokio::sync::{mpsc, oneshot};
 
 use super::encode;
-use super::metrics::{Health, Metrics};
 use super::spool::Spool;
 use super::transport::{SendError, Transport, gunzip, gzip};
+use crate::metrics::aggregate::Metrics;
+use crate::metrics::health::Health;
 use crate::span::{Resource, Span};
 
 /// Spans per export request.
@@ -67,7 +68,6 @@ pub struct OtlpSink {
     sender: mpsc::Sender<Command>,
     spool: Arc<Mutex<Spool>>,
     pub counters: Arc<ExportCounters>,
-    pub metrics: Metrics,
 }
 
 impl OtlpSink {
@@ -78,11 +78,10 @@ impl OtlpSink {
         let counters = Arc::new(ExportCounters::default());
         let delivery = Delivery { traces, metrics, spool: spool.clone(), counters: counters.clone(), healthy: true };
         tokio::spawn(delivery.run(receiver));
-        Self { pending: Vec::new(), sender, spool, counters, metrics: Metrics::default() }
+        Self { pending: Vec::new(), sender, spool, counters }
     }
 
     pub fn span(&mut self, span: &Span) {
-        self.metrics.record(span);
         self.pending.push((span.resource.clone(), encode::span(span)));
         if self.pending.len() >= BATCH_SPANS {
             self.flush();
@@ -105,8 +104,15 @@ impl OtlpSink {
     }
 
     /// Queues a metrics export.
-    pub fn export_metrics(&mut self, health: &Health, own: &Resource, start_unix_ns: u64, now_unix_ns: u64) {
-        let request = self.metrics.request(health, own, start_unix_ns, now_unix_ns);
+    pub fn export_metrics(
+        &mut self,
+        metrics: &Metrics,
+        health: &Health,
+        own: &Resource,
+        start_unix_ns: u64,
+        now_unix_ns: u64,
+    ) {
+        let request = super::metrics::request(metrics, health, own, start_unix_ns, now_unix_ns);
         let _ = self.sender.try_send(Command::Metrics(request));
     }
 

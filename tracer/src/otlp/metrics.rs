@@ -1,273 +1,123 @@
-//! Metrics derived from the spans, as the OpenTelemetry conventions define
-//! them — `gen_ai.client.token.usage`, `gen_ai.client.operation.duration`,
-//! `gen_ai.client.operation.time_to_first_chunk` and
-//! `http.client.request.duration`, explicit-bucket histograms with the
-//! conventions' units and boundaries — plus pytrace's own health counters.
+//! The metrics of `metrics::aggregate` and pytrace's health as an OTLP
+//! export request: one resource per process with its histograms (and the
+//! cost as a sum), pytrace's own instruments under its own resource.
 //! Cumulative since pytrace started: a collector that missed an export gets
-//! the totals with the next one. Pure: spans in, an export request out.
-
-use std::collections::BTreeMap;
-use std::sync::Arc;
+//! the totals with the next one. Pure: metrics in, an export request out.
 
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::common::v1::KeyValue;
 use opentelemetry_proto::tonic::metrics::v1::{
-    AggregationTemporality, HistogramDataPoint, Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics, Sum, metric,
-    number_data_point,
+    AggregationTemporality, Gauge, HistogramDataPoint, Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics, Sum,
+    metric, number_data_point,
 };
 
 use super::encode;
-use crate::span::semconv as sc;
-use crate::span::{AttrValue, Resource, Span, SpanKind};
+use crate::metrics::aggregate::{Instrument, Metrics, Series};
+use crate::metrics::health::{Health, HealthKind};
+use crate::span::{AttrValue, Resource};
 
-const TOKEN_BUCKETS: &[f64] = &[
-    1.0, 4.0, 16.0, 64.0, 256.0, 1024.0, 4096.0, 16384.0, 65536.0, 262144.0, 1048576.0, 4194304.0, 16777216.0,
-    67108864.0,
-];
-const GEN_AI_SECONDS_BUCKETS: &[f64] =
-    &[0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92];
-const HTTP_SECONDS_BUCKETS: &[f64] = &[0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0];
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-enum Instrument {
-    TokenUsage,
-    OperationDuration,
-    TimeToFirstChunk,
-    HttpClientDuration,
-}
-
-impl Instrument {
-    const ALL: [Self; 4] =
-        [Self::TokenUsage, Self::OperationDuration, Self::TimeToFirstChunk, Self::HttpClientDuration];
-
-    fn name(self) -> &'static str {
-        match self {
-            Self::TokenUsage => "gen_ai.client.token.usage",
-            Self::OperationDuration => "gen_ai.client.operation.duration",
-            Self::TimeToFirstChunk => "gen_ai.client.operation.time_to_first_chunk",
-            Self::HttpClientDuration => "http.client.request.duration",
+/// The export request: every series since `start_unix_ns` up to
+/// `now_unix_ns`, per process, and pytrace's health under `own_resource`.
+pub fn request(
+    metrics: &Metrics,
+    health: &Health,
+    own_resource: &Resource,
+    start_unix_ns: u64,
+    now_unix_ns: u64,
+) -> ExportMetricsServiceRequest {
+    let mut resource_metrics = Vec::new();
+    for resource in metrics.resources() {
+        let of_process: Vec<Series<'_>> =
+            metrics.series().filter(|s| std::sync::Arc::ptr_eq(s.resource, resource)).collect();
+        let encoded: Vec<Metric> = Instrument::ALL
+            .iter()
+            .filter_map(|instrument| {
+                let series: Vec<&Series<'_>> = of_process.iter().filter(|s| s.instrument == *instrument).collect();
+                (!series.is_empty()).then(|| instrument_metric(*instrument, &series, start_unix_ns, now_unix_ns))
+            })
+            .collect();
+        if !encoded.is_empty() {
+            resource_metrics.push(resource_metrics_of(resource, encoded));
         }
     }
-
-    fn unit(self) -> &'static str {
-        if self == Self::TokenUsage { "{token}" } else { "s" }
-    }
-
-    fn description(self) -> &'static str {
-        match self {
-            Self::TokenUsage => "Number of input and output tokens used.",
-            Self::OperationDuration => "GenAI operation duration.",
-            Self::TimeToFirstChunk => "Time to receive the first chunk of a streaming response.",
-            Self::HttpClientDuration => "Duration of HTTP client requests.",
-        }
-    }
-
-    fn buckets(self) -> &'static [f64] {
-        match self {
-            Self::TokenUsage => TOKEN_BUCKETS,
-            Self::OperationDuration | Self::TimeToFirstChunk => GEN_AI_SECONDS_BUCKETS,
-            Self::HttpClientDuration => HTTP_SECONDS_BUCKETS,
-        }
-    }
-}
-
-/// Span attributes copied onto GenAI measurements.
-const GEN_AI_ATTRIBUTES: &[&str] = &[
-    sc::GEN_AI_OPERATION_NAME,
-    sc::GEN_AI_PROVIDER_NAME,
-    sc::GEN_AI_REQUEST_MODEL,
-    sc::GEN_AI_RESPONSE_MODEL,
-    sc::SERVER_ADDRESS,
-    sc::SERVER_PORT,
-    // The served route whose request made the call: tokens and cost per endpoint.
-    sc::PYTRACE_SERVER_ROUTE,
-];
-/// Span attributes copied onto HTTP client measurements.
-const HTTP_ATTRIBUTES: &[&str] = &[
-    sc::HTTP_REQUEST_METHOD,
-    sc::HTTP_RESPONSE_STATUS_CODE,
-    sc::SERVER_ADDRESS,
-    sc::SERVER_PORT,
-    sc::NETWORK_PROTOCOL_VERSION,
-];
-
-#[derive(Clone, Debug, Default)]
-struct Histogram {
-    counts: Vec<u64>,
-    count: u64,
-    sum: f64,
-    min: f64,
-    max: f64,
-}
-
-impl Histogram {
-    fn record(&mut self, buckets: &[f64], value: f64) {
-        if self.counts.is_empty() {
-            self.counts = vec![0; buckets.len() + 1];
-            (self.min, self.max) = (value, value);
-        }
-        let bucket = buckets.iter().position(|bound| value <= *bound).unwrap_or(buckets.len());
-        self.counts[bucket] += 1;
-        self.count += 1;
-        self.sum += value;
-        self.min = self.min.min(value);
-        self.max = self.max.max(value);
-    }
-}
-
-/// One time series: instrument, the process's resource, the measurement's attributes.
-type SeriesKey = (Instrument, usize, String);
-
-/// pytrace's own counters, cumulative.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Health {
-    pub events_received: u64,
-    pub events_lost: u64,
-    pub bytes_truncated: u64,
-    pub spans_exported: u64,
-    pub spans_failed: u64,
-    pub spans_spooled: u64,
-    pub spans_dropped: u64,
-}
-
-#[derive(Default)]
-pub struct Metrics {
-    resources: Vec<Arc<Resource>>,
-    series: BTreeMap<SeriesKey, (Vec<KeyValue>, Histogram)>,
-}
-
-impl Metrics {
-    /// Takes the measurements a finished span carries.
-    pub fn record(&mut self, span: &Span) {
-        if span.kind != SpanKind::Client {
-            return;
-        }
-        let resource = self.resource_index(&span.resource);
-        let seconds = span.duration_ns() as f64 / 1e9;
-        let error = span.attributes.get(sc::ERROR_TYPE);
-        self.observe(
-            Instrument::HttpClientDuration,
-            resource,
-            series_attributes(span, HTTP_ATTRIBUTES, error, None),
-            seconds,
-        );
-        if span.attributes.get(sc::GEN_AI_OPERATION_NAME).is_none() {
-            return;
-        }
-        let gen_ai = |token_type| series_attributes(span, GEN_AI_ATTRIBUTES, error, token_type);
-        self.observe(Instrument::OperationDuration, resource, gen_ai(None), seconds);
-        if let Some(AttrValue::F64(first_chunk)) = span.attributes.get(sc::GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK) {
-            self.observe(Instrument::TimeToFirstChunk, resource, gen_ai(None), *first_chunk);
-        }
-        for (attribute, token_type) in
-            [(sc::GEN_AI_USAGE_INPUT_TOKENS, "input"), (sc::GEN_AI_USAGE_OUTPUT_TOKENS, "output")]
-        {
-            if let Some(tokens) = span.attributes.int(attribute) {
-                self.observe(Instrument::TokenUsage, resource, gen_ai(Some(token_type)), tokens as f64);
-            }
-        }
-    }
-
-    fn resource_index(&mut self, resource: &Arc<Resource>) -> usize {
-        match self.resources.iter().position(|r| Arc::ptr_eq(r, resource) || **r == **resource) {
-            Some(index) => index,
-            None => {
-                self.resources.push(resource.clone());
-                self.resources.len() - 1
-            }
-        }
-    }
-
-    fn observe(&mut self, instrument: Instrument, resource: usize, attributes: Vec<KeyValue>, value: f64) {
-        let key = (instrument, resource, format!("{attributes:?}"));
-        let (_, histogram) = self.series.entry(key).or_insert_with(|| (attributes, Histogram::default()));
-        histogram.record(instrument.buckets(), value);
-    }
-
-    /// The export request: every series since `start_unix_ns` up to
-    /// `now_unix_ns`, per process, and pytrace's health under `own_resource`.
-    pub fn request(
-        &self,
-        health: &Health,
-        own_resource: &Resource,
-        start_unix_ns: u64,
-        now_unix_ns: u64,
-    ) -> ExportMetricsServiceRequest {
-        let mut resource_metrics = Vec::new();
-        for (index, resource) in self.resources.iter().enumerate() {
-            let metrics: Vec<Metric> = Instrument::ALL
-                .iter()
-                .filter_map(|instrument| {
-                    let points: Vec<HistogramDataPoint> = self
-                        .series
-                        .iter()
-                        .filter(|((i, r, _), _)| i == instrument && *r == index)
-                        .map(|(_, (attributes, histogram))| HistogramDataPoint {
-                            attributes: attributes.clone(),
-                            start_time_unix_nano: start_unix_ns,
-                            time_unix_nano: now_unix_ns,
-                            count: histogram.count,
-                            sum: Some(histogram.sum),
-                            bucket_counts: histogram.counts.clone(),
-                            explicit_bounds: instrument.buckets().to_vec(),
-                            min: Some(histogram.min),
-                            max: Some(histogram.max),
-                            ..Default::default()
-                        })
-                        .collect();
-                    (!points.is_empty()).then(|| Metric {
-                        name: instrument.name().into(),
-                        description: instrument.description().into(),
-                        unit: instrument.unit().into(),
-                        data: Some(metric::Data::Histogram(opentelemetry_proto::tonic::metrics::v1::Histogram {
-                            data_points: points,
-                            aggregation_temporality: AggregationTemporality::Cumulative as i32,
-                        })),
-                        ..Default::default()
-                    })
-                })
-                .collect();
-            if !metrics.is_empty() {
-                resource_metrics.push(resource_metrics_of(resource, metrics));
-            }
-        }
-        let counter = |name: &str, unit: &str, description: &str, value: u64| Metric {
-            name: name.into(),
-            description: description.into(),
-            unit: unit.into(),
-            data: Some(metric::Data::Sum(Sum {
-                data_points: vec![NumberDataPoint {
-                    start_time_unix_nano: start_unix_ns,
-                    time_unix_nano: now_unix_ns,
-                    value: Some(number_data_point::Value::AsInt(i64::try_from(value).unwrap_or(i64::MAX))),
-                    ..Default::default()
-                }],
+    let own = health.metrics().into_iter().map(|metric| {
+        let points = metric
+            .points
+            .iter()
+            .map(|(labels, value)| NumberDataPoint {
+                attributes: labels.iter().map(|(k, v)| encode::key_value(k, &AttrValue::from(v.as_str()))).collect(),
+                start_time_unix_nano: start_unix_ns,
+                time_unix_nano: now_unix_ns,
+                value: Some(number_data_point::Value::AsInt(i64::try_from(*value).unwrap_or(i64::MAX))),
+                ..Default::default()
+            })
+            .collect();
+        let data = match metric.kind {
+            HealthKind::Counter => metric::Data::Sum(Sum {
+                data_points: points,
                 aggregation_temporality: AggregationTemporality::Cumulative as i32,
                 is_monotonic: true,
-            })),
-            ..Default::default()
+            }),
+            HealthKind::Gauge => metric::Data::Gauge(Gauge { data_points: points }),
         };
-        let own = vec![
-            counter("pytrace.events.received", "{event}", "Kernel events received.", health.events_received),
-            counter("pytrace.events.lost", "{event}", "Kernel events lost (ring buffer full).", health.events_lost),
-            counter("pytrace.bytes.truncated", "By", "Bytes not captured (capture limit).", health.bytes_truncated),
-            counter("pytrace.spans.exported", "{span}", "Spans the collector accepted.", health.spans_exported),
-            counter("pytrace.spans.failed", "{span}", "Spans the collector rejected for good.", health.spans_failed),
-            counter(
-                "pytrace.spans.spooled",
-                "{span}",
-                "Spans written to the spool while the collector was unreachable.",
-                health.spans_spooled,
-            ),
-            counter(
-                "pytrace.spans.dropped",
-                "{span}",
-                "Spooled spans dropped because the spool was full.",
-                health.spans_dropped,
-            ),
-        ];
-        resource_metrics.push(resource_metrics_of(own_resource, own));
-        ExportMetricsServiceRequest { resource_metrics }
+        Metric {
+            name: metric.name.into(),
+            description: metric.description.into(),
+            unit: metric.unit.into(),
+            data: Some(data),
+            ..Default::default()
+        }
+    });
+    resource_metrics.push(resource_metrics_of(own_resource, own.collect()));
+    ExportMetricsServiceRequest { resource_metrics }
+}
+
+/// One instrument's series of one process: a histogram, or (cost) a sum.
+fn instrument_metric(instrument: Instrument, series: &[&Series<'_>], start: u64, now: u64) -> Metric {
+    let attributes = |s: &Series<'_>| -> Vec<KeyValue> {
+        s.attributes.iter().map(|(key, value)| encode::key_value(key, value)).collect()
+    };
+    let data = if instrument.is_histogram() {
+        metric::Data::Histogram(opentelemetry_proto::tonic::metrics::v1::Histogram {
+            data_points: series
+                .iter()
+                .map(|s| HistogramDataPoint {
+                    attributes: attributes(s),
+                    start_time_unix_nano: start,
+                    time_unix_nano: now,
+                    count: s.histogram.count,
+                    sum: Some(s.histogram.sum),
+                    bucket_counts: s.histogram.counts.clone(),
+                    explicit_bounds: instrument.buckets().to_vec(),
+                    min: Some(s.histogram.min),
+                    max: Some(s.histogram.max),
+                    ..Default::default()
+                })
+                .collect(),
+            aggregation_temporality: AggregationTemporality::Cumulative as i32,
+        })
+    } else {
+        metric::Data::Sum(Sum {
+            data_points: series
+                .iter()
+                .map(|s| NumberDataPoint {
+                    attributes: attributes(s),
+                    start_time_unix_nano: start,
+                    time_unix_nano: now,
+                    value: Some(number_data_point::Value::AsDouble(s.histogram.sum)),
+                    ..Default::default()
+                })
+                .collect(),
+            aggregation_temporality: AggregationTemporality::Cumulative as i32,
+            is_monotonic: true,
+        })
+    };
+    Metric {
+        name: instrument.name().into(),
+        description: instrument.description().into(),
+        unit: instrument.unit().into(),
+        data: Some(data),
+        ..Default::default()
     }
 }
 
@@ -279,35 +129,14 @@ fn resource_metrics_of(resource: &Resource, metrics: Vec<Metric>) -> ResourceMet
     }
 }
 
-/// The measurement's attributes: `names` copied from the span, `error.type`
-/// when the call failed, `gen_ai.token.type` for token counts.
-fn series_attributes(
-    span: &Span,
-    names: &[&str],
-    error: Option<&AttrValue>,
-    token_type: Option<&str>,
-) -> Vec<KeyValue> {
-    let mut attributes: Vec<KeyValue> =
-        names.iter().filter_map(|name| span.attributes.get(name).map(|v| encode::key_value(name, v))).collect();
-    if let Some(error) = error {
-        attributes.push(encode::key_value(sc::ERROR_TYPE, error));
-    }
-    if let Some(token_type) = token_type {
-        attributes.push(encode::key_value("gen_ai.token.type", &AttrValue::from(token_type)));
-    }
-    if let Some(AttrValue::Str(url)) = span.attributes.get(sc::URL_FULL)
-        && names == HTTP_ATTRIBUTES
-    {
-        let scheme = if url.starts_with("https://") { "https" } else { "http" };
-        attributes.push(encode::key_value(sc::URL_SCHEME, &AttrValue::from(scheme)));
-    }
-    attributes
-}
-
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
-    use crate::span::{Attributes, SpanId, Status, TraceId};
+    use crate::metrics::aggregate::{HTTP_SECONDS_BUCKETS, TOKEN_BUCKETS};
+    use crate::span::semconv as sc;
+    use crate::span::{Attributes, Span, SpanId, SpanKind, Status, TraceId};
 
     fn llm_span(resource: &Arc<Resource>, input: i64, output: i64, seconds: f64) -> Span {
         let mut a = Attributes::default();
@@ -320,6 +149,7 @@ mod tests {
         a.set(sc::GEN_AI_USAGE_INPUT_TOKENS, input);
         a.set(sc::GEN_AI_USAGE_OUTPUT_TOKENS, output);
         a.set(sc::GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK, 0.05);
+        a.set(sc::GEN_AI_USAGE_COST, 0.001);
         Span {
             trace_id: TraceId([1; 16]),
             span_id: SpanId([1; 8]),
@@ -348,7 +178,7 @@ mod tests {
         let mut metrics = Metrics::default();
         metrics.record(&llm_span(&resource, 10, 300, 0.5));
         metrics.record(&llm_span(&resource, 20, 5, 3.0));
-        let request = metrics.request(&Health::default(), &Resource::default(), 1, 2);
+        let request = request(&metrics, &Health::default(), &Resource::default(), 1, 2);
         let tokens = histogram(&request, "gen_ai.client.token.usage");
         assert_eq!(tokens.len(), 2, "input and output series");
         let input = tokens.iter().find(|p| format!("{:?}", p.attributes).contains("input")).unwrap();
@@ -364,5 +194,13 @@ mod tests {
         assert!(format!("{:?}", http.attributes).contains("https"), "url.scheme");
         let own = request.resource_metrics.last().unwrap();
         assert!(own.scope_metrics[0].metrics.iter().any(|m| m.name == "pytrace.spans.spooled"));
+        let process = &request.resource_metrics[0].scope_metrics[0].metrics;
+        let cost = process.iter().find(|m| m.name == "pytrace.gen_ai.client.cost").unwrap();
+        match &cost.data {
+            Some(metric::Data::Sum(sum)) => {
+                assert_eq!(sum.data_points[0].value, Some(number_data_point::Value::AsDouble(0.002)));
+            }
+            other => panic!("cost is {other:?}"),
+        }
     }
 }

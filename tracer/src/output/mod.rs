@@ -8,6 +8,9 @@ pub mod summary;
 
 use std::io::{self, Write};
 
+use std::sync::{Arc, Mutex};
+
+use crate::metrics::aggregate::Metrics;
 use crate::otlp::OtlpSink;
 use crate::span::Span;
 use summary::Summary;
@@ -25,6 +28,8 @@ pub struct Output {
     json: Option<Box<dyn Write + Send>>,
     /// OTLP export, alongside the terminal and file outputs.
     pub otlp: Option<OtlpSink>,
+    /// The metrics spans carry, when OTLP or Prometheus wants them.
+    pub metrics: Option<Arc<Mutex<Metrics>>>,
     /// Every span, kept for reports written at the end (`pytrace run`).
     pub collected: Option<Vec<Span>>,
     pub summary: Summary,
@@ -32,13 +37,23 @@ pub struct Output {
 
 impl Output {
     pub fn new(pretty: Option<Box<dyn Write + Send>>, json: Option<Box<dyn Write + Send>>) -> Self {
-        Self { pretty, json, otlp: None, collected: None, summary: Summary::default() }
+        Self { pretty, json, otlp: None, metrics: None, collected: None, summary: Summary::default() }
+    }
+
+    /// The span-derived metrics, kept from now on (for OTLP and `/metrics`).
+    pub fn shared_metrics(&mut self) -> Arc<Mutex<Metrics>> {
+        self.metrics.get_or_insert_with(Arc::default).clone()
     }
 
     pub fn span(&mut self, span: &Span) {
         self.summary.record(span);
         if let Some(otlp) = &mut self.otlp {
             otlp.span(span);
+        }
+        if let Some(metrics) = &self.metrics
+            && let Ok(mut metrics) = metrics.lock()
+        {
+            metrics.record(span);
         }
         if let Some(collected) = &mut self.collected {
             collected.push(span.clone());

@@ -12,6 +12,10 @@ use crate::span::{AttrValue, Span, SpanKind, Status, semconv as sc};
 pub struct Counters {
     pub spans_emitted: u64,
     pub spans_incomplete: u64,
+    /// Spans by kind: an HTTP or LLM call made, a request served, a traced function.
+    pub spans_client: u64,
+    pub spans_server: u64,
+    pub spans_internal: u64,
     pub events_received: u64,
     pub events_lost: u64,
     pub events_undecodable: u64,
@@ -153,6 +157,11 @@ impl Summary {
         self.record_model(span);
         self.record_route(span);
         self.counters.spans_emitted += 1;
+        match span.kind {
+            SpanKind::Client => self.counters.spans_client += 1,
+            SpanKind::Server => self.counters.spans_server += 1,
+            SpanKind::Internal => self.counters.spans_internal += 1,
+        }
         if span.attributes.get(sc::PYTRACE_INCOMPLETE).is_some() {
             self.counters.spans_incomplete += 1;
         }

@@ -151,6 +151,8 @@ pub struct Probes {
     bare: bool,
     /// Held while the kernel times every BPF program (`--program-stats`).
     run_time_stats: Option<std::os::fd::OwnedFd>,
+    /// Uprobes that could not be attached, for `/metrics`.
+    attach_failures: u64,
     /// Every tracepoint attachment, detached side by side on drop.
     tracepoint_links: Vec<(&'static str, TracePointLinkId)>,
 }
@@ -219,8 +221,14 @@ impl Probes {
             all_processes: follow_children,
             bare,
             run_time_stats: None,
+            attach_failures: 0,
             tracepoint_links: Vec::new(),
         })
+    }
+
+    /// Uprobes that could not be attached so far.
+    pub fn attach_failures(&self) -> u64 {
+        self.attach_failures
     }
 
     /// Has the kernel time every BPF program run from now on (host-wide,
@@ -303,13 +311,15 @@ impl Probes {
             return Ok(());
         }
         for spec in PYTHON_PROBES {
-            uprobe(&mut self.ebpf, spec.program)?
-                .attach(UProbeAttachLocation::AbsoluteOffset(restore_thread_offset), object, scope)
-                .map_err(|source| ProbeError::Attach {
-                    symbol: spec.symbol,
-                    library: object.display().to_string(),
-                    source,
-                })?;
+            let attached = uprobe(&mut self.ebpf, spec.program)?.attach(
+                UProbeAttachLocation::AbsoluteOffset(restore_thread_offset),
+                object,
+                scope,
+            );
+            if let Err(source) = attached {
+                self.attach_failures += 1;
+                return Err(ProbeError::Attach { symbol: spec.symbol, library: object.display().to_string(), source });
+            }
         }
         Ok(())
     }
@@ -361,10 +371,12 @@ impl Probes {
             probe.load().map_err(|source| ProbeError::Program { program, source })?;
             log_verified(&self.ebpf, program, started);
         }
-        let probe = uprobe(&mut self.ebpf, program)?;
-        probe
-            .attach(UProbeAttachLocation::AbsoluteOffset(offset), object, scope)
-            .map_err(|source| ProbeError::Attach { symbol: site, library: object.display().to_string(), source })?;
+        let attached =
+            uprobe(&mut self.ebpf, program)?.attach(UProbeAttachLocation::AbsoluteOffset(offset), object, scope);
+        if let Err(source) = attached {
+            self.attach_failures += 1;
+            return Err(ProbeError::Attach { symbol: site, library: object.display().to_string(), source });
+        }
         Ok(())
     }
 
@@ -385,6 +397,7 @@ impl Probes {
             if let Err(source) = attached {
                 // Not attached after all: a later try may succeed (and must not be skipped).
                 self.attached.remove(&(owner, library.id));
+                self.attach_failures += 1;
                 return Err(ProbeError::Attach { symbol: spec.symbol, library: library.path.clone(), source });
             }
         }

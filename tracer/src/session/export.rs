@@ -4,16 +4,14 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tracer_common::Stat;
-
+use super::telemetry;
 use crate::cli::AttachConfig;
 use crate::clock::Clock;
 use crate::otlp::exporter::ExportCounters;
-use crate::otlp::metrics::Health;
 use crate::otlp::{self, OtlpConfig, OtlpError};
 use crate::output::summary::OtlpCounters;
 use crate::pipeline::Pipeline;
-use crate::probes::{self, Probes};
+use crate::probes::Probes;
 use crate::span::Resource;
 use crate::span::semconv as sc;
 
@@ -36,6 +34,7 @@ impl ExportSession {
         let sink = otlp::start(otlp_config, &config.spool_dir, config.spool_max_bytes)?;
         let waiting = sink.spooled_now();
         pipeline.output.otlp = Some(sink);
+        pipeline.output.shared_metrics();
         let protocol = match otlp_config.traces.protocol {
             otlp::config::Protocol::Grpc => "gRPC",
             otlp::config::Protocol::HttpProtobuf => "HTTP/protobuf",
@@ -65,7 +64,7 @@ impl ExportSession {
     }
 
     /// Called often (every rescan): flushes spans and exports metrics when due.
-    pub fn tick(&mut self, pipeline: &mut Pipeline, probes: &Probes) {
+    pub fn tick(&mut self, pipeline: &mut Pipeline, probes: &Probes, traced: usize) {
         let now = Instant::now();
         if now.duration_since(self.last_flush) >= FLUSH_INTERVAL {
             self.last_flush = now;
@@ -75,24 +74,26 @@ impl ExportSession {
         }
         if now.duration_since(self.last_metrics) >= self.config.metric_interval {
             self.last_metrics = now;
-            self.export_metrics(pipeline, probes);
+            self.export_metrics(pipeline, probes, traced);
         }
     }
 
-    fn export_metrics(&self, pipeline: &mut Pipeline, probes: &Probes) {
-        let health = health(pipeline, probes);
+    fn export_metrics(&self, pipeline: &mut Pipeline, probes: &Probes, traced: usize) {
+        let health = telemetry::snapshot(pipeline, probes, traced);
+        let metrics = pipeline.output.shared_metrics();
+        let Ok(metrics) = metrics.lock() else { return };
         if let Some(sink) = &mut pipeline.output.otlp {
-            sink.export_metrics(&health, &self.own_resource, self.started_unix_ns, unix_now_ns());
+            sink.export_metrics(&metrics, &health, &self.own_resource, self.started_unix_ns, unix_now_ns());
         }
     }
 
     /// Sends what is left (spans, then the final metrics), waits for the
     /// delivery within the export timeout, and reports the outcome.
-    pub async fn finish(self, pipeline: &mut Pipeline, probes: &Probes) {
+    pub async fn finish(self, pipeline: &mut Pipeline, probes: &Probes, traced: usize) {
         if let Some(sink) = &mut pipeline.output.otlp {
             sink.flush();
         }
-        self.export_metrics(pipeline, probes);
+        self.export_metrics(pipeline, probes, traced);
         let Some(sink) = &mut pipeline.output.otlp else { return };
         sink.finish(self.config.traces.timeout + Duration::from_secs(2)).await;
         let counters = otlp_counters(&sink.counters, sink.spooled_now());
@@ -113,20 +114,6 @@ fn otlp_counters(counters: &Arc<ExportCounters>, waiting: u64) -> OtlpCounters {
         spans_spooled: ExportCounters::get(&counters.spooled),
         spans_dropped: ExportCounters::get(&counters.dropped),
         spans_waiting: waiting,
-    }
-}
-
-fn health(pipeline: &Pipeline, probes: &Probes) -> Health {
-    let kernel = probes.stats();
-    let counters = pipeline.output.otlp.as_ref().map(|sink| sink.counters.clone()).unwrap_or_default();
-    Health {
-        events_received: pipeline.output.summary.counters.events_received,
-        events_lost: probes::stat(&kernel, Stat::EventsLost),
-        bytes_truncated: probes::stat(&kernel, Stat::BytesTruncated),
-        spans_exported: ExportCounters::get(&counters.exported),
-        spans_failed: ExportCounters::get(&counters.failed),
-        spans_spooled: ExportCounters::get(&counters.spooled),
-        spans_dropped: ExportCounters::get(&counters.dropped),
     }
 }
 

@@ -14,6 +14,7 @@ pub mod export;
 pub mod launch;
 pub mod source;
 pub mod targets;
+pub mod telemetry;
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -39,6 +40,7 @@ use crate::recording::Recorder;
 use export::ExportSession;
 pub use source::{Launch, TargetSource};
 use targets::Targets;
+use telemetry::Telemetry;
 
 /// How often targets are checked for new libraries and for having exited.
 const RESCAN_INTERVAL: Duration = Duration::from_millis(100);
@@ -69,6 +71,8 @@ pub enum SessionError {
     Events(std::io::Error),
     #[error(transparent)]
     Otlp(#[from] OtlpError),
+    #[error(transparent)]
+    MetricsEndpoint(#[from] crate::metrics::endpoint::EndpointError),
     #[error(transparent)]
     Launch(#[from] launch::LaunchError),
     #[error("cannot write the recording {path}: {source}")]
@@ -122,9 +126,11 @@ pub async fn trace(config: AttachConfig, mut source: TargetSource) -> Result<Ses
         .with_library_paths(config.library_paths.clone())
         .with_traced_functions(config.trace_functions.clone());
     let mut export = ExportSession::start(&config, &mut pipeline, &host)?;
+    let mut telemetry = Telemetry::start(config.metrics_address, &mut pipeline).await?;
     probes.attach_syscalls()?;
     targets.start(&mut probes, &mut pipeline)?;
     source.start(&mut probes)?;
+    telemetry.ready();
 
     let mut recorder = match &config.record {
         Some(path) => Some(
@@ -174,8 +180,9 @@ pub async fn trace(config: AttachConfig, mut source: TargetSource) -> Result<Ses
                 drain(ring.get_mut(), &mut pipeline, &mut recorder);
                 act_on(pipeline.take_feedback(), &mut targets, &mut probes, &mut pipeline);
                 if let Some(export) = &mut export {
-                    export.tick(&mut pipeline, &probes);
+                    export.tick(&mut pipeline, &probes, targets.len());
                 }
+                telemetry.tick(&pipeline, &probes, targets.len());
                 targets.rescan(&mut probes, &mut pipeline);
                 pipeline.tick();
                 pipeline.output.flush();
@@ -195,8 +202,9 @@ pub async fn trace(config: AttachConfig, mut source: TargetSource) -> Result<Ses
     print_warnings(&pipeline.take_feedback().warnings);
     probes.sweep_maps();
     add_kernel_counters(&probes, &mut pipeline);
+    telemetry.finish();
     if let Some(export) = export {
-        export.finish(&mut pipeline, &probes).await;
+        export.finish(&mut pipeline, &probes, targets.len()).await;
     }
     match pipeline.output.finish() {
         // The reader of our stdout went away (`pytrace … | head`): not an error.
