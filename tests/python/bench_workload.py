@@ -14,8 +14,13 @@ Workloads:
   requests  sequential plain GETs with requests
   cpu       a CPU-bound Python loop, no I/O
   rate      GETs at a fixed rate (--rate per second, for --count requests)
-            over keep-alive HTTPS connections (http.client, one thread per
-            connection); prints the rate achieved instead of timings
+            over --connections keep-alive HTTPS connections (http.client, one
+            thread per connection); prints the rate achieved instead of timings
+  idle      nothing: an interpreter with ssl loaded that waits for its line
+            (a node's idle Python processes)
+Timed workloads also report "cpu_us_per_op": the process's own CPU time
+(user + system, all threads) per operation, which includes the uprobe
+handlers and BPF programs the kernel runs on its behalf.
 """
 
 import argparse
@@ -138,20 +143,30 @@ def main():
     parser.add_argument("--count", type=int, default=200)
     parser.add_argument("--hold", action="store_true")
     parser.add_argument("--rate", type=float, default=2000)
+    parser.add_argument("--connections", type=int, default=4)
     ARGS = parser.parse_args()
     operation = None
+    if ARGS.workload == "idle":
+        import ssl  # noqa: F401  (mapped, as in a real service)
+
+        print(f"READY {os.getpid()}", flush=True)
+        sys.stdin.readline()
+        print(json.dumps({"workload": "idle", "count": 0}), flush=True)
+        return
     if ARGS.workload not in ("async", "rate"):
         operation = globals()["workload_" + ARGS.workload]()
     print(f"READY {os.getpid()}", flush=True)
     sys.stdin.readline()
     if ARGS.workload == "rate":
-        requests, seconds = run_rate(ARGS.count, ARGS.rate)
+        requests, seconds = run_rate(ARGS.count, ARGS.rate, ARGS.connections)
         print(json.dumps({"workload": "rate", "count": requests, "seconds": seconds, "rate": requests / seconds}))
         if ARGS.hold:
             sys.stdin.readline()
         return
+    cpu_start = time.process_time()
     if ARGS.workload == "async":
         samples = run_async(ARGS.count)
+        operations = (len(samples) + 3) * 64  # with the warm-up batches
     else:
         for _ in range(10):
             one_call(operation)
@@ -160,11 +175,13 @@ def main():
             start = time.perf_counter()
             one_call(operation)
             samples.append(time.perf_counter() - start)
+        operations = len(samples) + 10
     result = {
         "workload": ARGS.workload,
         "count": len(samples),
         "mean_us": statistics.fmean(samples) * 1e6,
         "p50_us": statistics.median(samples) * 1e6,
+        "cpu_us_per_op": (time.process_time() - cpu_start) * 1e6 / operations,
     }
     print(json.dumps(result), flush=True)
     if ARGS.hold:

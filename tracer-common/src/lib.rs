@@ -60,6 +60,9 @@ pub enum EventKind {
     ProcessForked = 11,
     /// `pytrace run`: traced process `pid` executed a new program.
     ProcessExec = 12,
+    /// Traced process `pid` mapped a file executable (a library loaded with
+    /// `dlopen`, say): its memory map is worth another look.
+    ProcessMapped = 13,
 }
 
 impl TryFrom<u32> for EventKind {
@@ -78,6 +81,7 @@ impl TryFrom<u32> for EventKind {
             10 => Ok(Self::FunctionEnd),
             11 => Ok(Self::ProcessForked),
             12 => Ok(Self::ProcessExec),
+            13 => Ok(Self::ProcessMapped),
             other => Err(other),
         }
     }

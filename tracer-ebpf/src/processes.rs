@@ -3,7 +3,8 @@
 //! runs — and user space hears of each fork and exec to set up the rest
 //! (resources, libraries, Python context). `node` also hears of every other
 //! process's exec, to find new Python processes. Attached only when
-//! following children.
+//! following children — but for `sys_enter_mmap`, which tells user space
+//! when a traced process loads a library, in every mode.
 
 use aya_ebpf::{
     helpers::{bpf_get_current_pid_tgid, bpf_ktime_get_ns},
@@ -15,6 +16,7 @@ use tracer_common::{EventHeader, EventKind, KernelMap, Stat};
 use crate::emit::{count, output_urgent, traced_pid};
 use crate::map_changes::store;
 use crate::maps::{FORK_CHILD_PID_OFFSET, PY_LAYOUTS, TARGET_PIDS, WATCH_ALL_EXECS};
+use crate::sockets::arg;
 
 // sched:sched_process_fork, run by the parent.
 #[tracepoint]
@@ -50,6 +52,23 @@ pub fn sched_process_exec(_ctx: TracePointContext) -> u32 {
     }
     let Some((pid_tgid, pid)) = traced_pid(Stat::TracepointHits) else { return 0 };
     notify(EventKind::ProcessExec, pid_tgid, pid);
+    0
+}
+
+/// `PROT_EXEC` in `mmap`'s `prot`.
+const PROT_EXEC: u64 = 4;
+
+// void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off);
+// A traced process mapping a file executable — the dynamic loader placing
+// a library's code — tells user space to look at its memory map again,
+// instead of user space re-reading every process's map on a timer.
+#[tracepoint]
+pub fn sys_enter_mmap(ctx: TracePointContext) -> u32 {
+    let Some((pid_tgid, pid)) = traced_pid(Stat::TracepointHits) else { return 0 };
+    let (prot, fd) = (arg(&ctx, 2), arg(&ctx, 4) as i32);
+    if prot & PROT_EXEC != 0 && fd >= 0 {
+        notify(EventKind::ProcessMapped, pid_tgid, pid);
+    }
     0
 }
 

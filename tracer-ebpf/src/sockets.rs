@@ -33,7 +33,7 @@ const SOCK_TYPE_MASK: u64 = 0xf;
 /// A direct load from the record (the verifier allows aligned reads of a
 /// tracepoint's context) rather than `read_at`'s helper call per argument.
 #[inline(always)]
-fn arg(ctx: &TracePointContext, n: usize) -> u64 {
+pub fn arg(ctx: &TracePointContext, n: usize) -> u64 {
     // SAFETY: syscall tracepoint records hold 8-byte arguments from offset
     // 16, six of them: `n` < 6 at every call site.
     unsafe { ctx.as_ptr().cast::<u8>().add(16 + 8 * n).cast::<u64>().read() }

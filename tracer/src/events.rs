@@ -145,6 +145,10 @@ pub enum Event {
     ProcessExec {
         pid: u32,
     },
+    /// `pid` mapped a file executable (loaded a library).
+    ProcessMapped {
+        pid: u32,
+    },
 }
 
 /// A Python stack as captured, innermost first, and the thread it was taken on.
@@ -272,6 +276,7 @@ pub fn decode(record: &[u8]) -> Result<Event, DecodeError> {
         }),
         EventKind::ProcessForked => Ok(Event::ProcessForked { parent: header.pid, child: header.conn_id as u32 }),
         EventKind::ProcessExec => Ok(Event::ProcessExec { pid: header.pid }),
+        EventKind::ProcessMapped => Ok(Event::ProcessMapped { pid: header.pid }),
         EventKind::FunctionEnd => Ok(Event::FunctionEnd(FunctionEnd {
             pid: header.pid,
             tid: header.tid,

@@ -28,6 +28,8 @@ pub enum Lifecycle {
     Forked(u32),
     /// A process now runs another program.
     Exec(u32),
+    /// A process mapped a file executable: its memory map changed.
+    Mapped(u32),
 }
 
 /// What the pipeline learnt that the kernel or the user must hear about,
@@ -206,6 +208,7 @@ impl Pipeline {
                 self.lifecycle.push(Lifecycle::Forked(*child));
             }
             Event::ProcessExec { pid } => self.lifecycle.push(Lifecycle::Exec(*pid)),
+            Event::ProcessMapped { pid } => self.lifecycle.push(Lifecycle::Mapped(*pid)),
             _ => {
                 self.tracker.handle(event, &mut self.exchanges);
                 for request in self.tracker.take_server_requests() {

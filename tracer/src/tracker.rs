@@ -90,7 +90,8 @@ impl Tracker {
             | Event::FunctionStart { .. }
             | Event::FunctionEnd(_)
             | Event::ProcessForked { .. }
-            | Event::ProcessExec { .. } => {}
+            | Event::ProcessExec { .. }
+            | Event::ProcessMapped { .. } => {}
         }
         if out.len() > first_new
             && let Some(conn) = out.get(first_new).map(|e| e.conn)

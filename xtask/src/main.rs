@@ -44,6 +44,9 @@ enum Command {
         /// One short round (about two minutes), for CI; timings are indicative only.
         #[arg(long)]
         quick: bool,
+        /// Run only these parts (repeatable): overhead, load, node, pipeline.
+        #[arg(long, value_parser = ["overhead", "load", "node", "pipeline"])]
+        only: Vec<String>,
     },
     /// Regenerate tracer/data/prices.json from LiteLLM's price table (PyPI).
     UpdatePrices,
@@ -62,7 +65,7 @@ fn main() -> ExitCode {
         Command::Demo { seconds } => demo::run(seconds),
         Command::Test { filter } => test::run(filter.as_deref()),
         Command::UpdatePrices => prices::run(),
-        Command::Bench { quick } => bench::run(quick),
+        Command::Bench { quick, only } => bench::run(quick, &only),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -92,6 +92,7 @@ const fn tracepoint(name: &'static str, program: &'static str) -> TracepointSpec
 
 /// Socket life cycle, then data: the exits share one program per argument shape.
 pub const SYSCALL_TRACEPOINTS: &[TracepointSpec] = &[
+    tracepoint("sys_enter_mmap", "sys_enter_mmap"),
     tracepoint("sys_enter_socket", "sys_enter_socket"),
     tracepoint("sys_exit_socket", "sys_exit_socket"),
     tracepoint("sys_enter_connect", "sys_enter_connect"),

@@ -6,6 +6,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use super::SessionError;
 use super::launch;
@@ -29,13 +30,28 @@ struct Traced {
     /// `pytrace run`: Python context not set up yet — the interpreter may
     /// still be starting — and how many times it was tried.
     context_pending: Option<u32>,
+    /// It mapped a file executable since its memory map was last read.
+    maps_stale: bool,
+    /// When its memory map was last read.
+    maps_read: Instant,
 }
 
 impl Traced {
     fn new(process: TargetProcess) -> Self {
-        Self { process, known_files: HashSet::new(), context_pending: None }
+        Self {
+            process,
+            known_files: HashSet::new(),
+            context_pending: None,
+            maps_stale: false,
+            maps_read: Instant::now(),
+        }
     }
 }
+
+/// A traced process's memory map is read again when the kernel reports it
+/// mapped a file executable (`sys_enter_mmap`), and at the latest after
+/// this long, in case a library came by a way the kernel does not report.
+const MAPS_REREAD_INTERVAL: Duration = Duration::from_secs(30);
 
 pub struct Targets {
     traced: HashMap<u32, Traced>,
@@ -126,6 +142,12 @@ impl Targets {
             let (pid, exec) = match event {
                 Lifecycle::Forked(pid) => (pid, false),
                 Lifecycle::Exec(pid) => (pid, true),
+                Lifecycle::Mapped(pid) => {
+                    if let Some(traced) = targets.get_mut(&pid) {
+                        traced.maps_stale = true;
+                    }
+                    continue;
+                }
             };
             if !exec && (targets.contains_key(&pid) || !is_process(pid)) {
                 // A new thread of a traced process: already covered by its process.
@@ -187,14 +209,24 @@ impl Targets {
     }
 
     /// Forgets the targets that exited; probes the TLS objects the others
-    /// loaded since the last look (dlopen).
+    /// loaded since their memory map was last read (dlopen) — read again
+    /// only when the kernel reported a new executable mapping, or after
+    /// [`MAPS_REREAD_INTERVAL`]: reading every process's map on every look
+    /// was most of `pytrace node`'s CPU time.
     pub fn rescan(&mut self, probes: &mut Probes, pipeline: &mut Pipeline) {
         self.traced.retain(|&pid, traced| {
-            if has_exited(pid) || traced.process.refresh_maps().is_err() {
+            let look_again = traced.maps_stale || traced.maps_read.elapsed() >= MAPS_REREAD_INTERVAL;
+            if look_again {
+                (traced.maps_stale, traced.maps_read) = (false, Instant::now());
+            }
+            if has_exited(pid) || (look_again && traced.process.refresh_maps().is_err()) {
                 eprintln!("pytrace: PID {pid} exited");
                 pipeline.process_exited(pid);
                 probes.forget_pid(pid);
                 return false;
+            }
+            if !look_again {
+                return true;
             }
             // Objects loaded since the last look (dlopen).
             let search = tls::find_mapped(&traced.process, &mut traced.known_files);

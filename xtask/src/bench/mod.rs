@@ -4,10 +4,13 @@
 //! - `overhead`: every workload under no tracing, the bare probes (the
 //!   floor), pytrace, pytrace `--trace-function` and OpenTelemetry in-process;
 //! - `load`: 2,000 requests/s under pytrace — events lost, spans;
+//! - `node`: `pytrace node` over 50 Python processes at 500 requests/s —
+//!   its CPU share of one core, peak RSS, events lost;
 //! - `pipeline`: recorded events replayed through user space alone —
 //!   events/s and spans/s per core, memory with 10,000 open connections.
 
 mod load;
+mod node;
 mod overhead;
 mod pipeline;
 mod processes;
@@ -18,7 +21,7 @@ use std::process::Command;
 use crate::setup;
 use crate::shell::{self, output, step, workspace_root};
 
-pub fn run(quick: bool) -> anyhow::Result<()> {
+pub fn run(quick: bool, only: &[String]) -> anyhow::Result<()> {
     shell::require_root("the benchmarks")?;
     let env = setup::run()?;
     ensure_opentelemetry(&env.python)?;
@@ -26,27 +29,37 @@ pub fn run(quick: bool) -> anyhow::Result<()> {
     let out_dir = workspace_root().join("target/bench");
     std::fs::create_dir_all(&out_dir)?;
     let server = processes::Server::start(&env.python, &out_dir)?;
+    let wanted = |part: &str| only.is_empty() || only.iter().any(|o| o == part);
 
-    let overhead = overhead::measure(&env.python, &server, quick, &out_dir)?;
-    let load = load::measure(&env.python, &server, quick, &out_dir)?;
-    let pipeline = pipeline::measure(&env.python, &server, quick, &out_dir)?;
+    let mut sections = Vec::new();
+    let mut json = serde_json::Map::new();
+    json.insert("quick".into(), quick.into());
+    if wanted("overhead") {
+        let overhead = overhead::measure(&env.python, &server, quick, &out_dir)?;
+        sections.push(overhead::render(&overhead));
+        json.insert("overhead".into(), overhead::to_json(&overhead));
+    }
+    if wanted("load") {
+        let load = load::measure(&env.python, &server, quick, &out_dir)?;
+        sections.push(load::render(&load));
+        json.insert("load".into(), load::to_json(&load));
+    }
+    if wanted("node") {
+        let node = node::measure(&env.python, &server, quick, &out_dir)?;
+        sections.push(node::render(&node));
+        json.insert("node".into(), node::to_json(&node));
+    }
+    if wanted("pipeline") {
+        let pipeline = pipeline::measure(&env.python, &server, quick, &out_dir)?;
+        sections.push(pipeline::render(&pipeline));
+        json.insert("pipeline".into(), pipeline::to_json(&pipeline));
+    }
 
     let mode = if quick { "quick mode: one round, fewer operations — indicative only" } else { "3 rounds, median" };
-    let report = format!(
-        "# pytrace benchmarks ({mode})\n\n{}\n{}\n{}",
-        overhead::render(&overhead),
-        load::render(&load),
-        pipeline::render(&pipeline)
-    );
+    let report = format!("# pytrace benchmarks ({mode})\n\n{}", sections.join("\n"));
     println!("\n{report}");
     std::fs::write(out_dir.join("results.md"), &report)?;
-    let json = serde_json::json!({
-        "quick": quick,
-        "overhead": overhead::to_json(&overhead),
-        "load": load::to_json(&load),
-        "pipeline": pipeline::to_json(&pipeline),
-    });
-    std::fs::write(out_dir.join("results.json"), json.to_string())?;
+    std::fs::write(out_dir.join("results.json"), serde_json::Value::Object(json).to_string())?;
     step(&format!("results written to {}", out_dir.join("results.md").display()));
     Ok(())
 }

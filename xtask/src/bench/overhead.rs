@@ -100,6 +100,7 @@ fn measure_one(
     let mut sample = Sample {
         median_us: result["p50_us"].as_f64().unwrap_or(0.0),
         mean_us: result["mean_us"].as_f64().unwrap_or(0.0),
+        cpu_us_per_op: result["cpu_us_per_op"].as_f64().unwrap_or(0.0),
         ..Sample::default()
     };
     if let Some(tracer) = tracer {
@@ -130,6 +131,11 @@ pub struct Sample {
     /// 2-core VM's scheduling hiccups move the mean by more than pytrace adds).
     median_us: f64,
     mean_us: f64,
+    /// The traced program's own CPU time (user + system, all threads) per
+    /// operation: uprobe handlers and BPF programs are charged to it, and
+    /// unlike wall time it does not mix in contention with pytrace's own
+    /// process on a 2-core machine.
+    cpu_us_per_op: f64,
     uprobe_hits_per_op: f64,
     tracepoint_hits_per_op: f64,
     /// Time in pytrace's kernel programs (BPF run-time statistics; the
@@ -150,8 +156,8 @@ fn median(values: &mut [f64]) -> f64 {
 /// The side-by-side table (Markdown).
 pub fn render(samples: &Samples) -> String {
     let mut out = String::from("## Overhead on the traced program\n\n");
-    out.push_str("| workload | configuration | median time per op (µs) | mean (µs) | added (µs) | added vs OpenTelemetry | added vs floor | uprobe hits/op | tracepoint hits/op | in kernel programs (µs/op) | pytrace CPU (ms) | pytrace peak RSS (MiB) | events lost |\n");
-    out.push_str("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    out.push_str("| workload | configuration | median time per op (µs) | mean (µs) | added (µs) | added vs OpenTelemetry | added vs floor | program CPU per op (µs) | added CPU (µs) | uprobe hits/op | tracepoint hits/op | in kernel programs (µs/op) | pytrace CPU (ms) | pytrace peak RSS (MiB) | events lost |\n");
+    out.push_str("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     for (workload, _, _) in WORKLOADS {
         let median_of = |config, figure: fn(&Sample) -> f64| {
             let mut values: Vec<f64> =
@@ -161,6 +167,7 @@ pub fn render(samples: &Samples) -> String {
         let time = |config| median_of(config, |s| s.median_us);
         let baseline = time(Config::Baseline);
         let added = |config| time(config) - baseline;
+        let cpu = |config| median_of(config, |s| s.cpu_us_per_op);
         for config in Config::ALL {
             let Some(runs) = samples.get(&(workload, config)) else { continue };
             let last = runs.last().cloned().unwrap_or_default();
@@ -180,7 +187,7 @@ pub fn render(samples: &Samples) -> String {
             let traced = config.pytrace_args().is_some();
             let cell = |value: String| if traced { value } else { "—".to_owned() };
             out.push_str(&format!(
-                "| {workload} | {} | {:.1} | {:.1} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
+                "| {workload} | {} | {:.1} | {:.1} | {} | {} | {} | {:.1} | {} | {} | {} | {} | {} | {} | {} |\n",
                 config.label(),
                 time(config),
                 median_of(config, |s| s.mean_us),
@@ -190,6 +197,12 @@ pub fn render(samples: &Samples) -> String {
                     ratio(added(Config::Floor))
                 } else {
                     "—".to_owned()
+                },
+                cpu(config),
+                if config == Config::Baseline {
+                    "—".to_owned()
+                } else {
+                    format!("{:+.1}", cpu(config) - cpu(Config::Baseline))
                 },
                 cell(format!("{:.1}", last.uprobe_hits_per_op)),
                 cell(format!("{:.1}", last.tracepoint_hits_per_op)),
@@ -228,6 +241,7 @@ pub fn to_json(samples: &Samples) -> serde_json::Value {
                 "configuration": config.label(),
                 "median_us": runs.iter().map(|s| s.median_us).collect::<Vec<_>>(),
                 "mean_us": runs.iter().map(|s| s.mean_us).collect::<Vec<_>>(),
+                "cpu_us_per_op": runs.iter().map(|s| s.cpu_us_per_op).collect::<Vec<_>>(),
                 "uprobe_hits_per_op": runs.iter().map(|s| s.uprobe_hits_per_op).collect::<Vec<_>>(),
                 "tracepoint_hits_per_op": runs.iter().map(|s| s.tracepoint_hits_per_op).collect::<Vec<_>>(),
                 "pytrace_cpu_ms": runs.iter().map(|s| s.cpu_ms).collect::<Vec<_>>(),

@@ -74,7 +74,17 @@ impl Workload {
 
     /// Runs the operations; returns the workload's JSON result line.
     pub fn run(&mut self) -> anyhow::Result<serde_json::Value> {
-        self.say("go")?;
+        self.go()?;
+        self.result()
+    }
+
+    /// Tells the workload to start, without waiting for its result.
+    pub fn go(&mut self) -> anyhow::Result<()> {
+        self.say("go")
+    }
+
+    /// The workload's JSON result line, once it has finished.
+    pub fn result(&mut self) -> anyhow::Result<serde_json::Value> {
         let result = self.lines.recv_timeout(Duration::from_secs(600)).context("the workload did not finish")?;
         serde_json::from_str(&result).context("workload result")
     }
@@ -110,11 +120,21 @@ pub struct TracerFigures {
 impl Tracer {
     /// Attaches to `pid` and returns once it traces; spans go to `dir`.
     pub fn attach(pid: u32, args: &[&str], dir: &Path) -> anyhow::Result<Self> {
+        Self::start(&["attach", "--pid", &pid.to_string()], args, dir)
+    }
+
+    /// `pytrace node`, returning once it traces; spans go to `dir`.
+    pub fn node(args: &[&str], dir: &Path) -> anyhow::Result<Self> {
+        Self::start(&["node"], args, dir)
+    }
+
+    fn start(command: &[&str], args: &[&str], dir: &Path) -> anyhow::Result<Self> {
         let output = dir.join("spans.jsonl");
         let _ = std::fs::remove_file(&output);
         let mut process = ChildGuard(
             Command::new(shell::pytrace_binary())
-                .args(["attach", "--pid", &pid.to_string(), "--format", "json", "--output"])
+                .args(command)
+                .args(["--format", "json", "--output"])
                 .arg(&output)
                 .args(args)
                 .stdout(Stdio::null())
@@ -134,6 +154,11 @@ impl Tracer {
         }
         std::thread::spawn(move || for _ in lines {});
         Ok(Self { process, output })
+    }
+
+    /// pytrace's CPU time so far (user + system), in milliseconds.
+    pub fn cpu_ms(&self) -> f64 {
+        cpu_ms(self.process.0.id())
     }
 
     /// Stops pytrace (as Ctrl-C would) and reads what it cost and reported.
