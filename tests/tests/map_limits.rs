@@ -4,6 +4,8 @@
 //! warning that says which `--map-capacity` to raise. Within capacity,
 //! nothing is evicted and exited processes' entries are swept out.
 
+#![expect(clippy::unwrap_used, reason = "a test fails loudly on an unexpected value")]
+
 use serde_json::Value;
 
 use integration_tests::{Server, python_dir, pytrace_run, venv_python};

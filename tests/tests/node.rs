@@ -4,6 +4,8 @@
 //! Python process forks — each with its own process's resource, and nothing
 //! from `curl`, which makes HTTPS calls but is not Python.
 
+#![expect(clippy::unwrap_used, reason = "a test fails loudly on an unexpected value")]
+
 use std::process::Command;
 
 use serde_json::Value;
