@@ -1,25 +1,49 @@
 //! The JSON-lines format: one object per span, then one `{"summary": …}`
 //! line. The schema is documented in `docs/output.md` and kept stable.
 
+use std::collections::HashMap;
 use std::fmt::Display;
 use std::io::{self, Write};
+use std::sync::Arc;
 
 use serde::ser::{Serialize, SerializeMap, Serializer};
+use serde_json::value::RawValue;
 use serde_json::{Value, json};
 
 use super::summary::Summary;
-use crate::span::{AttrValue, Attributes, Span, Status};
+use crate::span::{AttrValue, Attributes, Resource, Span, Status};
 
-/// Writes one span as a JSON object (keys sorted), straight from the span.
-pub fn write_span(out: &mut impl Write, span: &Span) -> io::Result<()> {
-    serde_json::to_writer(out, &SpanJson(span)).map_err(io::Error::from)
+/// Writes spans as JSON objects (keys sorted), straight from the spans.
+/// A process's resource is the same for all its spans: it is serialized
+/// once and its text reused.
+#[derive(Default)]
+pub struct SpanWriter {
+    resources: HashMap<*const Resource, (Arc<Resource>, Box<RawValue>)>,
+}
+
+/// Resources whose text is kept; beyond, the cache starts over.
+const MAX_CACHED_RESOURCES: usize = 4096;
+
+impl SpanWriter {
+    pub fn write(&mut self, out: &mut impl Write, span: &Span) -> io::Result<()> {
+        let key = Arc::as_ptr(&span.resource);
+        if !self.resources.contains_key(&key) {
+            if self.resources.len() >= MAX_CACHED_RESOURCES {
+                self.resources.clear();
+            }
+            let text = serde_json::value::to_raw_value(&AttributesJson(&span.resource.attributes))?;
+            self.resources.insert(key, (span.resource.clone(), text));
+        }
+        let resource = &self.resources[&key].1;
+        serde_json::to_writer(out, &SpanJson(span, resource)).map_err(io::Error::from)
+    }
 }
 
 pub fn attributes_to_json(attributes: &Attributes) -> Value {
     serde_json::to_value(AttributesJson(attributes)).unwrap_or_default()
 }
 
-struct SpanJson<'a>(&'a Span);
+struct SpanJson<'a>(&'a Span, &'a RawValue);
 
 impl Serialize for SpanJson<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
@@ -30,7 +54,7 @@ impl Serialize for SpanJson<'_> {
         map.serialize_entry("kind", span.kind.as_str())?;
         map.serialize_entry("name", &span.name)?;
         map.serialize_entry("parent_span_id", &span.parent_span_id.as_ref().map(Text))?;
-        map.serialize_entry("resource", &AttributesJson(&span.resource.attributes))?;
+        map.serialize_entry("resource", self.1)?;
         map.serialize_entry("span_id", &Text(&span.span_id))?;
         map.serialize_entry("start_time_unix_nano", &span.start_unix_nano)?;
         map.serialize_entry("status", &StatusJson(&span.status))?;

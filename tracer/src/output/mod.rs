@@ -26,6 +26,7 @@ pub enum Format {
 pub struct Output {
     pretty: Option<Box<dyn Write + Send>>,
     json: Option<Box<dyn Write + Send>>,
+    json_spans: json::SpanWriter,
     /// OTLP export, alongside the terminal and file outputs.
     pub otlp: Option<OtlpSink>,
     /// The metrics spans carry, when OTLP or Prometheus wants them.
@@ -37,7 +38,15 @@ pub struct Output {
 
 impl Output {
     pub fn new(pretty: Option<Box<dyn Write + Send>>, json: Option<Box<dyn Write + Send>>) -> Self {
-        Self { pretty, json, otlp: None, metrics: None, collected: None, summary: Summary::default() }
+        Self {
+            pretty,
+            json,
+            json_spans: json::SpanWriter::default(),
+            otlp: None,
+            metrics: None,
+            collected: None,
+            summary: Summary::default(),
+        }
     }
 
     /// The span-derived metrics, kept from now on (for OTLP and `/metrics`).
@@ -59,7 +68,7 @@ impl Output {
             collected.push(span.clone());
         }
         if let Some(w) = &mut self.json
-            && json::write_span(w, span).and_then(|()| w.write_all(b"\n")).is_err()
+            && self.json_spans.write(w, span).and_then(|()| w.write_all(b"\n")).is_err()
         {
             self.json = None;
         }
