@@ -62,7 +62,7 @@ pub struct Pipeline {
     /// Calls of the functions chosen with `--trace-function`.
     functions: FunctionCalls,
     /// Requests the traced processes serve, and the calls made for them.
-    pub served: ServedRequests,
+    served: ServedRequests,
     threads: ThreadNames,
     /// Extra path prefixes of library code (`--library-path`).
     library_paths: Vec<String>,
@@ -70,6 +70,8 @@ pub struct Pipeline {
     warnings: Vec<String>,
     /// Forks and execs of traced processes (`pytrace run`).
     lifecycle: Vec<Lifecycle>,
+    /// Where spans go: the session sets up its sinks (OTLP, metrics) and
+    /// reads its summary; the pipeline only writes spans to it.
     pub output: Output,
 }
 
