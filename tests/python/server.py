@@ -175,6 +175,16 @@ class Server(ThreadingHTTPServer):
     request_queue_size = 256  # the benchmarks open 64 connections at once
     allow_reuse_address = True
 
+    def finish_request(self, request, client_address):
+        # TLS handshakes happen here, on the connection's own thread: done in
+        # accept() (the default), one stalled handshake stalls every client.
+        if isinstance(request, ssl.SSLSocket):
+            try:
+                request.do_handshake()
+            except (OSError, ssl.SSLError):
+                return
+        super().finish_request(request, client_address)
+
 
 class Server6(Server):
     import socket
@@ -201,7 +211,7 @@ def main():
         ca_path, key_path = make_certificates(args.cert_dir)
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(key_path)
-        server.socket = context.wrap_socket(server.socket, server_side=True)
+        server.socket = context.wrap_socket(server.socket, server_side=True, do_handshake_on_connect=False)
     print(f"READY {server.server_address[1]} {ca_path}", flush=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:

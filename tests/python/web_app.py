@@ -208,8 +208,18 @@ def serve_asyncio(port):
         await writer.drain()
         writer.close()
 
+    # Strong references to the connections' tasks: before 3.12, asyncio keeps
+    # none, and the garbage collector may destroy a task that waits on a
+    # reference cycle (the "Task was destroyed but it is pending" hang).
+    running = set()
+
+    def on_connection(reader, writer):
+        task = asyncio.ensure_future(handle(reader, writer))
+        running.add(task)
+        task.add_done_callback(running.discard)
+
     async def serve():
-        server = await asyncio.start_server(handle, "127.0.0.1", port)
+        server = await asyncio.start_server(on_connection, "127.0.0.1", port)
         print("READY", flush=True)
         async with server:
             await server.serve_forever()
