@@ -15,6 +15,7 @@ pub mod discovery;
 pub mod doctor;
 pub mod events;
 pub mod http;
+pub mod kubernetes;
 pub mod llm;
 pub mod metrics;
 pub mod otlp;

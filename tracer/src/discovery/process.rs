@@ -70,6 +70,8 @@ pub struct TargetProcess {
     pub pid_namespace: Option<(u64, u64)>,
     /// The container it runs in (`container.id`), from its cgroup path.
     pub container_id: Option<String>,
+    /// The Kubernetes pod the kubelet placed it in, from its cgroup path.
+    pub pod_uid: Option<String>,
     pub python: Option<PythonRuntime>,
     pub mapped: Vec<MappedFile>,
 }
@@ -100,6 +102,7 @@ impl TargetProcess {
             service_name_env: service_name_from_environ(&environ),
             pid_namespace: pid_namespace(pid),
             container_id: super::container::of_process(pid),
+            pod_uid: super::container::pod_of_process(pid),
             python,
             mapped,
         })

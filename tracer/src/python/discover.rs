@@ -120,6 +120,7 @@ mod tests {
             service_name_env: None,
             pid_namespace: None,
             container_id: None,
+            pod_uid: None,
             python: Some(PythonRuntime { version: "3.12.1".into(), object_path: object.clone() }),
             mapped: vec![MappedFile {
                 path: object.clone(),

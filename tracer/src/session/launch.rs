@@ -160,6 +160,7 @@ pub fn prediction_target(python: PythonRuntime) -> TargetProcess {
         service_name_env: None,
         pid_namespace: None,
         container_id: None,
+        pod_uid: None,
         python: Some(python),
         mapped: Vec::new(),
     }
