@@ -9,6 +9,7 @@ use tracer_common::{DEFAULT_CAPTURE_LIMIT, MAX_CAPTURE_LIMIT};
 
 use crate::discovery::process::ResourceDefaults;
 use crate::discovery::selection::{Selection, SelectionError};
+use crate::kubernetes::{KubernetesMode, KubernetesOptions};
 use crate::llm::content::{ContentPolicy, DEFAULT_MAX_BYTES, PatternError};
 use crate::otlp::config::{OtlpConfig, OtlpConfigError};
 use crate::output::Format;
@@ -48,12 +49,25 @@ pub enum Command {
 /// `pytrace node`: no PIDs; every Python process on the host.
 #[derive(Args, Debug)]
 pub struct NodeArgs {
-    /// Trace only Python processes matching KEY=GLOB (keys: exe, cmdline, container, user); repeatable, any may match.
+    /// Trace only Python processes matching KEY=GLOB (keys: exe, cmdline, container, user, k8s-namespace,
+    /// k8s-pod-label=NAME, k8s-pod-annotation=NAME); repeatable, any may match.
     #[arg(long, value_name = "KEY=GLOB")]
     pub include: Vec<String>,
     /// Leave out Python processes matching KEY=GLOB; repeatable; wins over --include.
     #[arg(long, value_name = "KEY=GLOB")]
     pub exclude: Vec<String>,
+    /// Pod metadata from the Kubernetes API: `auto` (on in a pod, or with a kubeconfig), `on`, `off`.
+    #[arg(long, value_enum, default_value_t = KubernetesMode::Auto)]
+    pub kubernetes: KubernetesMode,
+    /// The kubeconfig to reach the API server with (else in-cluster settings).
+    #[arg(long, value_name = "FILE", env = "KUBECONFIG")]
+    pub kubeconfig: Option<PathBuf>,
+    /// This node's name, whose pods are watched (the DaemonSet sets NODE_NAME from spec.nodeName).
+    #[arg(long, value_name = "NAME", env = "NODE_NAME")]
+    pub node_name: Option<String>,
+    /// The cluster's name, for `k8s.cluster.name`.
+    #[arg(long, value_name = "NAME")]
+    pub cluster_name: Option<String>,
     #[command(flatten)]
     pub trace: TraceArgs,
 }
@@ -63,9 +77,16 @@ impl NodeArgs {
         self,
         stdout_is_terminal: bool,
         env: impl Fn(&str) -> Option<String>,
-    ) -> Result<(AttachConfig, Selection), ConfigError> {
+    ) -> Result<(AttachConfig, Selection, KubernetesOptions), ConfigError> {
         let selection = Selection::new(&self.include, &self.exclude)?;
-        Ok((self.trace.validate(Vec::new(), stdout_is_terminal, env)?, selection))
+        let kubernetes = KubernetesOptions {
+            mode: self.kubernetes,
+            kubeconfig: self.kubeconfig.filter(|path| !path.as_os_str().is_empty()),
+            node_name: self.node_name.filter(|name| !name.trim().is_empty()),
+            cluster_name: self.cluster_name,
+            in_cluster: env("KUBERNETES_SERVICE_HOST").is_some_and(|host| !host.is_empty()),
+        };
+        Ok((self.trace.validate(Vec::new(), stdout_is_terminal, env)?, selection, kubernetes))
     }
 }
 

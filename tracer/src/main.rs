@@ -36,8 +36,8 @@ fn dispatch(cli: Cli) -> anyhow::Result<u8> {
             Ok(runtime.block_on(run::run(config))?)
         }
         Command::Node(args) => {
-            let (config, selection) = args.validate(stdout_is_terminal(), env)?;
-            runtime.block_on(node::run(config, selection))?;
+            let (config, selection, kubernetes) = args.validate(stdout_is_terminal(), env)?;
+            runtime.block_on(node::run(config, selection, kubernetes))?;
             Ok(0)
         }
         Command::Doctor(args) => Ok(doctor::run(&args)),

@@ -4,8 +4,13 @@
 
 use crate::cli::AttachConfig;
 use crate::discovery::selection::Selection;
+use crate::kubernetes::KubernetesOptions;
 use crate::session::{self, SessionError, TargetSource};
 
-pub async fn run(config: AttachConfig, selection: Selection) -> Result<(), SessionError> {
-    session::trace(config, TargetSource::Host(selection)).await.map(drop)
+pub async fn run(
+    config: AttachConfig,
+    selection: Selection,
+    kubernetes: KubernetesOptions,
+) -> Result<(), SessionError> {
+    session::trace(config, TargetSource::Host(selection, kubernetes)).await.map(drop)
 }

@@ -8,6 +8,7 @@
 //! mapped) or `/proc/PID/root/…`, never through a host path that only
 //! happens to exist.
 
+use crate::kubernetes::PodResource;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -138,10 +139,10 @@ impl TargetProcess {
     }
 
     /// The name the spans' `service.name` gets.
-    /// The target's own `OTEL_SERVICE_NAME`, else pytrace's (`fallback`),
-    /// else the script or executable name.
-    pub fn service_name(&self, fallback: Option<&str>) -> String {
-        if let Some(name) = self.service_name_env.as_deref().or(fallback) {
+    /// The target's own `OTEL_SERVICE_NAME`, else its pod's (`pod`), else
+    /// pytrace's (`fallback`), else the script or executable name.
+    pub fn service_name(&self, pod: Option<&str>, fallback: Option<&str>) -> String {
+        if let Some(name) = self.service_name_env.as_deref().or(pod).or(fallback) {
             return name.to_owned();
         }
         script_name(&self.command_args).unwrap_or_else(|| {
@@ -151,13 +152,19 @@ impl TargetProcess {
         })
     }
 
-    pub fn resource(&self, host_name: &str, defaults: &ResourceDefaults) -> Arc<Resource> {
+    /// Its resource; `pod` adds the `k8s.*` attributes of its pod and the
+    /// service name the pod gives.
+    pub fn resource(&self, host_name: &str, defaults: &ResourceDefaults, pod: Option<&PodResource>) -> Arc<Resource> {
         let mut resource = Resource::default();
         let a = &mut resource.attributes;
         for (key, value) in &defaults.attributes {
             a.set(key, value.as_str());
         }
-        a.set(sc::SERVICE_NAME, self.service_name(defaults.service_name.as_deref()));
+        let pod_service = pod.and_then(|p| p.service_name.as_deref());
+        a.set(sc::SERVICE_NAME, self.service_name(pod_service, defaults.service_name.as_deref()));
+        for (key, value) in pod.iter().flat_map(|p| &p.attributes) {
+            a.set(key, value.as_str());
+        }
         a.set(sc::HOST_NAME, host_name);
         if let Some(id) = &self.container_id {
             a.set(sc::CONTAINER_ID, id.as_str());

@@ -2,21 +2,34 @@
 //! `--include KEY=GLOB` and `--exclude KEY=GLOB` (repeatable), with keys
 //! `exe` (the executable's path, as the process sees it), `cmdline` (its
 //! arguments joined by spaces), `container` (its container id; empty on the
-//! host) and `user` (its real user's name, or uid when it has none).
+//! host), `user` (its real user's name, or uid when it has none), and on
+//! Kubernetes `k8s-namespace`, `k8s-pod-label=NAME=GLOB` and
+//! `k8s-pod-annotation=NAME=GLOB` (its pod's).
 //!
 //! Order of evaluation: a process must run Python; then, when any
 //! `--include` is given, it must match at least one; then it must match no
-//! `--exclude` (an exclusion always wins). pytrace never traces itself.
+//! `--exclude` (an exclusion always wins); then its pod must not opt out
+//! (`pytrace.io/exclude: "true"`). pytrace never traces itself. While a
+//! process's pod is not known (the API server unreachable), rules on pod
+//! keys are undecided: the others decide for now, and the process is
+//! judged again, whole, once its pod is known.
+
+use std::collections::BTreeMap;
 
 use wildmatch::WildMatch;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Key {
     Exe,
     Cmdline,
     Container,
     User,
+    K8sNamespace,
+    K8sPodLabel(String),
+    K8sPodAnnotation(String),
 }
+
+const KEYS: &str = "exe, cmdline, container, user, k8s-namespace, k8s-pod-label=NAME, k8s-pod-annotation=NAME";
 
 #[derive(Clone, Debug)]
 struct Rule {
@@ -26,9 +39,9 @@ struct Rule {
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum SelectionError {
-    #[error("{0:?} is not KEY=GLOB (keys: exe, cmdline, container, user)")]
+    #[error("{0:?} is not KEY=GLOB (keys: {KEYS})")]
     Malformed(String),
-    #[error("unknown key {0:?} in a selection (keys: exe, cmdline, container, user)")]
+    #[error("unknown key {0:?} in a selection (keys: {KEYS})")]
     UnknownKey(String),
 }
 
@@ -39,16 +52,33 @@ pub struct ProcessFacts {
     pub cmdline: String,
     pub container: String,
     pub user: String,
+    /// Its pod's, on Kubernetes once known.
+    pub pod: Option<PodFacts>,
+}
+
+/// What a selection looks at in a pod.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PodFacts {
+    pub namespace: String,
+    pub labels: BTreeMap<String, String>,
+    pub annotations: BTreeMap<String, String>,
+    pub opted_out: bool,
 }
 
 impl ProcessFacts {
-    fn get(&self, key: Key) -> &str {
-        match key {
+    /// The value `key` names; `None` when it is a pod's and the pod is not
+    /// known (undecided); an absent label or annotation is empty.
+    fn get(&self, key: &Key) -> Option<&str> {
+        let pod = || self.pod.as_ref();
+        Some(match key {
             Key::Exe => &self.exe,
             Key::Cmdline => &self.cmdline,
             Key::Container => &self.container,
             Key::User => &self.user,
-        }
+            Key::K8sNamespace => &pod()?.namespace,
+            Key::K8sPodLabel(name) => pod()?.labels.get(name).map_or("", String::as_str),
+            Key::K8sPodAnnotation(name) => pod()?.annotations.get(name).map_or("", String::as_str),
+        })
     }
 
     /// The facts of process `pid`, read from `/proc`.
@@ -71,6 +101,7 @@ impl ProcessFacts {
                 .join(" "),
             container: super::container::of_process(pid).unwrap_or_default(),
             user: user_name(&uid, &std::fs::read_to_string("/etc/passwd").unwrap_or_default()),
+            pod: None,
         }
     }
 }
@@ -99,10 +130,21 @@ impl Selection {
         Ok(Self { includes: rules(includes)?, excludes: rules(excludes)? })
     }
 
-    /// Whether a Python process with these facts is traced.
+    /// Whether a Python process with these facts is traced (for now, when
+    /// its pod is not known yet and rules on pod keys are undecided).
     pub fn selects(&self, facts: &ProcessFacts) -> bool {
-        let matches = |rule: &Rule| rule.pattern.matches(facts.get(rule.key));
-        (self.includes.is_empty() || self.includes.iter().any(matches)) && !self.excludes.iter().any(matches)
+        let outcome = |rule: &Rule| facts.get(&rule.key).map(|value| rule.pattern.matches(value));
+        let included = self.includes.is_empty() || self.includes.iter().any(|rule| outcome(rule) != Some(false));
+        let excluded = self.excludes.iter().any(|rule| outcome(rule) == Some(true));
+        included && !excluded && !facts.pod.as_ref().is_some_and(|pod| pod.opted_out)
+    }
+
+    /// Whether a rule looks at pods.
+    pub fn uses_pods(&self) -> bool {
+        self.includes
+            .iter()
+            .chain(&self.excludes)
+            .any(|rule| matches!(rule.key, Key::K8sNamespace | Key::K8sPodLabel(_) | Key::K8sPodAnnotation(_)))
     }
 
     /// Whether no rule is given (every Python process is traced).
@@ -113,11 +155,17 @@ impl Selection {
 
 fn parse_rule(value: &str) -> Result<Rule, SelectionError> {
     let (key, glob) = value.split_once('=').ok_or_else(|| SelectionError::Malformed(value.to_owned()))?;
-    let key = match key {
-        "exe" => Key::Exe,
-        "cmdline" => Key::Cmdline,
-        "container" => Key::Container,
-        "user" => Key::User,
+    let (key, glob) = match key {
+        "exe" => (Key::Exe, glob),
+        "cmdline" => (Key::Cmdline, glob),
+        "container" => (Key::Container, glob),
+        "user" => (Key::User, glob),
+        "k8s-namespace" => (Key::K8sNamespace, glob),
+        "k8s-pod-label" | "k8s-pod-annotation" => {
+            let (name, glob) = glob.split_once('=').ok_or_else(|| SelectionError::Malformed(value.to_owned()))?;
+            let name = name.to_owned();
+            (if key == "k8s-pod-label" { Key::K8sPodLabel(name) } else { Key::K8sPodAnnotation(name) }, glob)
+        }
         other => return Err(SelectionError::UnknownKey(other.to_owned())),
     };
     Ok(Rule { key, pattern: WildMatch::new(glob) })
@@ -128,7 +176,46 @@ mod tests {
     use super::*;
 
     fn facts(exe: &str, cmdline: &str, container: &str, user: &str) -> ProcessFacts {
-        ProcessFacts { exe: exe.into(), cmdline: cmdline.into(), container: container.into(), user: user.into() }
+        ProcessFacts {
+            exe: exe.into(),
+            cmdline: cmdline.into(),
+            container: container.into(),
+            user: user.into(),
+            pod: None,
+        }
+    }
+
+    fn in_pod(namespace: &str, labels: &[(&str, &str)], annotations: &[(&str, &str)]) -> ProcessFacts {
+        let map = |pairs: &[(&str, &str)]| pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let opted_out = annotations.contains(&("pytrace.io/exclude", "true"));
+        ProcessFacts {
+            pod: Some(PodFacts {
+                namespace: namespace.into(),
+                labels: map(labels),
+                annotations: map(annotations),
+                opted_out,
+            }),
+            ..facts("/usr/bin/python3", "python3 app.py", "401a0188", "root")
+        }
+    }
+
+    #[test]
+    fn pod_keys_select_and_a_pod_can_opt_out() {
+        let shop = in_pod("shop", &[("app", "checkout")], &[("team", "payments")]);
+        let kube = in_pod("kube-system", &[], &[]);
+        let only_shop = select(&["k8s-namespace=shop"], &[]);
+        assert!(only_shop.selects(&shop) && !only_shop.selects(&kube));
+        assert!(only_shop.uses_pods());
+        let labelled = select(&["k8s-pod-label=app=check*"], &["k8s-pod-annotation=team=billing"]);
+        assert!(labelled.selects(&shop));
+        assert!(!labelled.selects(&kube), "no such label: empty, which does not match");
+        let opted_out = in_pod("shop", &[], &[("pytrace.io/exclude", "true")]);
+        assert!(!select(&[], &[]).selects(&opted_out), "the pod's annotation wins");
+        // The pod not known yet: pod rules are undecided, the others decide.
+        let unknown = facts("/usr/bin/python3", "python3 app.py", "401a0188", "root");
+        assert!(only_shop.selects(&unknown));
+        assert!(!select(&["k8s-namespace=shop"], &["user=root"]).selects(&unknown));
+        assert!(Selection::new(&["k8s-pod-label=app".into()], &[]).is_err(), "NAME=GLOB");
     }
 
     fn select(includes: &[&str], excludes: &[&str]) -> Selection {
@@ -156,6 +243,7 @@ mod tests {
     fn bad_rules_are_refused() {
         assert_eq!(Selection::new(&["python".into()], &[]).err(), Some(SelectionError::Malformed("python".into())));
         assert_eq!(Selection::new(&[], &["pid=1".into()]).err(), Some(SelectionError::UnknownKey("pid".into())));
+        assert!(SelectionError::UnknownKey("pid".into()).to_string().contains("k8s-pod-label=NAME"));
     }
 
     #[test]

@@ -54,6 +54,13 @@ pub enum KubernetesError {
     Client(#[from] kube::Error),
 }
 
+/// The `k8s.*` attributes of a process's pod, and the service name the pod gives.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PodResource {
+    pub attributes: Vec<(&'static str, String)>,
+    pub service_name: Option<String>,
+}
+
 /// The node's pods, as far as the watch knows them.
 #[derive(Clone)]
 pub struct PodMetadata {
@@ -74,6 +81,15 @@ impl PodMetadata {
 
     pub fn cluster(&self) -> Option<&str> {
         self.cluster.as_deref()
+    }
+
+    /// What a process in `view` adds to its resource.
+    pub fn resource_of(&self, view: &PodView) -> PodResource {
+        let workload = view.pod.workload.as_ref();
+        PodResource {
+            attributes: view.pod.info.attributes(view.container.as_deref(), workload, self.cluster.as_deref()),
+            service_name: view.pod.info.service_name(workload),
+        }
     }
 
     /// A directory fed by hand, for tests.

@@ -58,10 +58,12 @@ impl PodInfo {
         let containers = statuses
             .filter_map(|status| Some((runtime_id(status.container_id.as_deref()?)?.to_owned(), status.name.clone())))
             .collect();
-        let owner = meta.owner_references.iter().flatten().find(|o| o.controller == Some(true)).map(|o| Owner {
-            kind: o.kind.clone(),
-            name: o.name.clone(),
-        });
+        let owner = meta
+            .owner_references
+            .iter()
+            .flatten()
+            .find(|o| o.controller == Some(true))
+            .map(|o| Owner { kind: o.kind.clone(), name: o.name.clone() });
         Some(Self {
             namespace: meta.namespace.clone()?,
             name: meta.name.clone()?,

@@ -72,6 +72,8 @@ pub enum SessionError {
     #[error(transparent)]
     Otlp(#[from] OtlpError),
     #[error(transparent)]
+    Kubernetes(#[from] crate::kubernetes::KubernetesError),
+    #[error(transparent)]
     MetricsEndpoint(#[from] crate::metrics::endpoint::EndpointError),
     #[error(transparent)]
     Launch(#[from] launch::LaunchError),
@@ -107,7 +109,8 @@ pub async fn trace(config: AttachConfig, mut source: TargetSource) -> Result<Ses
         &config.resource_defaults,
         !config.bare_probes,
         source.admission(),
-    )?;
+    )?
+    .with_kubernetes(source.pod_metadata(&host).await?);
     let prices = match &config.prices {
         Some(path) => PriceTable::with_overrides(path)?,
         None => PriceTable::built_in(),
@@ -184,6 +187,7 @@ pub async fn trace(config: AttachConfig, mut source: TargetSource) -> Result<Ses
                 }
                 telemetry.tick(&pipeline, &probes, targets.len());
                 targets.rescan(&mut probes, &mut pipeline);
+                targets.match_pods(&mut probes, &mut pipeline);
                 pipeline.tick();
                 pipeline.output.flush();
                 if targets.is_empty() && ends_with_targets {

@@ -11,6 +11,7 @@ use super::targets;
 use crate::discovery::process::{is_process, looks_like_python};
 use crate::discovery::selection::{ProcessFacts, Selection};
 use crate::discovery::tls;
+use crate::kubernetes::{self, KubernetesError, KubernetesOptions, PodMetadata};
 use crate::probes::{Follow, Probes};
 
 /// `pytrace run`'s command, started held by [`launch::spawn_held`].
@@ -26,7 +27,7 @@ pub enum TargetSource {
     Command(Launch),
     /// Every Python process on the host that the selection keeps, until a
     /// signal or `--duration`.
-    Host(Selection),
+    Host(Selection, KubernetesOptions),
 }
 
 impl TargetSource {
@@ -35,7 +36,7 @@ impl TargetSource {
         match self {
             Self::Pids(pids) => pids.clone(),
             Self::Command(_) => Vec::new(),
-            Self::Host(selection) => python_processes(selection),
+            Self::Host(selection, _) => python_processes(selection),
         }
     }
 
@@ -44,7 +45,7 @@ impl TargetSource {
         match self {
             Self::Pids(_) => Follow::Given,
             Self::Command(_) => Follow::Children,
-            Self::Host(_) => Follow::Host,
+            Self::Host(..) => Follow::Host,
         }
     }
 
@@ -57,8 +58,16 @@ impl TargetSource {
     /// the selection keeps (`run` traces whatever its command starts).
     pub fn admission(&self) -> Option<Selection> {
         match self {
-            Self::Host(selection) => Some(selection.clone()),
+            Self::Host(selection, _) => Some(selection.clone()),
             Self::Pids(_) | Self::Command(_) => None,
+        }
+    }
+
+    /// `node` on Kubernetes: starts watching this node's pods.
+    pub async fn pod_metadata(&self, host_name: &str) -> Result<Option<PodMetadata>, KubernetesError> {
+        match self {
+            Self::Host(_, options) => kubernetes::start(options, host_name).await,
+            Self::Pids(_) | Self::Command(_) => Ok(None),
         }
     }
 
@@ -77,7 +86,7 @@ impl TargetSource {
     pub fn start(&mut self, probes: &mut Probes) -> Result<(), SessionError> {
         match self {
             Self::Pids(_) => Ok(()),
-            Self::Host(_) => Ok(probes.attach_process_tracepoints()?),
+            Self::Host(..) => Ok(probes.attach_process_tracepoints()?),
             Self::Command(launch) => {
                 probes.attach_process_tracepoints()?;
                 start_command(probes, launch)
@@ -92,7 +101,7 @@ impl TargetSource {
                 eprintln!("pytrace: running {:?} (PID {}) and its children", launch.command.join(" "), launch.held.pid)
             }
             Self::Pids(_) => eprintln!("pytrace: tracing {targets} process(es); press Ctrl-C to stop"),
-            Self::Host(_) => eprintln!(
+            Self::Host(..) => eprintln!(
                 "pytrace: tracing every Python process on this host ({targets} running now, and those that start); \
                  press Ctrl-C to stop"
             ),
@@ -103,7 +112,7 @@ impl TargetSource {
     pub async fn command_exit(&mut self) -> std::process::ExitStatus {
         let mut launch = match self {
             Self::Command(launch) => Some(launch),
-            Self::Pids(_) | Self::Host(_) => None,
+            Self::Pids(_) | Self::Host(..) => None,
         };
         wait_command(&mut launch).await
     }

@@ -11,10 +11,12 @@ use std::time::{Duration, Instant};
 use super::SessionError;
 use super::launch;
 use crate::discovery::process::{ResourceDefaults, has_exited, is_process, runs_python_executable};
-use crate::discovery::selection::{ProcessFacts, Selection};
+use crate::discovery::selection::{PodFacts, ProcessFacts, Selection};
 use crate::discovery::tls::{self, FileId, TlsLibrary};
 use crate::discovery::{TargetError, TargetProcess, sockets, threads};
 use crate::events::{ConnKey, Endpoints, Event};
+use crate::kubernetes::directory::PodView;
+use crate::kubernetes::{PodMetadata, PodResource};
 use crate::pipeline::{Lifecycle, Pipeline};
 use crate::probes::Probes;
 use crate::python;
@@ -32,6 +34,8 @@ struct Traced {
     context_pending: Option<u32>,
     /// It mapped a file executable since its memory map was last read.
     maps_stale: bool,
+    /// What its pod added to its resource, once known.
+    pod: Option<PodResource>,
     /// When its memory map was last read.
     maps_read: Instant,
 }
@@ -44,6 +48,7 @@ impl Traced {
             context_pending: None,
             maps_stale: false,
             maps_read: Instant::now(),
+            pod: None,
         }
     }
 }
@@ -64,6 +69,10 @@ pub struct Targets {
     admission: Option<Selection>,
     /// Ids given to the sockets found open at attach.
     seeded_sockets: u64,
+    /// `node` on Kubernetes: the node's pods, and the watch's generation
+    /// the traced processes were last matched against.
+    kubernetes: Option<PodMetadata>,
+    pods_seen: u64,
 }
 
 impl Targets {
@@ -93,7 +102,57 @@ impl Targets {
             python_context,
             admission,
             seeded_sockets: 0,
+            kubernetes: None,
+            pods_seen: 0,
         })
+    }
+
+    /// Adds each process's pod to its resource and its selection.
+    pub fn with_kubernetes(mut self, metadata: Option<PodMetadata>) -> Self {
+        self.kubernetes = metadata;
+        self
+    }
+
+    /// `node` on Kubernetes: when the watch learnt something, matches the
+    /// traced processes with their pods again — their resources gain the
+    /// pods' attributes, and a process the selection (or its pod's opt-out)
+    /// now leaves out is no longer traced.
+    pub fn match_pods(&mut self, probes: &mut Probes, pipeline: &mut Pipeline) {
+        let Some(metadata) = &self.kubernetes else { return };
+        let generation = metadata.generation();
+        if generation == self.pods_seen {
+            return;
+        }
+        self.pods_seen = generation;
+        let mut left_out = Vec::new();
+        for (pid, traced) in &mut self.traced {
+            let process = &traced.process;
+            let Some(view) = metadata.lookup(process.container_id.as_deref(), process.pod_uid.as_deref()) else {
+                continue;
+            };
+            if let Some(selection) = &self.admission {
+                let mut facts = ProcessFacts::of(*pid);
+                facts.pod = Some(pod_facts(&view));
+                if !selection.selects(&facts) {
+                    eprintln!(
+                        "pytrace: PID {pid} left out: its pod {}/{} is not selected (or opts out)",
+                        view.pod.info.namespace, view.pod.info.name
+                    );
+                    left_out.push(*pid);
+                    continue;
+                }
+            }
+            let pod = metadata.resource_of(&view);
+            if traced.pod.as_ref() != Some(&pod) {
+                pipeline.add_process(*pid, process.resource(&self.host, &self.resource_defaults, Some(&pod)));
+                traced.pod = Some(pod);
+            }
+        }
+        for pid in left_out {
+            self.traced.remove(&pid);
+            pipeline.process_exited(pid);
+            probes.forget_pid(pid);
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -112,7 +171,9 @@ impl Targets {
         let mut left_out = Vec::new();
         for (pid, traced) in &mut self.traced {
             probes.trace_pid(*pid)?;
-            pipeline.add_process(*pid, traced.process.resource(&self.host, &self.resource_defaults));
+            traced.pod = pod_resource(self.kubernetes.as_ref(), &traced.process);
+            let resource = traced.process.resource(&self.host, &self.resource_defaults, traced.pod.as_ref());
+            pipeline.add_process(*pid, resource);
             match attach_initial(probes, traced) {
                 Ok(()) => {}
                 Err(error) if self.admission.is_some() => {
@@ -164,7 +225,7 @@ impl Targets {
             // looked at (`node`: Python, and selected).
             if exec
                 && let Some(selection) = &self.admission
-                && !(runs_python_executable(pid) && selection.selects(&ProcessFacts::of(pid)))
+                && !(runs_python_executable(pid) && selection.selects(&facts_with_pod(pid, self.kubernetes.as_ref())))
             {
                 // Not Python (or no longer), or not selected: left alone.
                 if targets.remove(&pid).is_some() {
@@ -178,8 +239,10 @@ impl Targets {
                 eprintln!("pytrace: warning: PID {pid} cannot be traced: {error}");
                 continue;
             }
-            pipeline.add_process(pid, process.resource(&self.host, &self.resource_defaults));
+            let pod = pod_resource(self.kubernetes.as_ref(), &process);
+            pipeline.add_process(pid, process.resource(&self.host, &self.resource_defaults, pod.as_ref()));
             let mut traced = Traced::new(process);
+            traced.pod = pod;
             attach_libraries(probes, &mut traced);
             traced.context_pending = Some(0);
             targets.insert(pid, traced);
@@ -238,6 +301,34 @@ impl Targets {
             }
             true
         });
+    }
+}
+
+/// What `process`'s pod adds to its resource, when the pod is known.
+fn pod_resource(metadata: Option<&PodMetadata>, process: &TargetProcess) -> Option<PodResource> {
+    let metadata = metadata?;
+    let view = metadata.lookup(process.container_id.as_deref(), process.pod_uid.as_deref())?;
+    Some(metadata.resource_of(&view))
+}
+
+/// The selection facts of `pid`, with its pod's when known.
+fn facts_with_pod(pid: u32, metadata: Option<&PodMetadata>) -> ProcessFacts {
+    let mut facts = ProcessFacts::of(pid);
+    if let Some(metadata) = metadata {
+        let pod_uid = crate::discovery::container::pod_of_process(pid);
+        let container = (!facts.container.is_empty()).then_some(facts.container.as_str());
+        facts.pod = metadata.lookup(container, pod_uid.as_deref()).map(|view| pod_facts(&view));
+    }
+    facts
+}
+
+fn pod_facts(view: &PodView) -> PodFacts {
+    let info = &view.pod.info;
+    PodFacts {
+        namespace: info.namespace.clone(),
+        labels: info.labels.clone(),
+        annotations: info.annotations.clone(),
+        opted_out: info.opted_out(),
     }
 }
 
