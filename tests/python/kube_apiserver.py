@@ -14,7 +14,8 @@ over HTTPS, with a bearer token — and nothing else:
       owners, for the owner chain (ReplicaSet -> Deployment, Job -> CronJob)
 
 Usage: kube_apiserver.py --cert-dir DIR --token TOKEN [--port PORT]
-Prints "READY <port> <ca.pem>". The test drives it with JSON lines on stdin:
+Prints "READY <port> <ca.pem>"; the CA is kept in DIR and reused by a
+stand-in started again with the same DIR. The test drives it with JSON lines on stdin:
   {"op": "put", "object": {...}}       add or change a pod (or an owner)
   {"op": "delete", "namespace": NS, "name": NAME}
   {"op": "bookmark"}                   a BOOKMARK to every open watch
@@ -28,6 +29,7 @@ import json
 import os
 import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
@@ -51,6 +53,7 @@ def stamp(obj):
 
 
 def apply(command):
+    sys.stderr.write(f"apiserver {time.monotonic():.2f}: {command['op']}\n")
     with STATE:
         op = command["op"]
         if op == "put":
@@ -99,7 +102,7 @@ class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
     def log_message(self, fmt, *args):
-        sys.stderr.write("apiserver: " + (fmt % args) + "\n")
+        sys.stderr.write(f"apiserver {time.monotonic():.2f}: " + (fmt % args) + "\n")
 
     def reply(self, code, body):
         data = json.dumps(body).encode()
@@ -194,10 +197,17 @@ def main():
     args = parser.parse_args()
     TOKEN[0] = args.token
     os.makedirs(args.cert_dir, exist_ok=True)
-    ca = trustme.CA()
+    # The CA is kept in the directory: a restarted stand-in is the same
+    # server to its clients.
+    ca_path, key_path = os.path.join(args.cert_dir, "kube-ca.pem"), os.path.join(args.cert_dir, "kube-ca.key")
+    if os.path.exists(ca_path) and os.path.exists(key_path):
+        with open(ca_path, "rb") as cert_file, open(key_path, "rb") as key_file:
+            ca = trustme.CA.from_pem(cert_file.read(), key_file.read())
+    else:
+        ca = trustme.CA()
+        ca.cert_pem.write_to_path(ca_path)
+        ca.private_key_pem.write_to_path(key_path)
     cert = ca.issue_cert("127.0.0.1", "localhost")
-    ca_path = os.path.join(args.cert_dir, "kube-ca.pem")
-    ca.cert_pem.write_to_path(ca_path)
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     cert.configure_cert(context)
     server = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)

@@ -5,6 +5,7 @@
 //! `cargo xtask test` sets `PYTRACE_BIN` (the release binary) and
 //! `PYTRACE_PYTHON` (the virtualenv with the client SDKs) before running these.
 
+pub mod kube;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
@@ -561,6 +562,9 @@ pub enum Setting {
     Chroot(PathBuf),
     /// In a podman container (runc) of this image, sharing the host's network.
     Container(String),
+    /// As `Container`, placed where the kubelet places a pod's containers:
+    /// in the cgroup `/kubepods/burstable/pod<uid>` (the pod's uid here).
+    ContainerInPod(String, String),
 }
 
 /// An interpreter to trace: its label, its path where it runs, and where.
@@ -596,6 +600,17 @@ pub fn sid_in_container(minor: u32) -> Interpreter {
         label: format!("sid 3.{minor} (podman)"),
         python: PathBuf::from(format!("/usr/bin/python3.{minor}")),
         setting: Setting::Container(image),
+    }
+}
+
+/// Debian sid's CPython 3.`minor` in a podman container in pod `pod_uid`'s
+/// kubelet-style cgroup.
+pub fn sid_in_pod(minor: u32, pod_uid: &str) -> Interpreter {
+    let image = std::env::var("PYTRACE_SID_IMAGE").expect("PYTRACE_SID_IMAGE is unset: run with `cargo xtask test`");
+    Interpreter {
+        label: format!("sid 3.{minor} (podman, pod {pod_uid})"),
+        python: PathBuf::from(format!("/usr/bin/python3.{minor}")),
+        setting: Setting::ContainerInPod(image, pod_uid.to_owned()),
     }
 }
 
@@ -663,11 +678,14 @@ impl Setting {
                     .env("PYTRACE_TEST_MARKER", marker);
                 (command, SettingGuard::Directory(inside))
             }
-            Setting::Container(image) => {
+            Setting::Container(image) | Setting::ContainerInPod(image, _) => {
                 let cid_file = scratch_dir("container").join("cid");
                 let mut command = Command::new("podman");
+                command.args(["--runtime", "runc", "run", "--rm", "-i", "--network", "host"]);
+                if let Setting::ContainerInPod(_, uid) = self {
+                    command.arg("--cgroup-parent").arg(format!("/kubepods/burstable/pod{uid}"));
+                }
                 command
-                    .args(["--runtime", "runc", "run", "--rm", "-i", "--network", "host"])
                     .arg("--cidfile")
                     .arg(&cid_file)
                     .args(["-e", &format!("PYTRACE_TEST_MARKER={marker}")])
