@@ -158,7 +158,7 @@ pub struct RunArgs {
 /// The tracing and output flags `attach` and `run` share.
 #[derive(Args, Debug)]
 pub struct TraceArgs {
-    /// Terminal output: `pretty` (default on a terminal) or `json` (one object per line).
+    /// Terminal output: `pretty` (default on a terminal), `json` (one object per line), or `none`.
     #[arg(long, value_enum)]
     pub format: Option<Format>,
     /// Write JSON lines to FILE; the terminal then shows the pretty view.

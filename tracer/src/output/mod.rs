@@ -20,6 +20,9 @@ use summary::Summary;
 pub enum Format {
     Pretty,
     Json,
+    /// Nothing on stdout (an agent exporting over OTLP or serving
+    /// `/metrics`): only pytrace's messages, on stderr.
+    None,
 }
 
 /// Writes spans to the configured destinations and keeps the summary.

@@ -280,6 +280,7 @@ fn open_output(config: &AttachConfig) -> Result<Output, SessionError> {
         (_, Some(file)) => Output::new(Some(stdout), Some(file)),
         (Format::Pretty, None) => Output::new(Some(stdout), None),
         (Format::Json, None) => Output::new(None, Some(stdout)),
+        (Format::None, None) => Output::new(None, None),
     })
 }
 
