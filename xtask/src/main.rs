@@ -8,6 +8,7 @@
 mod bench;
 mod demo;
 mod fixtures;
+mod manifest;
 mod prices;
 mod python;
 mod setup;
@@ -50,6 +51,8 @@ enum Command {
     },
     /// Regenerate tracer/data/prices.json from LiteLLM's price table (PyPI).
     UpdatePrices,
+    /// Render the Helm chart into the plain manifest deploy/kubernetes/pytrace.yaml.
+    Manifest,
     /// Set up, build, and run every test: unit tests, root integration tests, and the quick benchmark.
     Test {
         /// Only run integration tests whose name contains this.
@@ -65,6 +68,7 @@ fn main() -> ExitCode {
         Command::Demo { seconds } => demo::run(seconds),
         Command::Test { filter } => test::run(filter.as_deref()),
         Command::UpdatePrices => prices::run(),
+        Command::Manifest => manifest::run(),
         Command::Bench { quick, only } => bench::run(quick, &only),
     };
     match result {

@@ -11,7 +11,7 @@ use crate::shell::{output, run, step, workspace_root};
 
 /// Modules the venv must import for the tests and the demo.
 const REQUIRED_MODULES: &str = "openai, anthropic, httpx, requests, aiohttp, trustme, brotli, zstandard, grpc, opentelemetry.proto, pytest, xdist, \
-     fastapi, uvicorn, uvloop, flask, gunicorn, prometheus_client";
+     fastapi, uvicorn, uvloop, flask, gunicorn, prometheus_client, helm_python, kubernetes_validate, yaml";
 
 pub fn ensure_venv() -> anyhow::Result<PathBuf> {
     let root = workspace_root();

@@ -1,0 +1,61 @@
+"""Renders pytrace's Helm chart with Helm's own engine (the helm-python-sdk
+package ships Helm's Go library) and validates every object against the
+Kubernetes schemas (kubernetes-validate, offline, strict).
+
+Usage: render_chart.py CHART_DIR [--values JSON] [--write FILE]
+Renders as release "pytrace" in namespace "pytrace" and prints one JSON
+object: {"manifest": the objects as one YAML stream, "objects": [the
+objects], "invalid": [messages], "unchecked": [kinds without a built-in
+schema]}. With --write, also writes the manifest to FILE (how
+deploy/kubernetes/pytrace.yaml is made: `cargo xtask manifest`).
+"""
+
+import argparse
+import json
+import sys
+
+import kubernetes_validate
+import yaml
+from helm_python import Chart
+
+KUBERNETES_VERSION = "1.33"
+HEADER = (
+    "# pytrace as a DaemonSet: rendered from deploy/helm/pytrace with its default values\n"
+    "# (release \"pytrace\", namespace \"pytrace\") by `cargo xtask manifest`; do not edit by hand.\n"
+    "# Install: kubectl create namespace pytrace && kubectl apply -f pytrace.yaml\n"
+)
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("chart")
+    parser.add_argument("--values", default="{}")
+    parser.add_argument("--write")
+    args = parser.parse_args()
+    chart = Chart.load(args.chart)
+    rendered = chart.render(values=json.loads(args.values), name="pytrace", namespace="pytrace", is_install=True)
+    objects, documents = [], []
+    for path in sorted(rendered):
+        if not path.endswith((".yaml", ".yml")):
+            continue
+        for document in yaml.safe_load_all(rendered[path]):
+            if document:
+                objects.append(document)
+                documents.append(f"# Source: {path}\n" + yaml.safe_dump(document, sort_keys=False))
+    invalid, unchecked = [], []
+    for obj in objects:
+        try:
+            kubernetes_validate.validate(obj, KUBERNETES_VERSION, strict=True)
+        except kubernetes_validate.SchemaNotFoundError:
+            unchecked.append(obj["kind"])
+        except kubernetes_validate.ValidationError as error:
+            invalid.append(f"{obj['kind']}/{obj['metadata']['name']}: {error.message} at {list(error.path)}")
+    manifest = HEADER + "---\n".join(documents)
+    if args.write:
+        with open(args.write, "w") as out:
+            out.write(manifest)
+    json.dump({"manifest": manifest, "objects": objects, "invalid": invalid, "unchecked": unchecked}, sys.stdout)
+
+
+if __name__ == "__main__":
+    main()
