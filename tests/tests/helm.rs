@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use integration_tests::kube::{ApiServer, NODE, kubeconfig};
-use integration_tests::{ProcessGuard, pytrace_bin, python_dir, scratch_dir, venv_python};
+use integration_tests::{ProcessGuard, python_dir, pytrace_bin, scratch_dir, venv_python};
 
 fn workspace() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_owned()
@@ -46,7 +46,8 @@ fn the_default_rendering_is_valid_least_privilege_and_equal_to_the_manifest() {
     let rendered = render(&json!({}));
     assert_eq!(rendered["invalid"], json!([]), "every object passes the Kubernetes schemas");
     assert_eq!(rendered["unchecked"], json!([]), "only built-in kinds by default");
-    let kinds: Vec<&str> = rendered["objects"].as_array().unwrap().iter().map(|o| o["kind"].as_str().unwrap()).collect();
+    let kinds: Vec<&str> =
+        rendered["objects"].as_array().unwrap().iter().map(|o| o["kind"].as_str().unwrap()).collect();
     for kind in ["DaemonSet", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Service"] {
         assert!(kinds.contains(&kind), "{kind} in {kinds:?}");
     }
@@ -66,7 +67,8 @@ fn the_default_rendering_is_valid_least_privilege_and_equal_to_the_manifest() {
     let node_name = env.iter().find(|e| e["name"] == "NODE_NAME").unwrap();
     assert_eq!(node_name["valueFrom"]["fieldRef"]["fieldPath"], "spec.nodeName", "the downward API");
     let mounts = container(&rendered)["volumeMounts"].as_array().unwrap();
-    for (path, read_only) in [("/sys/kernel/tracing", true), ("/sys/fs/cgroup", true), ("/var/lib/pytrace/spool", false)]
+    for (path, read_only) in
+        [("/sys/kernel/tracing", true), ("/sys/fs/cgroup", true), ("/var/lib/pytrace/spool", false)]
     {
         let mount = mounts.iter().find(|m| m["mountPath"] == path).unwrap_or_else(|| panic!("{path} mounted"));
         assert_eq!(mount["readOnly"].as_bool().unwrap_or(false), read_only, "{path}");
@@ -170,7 +172,9 @@ fn the_daemonset_s_command_runs() {
     let mut seen = Vec::new();
     while !seen.iter().any(|l: &String| l.contains("Kubernetes: watching the 1 pods of node")) {
         let left = deadline.saturating_duration_since(Instant::now());
-        seen.push(lines.recv_timeout(left).unwrap_or_else(|_| panic!("the DaemonSet's command did not start: {seen:?}")));
+        seen.push(
+            lines.recv_timeout(left).unwrap_or_else(|_| panic!("the DaemonSet's command did not start: {seen:?}")),
+        );
     }
     let url = seen.iter().find_map(|l| l.strip_prefix("pytrace: serving /metrics, /healthz and /readyz on ")).unwrap();
     let readyz = Command::new(venv_python())

@@ -8,6 +8,7 @@
 mod bench;
 mod demo;
 mod fixtures;
+mod image;
 mod manifest;
 mod prices;
 mod python;
@@ -53,6 +54,8 @@ enum Command {
     UpdatePrices,
     /// Render the Helm chart into the plain manifest deploy/kubernetes/pytrace.yaml.
     Manifest,
+    /// Build pytrace's container image localhost/pytrace:<version> (podman, no registry needed).
+    Image,
     /// Set up, build, and run every test: unit tests, root integration tests, and the quick benchmark.
     Test {
         /// Only run integration tests whose name contains this.
@@ -69,6 +72,7 @@ fn main() -> ExitCode {
         Command::Test { filter } => test::run(filter.as_deref()),
         Command::UpdatePrices => prices::run(),
         Command::Manifest => manifest::run(),
+        Command::Image => image::run(),
         Command::Bench { quick, only } => bench::run(quick, &only),
     };
     match result {

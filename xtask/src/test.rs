@@ -30,6 +30,7 @@ pub fn run(filter: Option<&str>) -> anyhow::Result<()> {
     setup::ensure_chromium()?;
     let fixtures = fixtures::ensure()?;
     shell::build_release(&env)?;
+    let image = crate::image::build(&env)?;
     step("integration tests (root): real Python clients traced by pytrace");
     let mut command = Command::new("cargo");
     command
@@ -43,7 +44,8 @@ pub fn run(filter: Option<&str>) -> anyhow::Result<()> {
         .env("PYTRACE_INTERPRETERS", python::test_interpreters())
         .env("PYTRACE_SID_ROOTFS", &fixtures.sid_rootfs)
         .env("PYTRACE_SID_IMAGE", &fixtures.sid_image)
-        .env("CONTAINERS_CONF", &fixtures.containers_conf);
+        .env("CONTAINERS_CONF", &fixtures.containers_conf)
+        .env("PYTRACE_IMAGE", &image);
     let mut result = shell::run_tests(&mut command, &mut counts);
     if result.is_ok() && filter.is_none() {
         step("benchmarks, quick mode: every workload and configuration must run (timings not asserted)");

@@ -1,0 +1,52 @@
+//! `cargo xtask image`: pytrace's container image, built here, where no
+//! container registry can be reached: the runtime base is a Debian bookworm
+//! root file system made with `debootstrap` and imported with `podman
+//! import` (cached with the test fixtures), given to deploy/Dockerfile as
+//! `BASE`; its `prebuilt` stage takes the release binary built on the host.
+//! The result is `localhost/pytrace:<version>`, the image the Helm chart names.
+
+use std::process::Command;
+
+use anyhow::Context as _;
+
+use crate::fixtures;
+use crate::shell::{self, step, workspace_root};
+
+/// The image's name: the chart's default repository and appVersion.
+pub fn name() -> String {
+    format!("localhost/pytrace:{}", env!("CARGO_PKG_VERSION"))
+}
+
+/// Builds the image from the release binary (built if needed); returns its name.
+pub fn build(env: &crate::setup::Environment) -> anyhow::Result<String> {
+    let (base, containers_conf) = fixtures::ensure_runtime_base()?;
+    shell::build_release(env)?;
+    let context = workspace_root().join("target/image");
+    std::fs::create_dir_all(&context)?;
+    std::fs::copy(shell::pytrace_binary(), context.join("pytrace")).context("copying the binary into the context")?;
+    let image = name();
+    step(&format!("building the image {image} (podman build, base {base})"));
+    shell::run(
+        fixtures::podman(&containers_conf)
+            .args(["build", "--target", "prebuilt", "--build-arg"])
+            .arg(format!("BASE={base}"))
+            .args(["--tag", &image, "--file"])
+            .arg(workspace_root().join("deploy/Dockerfile"))
+            .arg(&context),
+    )?;
+    Ok(image)
+}
+
+pub fn run() -> anyhow::Result<()> {
+    shell::require_root("building the image")?;
+    let env = crate::setup::run()?;
+    let image = build(&env)?;
+    let size = Command::new("podman")
+        .args(["image", "inspect", "--format", "{{.Size}}", &image])
+        .output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_default();
+    step(&format!("{image} built ({size} bytes); push it to your registry and set image.repository in the chart"));
+    Ok(())
+}
