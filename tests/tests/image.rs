@@ -5,8 +5,6 @@
 //! `pytrace doctor` passes inside it, and `pytrace node` inside it traces a
 //! Python process on the host.
 
-#![expect(clippy::unwrap_used, reason = "a test fails loudly on an unexpected value")]
-
 use std::process::{Command, Stdio};
 
 use serde_json::Value;

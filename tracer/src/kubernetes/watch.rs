@@ -120,3 +120,73 @@ impl Owners {
         parent
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::{Request, Response};
+    use kube::client::Body;
+
+    /// An API server that answers each expected path with `(status, body)`, in order.
+    fn api_server(answers: Vec<(&'static str, u16, serde_json::Value)>) -> (Client, tokio::task::JoinHandle<()>) {
+        let (service, mut handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+        let server = tokio::spawn(async move {
+            for (path, status, body) in answers {
+                let (request, respond) = handle.next_request().await.expect("a request");
+                assert_eq!(request.uri().path(), path);
+                let response = Response::builder().status(status).body(Body::from(body.to_string().into_bytes()));
+                respond.send_response(response.unwrap());
+            }
+        });
+        (Client::new(service, "default"), server)
+    }
+
+    fn owner(kind: &str, name: &str) -> Owner {
+        Owner { kind: kind.into(), name: name.into() }
+    }
+
+    fn owned_by(kind: &str, name: &str, api_version: &str, owner_kind: &str, owner_name: &str) -> serde_json::Value {
+        serde_json::json!({
+            "apiVersion": api_version, "kind": kind,
+            "metadata": {"name": name, "namespace": "shop", "ownerReferences": [
+                {"apiVersion": "apps/v1", "kind": owner_kind, "name": owner_name, "uid": "u", "controller": true}]},
+        })
+    }
+
+    #[tokio::test]
+    async fn follows_replica_sets_and_jobs_to_their_workloads_once() {
+        let (client, server) = api_server(vec![
+            (
+                "/apis/apps/v1/namespaces/shop/replicasets/checkout-7d9f",
+                200,
+                owned_by("ReplicaSet", "checkout-7d9f", "apps/v1", "Deployment", "checkout"),
+            ),
+            (
+                "/apis/batch/v1/namespaces/shop/jobs/report-28",
+                200,
+                owned_by("Job", "report-28", "batch/v1", "CronJob", "report"),
+            ),
+        ]);
+        let mut owners = Owners { client, cache: HashMap::new() };
+        let deployment = owners.workload("shop", &owner("ReplicaSet", "checkout-7d9f")).await;
+        assert_eq!((deployment.kind.as_str(), deployment.name.as_str()), ("Deployment", "checkout"));
+        // Asked again: from the cache (the server expects no third request).
+        assert_eq!(owners.workload("shop", &owner("ReplicaSet", "checkout-7d9f")).await, deployment);
+        let cron = owners.workload("shop", &owner("Job", "report-28")).await;
+        assert_eq!((cron.kind.as_str(), cron.name.as_str()), ("CronJob", "report"));
+        let stateful = owners.workload("shop", &owner("StatefulSet", "db")).await;
+        assert_eq!((stateful.kind.as_str(), stateful.name.as_str()), ("StatefulSet", "db"), "no lookup needed");
+        server.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn an_owner_that_cannot_be_read_is_the_workload_itself() {
+        let not_found = serde_json::json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                                           "message": "not found", "reason": "NotFound", "code": 404});
+        let (client, server) = api_server(vec![("/apis/apps/v1/namespaces/shop/replicasets/orphan-1", 404, not_found)]);
+        let mut owners = Owners { client, cache: HashMap::new() };
+        let workload = owners.workload("shop", &owner("ReplicaSet", "orphan-1")).await;
+        assert_eq!((workload.kind.as_str(), workload.name.as_str()), ("ReplicaSet", "orphan-1"));
+        server.await.unwrap();
+    }
+}
