@@ -9,8 +9,12 @@ use std::io::Read;
 
 use flate2::{Decompress, FlushDecompress, Status};
 
-/// Largest decoded body produced; more is an error, not an allocation.
-pub const MAX_DECODED: u64 = 64 * 1024 * 1024;
+/// Largest decoded body produced — the size of body kept undecoded; more
+/// is an error, not an allocation (a decompression bomb).
+pub const MAX_DECODED: u64 = super::body::BODY_KEEP_LIMIT as u64;
+
+/// Content encodings undone at most (`identity` aside): more is refused.
+pub const MAX_LAYERS: usize = 2;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ContentDecodeError {
@@ -20,16 +24,20 @@ pub enum ContentDecodeError {
     Corrupt { encoding: String, reason: String },
     #[error("decoded body exceeds {MAX_DECODED} bytes")]
     TooLarge,
+    #[error("{0} content encodings stacked; at most {MAX_LAYERS} are undone")]
+    TooManyLayers(usize),
 }
 
 /// Decodes `body` through the listed encodings (as sent: applied in order,
 /// so they are undone in reverse).
 pub fn decode(encodings: &[String], body: &[u8]) -> Result<Vec<u8>, ContentDecodeError> {
+    let layers: Vec<&String> = encodings.iter().filter(|e| *e != "identity").collect();
+    if layers.len() > MAX_LAYERS {
+        return Err(ContentDecodeError::TooManyLayers(layers.len()));
+    }
     let mut data = body.to_vec();
-    for encoding in encodings.iter().rev() {
-        if encoding != "identity" {
-            data = decode_one(encoding, &data)?;
-        }
+    for encoding in layers.into_iter().rev() {
+        data = decode_one(encoding, &data)?;
     }
     Ok(data)
 }
@@ -202,6 +210,18 @@ mod tests {
         let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
         gz.write_all(&vec![0u8; (MAX_DECODED + 10) as usize]).unwrap();
         assert_eq!(decode(&enc(&["gzip"]), &gz.finish().unwrap()), Err(ContentDecodeError::TooLarge));
+    }
+
+    #[test]
+    fn at_most_two_layers_are_undone_and_identity_is_no_layer() {
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gz.write_all(TEXT).unwrap();
+        let once = gz.finish().unwrap();
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gz.write_all(&once).unwrap();
+        let twice = gz.finish().unwrap();
+        assert_eq!(decode(&enc(&["gzip", "identity", "gzip", "identity"]), &twice).unwrap(), TEXT);
+        assert_eq!(decode(&enc(&["gzip", "gzip", "gzip"]), &twice), Err(ContentDecodeError::TooManyLayers(3)));
     }
 
     #[test]

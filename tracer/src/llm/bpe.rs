@@ -9,10 +9,20 @@
 //! tokens, then into pieces by the encoding's pre-tokenizer pattern; a piece
 //! that is a token counts one, any other is merged pair by pair, lowest rank
 //! first, and counts the parts that remain.
+//!
+//! The work is linear in the text, whatever the text: special tokens are
+//! found in one pass (Aho-Corasick), merging is windowed, and a text longer
+//! than [`EXACT_LIMIT`] is counted exactly up to it and the rest
+//! extrapolated at the same rate (an estimate either way) — a crafted
+//! response must not hold up the thread that drains the kernel's events.
 
 use std::sync::OnceLock;
 
+use aho_corasick::{AhoCorasick, MatchKind};
 use fancy_regex::Regex;
+
+/// Bytes of a text counted exactly; beyond, the count is extrapolated.
+pub const EXACT_LIMIT: usize = 64 * 1024;
 
 /// Pieces longer than this are merged window by window: merging is
 /// quadratic in a piece's length, and a piece this long (a run of
@@ -40,7 +50,7 @@ pub const CL100K_PATTERN: &str = concat!(
 pub struct Encoding {
     ranks: RankTable,
     pieces: Regex,
-    specials: &'static [&'static str],
+    specials: AhoCorasick,
 }
 
 impl Encoding {
@@ -66,20 +76,36 @@ impl Encoding {
     fn new(table: &'static [u8], pattern: &str, specials: &'static [&'static str]) -> Self {
         #[expect(clippy::expect_used, reason = "a constant pattern, compiled in every test run")]
         let pieces = Regex::new(pattern).expect("the pre-tokenizer pattern compiles");
+        #[expect(clippy::expect_used, reason = "constant literals, built in every test run")]
+        let specials = AhoCorasick::builder()
+            .match_kind(MatchKind::LeftmostFirst)
+            .build(specials)
+            .expect("the special tokens make an automaton");
         Self { ranks: RankTable::new(table), pieces, specials }
     }
 
     /// Tokens in `text`, special tokens (`<|endoftext|>`, …) counting one each.
     pub fn count(&self, text: &str) -> usize {
-        let mut rest = text;
-        let mut tokens = 0;
-        while let Some((at, special)) =
-            self.specials.iter().filter_map(|s| rest.find(s).map(|at| (at, s.len()))).min_by_key(|&(at, _)| at)
-        {
-            tokens += self.count_ordinary(&rest[..at]) + 1;
-            rest = &rest[at + special..];
+        if text.len() <= EXACT_LIMIT {
+            return self.count_exactly(text);
         }
-        tokens + self.count_ordinary(rest)
+        let mut end = EXACT_LIMIT;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        let counted = self.count_exactly(&text[..end]);
+        (counted as f64 * text.len() as f64 / end as f64).round() as usize
+    }
+
+    /// Special tokens count one each; the text between them is split and merged.
+    fn count_exactly(&self, text: &str) -> usize {
+        let mut tokens = 0;
+        let mut start = 0;
+        for special in self.specials.find_iter(text) {
+            tokens += self.count_ordinary(&text[start..special.start()]) + 1;
+            start = special.end();
+        }
+        tokens + self.count_ordinary(&text[start..])
     }
 
     fn count_ordinary(&self, text: &str) -> usize {
@@ -236,6 +262,28 @@ mod tests {
     #[test]
     fn the_pattern_is_tiktokens() {
         assert_eq!(O200K_PATTERN, tiktoken_rs::O200K_BASE_PAT_STR);
+    }
+
+    #[test]
+    fn repeated_special_tokens_count_one_each() {
+        // The hostile stream of the hardening issue: tens of thousands of
+        // special tokens used to cost a scan of the rest of the text each.
+        let text = "<|endoftext|>".repeat(4_000);
+        assert_eq!(Encoding::o200k().count(&text), 4_000);
+        assert_eq!(Encoding::cl100k().count(&format!("a{text}b")), 4_002);
+    }
+
+    #[test]
+    fn a_text_beyond_the_exact_limit_is_extrapolated_from_its_first_part() {
+        let encoding = Encoding::o200k();
+        let text = "The quick brown fox <|endoftext|> jumps over the lazy dog. ".repeat(20_000);
+        assert!(text.len() > 10 * EXACT_LIMIT);
+        let prefix = encoding.count(&text[..EXACT_LIMIT]);
+        let expected = (prefix as f64 * text.len() as f64 / EXACT_LIMIT as f64).round() as usize;
+        assert_eq!(encoding.count(&text), expected, "only the first {EXACT_LIMIT} bytes are merged");
+        // Close to the exact count: the text is uniform.
+        let exact = encoding.count_exactly(&text);
+        assert!(expected.abs_diff(exact) * 100 < exact, "{expected} vs {exact}");
     }
 
     #[test]

@@ -58,9 +58,19 @@ pub fn analyze(exchange: &Exchange) -> Option<LlmCall> {
     let host = request.headers.get("host").or_else(|| exchange.connection.server_name.clone()).unwrap_or_default();
     // Method, host and path first: ordinary traffic never has its body decoded.
     detect::detect(&request.method, &host, &request.target, None)?;
-    let request_json = decoded(&request.headers, &exchange.request_body).and_then(|b| serde_json::from_slice(&b).ok());
+    let mut undecodable = None;
+    let mut read = |headers: &Headers, body: &Body| match decoded(headers, body) {
+        Ok(bytes) => bytes,
+        Err(error) => {
+            undecodable.get_or_insert_with(|| error.to_string());
+            None
+        }
+    };
+    let request_json = read(&request.headers, &exchange.request_body).and_then(|b| serde_json::from_slice(&b).ok());
+    let response_body = exchange.response.as_ref().and_then(|head| read(&head.headers, &exchange.response_body));
     let detected = detect::detect(&request.method, &host, &request.target, request_json.as_ref())?;
     let mut call = LlmCall::new(detected.provider, operation(detected.api));
+    call.undecodable = undecodable;
     call.retry_count = request.headers.get("x-stainless-retry-count").and_then(|v| v.parse().ok());
     if let Some(body) = &request_json {
         match detected.api {
@@ -82,7 +92,7 @@ pub fn analyze(exchange: &Exchange) -> Option<LlmCall> {
     }
     if let Some(head) = &exchange.response {
         let compressed = !head.headers.tokens("content-encoding").iter().all(|e| e == "identity");
-        let body = decoded(&head.headers, &exchange.response_body).unwrap_or_default();
+        let body = response_body.unwrap_or_default();
         let arrivals = if compressed { &[][..] } else { &exchange.response_body.arrivals[..] };
         let response = Response { status: head.status, headers: &head.headers, body: &body, arrivals };
         match detected.api {
@@ -110,11 +120,11 @@ fn operation(api: Api) -> &'static str {
 }
 
 /// The captured body, content-decoded; `None` when bytes are missing.
-fn decoded(headers: &Headers, body: &Body) -> Option<Vec<u8>> {
+fn decoded(headers: &Headers, body: &Body) -> Result<Option<Vec<u8>>, encoding::ContentDecodeError> {
     if !body.is_whole() {
-        return None;
+        return Ok(None);
     }
-    encoding::decode(&headers.tokens("content-encoding"), &body.kept).ok()
+    encoding::decode(&headers.tokens("content-encoding"), &body.kept).map(Some)
 }
 
 /// Copies request parameters found at JSON `pointer`s into `call.params`.

@@ -63,6 +63,8 @@ pub struct LlmCall {
     pub output_text: String,
     /// `x-stainless-retry-count` (openai and anthropic SDKs).
     pub retry_count: Option<u64>,
+    /// Why a body could not be read (an encoding refused or corrupt).
+    pub undecodable: Option<String>,
     /// The stream's terminal event arrived (`[DONE]`, `message_stop`,
     /// `response.completed`, `done: true`, a finish reason): the call is
     /// complete even if the client closed the connection before the HTTP

@@ -16,6 +16,8 @@ pub struct Counters {
     pub spans_client: u64,
     pub spans_server: u64,
     pub spans_internal: u64,
+    /// LLM calls whose body could not be read (`pytrace.body.undecodable`).
+    pub bodies_undecodable: u64,
     pub events_received: u64,
     pub events_lost: u64,
     pub events_undecodable: u64,
@@ -164,6 +166,9 @@ impl Summary {
         }
         if span.attributes.get(sc::PYTRACE_INCOMPLETE).is_some() {
             self.counters.spans_incomplete += 1;
+        }
+        if span.attributes.get(sc::PYTRACE_BODY_UNDECODABLE).is_some() {
+            self.counters.bodies_undecodable += 1;
         }
         let Some(method) = span.attributes.str(sc::HTTP_REQUEST_METHOD).map(str::to_owned) else {
             return; // a function span: no endpoint

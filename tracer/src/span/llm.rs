@@ -40,6 +40,9 @@ pub fn enrich(span: &mut Span, call: &LlmCall, exchange_start_ns: u64, prices: &
     for (key, value) in &call.params {
         a.set(key, value.clone());
     }
+    if let Some(why) = &call.undecodable {
+        a.set(sc::PYTRACE_BODY_UNDECODABLE, why.as_str());
+    }
     if let Some(retries) = call.retry_count {
         a.set(sc::PYTRACE_RETRY_COUNT, retries);
     }

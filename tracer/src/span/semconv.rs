@@ -90,6 +90,9 @@ pub const PYTRACE_TOOL_CALL_NAMES: &str = "pytrace.gen_ai.tool_call.names";
 pub const PYTRACE_ERROR_MESSAGE: &str = "pytrace.gen_ai.error.message";
 /// `x-stainless-retry-count`: the SDK's retry number for this request.
 pub const PYTRACE_RETRY_COUNT: &str = "pytrace.gen_ai.request.retry_count";
+/// Why a body was not read: its content encoding was refused (too many
+/// layers, too large decoded) or corrupt.
+pub const PYTRACE_BODY_UNDECODABLE: &str = "pytrace.body.undecodable";
 /// Seconds from the request's first byte written to the response's first byte read.
 pub const PYTRACE_TIME_TO_FIRST_BYTE: &str = "pytrace.http.time_to_first_byte";
 /// The exchange was reported before its response completed.
