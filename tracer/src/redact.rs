@@ -1,7 +1,9 @@
 //! Secret redaction. API keys and credentials must never leave the host in
 //! any output, so every string that may carry one passes through here:
-//! URLs (userinfo, key-like query parameters), header values, and the traced
-//! process's command line.
+//! URLs (userinfo, credential query parameters, path segments shaped like
+//! tokens — provider keys, Slack, GitHub, GitLab and AWS tokens, Telegram
+//! bot tokens, webhook secrets), header values, and command lines (the
+//! traced process's, and `pytrace run`'s command in every report).
 
 /// Headers whose values are credentials.
 pub const SECRET_HEADERS: &[&str] =
@@ -14,15 +16,27 @@ const SECRET_QUERY_PARAMS: &[&str] = &[
     "apikey",
     "api-key",
     "access_token",
+    "refresh_token",
+    "id_token",
+    "private_token",
     "token",
+    "client_secret",
+    "secret",
+    "password",
+    "passwd",
+    "pwd",
+    "auth",
+    "code",
     "sig",
     "signature",
     "x-goog-signature",
+    "x-goog-credential",
     "awsaccesskeyid",
-    "x-amz-signature",
-    "x-amz-credential",
-    "x-amz-security-token",
 ];
+
+/// Query parameters with these prefixes are credentials too (AWS SigV4
+/// presigned URLs: `X-Amz-Signature`, `X-Amz-Credential`, …).
+const SECRET_QUERY_PREFIXES: &[&str] = &["x-amz-"];
 
 pub const REDACTED: &str = "REDACTED";
 
@@ -41,7 +55,7 @@ pub fn redact_url(url: &str) -> String {
         Some((p, q)) => (p, Some(q)),
         None => (before_fragment, None),
     };
-    let mut out = redact_userinfo(path);
+    let mut out = redact_path_tokens(&redact_userinfo(path));
     if let Some(query) = query {
         out.push('?');
         let params: Vec<String> = query
@@ -61,8 +75,29 @@ pub fn redact_url(url: &str) -> String {
 }
 
 fn is_secret_param(name: &str) -> bool {
-    let name = percent_decode_lossy(name);
-    SECRET_QUERY_PARAMS.iter().any(|p| p.eq_ignore_ascii_case(&name))
+    let name = percent_decode_lossy(name).to_ascii_lowercase();
+    SECRET_QUERY_PARAMS.iter().any(|p| *p == name) || SECRET_QUERY_PREFIXES.iter().any(|p| name.starts_with(p))
+}
+
+/// Path segments that are tokens: shaped like a key ([`looks_like_key`]), a
+/// Telegram bot token (`bot123456:ABC…`), or the secret parts of Slack
+/// (`/services/T…/B…/<secret>`) and Discord (`/webhooks/<id>/<secret>`)
+/// webhook paths.
+fn redact_path_tokens(path: &str) -> String {
+    let segments: Vec<&str> = path.split('/').collect();
+    let after = |i: usize, name: &str, gap: usize| i >= gap && segments[i - gap].eq_ignore_ascii_case(name);
+    segments
+        .iter()
+        .enumerate()
+        .map(|(i, segment)| {
+            let bot_token = segment.strip_prefix("bot").and_then(|t| t.split_once(':')).is_some_and(|(id, secret)| {
+                !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()) && secret.len() >= 20
+            });
+            let webhook_secret = after(i, "services", 3) || (after(i, "webhooks", 2) && segment.len() >= 20);
+            if looks_like_key(segment) || bot_token || webhook_secret { REDACTED } else { segment }
+        })
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 /// Decodes `%XX` escapes; invalid escapes and bytes are kept as they are.
@@ -94,6 +129,13 @@ fn redact_userinfo(path: &str) -> String {
         Some(at) => format!("{}{REDACTED}:{REDACTED}@{}", &path[..authority_start], &path[authority_start + at + 1..]),
         None => path.to_owned(),
     }
+}
+
+/// A URL to show to people: no userinfo, no query, no fragment (an
+/// endpoint's credentials sit there).
+pub fn endpoint_for_display(url: &str) -> String {
+    let without = url.split(['?', '#']).next().unwrap_or_default();
+    redact_userinfo(without)
 }
 
 /// Words that mark a command-line option or environment-style assignment as
@@ -134,10 +176,36 @@ pub fn redact_command_args(args: &[String]) -> Vec<String> {
     out
 }
 
-/// Provider API keys have recognisable prefixes.
+/// API keys and tokens with recognisable prefixes: providers' (OpenAI,
+/// Anthropic, Google, xAI, Groq, Hugging Face, Langfuse), Slack's, GitHub's,
+/// GitLab's and AWS access key ids.
 fn looks_like_key(arg: &str) -> bool {
-    const PREFIXES: &[&str] = &["sk-", "sk_", "AIza", "xai-", "gsk_", "hf_", "pk-lf-", "sk-lf-"];
-    arg.len() >= 20 && !arg.contains(char::is_whitespace) && PREFIXES.iter().any(|p| arg.starts_with(p))
+    const PREFIXES: &[&str] = &[
+        "sk-",
+        "sk_",
+        "AIza",
+        "xai-",
+        "gsk_",
+        "hf_",
+        "pk-lf-",
+        "sk-lf-",
+        "xoxb-",
+        "xoxp-",
+        "xoxa-",
+        "xoxr-",
+        "xoxs-",
+        "xapp-",
+        "ghp_",
+        "gho_",
+        "ghu_",
+        "ghs_",
+        "ghr_",
+        "github_pat_",
+        "glpat-",
+        "AKIA",
+        "ASIA",
+    ];
+    arg.len() >= 16 && !arg.contains(char::is_whitespace) && PREFIXES.iter().any(|p| arg.starts_with(p))
 }
 
 #[cfg(test)]
@@ -153,6 +221,31 @@ mod tests {
         assert_eq!(redact_url("https://u:p@host/x?a=1"), "https://REDACTED:REDACTED@host/x?a=1");
         assert_eq!(redact_url("/a?%6Bey=s"), "/a?%6Bey=REDACTED");
         assert_eq!(redact_url("/plain"), "/plain");
+    }
+
+    #[test]
+    fn redacts_credential_parameters_and_token_shaped_path_segments() {
+        for name in ["client_secret", "password", "passwd", "refresh_token", "private_token", "id_token", "X-Amz-Date2"]
+        {
+            let url = format!("https://h/x?a=1&{name}=s3cr3t");
+            assert_eq!(redact_url(&url), format!("https://h/x?a=1&{name}=REDACTED"), "{name}");
+        }
+        assert_eq!(
+            redact_url("https://api.telegram.org/bot123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw/sendMessage"),
+            "https://api.telegram.org/REDACTED/sendMessage"
+        );
+        assert_eq!(
+            redact_url("https://hooks.slack.com/services/T000/B000/XXXXXXXXXXXXXXXXXXXXXXXX"),
+            "https://hooks.slack.com/services/T000/B000/REDACTED"
+        );
+        assert_eq!(
+            redact_url("https://discord.com/api/webhooks/1234567/abcdefghijklmnopqrstuvwxyz0123"),
+            "https://discord.com/api/webhooks/1234567/REDACTED"
+        );
+        assert_eq!(redact_url("/v1/keys/sk-proj-abcdefghijklmnopqrst/usage"), "/v1/keys/REDACTED/usage");
+        assert_eq!(redact_url("/repos/ghp_abcdefghijklmnopqrstuvwxyz0123456789"), "/repos/REDACTED");
+        assert_eq!(redact_url("/v1/chat/completions"), "/v1/chat/completions", "ordinary paths stay");
+        assert_eq!(redact_url("/bot/help"), "/bot/help");
     }
 
     #[test]
@@ -185,6 +278,15 @@ mod tests {
                 "gpt"
             ]
         );
+    }
+
+    #[test]
+    fn endpoints_are_shown_without_credentials() {
+        assert_eq!(
+            endpoint_for_display("https://user:pw@collector:4318/v1/traces?token=abc#x"),
+            "https://REDACTED:REDACTED@collector:4318/v1/traces"
+        );
+        assert_eq!(endpoint_for_display("http://collector:4317"), "http://collector:4317");
     }
 
     #[test]

@@ -194,7 +194,10 @@ impl Delivery {
     fn mark_unreachable(&mut self, reason: &str) {
         if self.healthy {
             let spool = self.spool.lock().map(|s| s.path().display().to_string()).unwrap_or_default();
-            eprintln!("pytrace: OTLP: cannot deliver to {}: {reason}; keeping spans in {spool}", self.traces.url());
+            eprintln!(
+                "pytrace: OTLP: cannot deliver to {}: {reason}; keeping spans in {spool}",
+                crate::redact::endpoint_for_display(self.traces.url())
+            );
         }
         self.healthy = false;
     }
@@ -240,7 +243,10 @@ impl Delivery {
                 Ok(Some(batch)) => batch,
                 Ok(None) => {
                     if !self.healthy {
-                        eprintln!("pytrace: OTLP: the collector at {} is back; the spool is sent", self.traces.url());
+                        eprintln!(
+                            "pytrace: OTLP: the collector at {} is back; the spool is sent",
+                            crate::redact::endpoint_for_display(self.traces.url())
+                        );
                         self.healthy = true;
                     }
                     return true;

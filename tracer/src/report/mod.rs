@@ -107,7 +107,8 @@ impl RunReport {
                 || budget.allow_hosts.iter().any(|pattern| wildmatch::WildMatch::new(pattern).matches(host))
         };
         Self {
-            command: command.to_vec(),
+            // Secrets passed on the command line never reach a report.
+            command: crate::redact::redact_command_args(command),
             exit_code,
             models,
             routes: summary.spending_routes().cloned().collect(),

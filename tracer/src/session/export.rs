@@ -39,7 +39,10 @@ impl ExportSession {
             otlp::config::Protocol::Grpc => "gRPC",
             otlp::config::Protocol::HttpProtobuf => "HTTP/protobuf",
         };
-        eprintln!("pytrace: exporting spans and metrics over OTLP ({protocol}) to {}", otlp_config.traces.url);
+        eprintln!(
+            "pytrace: exporting spans and metrics over OTLP ({protocol}) to {}",
+            crate::redact::endpoint_for_display(&otlp_config.traces.url)
+        );
         if waiting > 0 {
             eprintln!(
                 "pytrace: {waiting} spans from an earlier run wait in {}; sending them first",
@@ -100,7 +103,8 @@ impl ExportSession {
         if counters.spans_waiting > 0 {
             eprintln!(
                 "pytrace: the collector at {} could not be reached; {} spans wait in the spool for the next run",
-                self.config.traces.url, counters.spans_waiting
+                crate::redact::endpoint_for_display(&self.config.traces.url),
+                counters.spans_waiting
             );
         }
         pipeline.output.summary.counters.otlp = Some(counters);

@@ -98,7 +98,11 @@ impl TargetSource {
     pub fn announce(&self, targets: usize) {
         match self {
             Self::Command(launch) => {
-                eprintln!("pytrace: running {:?} (PID {}) and its children", launch.command.join(" "), launch.held.pid)
+                eprintln!(
+                    "pytrace: running {:?} (PID {}) and its children",
+                    crate::redact::redact_command_args(&launch.command).join(" "),
+                    launch.held.pid
+                )
             }
             Self::Pids(_) => eprintln!("pytrace: tracing {targets} process(es); press Ctrl-C to stop"),
             Self::Host(..) => eprintln!(
