@@ -170,9 +170,26 @@ pub fn redact_command_args(args: &[String]) -> Vec<String> {
         } else if looks_like_key(arg) {
             out.push(REDACTED.to_owned());
         } else {
-            out.push(arg.clone());
+            out.push(redact_urls_in(arg));
         }
     }
+    out
+}
+
+/// Redacts every `http://`/`https://` URL inside a longer text (a script
+/// passed with `-c`, say) as [`redact_url`] does.
+pub fn redact_urls_in(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find("http://").into_iter().chain(rest.find("https://")).min() {
+        out.push_str(&rest[..start]);
+        let url = &rest[start..];
+        let end =
+            url.find(|c: char| c.is_whitespace() || matches!(c, '\'' | '"' | '<' | '>' | '`')).unwrap_or(url.len());
+        out.push_str(&redact_url(&url[..end]));
+        rest = &url[end..];
+    }
+    out.push_str(rest);
     out
 }
 
@@ -278,6 +295,17 @@ mod tests {
                 "gpt"
             ]
         );
+    }
+
+    #[test]
+    fn urls_inside_arguments_are_redacted() {
+        let script = "urlopen('https://h/x?password=hunter2&q=1'); get(\"http://u:p@h/y\")";
+        assert_eq!(
+            redact_urls_in(script),
+            "urlopen('https://h/x?password=REDACTED&q=1'); get(\"http://REDACTED:REDACTED@h/y\")"
+        );
+        let args = vec!["python".to_owned(), "-c".to_owned(), script.to_owned()];
+        assert!(!redact_command_args(&args).concat().contains("hunter2"));
     }
 
     #[test]
