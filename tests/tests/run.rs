@@ -293,3 +293,56 @@ fn secrets_on_the_command_line_and_in_urls_reach_no_report() {
     }
     assert!(outputs[3].1.contains("REDACTED"), "the command is shown, redacted: {}", outputs[3].1);
 }
+
+/// Captured strings that would break a report — an HTML comment opener and
+/// a script end tag, the template's own placeholder, pipes and backticks —
+/// leave the HTML report whole in headless Chromium and the Markdown table
+/// intact.
+#[test]
+fn hostile_strings_in_captured_urls_leave_the_reports_whole() {
+    let server = Server::https();
+    let dir = scratch_dir("run-hostile");
+    let (md, html) = (dir.join("summary.md"), dir.join("report.html"));
+    let python = venv_python();
+    let hostile = "<!--<script>{{TITLE}}</script>|`x`";
+    let code = format!(
+        "import http.client, ssl, sys\n\
+         conn = http.client.HTTPSConnection('localhost', {}, context=ssl.create_default_context(cafile=sys.argv[1]))\n\
+         conn.request('GET', '/status/500?q={hostile}')\n\
+         conn.getresponse().read()",
+        server.port
+    );
+    let ca = server.ca.as_ref().unwrap().to_str().unwrap().to_owned();
+    let run = pytrace_run(
+        &["--summary-md", md.to_str().unwrap(), "--report-html", html.to_str().unwrap()],
+        &[python.to_str().unwrap(), "-c", &code, &ca],
+        &[],
+    );
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    assert_eq!(run.spans.len(), 1, "{}", run.json_text);
+
+    let markdown = std::fs::read_to_string(&md).unwrap();
+    let row =
+        markdown.lines().find(|l| l.starts_with("| ") && l.contains("/status/500")).expect("the failed call is listed");
+    assert_eq!(row.matches(" | ").count() + 1, 6, "six cells, no pipe breaks the row: {row}");
+    // Inside a code span Markdown shows HTML as text; outside, none may remain.
+    let outside_code: String = row.split('`').step_by(2).collect();
+    assert!(!outside_code.contains('<'), "HTML only as code: {row}");
+
+    let chromium = ["chromium", "chromium-browser"]
+        .into_iter()
+        .find(|name| Command::new(name).arg("--version").output().is_ok_and(|o| o.status.success()))
+        .expect("headless Chromium (`cargo xtask setup` installs it)");
+    let url = format!("file://{}", html.display());
+    let dom = Command::new(chromium)
+        .args(["--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=5000", "--dump-dom", &url])
+        .output()
+        .unwrap();
+    let dom = String::from_utf8_lossy(&dom.stdout);
+    let bars = dom
+        .match_indices("data-index=\"")
+        .filter(|(at, m)| dom[at + m.len()..].starts_with(|c: char| c.is_ascii_digit()))
+        .count();
+    assert_eq!(bars, 1, "the report is drawn: {dom}");
+    assert!(dom.contains("&lt;!--&lt;script&gt;{{TITLE}}&lt;/script&gt;"), "shown as text, not parsed: {dom}");
+}

@@ -76,7 +76,7 @@ impl Output {
             self.json = None;
         }
         if let Some(w) = &mut self.pretty
-            && writeln!(w, "{}", pretty::span_line(span)).is_err()
+            && writeln!(w, "{}", pretty::printable(&pretty::span_line(span))).is_err()
         {
             self.pretty = None;
         }
@@ -100,7 +100,7 @@ impl Output {
             w.flush()?;
         }
         if let Some(w) = &mut self.pretty {
-            write!(w, "{}", pretty::summary_table(&self.summary))?;
+            write!(w, "{}", pretty::printable(&pretty::summary_table(&self.summary)))?;
             w.flush()?;
         }
         Ok(())

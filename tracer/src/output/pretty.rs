@@ -5,6 +5,16 @@ use std::fmt::Write as _;
 use super::summary::Summary;
 use crate::span::{Span, SpanKind, Status, semconv as sc};
 
+/// Text safe for a terminal: control characters a captured string may
+/// carry (escape sequences, carriage returns, bells) are shown escaped
+/// (`\u{1b}`) instead of acting on the terminal; line feeds and tabs of
+/// pytrace's own layout are kept.
+pub fn printable(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() && c != '\n' && c != '\t' { c.escape_unicode().to_string() } else { c.to_string() })
+        .collect()
+}
+
 pub fn span_line(span: &Span) -> String {
     if span.attributes.get(sc::GEN_AI_OPERATION_NAME).is_some() {
         return llm_line(span);
@@ -206,6 +216,11 @@ fn format_bytes(n: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn control_characters_cannot_drive_the_terminal() {
+        assert_eq!(printable("GET /a\u{1b}[2J\r\u{7}\u{9b}b\n"), "GET /a\\u{1b}[2J\\u{d}\\u{7}\\u{9b}b\n");
+    }
 
     #[test]
     fn a_function_span_reads_as_a_call_not_a_request() {

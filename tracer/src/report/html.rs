@@ -30,14 +30,32 @@ pub fn render(report: &RunReport, spans: &[Span]) -> String {
             })
         })
         .collect();
-    let data = json!({ "report": report, "spans": rows });
-    // Inside <script>, "</" could end the element: escape it.
-    let data = data.to_string().replace("</", "<\\/");
-    TEMPLATE.replace("/*DATA*/null", &data).replace("{{TITLE}}", &escape(&report.command.join(" ")))
+    let data = script_safe_json(&json!({ "report": report, "spans": rows }));
+    // The title first, the data last: nothing inserted is searched again.
+    TEMPLATE.replace("{{TITLE}}", &escape(&report.command.join(" "))).replace("/*DATA*/null", &data)
+}
+
+/// JSON that no captured string can break out of inside `<script>`: `<`,
+/// `>` and `&` written as `\u` escapes (so no `</script>` and no `<!--`
+/// that would change how the element is parsed), and the two line
+/// separators JavaScript once treated as line ends.
+fn script_safe_json(value: &serde_json::Value) -> String {
+    value
+        .to_string()
+        .replace('<', "\\u003c")
+        .replace('>', "\\u003e")
+        .replace('&', "\\u0026")
+        .replace('\u{2028}', "\\u2028")
+        .replace('\u{2029}', "\\u2029")
 }
 
 fn escape(text: &str) -> String {
-    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('/', "&#47;")
+        .replace('{', "&#123;")
 }
 
 const TEMPLATE: &str = r##"<!doctype html>
@@ -131,3 +149,21 @@ el('budget').innerHTML = (r.budget.length ? '<table><tr><th>limit</th><th>allowe
   (r.host_violations.length ? '<p class="bad">Calls to hosts not allowed:</p><ul>' + r.host_violations.map(c => `<li>${esc(c.name)} ${esc(c.url)} (PID ${c.pid})</li>`).join('') + '</ul>' : '');
 </script></body></html>
 "##;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_captured_string_breaks_out_of_the_data() {
+        let hostile = "<!--<script> </script> {{TITLE}} /*DATA*/null \\ \u{2028}\u{2029} & \"";
+        let data = script_safe_json(&json!({ "url": hostile }));
+        assert!(!data.contains('<') && !data.contains('>') && !data.contains('\u{2028}'), "{data}");
+        let back: serde_json::Value = serde_json::from_str(&data).unwrap();
+        assert_eq!(back["url"], hostile, "the same string once parsed");
+        assert_eq!(
+            escape("a </title> {{TITLE}} /*DATA*/null"),
+            "a &lt;&#47;title&gt; &#123;&#123;TITLE}} &#47;*DATA*&#47;null"
+        );
+    }
+}

@@ -11,13 +11,13 @@ pub fn render(report: &RunReport) -> String {
         0 => "passed".to_owned(),
         code => format!("failed (exit code {code})"),
     };
-    let _ = writeln!(out, "## pytrace: `{}` {verdict}\n", report.command.join(" "));
+    let _ = writeln!(out, "## pytrace: {} {verdict}\n", code(&report.command.join(" ")));
     let estimated = if t.tokens_estimated { " (some estimated)" } else { "" };
     let _ = writeln!(
         out,
-        "{} HTTP calls from {} processes; **{} LLM calls** ({} errors), **{} input + {} output tokens**{estimated}, **{}**.\n",
+        "{} HTTP calls from {}; **{} LLM calls** ({} errors), **{} input + {} output tokens**{estimated}, **{}**.\n",
         t.http_calls,
-        t.processes,
+        plural(t.processes as u64, "process", "processes"),
         t.llm_calls,
         t.llm_errors,
         t.input_tokens,
@@ -50,8 +50,8 @@ pub fn render(report: &RunReport) -> String {
             let _ = writeln!(
                 out,
                 "| {} | {} | {} | {} | {} | {} | {cost} | {} | {} | {ttft} |",
-                m.model,
-                m.provider,
+                escape(&m.model),
+                escape(&m.provider),
                 m.calls,
                 m.errors,
                 m.input_tokens,
@@ -72,8 +72,12 @@ pub fn render(report: &RunReport) -> String {
             let per_request = r.cost_per_request().map_or_else(|| "—".to_owned(), usd);
             let _ = writeln!(
                 out,
-                "| `{}` | {} | {} | {} | {} | {cost} | {per_request} |",
-                r.route, r.requests, r.llm_calls, r.input_tokens, r.output_tokens
+                "| {} | {} | {} | {} | {} | {cost} | {per_request} |",
+                code(&r.route),
+                r.requests,
+                r.llm_calls,
+                r.input_tokens,
+                r.output_tokens
             );
         }
         out.push('\n');
@@ -92,12 +96,13 @@ pub fn render(report: &RunReport) -> String {
 fn calls_table(out: &mut String, calls: &[Call]) {
     let _ = writeln!(out, "| call | URL | status | time | PID | from |\n|---|---|---:|---:|---:|---|");
     for call in calls {
-        let status = call.status_code.map_or_else(|| call.error.clone().unwrap_or_default(), |s| s.to_string());
+        let status =
+            call.status_code.map_or_else(|| escape(call.error.as_deref().unwrap_or_default()), |s| s.to_string());
         let _ = writeln!(
             out,
-            "| {} | `{}` | {status} | {} | {} | {} |",
+            "| {} | {} | {status} | {} | {} | {} |",
             escape(&call.name),
-            call.url.replace('`', "'"),
+            code(&call.url),
             seconds(call.duration_s),
             call.pid,
             call.function.as_deref().map(escape).unwrap_or_default()
@@ -106,9 +111,19 @@ fn calls_table(out: &mut String, calls: &[Call]) {
     out.push('\n');
 }
 
-/// Dollars, with significant digits for the tiny costs of test calls.
+/// Dollars as people write them: two significant digits for the tiny
+/// costs of test calls (`$0.00035`), cents and a bit more otherwise.
 fn usd(value: f64) -> String {
-    if value > 0.0 && value < 0.01 { format!("${value:.3e}") } else { format!("${value:.4}") }
+    if value > 0.0 && value < 0.01 {
+        let decimals = (-value.log10()).ceil() as usize + 1;
+        format!("${value:.decimals$}")
+    } else {
+        format!("${value:.4}")
+    }
+}
+
+fn plural(count: u64, one: &str, many: &str) -> String {
+    format!("{count} {}", if count == 1 { one } else { many })
 }
 
 fn seconds(s: f64) -> String {
@@ -119,6 +134,33 @@ fn round(value: f64) -> String {
     if value.fract() == 0.0 { format!("{value}") } else { format!("{value:.4}") }
 }
 
+/// Text for a table cell: no pipe, newline or HTML can change the table.
 fn escape(text: &str) -> String {
-    text.replace('|', "\\|").replace('<', "&lt;")
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('|', "\\|").replace(['\r', '\n'], " ")
+}
+
+/// Text as inline code: a backtick cannot end it, a pipe or newline cannot
+/// break the table.
+fn code(text: &str) -> String {
+    format!("`{}`", text.replace('`', "'").replace('|', "\\|").replace(['\r', '\n'], " "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn costs_read_as_people_write_them() {
+        assert_eq!(usd(0.000353), "$0.00035");
+        assert_eq!(usd(0.0042), "$0.0042");
+        assert_eq!(usd(1.5), "$1.5000");
+        assert_eq!(usd(0.0), "$0.0000");
+        assert_eq!(plural(1, "process", "processes"), "1 process");
+    }
+
+    #[test]
+    fn no_captured_string_breaks_a_table() {
+        assert_eq!(escape("gpt|x\n<b>"), "gpt\\|x &lt;b&gt;");
+        assert_eq!(code("/a`b|c\nd"), "`/a'b\\|c d`");
+    }
 }
