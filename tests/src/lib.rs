@@ -473,6 +473,8 @@ unsafe extern "C" {
 /// What `pytrace run` did.
 pub struct RunOutcome {
     pub code: Option<i32>,
+    /// The command's standard output (pytrace writes its spans to a file).
+    pub stdout: String,
     pub stderr: String,
     pub spans: Vec<Value>,
     pub json_text: String,
@@ -489,6 +491,10 @@ pub fn pytrace_run(args: &[&str], command: &[&str], env: &[(&str, &str)]) -> Run
         .args(args)
         .arg("--")
         .args(command)
+        // As CI runs it (root, not under sudo), unless a test says otherwise.
+        .env_remove("SUDO_UID")
+        .env_remove("SUDO_GID")
+        .env_remove("SUDO_USER")
         .envs(env.iter().copied())
         .stdin(Stdio::null())
         .output()
@@ -501,6 +507,7 @@ pub fn pytrace_run(args: &[&str], command: &[&str], env: &[(&str, &str)]) -> Run
         .collect();
     RunOutcome {
         code: output.status.code(),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
         spans,
         json_text,

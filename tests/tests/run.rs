@@ -346,3 +346,34 @@ fn hostile_strings_in_captured_urls_leave_the_reports_whole() {
     assert_eq!(bars, 1, "the report is drawn: {dom}");
     assert!(dom.contains("&lt;!--&lt;script&gt;{{TITLE}}&lt;/script&gt;"), "shown as text, not parsed: {dom}");
 }
+
+/// Under sudo, the command runs as the user who invoked it — its ids, its
+/// groups, its home — while pytrace keeps root; the reports are that
+/// user's, and `--run-as-root` keeps the command root.
+#[test]
+fn under_sudo_the_command_runs_as_the_invoking_user() {
+    let dir = scratch_dir("run-as");
+    let report = dir.join("summary.json");
+    let sudo = [("SUDO_UID", "65534"), ("SUDO_GID", "65534"), ("SUDO_USER", "nobody")];
+    let command = ["sh", "-c", "id -u; id -g; echo \"$HOME\""];
+    let run = pytrace_run(&["--summary-json", report.to_str().unwrap()], &command, &sudo);
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    assert_eq!(&lines[..2], ["65534", "65534"], "{}", run.stdout);
+    assert_ne!(lines[2], "/root", "the user's home, not root's");
+    assert!(run.stderr.contains("the command runs as nobody (uid 65534)"), "{}", run.stderr);
+    use std::os::unix::fs::MetadataExt as _;
+    assert_eq!(std::fs::metadata(&report).unwrap().uid(), 65534, "the report is the user's");
+
+    let as_root = pytrace_run(&["--run-as-root"], &command, &sudo);
+    assert_eq!(as_root.stdout.lines().next(), Some("0"), "{}", as_root.stderr);
+
+    // A report path that is a symbolic link is refused, not followed.
+    let target = dir.join("elsewhere");
+    std::fs::write(&target, "untouched").unwrap();
+    let link = dir.join("link.json");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    let refused = pytrace_run(&["--summary-json", link.to_str().unwrap()], &["true"], &[]);
+    assert_ne!(refused.code, Some(0), "{}", refused.stderr);
+    assert_eq!(std::fs::read_to_string(&target).unwrap(), "untouched");
+}

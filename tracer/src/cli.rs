@@ -150,6 +150,10 @@ pub struct RunArgs {
     /// any other host fails the run (exit code 71).
     #[arg(long = "allow-host", value_name = "HOST")]
     pub allow_hosts: Vec<String>,
+    /// Under sudo, run the command as root too (by default it runs as the
+    /// user who invoked sudo, while pytrace keeps its privileges).
+    #[arg(long)]
+    pub run_as_root: bool,
     /// The command to run and trace, with its children.
     #[arg(last = true, required = true, value_name = "CMD")]
     pub command: Vec<String>,
@@ -308,6 +312,8 @@ pub struct RunConfig {
     pub summary_md: Option<PathBuf>,
     pub summary_json: Option<PathBuf>,
     pub budget: Budget,
+    /// `--run-as-root`: under sudo, the command keeps root.
+    pub run_as_root: bool,
 }
 
 /// Limits a `run` must stay within.
@@ -337,6 +343,7 @@ impl RunArgs {
             report_html: self.report_html,
             summary_md: self.summary_md,
             summary_json: self.summary_json,
+            run_as_root: self.run_as_root,
             budget: Budget {
                 max_cost: self.max_cost,
                 max_tokens: self.max_tokens,

@@ -10,18 +10,44 @@ use std::path::Path;
 use crate::cli::RunConfig;
 use crate::privileges;
 use crate::report::{RunReport, html, markdown};
+use crate::session::identity::RunAs;
 use crate::session::{self, Launch, SessionError, TargetSource, launch};
+
+/// Creates or truncates `path` without following a symbolic link at it,
+/// writes `text`, and gives the file to `owner`.
+fn write_report(path: &Path, text: &str, owner: Option<&RunAs>) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .mode(0o644)
+        .open(path)?;
+    file.write_all(text.as_bytes())?;
+    if let Some(user) = owner {
+        std::os::unix::fs::fchown(&file, Some(user.uid), Some(user.gid))?;
+    }
+    Ok(())
+}
 
 pub async fn run(config: RunConfig) -> Result<u8, SessionError> {
     // Before anything starts: a command must never run untraced by mistake.
     privileges::check_privileges()?;
-    let held = launch::spawn_held(&config.command)?;
+    let run_as = if config.run_as_root { None } else { RunAs::sudo_invoker(|key| std::env::var(key).ok()) };
+    if let Some(user) = &run_as {
+        eprintln!(
+            "pytrace: the command runs as {} (uid {}), who invoked sudo; --run-as-root keeps it root",
+            user.name, user.uid
+        );
+    }
+    let held = launch::spawn_held(&config.command, run_as.as_ref())?;
     let source = TargetSource::Command(Launch { held, command: config.command.clone() });
     let end = session::trace(config.trace.clone(), source).await?;
     let exit_code =
         end.command_status.map_or(1, |status| status.code().unwrap_or_else(|| 128 + status.signal().unwrap_or(0)));
     let report = RunReport::build(&config.command, exit_code, &end.spans, &end.summary, &config.budget);
-    write_reports(&config, &report, &end.spans)?;
+    write_reports(&config, &report, &end.spans, run_as.as_ref())?;
     for problem in report.problems() {
         eprintln!("pytrace: {problem}");
     }
@@ -32,9 +58,17 @@ pub async fn run(config: RunConfig) -> Result<u8, SessionError> {
     Ok(code)
 }
 
-fn write_reports(config: &RunConfig, report: &RunReport, spans: &[crate::span::Span]) -> Result<(), SessionError> {
+/// Writes the reports: new files, never through a symbolic link, owned by
+/// the user the command ran as.
+fn write_reports(
+    config: &RunConfig,
+    report: &RunReport,
+    spans: &[crate::span::Span],
+    run_as: Option<&RunAs>,
+) -> Result<(), SessionError> {
     let write = |path: &Path, text: &str| {
-        std::fs::write(path, text).map_err(|source| SessionError::Output { path: path.display().to_string(), source })
+        write_report(path, text, run_as)
+            .map_err(|source| SessionError::Output { path: path.display().to_string(), source })
     };
     if let Some(path) = &config.summary_json {
         write(path, &serde_json::to_string_pretty(report).unwrap_or_default())?;

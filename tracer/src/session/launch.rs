@@ -11,6 +11,7 @@ use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::ExitStatus;
 
+use super::identity::RunAs;
 use crate::discovery::TargetProcess;
 use crate::discovery::process::{PythonRuntime, version_from_path};
 
@@ -64,7 +65,10 @@ impl Held {
 
 /// Forks the command's process, held before `exec`. (Not `std::process`:
 /// its `spawn` waits for the `exec`, which here waits for pytrace.)
-pub fn spawn_held(command: &[String]) -> Result<Held, LaunchError> {
+/// With `run_as`, the command runs as that user (groups, then group, then
+/// user are switched in the child before `exec`; the environment names the
+/// user's home); pytrace keeps its own privileges.
+pub fn spawn_held(command: &[String], run_as: Option<&RunAs>) -> Result<Held, LaunchError> {
     let program = command.first().cloned().unwrap_or_default();
     if resolve(&program).is_none() {
         return Err(LaunchError::NotFound(program));
@@ -77,6 +81,11 @@ pub fn spawn_held(command: &[String]) -> Result<Held, LaunchError> {
         .map_err(|e| spawn_error(std::io::Error::other(e)))?;
     let mut argv: Vec<*const libc::c_char> = arguments.iter().map(|a| a.as_ptr()).collect();
     argv.push(std::ptr::null());
+    // Made before the fork: the child may only call async-signal-safe functions.
+    let environment = run_as.map(RunAs::environment).unwrap_or_default();
+    let mut envp: Vec<*const libc::c_char> = environment.iter().map(|e| e.as_ptr()).collect();
+    envp.push(std::ptr::null());
+    let identity = run_as.map(|user| (user.uid, user.gid, user.groups.clone()));
     let mut fds = [0; 2];
     // SAFETY: pipe2 fills the two-element array on success.
     if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
@@ -98,7 +107,19 @@ pub fn spawn_held(command: &[String]) -> Result<Held, LaunchError> {
             if libc::read(hold, (&mut byte as *mut u8).cast(), 1) != 1 {
                 libc::_exit(125);
             }
-            libc::execvp(argv[0], argv.as_ptr());
+            if let Some((uid, gid, groups)) = &identity {
+                if libc::setgroups(groups.len(), groups.as_ptr()) != 0
+                    || libc::setgid(*gid) != 0
+                    || libc::setuid(*uid) != 0
+                {
+                    let message = b"pytrace: cannot switch to the invoking user\n";
+                    libc::write(2, message.as_ptr().cast(), message.len());
+                    libc::_exit(126);
+                }
+                libc::execvpe(argv[0], argv.as_ptr(), envp.as_ptr());
+            } else {
+                libc::execvp(argv[0], argv.as_ptr());
+            }
             let message = b"pytrace: cannot execute the command\n";
             libc::write(2, message.as_ptr().cast(), message.len());
             libc::_exit(127);

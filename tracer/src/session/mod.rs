@@ -11,6 +11,7 @@
 //! as typed [`Feedback`].
 
 pub mod export;
+pub mod identity;
 pub mod launch;
 pub mod source;
 pub mod targets;
