@@ -154,10 +154,21 @@ pub struct Series<'a> {
     pub histogram: &'a Histogram,
 }
 
+/// Series kept at most: attributes come from the traffic (hosts, models,
+/// routes), so their combinations are capped as the OpenTelemetry SDK caps
+/// them — measurements beyond go to one series per instrument and process
+/// marked `otel.metric.overflow=true`, and are counted.
+pub const MAX_SERIES: usize = 2_000;
+
+/// The attribute of the overflow series.
+pub const OVERFLOW_ATTRIBUTE: &str = "otel.metric.overflow";
+
 #[derive(Default)]
 pub struct Metrics {
     resources: Vec<Arc<Resource>>,
     series: BTreeMap<SeriesKey, (SeriesAttributes, Histogram)>,
+    /// Measurements that went to an overflow series.
+    overflowed: u64,
 }
 
 impl Metrics {
@@ -220,8 +231,19 @@ impl Metrics {
         }
     }
 
+    /// Measurements that went to an overflow series so far.
+    pub fn overflowed(&self) -> u64 {
+        self.overflowed
+    }
+
     fn observe(&mut self, instrument: Instrument, resource: usize, attributes: SeriesAttributes, value: f64) {
-        let key = (instrument, resource, format!("{attributes:?}"));
+        let mut key = (instrument, resource, format!("{attributes:?}"));
+        let mut attributes = attributes;
+        if self.series.len() >= MAX_SERIES && !self.series.contains_key(&key) {
+            attributes = vec![(OVERFLOW_ATTRIBUTE, AttrValue::Bool(true))];
+            key = (instrument, resource, format!("{attributes:?}"));
+            self.overflowed += 1;
+        }
         let (_, histogram) = self.series.entry(key).or_insert_with(|| (attributes, Histogram::default()));
         histogram.record(instrument.buckets(), value);
     }
@@ -250,4 +272,28 @@ fn series_attributes(
         attributes.push((sc::URL_SCHEME, AttrValue::from(scheme)));
     }
     attributes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::span::Span;
+
+    #[test]
+    fn series_beyond_the_cap_go_to_one_overflow_series() {
+        let mut metrics = Metrics::default();
+        let resource = Arc::new(Resource::default());
+        for i in 0..MAX_SERIES + 10 {
+            let mut span = Span::placeholder();
+            span.kind = SpanKind::Client;
+            span.resource = resource.clone();
+            span.attributes.set(sc::HTTP_REQUEST_METHOD, "GET");
+            span.attributes.set(sc::SERVER_ADDRESS, format!("host-{i}"));
+            metrics.record(&span);
+        }
+        assert_eq!(metrics.series().count(), MAX_SERIES + 1);
+        assert_eq!(metrics.overflowed(), 10);
+        let overflow = metrics.series().find(|s| s.attributes.iter().any(|(k, _)| *k == OVERFLOW_ATTRIBUTE)).unwrap();
+        assert_eq!(overflow.histogram.count, 10);
+    }
 }

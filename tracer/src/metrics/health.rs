@@ -23,6 +23,10 @@ pub struct Health {
     /// Spans in the spool now.
     pub spool_spans: u64,
     pub probe_failures: u64,
+    /// Measurements counted in an overflow series (too many series).
+    pub metric_overflow: u64,
+    /// Calls counted in a summary table's `(other)` row.
+    pub summary_overflow: u64,
     pub kernel_maps: Vec<MapUsage>,
 }
 
@@ -111,6 +115,20 @@ impl Health {
                 "Probes that could not be attached.",
                 Counter,
                 self.probe_failures,
+            ),
+            one(
+                "pytrace.metric.overflow",
+                "{measurement}",
+                "Measurements counted in an overflow series: the series limit was reached.",
+                Counter,
+                self.metric_overflow,
+            ),
+            one(
+                "pytrace.summary.overflow",
+                "{call}",
+                "Calls counted in a summary table's (other) row: the table was full.",
+                Counter,
+                self.summary_overflow,
             ),
             per_map("pytrace.kernel_map.capacity", "Entries a kernel map can hold.", Gauge, |m| m.capacity),
             per_map("pytrace.kernel_map.entries", "Entries in a kernel map at its last sweep.", Gauge, |m| m.entries),

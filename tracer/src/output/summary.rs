@@ -18,6 +18,8 @@ pub struct Counters {
     pub spans_internal: u64,
     /// LLM calls whose body could not be read (`pytrace.body.undecodable`).
     pub bodies_undecodable: u64,
+    /// Calls counted in an `(other)` row: a summary table was full.
+    pub summary_overflow: u64,
     pub events_received: u64,
     pub events_lost: u64,
     pub events_undecodable: u64,
@@ -58,13 +60,53 @@ pub struct OtlpCounters {
 pub struct EndpointStats {
     pub calls: u64,
     pub errors: u64,
-    pub durations_ns: Vec<u64>,
+    pub durations: Durations,
 }
 
 impl EndpointStats {
-    /// The `q`-quantile (0..=1) of durations, nearest-rank.
+    /// The `q`-quantile (0..=1) of durations.
     pub fn quantile_ns(&self, q: f64) -> u64 {
-        quantile(&self.durations_ns, q)
+        self.durations.quantile_ns(q)
+    }
+}
+
+/// Durations kept for their percentiles in bounded memory, however many
+/// calls there are: a DDSketch (1 % relative accuracy, at most 2,048 bins)
+/// rather than every value — a long-running agent's summary would
+/// otherwise grow with every call.
+#[derive(Clone)]
+pub struct Durations(sketches_ddsketch::DDSketch);
+
+impl std::fmt::Debug for Durations {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Durations({} values)", self.0.count())
+    }
+}
+
+impl Default for Durations {
+    fn default() -> Self {
+        Self(sketches_ddsketch::DDSketch::new(sketches_ddsketch::Config::defaults()))
+    }
+}
+
+impl PartialEq for Durations {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.count() == other.0.count() && self.0.sum() == other.0.sum()
+    }
+}
+
+impl Durations {
+    pub fn add(&mut self, ns: u64) {
+        self.0.add(ns as f64);
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.count() == 0
+    }
+
+    /// The `q`-quantile (0..=1), within 1 %; 0 when empty.
+    pub fn quantile_ns(&self, q: f64) -> u64 {
+        self.0.quantile(q).ok().flatten().map_or(0, |v| v.round().max(0.0) as u64)
     }
 }
 
@@ -82,9 +124,9 @@ pub struct ModelStats {
     /// USD; `None` when the model has no price.
     pub cost: Option<f64>,
     #[serde(skip)]
-    pub durations_ns: Vec<u64>,
+    pub durations: Durations,
     #[serde(skip)]
-    pub ttfts_ns: Vec<u64>,
+    pub ttfts: Durations,
     pub latency_p50_s: f64,
     pub latency_p95_s: f64,
     pub ttft_p50_s: Option<f64>,
@@ -94,21 +136,11 @@ pub struct ModelStats {
 impl ModelStats {
     /// Fills the quantile fields from the samples.
     fn settle(&mut self) {
-        self.latency_p50_s = quantile(&self.durations_ns, 0.5) as f64 / 1e9;
-        self.latency_p95_s = quantile(&self.durations_ns, 0.95) as f64 / 1e9;
-        let ttft = |q| (!self.ttfts_ns.is_empty()).then(|| quantile(&self.ttfts_ns, q) as f64 / 1e9);
+        self.latency_p50_s = self.durations.quantile_ns(0.5) as f64 / 1e9;
+        self.latency_p95_s = self.durations.quantile_ns(0.95) as f64 / 1e9;
+        let ttft = |q| (!self.ttfts.is_empty()).then(|| self.ttfts.quantile_ns(q) as f64 / 1e9);
         self.ttft_p50_s = ttft(0.5);
         self.ttft_p95_s = ttft(0.95);
-    }
-}
-
-/// The `q`-quantile (0..=1) of `samples`, nearest-rank; 0 when empty.
-pub fn quantile(samples: &[u64], q: f64) -> u64 {
-    let mut sorted = samples.to_vec();
-    sorted.sort_unstable();
-    match sorted.len() {
-        0 => 0,
-        n => sorted[((q * n as f64).ceil() as usize).clamp(1, n) - 1],
     }
 }
 
@@ -140,6 +172,23 @@ pub struct Summary {
     pub routes: BTreeMap<String, RouteStats>,
     /// How calls were placed under served requests.
     pub serving: ServingCounters,
+}
+
+/// Rows each summary table keeps (endpoints, models, routes): hosts, model
+/// names and routes come from the traffic, so a hostile or unruly one must
+/// not grow them without end. Beyond, calls add up in one `(other)` row,
+/// and each is counted (`summary_overflow`).
+pub const MAX_SUMMARY_KEYS: usize = 1_000;
+
+/// The row that takes the calls beyond [`MAX_SUMMARY_KEYS`].
+pub const OTHER: &str = "(other)";
+
+fn bounded_key<K: Ord, V>(table: &BTreeMap<K, V>, key: K, other: impl FnOnce() -> K, counters: &mut Counters) -> K {
+    if table.len() < MAX_SUMMARY_KEYS || table.contains_key(&key) {
+        return key;
+    }
+    counters.summary_overflow += 1;
+    other()
 }
 
 impl Summary {
@@ -174,12 +223,13 @@ impl Summary {
             return; // a function span: no endpoint
         };
         let server = span.attributes.str(sc::SERVER_ADDRESS).unwrap_or("?").to_owned();
-        let stats = self.endpoints.entry((method, server)).or_default();
+        let key = bounded_key(&self.endpoints, (method, server), || (OTHER.into(), OTHER.into()), &mut self.counters);
+        let stats = self.endpoints.entry(key).or_default();
         stats.calls += 1;
         if matches!(span.status, Status::Error { .. }) {
             stats.errors += 1;
         }
-        stats.durations_ns.push(span.duration_ns());
+        stats.durations.add(span.duration_ns());
     }
 
     /// A served request counts for its route; an LLM call made while
@@ -196,6 +246,7 @@ impl Summary {
         } else {
             return;
         };
+        let route = bounded_key(&self.routes, route, || OTHER.to_owned(), &mut self.counters);
         let stats = self.routes.entry(route.clone()).or_insert_with(|| RouteStats { route, ..RouteStats::default() });
         if span.kind == SpanKind::Server {
             stats.requests += 1;
@@ -218,10 +269,15 @@ impl Summary {
         let a = &span.attributes;
         let Some(provider) = a.str(sc::GEN_AI_PROVIDER_NAME) else { return };
         let model = a.str(sc::GEN_AI_REQUEST_MODEL).or_else(|| a.str(sc::GEN_AI_RESPONSE_MODEL)).unwrap_or("?");
-        let key = (provider.to_owned(), model.to_owned());
-        let stats = self.models.entry(key).or_insert_with(|| ModelStats {
-            provider: provider.to_owned(),
-            model: model.to_owned(),
+        let key = bounded_key(
+            &self.models,
+            (provider.to_owned(), model.to_owned()),
+            || (OTHER.into(), OTHER.into()),
+            &mut self.counters,
+        );
+        let stats = self.models.entry(key.clone()).or_insert_with(|| ModelStats {
+            provider: key.0,
+            model: key.1,
             ..ModelStats::default()
         });
         stats.calls += 1;
@@ -234,9 +290,9 @@ impl Summary {
         if let Some(AttrValue::F64(cost)) = a.get(sc::GEN_AI_USAGE_COST) {
             *stats.cost.get_or_insert(0.0) += cost;
         }
-        stats.durations_ns.push(span.duration_ns());
+        stats.durations.add(span.duration_ns());
         if let Some(AttrValue::F64(ttft)) = a.get(sc::GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK) {
-            stats.ttfts_ns.push((ttft * 1e9) as u64);
+            stats.ttfts.add((ttft * 1e9) as u64);
         }
     }
 }
@@ -284,10 +340,42 @@ mod tests {
     }
 
     #[test]
-    fn quantiles_use_nearest_rank() {
-        let stats = EndpointStats { calls: 4, errors: 0, durations_ns: vec![40, 10, 30, 20] };
-        assert_eq!(stats.quantile_ns(0.5), 20);
-        assert_eq!(stats.quantile_ns(0.95), 40);
+    fn quantiles_come_from_the_sketch_within_its_accuracy() {
+        let mut stats = EndpointStats::default();
+        for ms in (1..=1000).rev() {
+            stats.durations.add(ms * 1_000_000);
+        }
+        // Within the sketch's 1 % (and one rank).
+        let near = |value: u64, expected: u64| value.abs_diff(expected) * 100 <= expected * 2;
+        assert!(near(stats.quantile_ns(0.5), 500_000_000), "{}", stats.quantile_ns(0.5));
+        assert!(near(stats.quantile_ns(0.95), 950_000_000), "{}", stats.quantile_ns(0.95));
         assert_eq!(EndpointStats::default().quantile_ns(0.5), 0);
+    }
+
+    #[test]
+    fn tables_keep_a_bounded_number_of_rows() {
+        let mut summary = Summary::default();
+        for i in 0..MAX_SUMMARY_KEYS + 50 {
+            let mut span = Span::placeholder();
+            span.kind = SpanKind::Client;
+            span.attributes.set(sc::HTTP_REQUEST_METHOD, "GET");
+            span.attributes.set(sc::SERVER_ADDRESS, format!("host-{i}.example"));
+            summary.record(&span);
+        }
+        assert_eq!(summary.endpoints.len(), MAX_SUMMARY_KEYS + 1, "the full table and one (other) row");
+        assert_eq!(summary.endpoints[&(OTHER.to_owned(), OTHER.to_owned())].calls, 50);
+        assert_eq!(summary.counters.summary_overflow, 50);
+    }
+
+    #[test]
+    fn percentiles_take_bounded_memory_whatever_the_number_of_calls() {
+        let mut durations = Durations::default();
+        for i in 0..1_000_000_u64 {
+            durations.add(1_000 + (i * 7919) % 10_000_000_000);
+        }
+        assert!(durations.0.length() <= 2_048, "bins: {}", durations.0.length());
+        // The values are 1,000 + i × 7,919 for i < 1,000,000: the median is near i = 500,000.
+        let p50 = durations.quantile_ns(0.5);
+        assert!(p50.abs_diff(500_000 * 7_919) * 100 <= 500_000 * 7_919, "{p50}");
     }
 }

@@ -84,6 +84,13 @@ pub fn snapshot(pipeline: &Pipeline, probes: &Probes, traced: usize) -> Health {
         spans_dropped: ExportCounters::get(&export.dropped),
         spool_spans: pipeline.output.otlp.as_ref().map_or(0, |sink| sink.spooled_now()),
         probe_failures: probes.attach_failures(),
+        metric_overflow: pipeline
+            .output
+            .metrics
+            .as_ref()
+            .and_then(|m| m.lock().ok().map(|m| m.overflowed()))
+            .unwrap_or(0),
+        summary_overflow: counters.summary_overflow,
         kernel_maps: probes.map_usage(),
     }
 }
