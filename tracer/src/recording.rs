@@ -21,7 +21,14 @@ pub struct Recorder {
 
 impl Recorder {
     pub fn create(path: &Path) -> io::Result<Self> {
-        let file = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path)?;
+        // A new file only: never through a symbolic link, never over a file
+        // (the recording holds plaintext, secrets included).
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .custom_flags(libc::O_NOFOLLOW)
+            .mode(0o600)
+            .open(path)?;
         let mut out = BufWriter::with_capacity(1 << 20, file);
         out.write_all(MAGIC)?;
         Ok(Self { out })

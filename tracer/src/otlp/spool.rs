@@ -17,6 +17,10 @@ pub enum SpoolError {
     Directory { path: PathBuf, source: std::io::Error },
     #[error("spool {path}: {message}")]
     Database { path: PathBuf, message: String },
+    #[error(
+        "the spool {path} is in use by another pytrace; give this one its own with --spool-dir (each agent needs one)"
+    )]
+    InUse { path: PathBuf },
 }
 
 /// One spooled batch.
@@ -38,11 +42,32 @@ pub struct Spool {
 
 impl Spool {
     /// Opens (or creates) the spool in `dir`, keeping at most `cap_bytes` of batches.
+    /// The directory is private to root (0700) and the file too (0600): spans
+    /// hold URLs and, with `--capture-content`, prompts. A spool that cannot
+    /// be read is set aside (renamed, with a message) and a new one begun;
+    /// one held by another pytrace is a clear error.
     pub fn open(dir: &Path, cap_bytes: u64) -> Result<Self, SpoolError> {
-        std::fs::create_dir_all(dir).map_err(|source| SpoolError::Directory { path: dir.to_owned(), source })?;
+        use std::os::unix::fs::{DirBuilderExt as _, PermissionsExt as _};
+        let directory = |source| SpoolError::Directory { path: dir.to_owned(), source };
+        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(directory)?;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(directory)?;
         let path = dir.join("spans.redb");
         let error = |e: &dyn std::fmt::Display| SpoolError::Database { path: path.clone(), message: e.to_string() };
-        let db = Database::create(&path).map_err(|e| error(&e))?;
+        let db = match Database::create(&path) {
+            Ok(db) => db,
+            Err(redb::DatabaseError::DatabaseAlreadyOpen) => return Err(SpoolError::InUse { path }),
+            Err(damaged) => {
+                let aside = dir.join(format!("spans.redb.damaged-{}", std::process::id()));
+                eprintln!(
+                    "pytrace: warning: the spool {} cannot be read ({damaged}); it is set aside as {} and a new one begun",
+                    path.display(),
+                    aside.display()
+                );
+                std::fs::rename(&path, &aside).map_err(directory)?;
+                Database::create(&path).map_err(|e| error(&e))?
+            }
+        };
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).map_err(directory)?;
         let (mut bytes, mut spans, mut next_key) = (0, 0, 0);
         let write = db.begin_write().map_err(|e| error(&e))?;
         {
@@ -169,6 +194,29 @@ mod tests {
         spool.push(1, b"third").unwrap();
         assert_eq!(spool.oldest().unwrap().unwrap().payload, b"second");
         assert_eq!(spool.spans(), 3);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn the_spool_is_private_and_a_damaged_one_is_set_aside() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = scratch("private");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+        std::fs::write(dir.join("spans.redb"), b"not a database, whatever happened to it").unwrap();
+        let mut spool = Spool::open(&dir, 1 << 20).unwrap();
+        spool.push(1, b"after").unwrap();
+        let mode = |path: &Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&dir), 0o700);
+        assert_eq!(mode(&dir.join("spans.redb")), 0o600);
+        let set_aside = std::fs::read_dir(&dir)
+            .unwrap()
+            .flatten()
+            .any(|e| e.file_name().to_string_lossy().starts_with("spans.redb.damaged-"));
+        assert!(set_aside, "the damaged spool is kept aside, not deleted");
+        // A second pytrace on the same spool is told so.
+        assert!(matches!(Spool::open(&dir, 1 << 20), Err(SpoolError::InUse { .. })));
+        drop(spool);
         let _ = std::fs::remove_dir_all(dir);
     }
 

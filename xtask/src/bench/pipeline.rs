@@ -39,6 +39,8 @@ pub fn measure(python: &Path, server: &Server, quick: bool, dir: &Path) -> anyho
     step("pipeline: recording a session of openai SDK calls");
     let count = if quick { 100 } else { 400 };
     let recording = dir.join("session.rec");
+    // pytrace writes a recording only as a new file.
+    let _ = std::fs::remove_file(&recording);
     let mut app = Workload::start(Command::new(python), server, "openai", count, &["--hold"])?;
     let record = recording.to_string_lossy().into_owned();
     let tracer = Tracer::attach(app.pid, &["--record", &record], dir)?;
