@@ -8,6 +8,7 @@
 mod bench;
 mod demo;
 mod fixtures;
+mod fuzz;
 mod image;
 mod manifest;
 mod prices;
@@ -56,6 +57,15 @@ enum Command {
     Manifest,
     /// Build pytrace's container image localhost/pytrace:<version> (podman, no registry needed).
     Image,
+    /// Run the fuzz targets (cargo-fuzz, nightly), each for a while.
+    Fuzz {
+        /// Seconds per target.
+        #[arg(long, default_value_t = 300)]
+        seconds: u32,
+        /// Only these targets (repeatable): events, decoding, tokens, http_llm.
+        #[arg(long = "target", value_parser = ["events", "decoding", "tokens", "http_llm"])]
+        targets: Vec<String>,
+    },
     /// Set up, build, and run every test: unit tests, root integration tests, and the quick benchmark.
     Test {
         /// Only run integration tests whose name contains this.
@@ -73,6 +83,7 @@ fn main() -> ExitCode {
         Command::UpdatePrices => prices::run(),
         Command::Manifest => manifest::run(),
         Command::Image => image::run(),
+        Command::Fuzz { seconds, targets } => setup::run().and_then(|env| fuzz::run(&env, seconds, &targets)),
         Command::Bench { quick, only } => bench::run(quick, &only),
     };
     match result {

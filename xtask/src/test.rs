@@ -8,6 +8,9 @@ use std::process::Command;
 use crate::shell::{self, step, workspace_root};
 use crate::{fixtures, python, setup};
 
+/// Seconds each fuzz target runs in `cargo xtask test` (`cargo xtask fuzz` runs longer).
+const FUZZ_SECONDS: u32 = 20;
+
 pub fn run(filter: Option<&str>) -> anyhow::Result<()> {
     let env = setup::run()?;
     let root = workspace_root();
@@ -50,6 +53,14 @@ pub fn run(filter: Option<&str>) -> anyhow::Result<()> {
     if result.is_ok() && filter.is_none() {
         step("benchmarks, quick mode: every workload and configuration must run (timings not asserted)");
         result = crate::bench::run(true, &[]);
+        match &result {
+            Ok(()) => counts.passed += 1,
+            Err(_) => counts.failed += 1,
+        }
+    }
+    if result.is_ok() && filter.is_none() {
+        step("fuzzing, briefly: every target from its seeds and corpus, no crash");
+        result = crate::fuzz::run(&env, FUZZ_SECONDS, &[]);
         match &result {
             Ok(()) => counts.passed += 1,
             Err(_) => counts.failed += 1,
