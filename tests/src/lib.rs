@@ -54,7 +54,8 @@ impl Drop for ProcessGuard {
 }
 
 /// Reads a child's output lines on a thread; lines arrive on a channel.
-fn line_reader(stream: impl std::io::Read + Send + 'static) -> mpsc::Receiver<String> {
+/// The lines of `stream`, read on a thread of their own, as they come.
+pub fn line_reader(stream: impl std::io::Read + Send + 'static) -> mpsc::Receiver<String> {
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stream).lines().map_while(Result::ok) {

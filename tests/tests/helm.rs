@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use integration_tests::kube::{ApiServer, NODE, kubeconfig};
-use integration_tests::{ProcessGuard, python_dir, pytrace_bin, scratch_dir, venv_python};
+use integration_tests::{ProcessGuard, line_reader, python_dir, pytrace_bin, scratch_dir, venv_python};
 
 fn workspace() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_owned()
@@ -161,13 +161,7 @@ fn the_daemonset_s_command_runs() {
         .unwrap();
     let stderr = child.stderr.take().unwrap();
     let guard = ProcessGuard(child);
-    let (sender, lines) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        use std::io::BufRead as _;
-        for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = sender.send(line);
-        }
-    });
+    let lines = line_reader(stderr);
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut seen = Vec::new();
     while !seen.iter().any(|l: &String| l.contains("Kubernetes: watching the 1 pods of node")) {

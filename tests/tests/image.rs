@@ -9,7 +9,7 @@ use std::process::{Command, Stdio};
 
 use serde_json::Value;
 
-use integration_tests::{Client, ProcessGuard, Server, venv_python};
+use integration_tests::{Client, ProcessGuard, Server, line_reader, venv_python};
 
 /// `podman run` of the image as the DaemonSet runs it, with `args`.
 fn podman_run(args: &[&str]) -> Command {
@@ -41,13 +41,7 @@ fn node_inside_the_image_traces_a_python_process_on_the_host() {
     let stdout = child.stdout.take().unwrap();
     let stderr = child.stderr.take().unwrap();
     let guard = ProcessGuard(child);
-    let (sender, lines) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        use std::io::BufRead as _;
-        for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = sender.send(line);
-        }
-    });
+    let lines = line_reader(stderr);
     let mut seen = Vec::new();
     while !seen.iter().any(|l: &String| l.starts_with("pytrace: tracing")) {
         seen.push(

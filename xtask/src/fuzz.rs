@@ -19,7 +19,9 @@ pub fn run(env: &Environment, seconds: u32, only: &[String]) -> anyhow::Result<(
     ensure_cargo_fuzz(env)?;
     let fuzz = workspace_root().join("fuzz");
     step("building the fuzz targets (nightly, address sanitizer, overflow checks)");
-    shell::run(Command::new("cargo").args(["+nightly", "fuzz", "build", "-O"]).current_dir(&fuzz).env("PATH", &env.path))?;
+    shell::run(
+        Command::new("cargo").args(["+nightly", "fuzz", "build", "-O"]).current_dir(&fuzz).env("PATH", &env.path),
+    )?;
     for target in TARGETS.iter().filter(|t| only.is_empty() || only.iter().any(|o| o == *t)) {
         step(&format!("fuzzing {target} for {seconds} s"));
         let corpus = fuzz.join("corpus").join(target);
@@ -35,7 +37,9 @@ pub fn run(env: &Environment, seconds: u32, only: &[String]) -> anyhow::Result<(
             .env("PATH", &env.path)
             .status()?;
         if !status.success() {
-            bail!("fuzz target {target} failed: the input is in fuzz/artifacts/{target}/ (turn it into a regression test)");
+            bail!(
+                "fuzz target {target} failed: the input is in fuzz/artifacts/{target}/ (turn it into a regression test)"
+            );
         }
     }
     Ok(())

@@ -282,11 +282,17 @@ impl Targets {
             if look_again {
                 (traced.maps_stale, traced.maps_read) = (false, Instant::now());
             }
-            if has_exited(pid) || (look_again && traced.process.refresh_maps().is_err()) {
+            if has_exited(pid) {
                 eprintln!("pytrace: PID {pid} exited");
                 pipeline.process_exited(pid);
                 probes.forget_pid(pid);
                 return false;
+            }
+            // A map that cannot be read now (the process in the middle of an
+            // exec) is read again at the next look.
+            if look_again && traced.process.refresh_maps().is_err() {
+                traced.maps_stale = true;
+                return true;
             }
             if !look_again {
                 return true;
@@ -294,7 +300,10 @@ impl Targets {
             // Objects loaded since the last look (dlopen).
             let search = tls::find_mapped(&traced.process, &mut traced.known_files);
             for library in &search.libraries {
-                attach(probes, pid, library);
+                // Not attached: looked at again when the process maps something next.
+                if !attach(probes, pid, library) {
+                    traced.known_files.remove(&library.id);
+                }
             }
             for (path, why) in &search.unusable {
                 eprintln!("pytrace: PID {pid} loaded {path}; HTTPS through it is not visible: {why}");
@@ -533,7 +542,9 @@ pub fn attach(probes: &mut Probes, pid: u32, library: &TlsLibrary) -> bool {
         }
         Ok(false) => true,
         Err(error) => {
-            eprintln!("pytrace: warning: {error}");
+            let exe =
+                std::fs::read_link(format!("/proc/{pid}/exe")).map(|p| p.display().to_string()).unwrap_or_default();
+            eprintln!("pytrace: warning: PID {pid} ({exe}): {error}");
             false
         }
     }
