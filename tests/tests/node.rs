@@ -31,6 +31,9 @@ fn node_traces_every_python_process_and_nothing_else() {
         &server,
         &["--wait-for-go", "--lib", "urllib", "--paths", &plan("container")],
     );
+    // node mode attaches to a new process while it runs (it cannot hold it as
+    // `pytrace run` does): give it the moment a real service's start-up gives.
+    std::thread::sleep(std::time::Duration::from_secs(1));
     container.go();
     let container_id = container.container_id.clone().unwrap();
     let workers =

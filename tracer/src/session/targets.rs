@@ -38,6 +38,8 @@ struct Traced {
     pod: Option<PodResource>,
     /// When its memory map was last read.
     maps_read: Instant,
+    /// When pytrace began tracing it.
+    traced_since: Instant,
 }
 
 impl Traced {
@@ -48,6 +50,7 @@ impl Traced {
             context_pending: None,
             maps_stale: false,
             maps_read: Instant::now(),
+            traced_since: Instant::now(),
             pod: None,
         }
     }
@@ -57,6 +60,12 @@ impl Traced {
 /// mapped a file executable (`sys_enter_mmap`), and at the latest after
 /// this long, in case a library came by a way the kernel does not report.
 const MAPS_REREAD_INTERVAL: Duration = Duration::from_secs(30);
+
+/// While a process is young — loading its libraries, as an interpreter does
+/// on its first imports — its map is read at every look (100 ms), as the
+/// kernel's reports alone proved to arrive too late now and then (a
+/// container's first HTTPS call was missed).
+const YOUNG: Duration = Duration::from_secs(5);
 
 pub struct Targets {
     traced: HashMap<u32, Traced>,
@@ -171,6 +180,8 @@ impl Targets {
         let mut left_out = Vec::new();
         for (pid, traced) in &mut self.traced {
             probes.trace_pid(*pid)?;
+            // Inspected before the kernel traced it: read its map again at the next look.
+            traced.maps_stale = true;
             traced.pod = pod_resource(self.kubernetes.as_ref(), &traced.process);
             let resource = traced.process.resource(&self.host, &self.resource_defaults, traced.pod.as_ref());
             pipeline.add_process(*pid, resource);
@@ -205,6 +216,16 @@ impl Targets {
                 Lifecycle::Exec(pid) => (pid, true),
                 Lifecycle::Mapped(pid) => {
                     if let Some(traced) = targets.get_mut(&pid) {
+                        // Look at once — a library just loaded is about to be
+                        // called — and again at the next look, in case the
+                        // loader had not finished mapping it.
+                        if traced.process.refresh_maps().is_ok() {
+                            for library in tls::find_mapped(&traced.process, &mut traced.known_files).libraries {
+                                if !attach(probes, pid, &library) {
+                                    traced.known_files.remove(&library.id);
+                                }
+                            }
+                        }
                         traced.maps_stale = true;
                     }
                     continue;
@@ -243,12 +264,17 @@ impl Targets {
             pipeline.add_process(pid, process.resource(&self.host, &self.resource_defaults, pod.as_ref()));
             let mut traced = Traced::new(process);
             traced.pod = pod;
+            // Its map was read before the kernel traced it: a library mapped
+            // in between raised no event. Read it again at the next look.
+            traced.maps_stale = true;
             attach_libraries(probes, &mut traced);
             traced.context_pending = Some(0);
             targets.insert(pid, traced);
         }
         for (pid, traced) in targets.iter_mut() {
             let Some(attempts) = traced.context_pending else { continue };
+            // Still starting: probes that could not be attached are tried again.
+            attach_libraries(probes, traced);
             let exhausted = attempts >= CONTEXT_ATTEMPTS;
             if traced.process.python.is_none() {
                 // The interpreter's library may not be mapped yet: look again, quietly.
@@ -278,7 +304,9 @@ impl Targets {
     /// was most of `pytrace node`'s CPU time.
     pub fn rescan(&mut self, probes: &mut Probes, pipeline: &mut Pipeline) {
         self.traced.retain(|&pid, traced| {
-            let look_again = traced.maps_stale || traced.maps_read.elapsed() >= MAPS_REREAD_INTERVAL;
+            let look_again = traced.maps_stale
+                || traced.traced_since.elapsed() < YOUNG
+                || traced.maps_read.elapsed() >= MAPS_REREAD_INTERVAL;
             if look_again {
                 (traced.maps_stale, traced.maps_read) = (false, Instant::now());
             }
@@ -345,7 +373,10 @@ fn pod_facts(view: &PodView) -> PodFacts {
 fn attach_libraries(probes: &mut Probes, traced: &mut Traced) {
     let pid = traced.process.pid;
     for library in tls::find_mapped(&traced.process, &mut traced.known_files).libraries {
-        attach(probes, pid, &library);
+        if !attach(probes, pid, &library) {
+            // Tried again at the next look.
+            traced.known_files.remove(&library.id);
+        }
     }
     let predicted = if traced.process.python.is_some() {
         // Resolved inside the process's own root directory.
@@ -360,8 +391,10 @@ fn attach_libraries(probes: &mut Probes, traced: &mut Traced) {
     };
     if let Some(library) = predicted
         && traced.known_files.insert(library.id)
+        && !attach(probes, pid, &library)
     {
-        attach(probes, pid, &library);
+        // A process caught mid-exec may refuse the first try: tried again at the next look.
+        traced.known_files.remove(&library.id);
     }
 }
 
