@@ -61,11 +61,11 @@ impl Traced {
 /// this long, in case a library came by a way the kernel does not report.
 const MAPS_REREAD_INTERVAL: Duration = Duration::from_secs(30);
 
-/// While a process is young — loading its libraries, as an interpreter does
-/// on its first imports — its map is read at every look (100 ms), as the
+/// During its first second — loading its libraries, as an interpreter does
+/// on its first imports — a process's map is read at every look (100 ms), as the
 /// kernel's reports alone proved to arrive too late now and then (a
 /// container's first HTTPS call was missed).
-const YOUNG: Duration = Duration::from_secs(5);
+const YOUNG: Duration = Duration::from_secs(1);
 
 pub struct Targets {
     traced: HashMap<u32, Traced>,
