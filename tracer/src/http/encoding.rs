@@ -122,6 +122,10 @@ fn gzip_header_len(data: &[u8]) -> Option<usize> {
     if data.get(..3)? != [0x1f, 0x8b, 8] {
         return None;
     }
+    // A header is 10 bytes at least: a shorter body is no gzip (found by fuzzing).
+    if data.len() < 10 {
+        return None;
+    }
     let flags = data[3];
     let mut at = 10;
     if flags & FEXTRA != 0 {
@@ -203,6 +207,14 @@ mod tests {
         }
         let whole = member(TEXT);
         assert!(matches!(decode(&enc(&["gzip"]), &whole[..whole.len() / 2]), Err(ContentDecodeError::Corrupt { .. })));
+    }
+
+    #[test]
+    fn a_truncated_gzip_header_is_corrupt_not_a_panic() {
+        // The fuzzer's input: the gzip magic and method, then nothing.
+        for body in [&[0x1f, 0x8b, 8][..], &[0x1f, 0x8b, 8, 4, 0, 0][..]] {
+            assert!(matches!(decode(&enc(&["gzip"]), body), Err(ContentDecodeError::Corrupt { .. })));
+        }
     }
 
     #[test]
