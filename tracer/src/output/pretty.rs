@@ -10,6 +10,10 @@ use crate::span::{Span, SpanKind, Status, semconv as sc};
 /// (`\u{1b}`) instead of acting on the terminal; line feeds and tabs of
 /// pytrace's own layout are kept.
 pub fn printable(text: &str) -> String {
+    // The common case, per span: nothing to escape, no per-character work.
+    if !text.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
+        return text.to_owned();
+    }
     text.chars()
         .map(|c| if c.is_control() && c != '\n' && c != '\t' { c.escape_unicode().to_string() } else { c.to_string() })
         .collect()
