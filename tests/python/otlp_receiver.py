@@ -7,12 +7,20 @@ metric it receives is printed as one JSON line:
   {"signal": "metric", "resource": {...}, "metric": {...}}
 
   otlp_receiver.py --protocol grpc|http [--port N] [--fail-first N] [--tls-dir DIR]
+                   [--faults LIST]
 
 It prints "READY <port> <ca.pem or ->" when listening. With --tls-dir it
 serves TLS with a certificate for localhost from a private CA (trustme)
 written to DIR/ca.pem. The headers of each trace export are printed as
 {"signal": "headers", "headers": {...}}. --fail-first N answers the first N
 trace exports with UNAVAILABLE / HTTP 503 (a collector that is overloaded).
+
+--faults (HTTP) answers the trace exports in turn as the comma-separated
+list says, then normally: `ok`; `partial:N` (accepted, with a
+partial_success rejecting N spans); a status code (`400`, `413`, `429`,
+`500`, …); `reset` (the connection closed without an answer); `hang`
+(no answer for 30 s). Each export is printed as {"signal": "export",
+"fault": ..., "spans": N}; spans are recorded for `ok` and `partial` only.
 """
 
 import argparse
@@ -20,9 +28,11 @@ import base64
 import gzip
 import json
 import os
+import socket
 import ssl
 import sys
 import threading
+import time
 from concurrent import futures
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -33,6 +43,7 @@ from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_serv
 
 LOCK = threading.Lock()
 FAILURES_LEFT = 0
+FAULTS = []
 
 
 def emit(record):
@@ -79,6 +90,15 @@ def record_metrics(request):
                 emit({"signal": "metric", "resource": resource, "metric": metric})
 
 
+def next_fault():
+    with LOCK:
+        return FAULTS.pop(0) if FAULTS else "ok"
+
+
+def span_count(request):
+    return sum(len(ss.spans) for rs in request.resource_spans for ss in rs.scope_spans)
+
+
 def should_fail():
     global FAILURES_LEFT
     with LOCK:
@@ -116,8 +136,27 @@ class HttpHandler(BaseHTTPRequestHandler):
                 return
             request = trace_service_pb2.ExportTraceServiceRequest()
             request.ParseFromString(body)
+            fault = next_fault()
+            emit({"signal": "export", "fault": fault, "spans": span_count(request)})
+            if fault == "reset":
+                self.close_connection = True
+                self.connection.shutdown(socket.SHUT_RDWR)
+                return
+            if fault == "hang":
+                time.sleep(30)
+                self.close_connection = True
+                return
+            if fault.isdigit():
+                self.send_response(int(fault))
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
             record_traces(request)
             reply = trace_service_pb2.ExportTraceServiceResponse()
+            if fault.startswith("partial:"):
+                reply.partial_success.rejected_spans = int(fault.split(":")[1])
+                reply.partial_success.error_message = "some spans were refused (test)"
+
         elif self.path == "/v1/metrics":
             request = metrics_service_pb2.ExportMetricsServiceRequest()
             request.ParseFromString(body)
@@ -145,8 +184,10 @@ def main():
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--fail-first", type=int, default=0)
     parser.add_argument("--tls-dir")
+    parser.add_argument("--faults", default="")
     args = parser.parse_args()
     FAILURES_LEFT = args.fail_first
+    FAULTS.extend(fault for fault in args.faults.split(",") if fault)
     tls = certificates(args.tls_dir) if args.tls_dir else None
     ca_path = tls[0] if tls else "-"
     if args.protocol == "grpc":

@@ -2,7 +2,8 @@
 //! definitions: spans with their process's resource and the pytrace scope,
 //! GenAI and HTTP metrics with the conventions' units and buckets, over gRPC
 //! and HTTP; and no span lost when the collector goes away mid-run, or is
-//! down for a whole run (the spool carries the spans to the next one).
+//! down for a whole run (the spool carries the spans to the next one); and
+//! every span accounted for when the collector refuses, resets or hangs.
 
 #![expect(clippy::unwrap_used, reason = "a test fails loudly on an unexpected value")]
 
@@ -132,6 +133,58 @@ fn http_export_survives_a_collector_restart_mid_run() {
     // A batch in flight when the collector died may have arrived before the
     // connection broke; it is sent again from the spool (documented).
     assert!(duplicates <= 8, "{duplicates} spans arrived twice");
+}
+
+#[test]
+fn every_span_is_accounted_for_whatever_the_collector_answers() {
+    let server = Server::https();
+    let faults = "partial:1,400,413,reset,429,500,hang";
+    let receiver = Receiver::start("http", 0, &["--faults", faults]);
+    let spool = scratch_dir("spool");
+    let endpoint = format!("http://127.0.0.1:{}", receiver.port);
+    let python = venv_python();
+    let mut client = Client::start(
+        &python,
+        &server,
+        &["--lib", "requests", "--paths", "GET /json", "--rounds", "24", "--interval", "0.4"],
+    );
+    let tracer = Tracer::attach_with_env(
+        &[client.pid],
+        &["--spool-dir", spool.to_str().unwrap()],
+        &[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"),
+            ("OTEL_EXPORTER_OTLP_TIMEOUT", "2000"),
+        ],
+    );
+    client.go();
+    client.finish();
+    let trace = tracer.wait();
+    assert!(trace.success, "{}", trace.stderr);
+    assert_eq!(trace.spans.len(), 24, "{}", trace.json_text);
+    let otlp = &trace.summary["otlp"];
+    let count = |key: &str| otlp[key].as_u64().unwrap();
+    assert_eq!(
+        count("spans_exported") + count("spans_failed") + count("spans_dropped") + count("spans_waiting"),
+        24,
+        "exported + refused + dropped + waiting = produced: {otlp}"
+    );
+    let exports: Vec<Value> = receiver.records().into_iter().filter(|r| r["signal"] == "export").collect();
+    let answered = |fault: &str| exports.iter().any(|e| e["fault"] == fault);
+    assert!(["400", "413", "reset", "429", "500"].iter().all(|f| answered(f)), "every fault was met: {exports:?}");
+    let refused: u64 = exports
+        .iter()
+        .filter(|e| ["400", "413", "500"].contains(&e["fault"].as_str().unwrap()))
+        .map(|e| e["spans"].as_u64().unwrap())
+        .sum::<u64>()
+        + 1;
+    assert_eq!(count("spans_failed"), refused, "refusals and the partial success counted: {otlp} {exports:?}");
+    assert_eq!(
+        receiver.spans().len() as u64,
+        count("spans_exported") + 1,
+        "what the collector kept is what pytrace counts as exported (plus the span it rejected): {otlp}"
+    );
+    assert!(count("spans_spooled") > 0, "the reset sent spans to the spool: {otlp}");
 }
 
 #[test]

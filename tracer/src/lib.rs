@@ -16,6 +16,7 @@ pub mod doctor;
 pub mod events;
 pub mod http;
 pub mod kubernetes;
+pub mod limits;
 pub mod llm;
 pub mod metrics;
 pub mod otlp;

@@ -23,7 +23,14 @@ fn main() -> ExitCode {
 
 /// Runs the subcommand; returns the exit code.
 fn dispatch(cli: Cli) -> anyhow::Result<u8> {
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().context("starting the runtime")?;
+    // The session's loop runs on this thread; export, the metrics endpoint
+    // and the Kubernetes watch run on the workers, so neither waits for the other.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("pytrace-io")
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
     let env = |name: &str| std::env::var(name).ok();
     match cli.command {
         Command::Attach(args) => {

@@ -247,6 +247,7 @@ impl Pipeline {
     pub fn finish(&mut self) {
         self.tracker.finish(&mut self.exchanges);
         self.emit();
+        self.count_limits();
         for call in self.functions.drain_running(None, Clock::monotonic_now()) {
             self.emit_function(&call);
         }
@@ -270,9 +271,21 @@ impl Pipeline {
         self.flush_placed();
     }
 
-    /// Time passes: spans that waited long enough for their request go out.
+    /// Time passes: spans that waited long enough for their request go
+    /// out, connections idle too long are forgotten, limits are counted.
     pub fn tick(&mut self) {
-        self.flush_placed();
+        self.tracker.forget_idle(Clock::monotonic_now(), &mut self.exchanges);
+        self.emit();
+        self.count_limits();
+    }
+
+    /// Copies how often each limit was reached into the summary.
+    fn count_limits(&mut self) {
+        let limits = &mut self.output.summary.counters.limits;
+        let tracker = self.tracker.limits;
+        limits.connections_idle_evicted = tracker.connections_idle_evicted;
+        limits.connections_full_evicted = tracker.connections_full_evicted;
+        limits.code_cache_resets = self.symbolizer.cache_resets();
     }
 
     /// Outputs the spans whose place under a served request (or not) is decided.
@@ -295,6 +308,12 @@ impl Pipeline {
 
     fn emit(&mut self) {
         for exchange in std::mem::take(&mut self.exchanges) {
+            let limits = &mut self.output.summary.counters.limits;
+            limits.body_arrivals_dropped +=
+                exchange.request_body.arrivals_dropped + exchange.response_body.arrivals_dropped;
+            if exchange.incomplete == Some(crate::http::Incomplete::Evicted) {
+                limits.exchanges_evicted += 1;
+            }
             let mut span = span_of(&exchange, self.clock, &mut self.resources);
             if span.kind == SpanKind::Server {
                 self.emit_served(&exchange, span);

@@ -8,6 +8,11 @@
 //! returns, so that is their timestamp. The tracker also notices chunks lost
 //! inside a call (offsets that skip ahead) and turns them, like capture-limit
 //! truncation, into gaps the HTTP layer can account for.
+//!
+//! A connection whose close event never arrives would be kept for ever, so
+//! connections are forgotten after [`IDLE_TIMEOUT_NS`] without traffic, and
+//! the least recently active ones when [`MAX_CONNECTIONS`] are tracked; both
+//! are counted ([`LimitCounters`]).
 
 use std::collections::HashMap;
 
@@ -15,7 +20,16 @@ use tracer_common::Direction;
 
 use crate::events::{ConnKey, DataChunk, Event, Role};
 use crate::http::{ConnectionFacts, Exchange, HttpConnection, Incomplete, Segment};
+use crate::limits::LimitCounters;
 use crate::python::symbolize::CallStack;
+
+/// Connections tracked at most (a few hundred bytes each when idle).
+pub const MAX_CONNECTIONS: usize = 32_768;
+/// A connection without traffic for this long is forgotten: longer than any
+/// client library keeps an idle pooled connection.
+pub const IDLE_TIMEOUT_NS: u64 = 15 * 60 * 1_000_000_000;
+/// How often idle connections are looked for.
+const IDLE_SWEEP_NS: u64 = 10 * 1_000_000_000;
 
 /// Where the next chunk of a call is expected, per connection and direction.
 #[derive(Clone, Copy, Default)]
@@ -28,11 +42,25 @@ struct Tracked {
     http: HttpConnection,
     cursors: [Cursor; 2],
     facts: ConnectionFacts,
+    /// Kernel time of the connection's latest event.
+    last_active_ns: u64,
 }
 
 impl Tracked {
-    fn new(conn: ConnKey) -> Self {
-        Self { http: HttpConnection::new(conn), cursors: Default::default(), facts: ConnectionFacts::default() }
+    fn new(conn: ConnKey, now_ns: u64) -> Self {
+        Self {
+            http: HttpConnection::new(conn),
+            cursors: Default::default(),
+            facts: ConnectionFacts::default(),
+            last_active_ns: now_ns,
+        }
+    }
+
+    /// Reports what the connection still waits for as incomplete.
+    fn forget(mut self, out: &mut Vec<Exchange>) {
+        let first_new = out.len();
+        self.http.flush(Incomplete::Forgotten, out);
+        stamp(&self.facts, &mut out[first_new..]);
     }
 
     fn role(&self) -> Role {
@@ -57,6 +85,12 @@ pub struct Tracker {
     connections: HashMap<ConnKey, Tracked>,
     /// Requests begun on connections the process accepted, for the caller.
     server_requests: Vec<ServerRequest>,
+    /// The latest kernel time seen in an event.
+    latest_ns: u64,
+    next_idle_sweep_ns: u64,
+    /// Exchanges of connections forgotten while making room, for the caller.
+    forgotten: Vec<Exchange>,
+    pub limits: LimitCounters,
 }
 
 impl Tracker {
@@ -71,6 +105,11 @@ impl Tracker {
 
     /// Feeds one event; finished exchanges are appended to `out`.
     pub fn handle(&mut self, event: &Event, out: &mut Vec<Exchange>) {
+        self.route(event, out);
+        out.append(&mut self.forgotten);
+    }
+
+    fn route(&mut self, event: &Event, out: &mut Vec<Exchange>) {
         let first_new = out.len();
         match event {
             Event::Data(chunk) => self.data(chunk, out),
@@ -116,12 +155,64 @@ impl Tracker {
         std::mem::take(&mut self.server_requests)
     }
 
+    /// The connection's state, made on its first event (forgetting the
+    /// least recently active connections first when too many are tracked).
     fn tracked(&mut self, conn: ConnKey) -> &mut Tracked {
-        self.connections.entry(conn).or_insert_with(|| Tracked::new(conn))
+        self.make_room_for(conn);
+        let now_ns = self.latest_ns;
+        let tracked = self.connections.entry(conn).or_insert_with(|| Tracked::new(conn, now_ns));
+        tracked.last_active_ns = now_ns;
+        tracked
+    }
+
+    fn make_room_for(&mut self, conn: ConnKey) {
+        if self.connections.len() >= MAX_CONNECTIONS && !self.connections.contains_key(&conn) {
+            self.forget_least_active();
+        }
+    }
+
+    /// Forgets the least recently active eighth of the connections, so the
+    /// cost is paid once per many new connections; what they still waited
+    /// for is reported incomplete with the next exchanges.
+    fn forget_least_active(&mut self) {
+        let mut times: Vec<u64> = self.connections.values().map(|t| t.last_active_ns).collect();
+        let cut = times.len() / 8;
+        let (_, &mut threshold, _) = times.select_nth_unstable(cut);
+        let quiet: Vec<ConnKey> =
+            self.connections.iter().filter(|(_, t)| t.last_active_ns <= threshold).map(|(conn, _)| *conn).collect();
+        for conn in quiet {
+            if let Some(tracked) = self.connections.remove(&conn) {
+                self.limits.connections_full_evicted += 1;
+                tracked.forget(&mut self.forgotten);
+            }
+        }
+    }
+
+    /// Forgets connections without traffic for [`IDLE_TIMEOUT_NS`] (checked
+    /// every [`IDLE_SWEEP_NS`]); what they still waited for is reported
+    /// incomplete.
+    pub fn forget_idle(&mut self, now_ns: u64, out: &mut Vec<Exchange>) {
+        if now_ns < self.next_idle_sweep_ns {
+            return;
+        }
+        self.next_idle_sweep_ns = now_ns + IDLE_SWEEP_NS;
+        let oldest_kept = now_ns.saturating_sub(IDLE_TIMEOUT_NS);
+        let idle: Vec<ConnKey> =
+            self.connections.iter().filter(|(_, t)| t.last_active_ns < oldest_kept).map(|(conn, _)| *conn).collect();
+        for conn in idle {
+            if let Some(tracked) = self.connections.remove(&conn) {
+                self.limits.connections_idle_evicted += 1;
+                tracked.forget(out);
+            }
+        }
     }
 
     fn data(&mut self, chunk: &DataChunk, out: &mut Vec<Exchange>) {
-        let tracked = self.connections.entry(chunk.conn).or_insert_with(|| Tracked::new(chunk.conn));
+        self.latest_ns = self.latest_ns.max(chunk.call_end_ns);
+        self.make_room_for(chunk.conn);
+        let now_ns = self.latest_ns;
+        let tracked = self.connections.entry(chunk.conn).or_insert_with(|| Tracked::new(chunk.conn, now_ns));
+        tracked.last_active_ns = now_ns;
         let serving = tracked.role() == Role::Server;
         tracked.facts.transport.get_or_insert(chunk.transport);
         let cursor = &mut tracked.cursors[chunk.direction as usize];
@@ -208,5 +299,61 @@ fn gap(http: &mut HttpConnection, is_request: bool, missing: u64, out: &mut Vec<
         http.on_request_gap(missing);
     } else {
         http.on_response_gap(missing, out);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::events::Transport;
+
+    const SECOND: u64 = 1_000_000_000;
+
+    fn request(conn_id: u64, at_ns: u64) -> Event {
+        let data = b"GET / HTTP/1.1\r\nHost: example.com\r\n\r\n";
+        Event::Data(DataChunk {
+            conn: ConnKey { pid: 7, conn_id },
+            transport: Transport::Tls,
+            tid: 7,
+            direction: Direction::Egress,
+            call_start_ns: at_ns,
+            call_end_ns: at_ns,
+            call_len: data.len() as u64,
+            chunk_offset: 0,
+            data: bytes::Bytes::from_static(data),
+            last: true,
+            truncated: false,
+        })
+    }
+
+    #[test]
+    fn a_connection_without_traffic_is_forgotten_and_its_request_reported() {
+        let mut tracker = Tracker::new();
+        let mut out = Vec::new();
+        tracker.handle(&request(1, SECOND), &mut out);
+        tracker.handle(&request(2, IDLE_TIMEOUT_NS), &mut out);
+        assert!(out.is_empty());
+        tracker.forget_idle(IDLE_TIMEOUT_NS + 2 * SECOND, &mut out);
+        assert_eq!(tracker.connection_count(), 1, "the recently active connection stays");
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].conn.conn_id, 1);
+        assert_eq!(out[0].incomplete, Some(Incomplete::Forgotten));
+        assert_eq!(tracker.limits.connections_idle_evicted, 1);
+    }
+
+    #[test]
+    fn too_many_connections_forget_the_least_recently_active() {
+        let mut tracker = Tracker::new();
+        let mut out = Vec::new();
+        for conn_id in 0..MAX_CONNECTIONS as u64 {
+            tracker.handle(&request(conn_id, SECOND + conn_id), &mut out);
+        }
+        assert_eq!(tracker.connection_count(), MAX_CONNECTIONS);
+        tracker.handle(&request(u64::MAX, 2 * SECOND), &mut out);
+        let forgotten = MAX_CONNECTIONS / 8 + 1;
+        assert_eq!(tracker.limits.connections_full_evicted, forgotten as u64);
+        assert_eq!(tracker.connection_count(), MAX_CONNECTIONS - forgotten + 1);
+        assert_eq!(out.len(), forgotten, "their waiting requests are reported");
+        assert!(out.iter().all(|e| e.conn.conn_id < forgotten as u64 && e.incomplete == Some(Incomplete::Forgotten)));
     }
 }

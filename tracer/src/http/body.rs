@@ -11,6 +11,9 @@ pub const BODY_KEEP_LIMIT: usize = 4 * 1024 * 1024;
 /// Longest chunk-size or trailer line accepted before the stream is
 /// considered hostile.
 const MAX_FRAMING_LINE: usize = 8 * 1024;
+/// Read calls whose arrival is kept per body: enough to time the first
+/// token of any stream; a body read in more pieces keeps only the first.
+pub const MAX_ARRIVALS: usize = 4096;
 
 /// How a message's body is delimited (RFC 9112 §6.3).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -38,8 +41,11 @@ pub struct Body {
     pub kept: Vec<u8>,
     /// Bytes of the body that were never captured (capture limit, lost events).
     pub uncaptured: u64,
-    /// One entry per call that delivered body bytes, in order.
+    /// One entry per call that delivered body bytes, in order (the first
+    /// [`MAX_ARRIVALS`]).
     pub arrivals: Vec<Arrival>,
+    /// Calls that delivered body bytes after [`MAX_ARRIVALS`].
+    pub arrivals_dropped: u64,
 }
 
 impl Body {
@@ -53,7 +59,11 @@ impl Body {
             return;
         }
         if self.arrivals.last().is_none_or(|a| a.at_ns != at_ns) {
-            self.arrivals.push(Arrival { offset: self.size, at_ns });
+            if self.arrivals.len() < MAX_ARRIVALS {
+                self.arrivals.push(Arrival { offset: self.size, at_ns });
+            } else {
+                self.arrivals_dropped += 1;
+            }
         }
         self.size += bytes.len() as u64;
         if self.uncaptured == 0 {
@@ -304,6 +314,19 @@ mod tests {
         let mut chunked = BodyReader::new(Framing::Chunked);
         assert_eq!(chunked.feed(b"4\r\nab", 1), Feed::NeedMore);
         assert_eq!(chunked.skip(3), Feed::Broken);
+    }
+
+    #[test]
+    fn a_body_read_in_tiny_pieces_keeps_the_first_arrivals_and_counts_the_rest() {
+        let mut reader = BodyReader::new(Framing::Length(10_000));
+        for at_ns in 0..10_000u64 {
+            reader.feed(b"x", at_ns);
+        }
+        assert!(reader.is_complete());
+        assert_eq!(reader.body.arrivals.len(), MAX_ARRIVALS);
+        assert_eq!(reader.body.arrivals_dropped, 10_000 - MAX_ARRIVALS as u64);
+        assert_eq!(reader.body.arrivals[1], Arrival { offset: 1, at_ns: 1 });
+        assert_eq!(reader.body.size, 10_000);
     }
 
     #[test]

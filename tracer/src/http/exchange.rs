@@ -30,6 +30,9 @@ pub enum Incomplete {
     ResponseUnreadable,
     /// Too many requests were waiting for responses on this connection.
     Evicted,
+    /// pytrace stopped tracking the connection: idle too long, or too many
+    /// connections were tracked.
+    Forgotten,
 }
 
 impl Incomplete {
@@ -40,6 +43,7 @@ impl Incomplete {
             Self::TracingEnded => "tracing ended before the response completed",
             Self::ResponseUnreadable => "response bytes were lost or malformed",
             Self::Evicted => "too many requests awaiting responses on the connection",
+            Self::Forgotten => "pytrace stopped tracking the connection (idle too long, or too many connections)",
         }
     }
 }

@@ -12,6 +12,7 @@ pub struct Health {
     pub processes_traced: u64,
     pub events_received: u64,
     pub events_lost: u64,
+    pub events_dropped: u64,
     pub bytes_truncated: u64,
     pub spans_client: u64,
     pub spans_server: u64,
@@ -28,6 +29,7 @@ pub struct Health {
     /// Calls counted in a summary table's `(other)` row.
     pub summary_overflow: u64,
     pub kernel_maps: Vec<MapUsage>,
+    pub limits: crate::limits::LimitCounters,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -71,6 +73,13 @@ impl Health {
             one("pytrace.processes.traced", "{process}", "Processes being traced.", Gauge, self.processes_traced),
             one("pytrace.events.received", "{event}", "Kernel events received.", Counter, self.events_received),
             one("pytrace.events.lost", "{event}", "Kernel events lost (ring buffer full).", Counter, self.events_lost),
+            one(
+                "pytrace.events.dropped",
+                "{event}",
+                "Kernel events dropped (pytrace's backlog full).",
+                Counter,
+                self.events_dropped,
+            ),
             one(
                 "pytrace.capture.truncated",
                 "By",
@@ -130,6 +139,18 @@ impl Health {
                 Counter,
                 self.summary_overflow,
             ),
+            HealthMetric {
+                name: "pytrace.limit.reached",
+                unit: "{item}",
+                description: "Items forgotten or dropped because a user-space limit was reached, by limit.",
+                kind: Counter,
+                points: self
+                    .limits
+                    .named()
+                    .into_iter()
+                    .map(|(limit, n)| (vec![("limit", limit.to_owned())], n))
+                    .collect(),
+            },
             per_map("pytrace.kernel_map.capacity", "Entries a kernel map can hold.", Gauge, |m| m.capacity),
             per_map("pytrace.kernel_map.entries", "Entries in a kernel map at its last sweep.", Gauge, |m| m.entries),
             per_map("pytrace.kernel_map.evicted", "Entries a full kernel map evicted to make room.", Counter, |m| {

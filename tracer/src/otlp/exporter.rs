@@ -3,8 +3,10 @@
 //! The pipeline side ([`OtlpSink`]) batches spans (512, or whatever is
 //! pending when [`OtlpSink::flush`] is called) and hands each batch to the
 //! delivery task over a bounded channel; when the channel is full — the
-//! collector is slower than the traced programs — the batch goes straight to
-//! the spool, so tracing never waits on the network. The delivery task sends
+//! collector is slower than the traced programs — the batch goes to the
+//! spooler task, which writes it to the spool, so tracing never waits on the
+//! network or the disk (a batch that finds the spooler's queue full too is
+//! dropped and counted). The delivery task sends
 //! a batch at once while the collector is healthy and the spool empty;
 //! otherwise, or when sending fails with a retryable error, the batch is
 //! spooled. Spooled batches are re-sent oldest first, with exponential
@@ -31,8 +33,10 @@ use crate::span::{Resource, Span};
 
 /// Spans per export request.
 pub const BATCH_SPANS: usize = 512;
-/// Batches waiting for the delivery task before batches go to the spool directly.
+/// Batches waiting for the delivery task before batches go to the spool.
 const QUEUE_BATCHES: usize = 16;
+/// Batches waiting for the spooler before batches are dropped.
+const SPILL_BATCHES: usize = 64;
 const FIRST_BACKOFF: Duration = Duration::from_secs(1);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
@@ -66,6 +70,8 @@ enum Command {
 pub struct OtlpSink {
     pending: Vec<(Arc<Resource>, ProtoSpan)>,
     sender: mpsc::Sender<Command>,
+    spill: Option<mpsc::Sender<(u32, ExportTraceServiceRequest)>>,
+    spooler: Option<tokio::task::JoinHandle<()>>,
     spool: Arc<Mutex<Spool>>,
     pub counters: Arc<ExportCounters>,
 }
@@ -78,7 +84,9 @@ impl OtlpSink {
         let counters = Arc::new(ExportCounters::default());
         let delivery = Delivery { traces, metrics, spool: spool.clone(), counters: counters.clone(), healthy: true };
         tokio::spawn(delivery.run(receiver));
-        Self { pending: Vec::new(), sender, spool, counters }
+        let (spill, spilled) = mpsc::channel(SPILL_BATCHES);
+        let spooler = tokio::spawn(spooler(spilled, spool.clone(), counters.clone()));
+        Self { pending: Vec::new(), sender, spill: Some(spill), spooler: Some(spooler), spool, counters }
     }
 
     pub fn span(&mut self, span: &Span) {
@@ -98,8 +106,9 @@ impl OtlpSink {
         let request = encode::traces_request(&spans);
         if let Err(mpsc::error::TrySendError::Full(Command::Spans { request, .. })) =
             self.sender.try_send(Command::Spans { count, request })
+            && self.spill.as_ref().is_none_or(|spill| spill.try_send((count, request)).is_err())
         {
-            spool_batch(&self.spool, &self.counters, count, &request);
+            ExportCounters::add(&self.counters.dropped, u64::from(count));
         }
     }
 
@@ -120,15 +129,34 @@ impl OtlpSink {
     /// what it can; what is left stays in the spool for the next run.
     pub async fn finish(&mut self, timeout: Duration) {
         self.flush();
+        let deadline = tokio::time::Instant::now() + timeout;
+        // The spooler ends once its queue is empty and closed.
+        self.spill = None;
+        if let Some(spooler) = self.spooler.take() {
+            let _ = tokio::time::timeout_at(deadline, spooler).await;
+        }
         let (done, finished) = oneshot::channel();
         if self.sender.send(Command::Finish(done)).await.is_ok() {
-            let _ = tokio::time::timeout(timeout, finished).await;
+            let _ = tokio::time::timeout_at(deadline, finished).await;
         }
     }
 
     /// Spans waiting in the spool.
     pub fn spooled_now(&self) -> u64 {
         self.spool.lock().map_or(0, |spool| spool.spans())
+    }
+}
+
+/// Writes the batches the delivery task had no room for to the spool, off
+/// the tracing thread.
+async fn spooler(
+    mut spilled: mpsc::Receiver<(u32, ExportTraceServiceRequest)>,
+    spool: Arc<Mutex<Spool>>,
+    counters: Arc<ExportCounters>,
+) {
+    while let Some((count, request)) = spilled.recv().await {
+        let (spool, counters) = (spool.clone(), counters.clone());
+        let _ = tokio::task::spawn_blocking(move || spool_batch(&spool, &counters, count, &request)).await;
     }
 }
 
@@ -212,7 +240,7 @@ impl Delivery {
             return;
         }
         match self.traces.send_traces(request.clone()).await {
-            Ok(()) => ExportCounters::add(&self.counters.exported, u64::from(count)),
+            Ok(rejected) => self.delivered(u64::from(count), rejected),
             Err(SendError::Retryable(reason)) => {
                 self.mark_unreachable(&reason);
                 spool_batch(&self.spool, &self.counters, count, &request);
@@ -222,6 +250,13 @@ impl Delivery {
                 ExportCounters::add(&self.counters.failed, u64::from(count));
             }
         }
+    }
+
+    /// The collector took `count` spans and rejected `rejected` of them.
+    fn delivered(&self, count: u64, rejected: u64) {
+        let rejected = rejected.min(count);
+        ExportCounters::add(&self.counters.exported, count - rejected);
+        ExportCounters::add(&self.counters.failed, rejected);
     }
 
     async fn deliver_metrics(&mut self, request: ExportMetricsServiceRequest) {
@@ -262,7 +297,7 @@ impl Delivery {
                 None => Err(SendError::Permanent("a spooled batch is unreadable".into())),
             };
             match outcome {
-                Ok(()) => ExportCounters::add(&self.counters.exported, u64::from(batch.spans)),
+                Ok(rejected) => self.delivered(u64::from(batch.spans), rejected),
                 Err(SendError::Retryable(reason)) => {
                     self.mark_unreachable(&reason);
                     return false;

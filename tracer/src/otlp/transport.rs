@@ -9,8 +9,8 @@ use std::io::Write;
 
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_client::MetricsServiceClient;
-use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
+use opentelemetry_proto::tonic::collector::trace::v1::{ExportTraceServiceRequest, ExportTraceServiceResponse};
 use prost::Message;
 use tonic::codec::CompressionEncoding;
 use tonic::metadata::{MetadataKey, MetadataValue};
@@ -91,17 +91,24 @@ impl Transport {
         &self.destination.url
     }
 
-    pub async fn send_traces(&self, request: ExportTraceServiceRequest) -> Result<(), SendError> {
-        match &self.client {
+    /// Sends spans; on success, how many of them the collector rejected
+    /// (its `partial_success`).
+    pub async fn send_traces(&self, request: ExportTraceServiceRequest) -> Result<u64, SendError> {
+        let response = match &self.client {
             Client::Grpc(channel) => {
                 let mut client = TraceServiceClient::new(channel.clone());
                 if self.destination.gzip {
                     client = client.send_compressed(CompressionEncoding::Gzip);
                 }
-                client.export(self.grpc_request(request)).await.map(drop).map_err(grpc_error)
+                client.export(self.grpc_request(request)).await.map_err(grpc_error)?.into_inner()
             }
-            Client::Http(client) => self.post(client, request.encode_to_vec()).await,
-        }
+            Client::Http(client) => {
+                let body = self.post(client, request.encode_to_vec()).await?;
+                // An empty or unreadable body is a full success.
+                ExportTraceServiceResponse::decode(&*body).unwrap_or_default()
+            }
+        };
+        Ok(rejected_spans(response))
     }
 
     pub async fn send_metrics(&self, request: ExportMetricsServiceRequest) -> Result<(), SendError> {
@@ -113,7 +120,7 @@ impl Transport {
                 }
                 client.export(self.grpc_request(request)).await.map(drop).map_err(grpc_error)
             }
-            Client::Http(client) => self.post(client, request.encode_to_vec()).await,
+            Client::Http(client) => self.post(client, request.encode_to_vec()).await.map(drop),
         }
     }
 
@@ -129,7 +136,8 @@ impl Transport {
         request
     }
 
-    async fn post(&self, client: &reqwest::Client, body: Vec<u8>) -> Result<(), SendError> {
+    /// POSTs a request; the response body on success.
+    async fn post(&self, client: &reqwest::Client, body: Vec<u8>) -> Result<bytes::Bytes, SendError> {
         let mut request =
             client.post(&self.destination.url).header(reqwest::header::CONTENT_TYPE, "application/x-protobuf");
         for (key, value) in &self.destination.headers {
@@ -144,7 +152,8 @@ impl Transport {
         let response = request.body(body).send().await.map_err(|e| SendError::Retryable(describe(&e)))?;
         let status = response.status();
         if status.is_success() {
-            return Ok(());
+            // A body that cannot be read leaves the export a success.
+            return Ok(response.bytes().await.unwrap_or_default());
         }
         let message = format!("the collector answered HTTP {status}");
         match status.as_u16() {
@@ -152,6 +161,16 @@ impl Transport {
             _ => Err(SendError::Permanent(message)),
         }
     }
+}
+
+/// Spans the collector says it rejected, with its reason in the log.
+fn rejected_spans(response: ExportTraceServiceResponse) -> u64 {
+    let Some(partial) = response.partial_success else { return 0 };
+    let rejected = u64::try_from(partial.rejected_spans).unwrap_or(0);
+    if rejected > 0 || !partial.error_message.is_empty() {
+        tracing::warn!(rejected, message = %partial.error_message, "the collector accepted the spans in part");
+    }
+    rejected
 }
 
 /// The error and its causes in one line (reqwest's own message stops at "error sending request").

@@ -179,16 +179,22 @@ pub fn summary_table(summary: &Summary) -> String {
     }
     let _ = writeln!(
         out,
-        "\n{} spans ({} incomplete); {} events received, {} lost; {} bytes truncated in {} calls; {} uprobe and {} tracepoint hits",
+        "\n{} spans ({} incomplete); {} events received, {} lost, {} dropped; {} bytes truncated in {} calls; {} uprobe and {} tracepoint hits",
         c.spans_emitted,
         c.spans_incomplete,
         c.events_received,
         c.events_lost,
+        c.events_dropped,
         c.bytes_truncated,
         c.calls_truncated,
         c.uprobe_hits,
         c.tracepoint_hits
     );
+    if c.limits.any() {
+        let reached: Vec<String> =
+            c.limits.named().iter().filter(|(_, n)| *n > 0).map(|(limit, n)| format!("{limit} {n}")).collect();
+        let _ = writeln!(out, "limits reached (see docs/security.md): {}", reached.join(", "));
+    }
     if let Some(otlp) = &c.otlp {
         let _ = writeln!(
             out,

@@ -22,6 +22,8 @@ pub struct Counters {
     pub summary_overflow: u64,
     pub events_received: u64,
     pub events_lost: u64,
+    /// Dropped after the ring buffer: pytrace's backlog of records was full.
+    pub events_dropped: u64,
     pub events_undecodable: u64,
     pub calls_truncated: u64,
     pub bytes_truncated: u64,
@@ -35,6 +37,8 @@ pub struct Counters {
     pub kernel_programs: BTreeMap<String, ProgramRunTime>,
     /// Use and limits of the kernel maps holding per-process state.
     pub kernel_maps: Vec<MapUsage>,
+    /// How often user space's limits were reached.
+    pub limits: crate::limits::LimitCounters,
     /// OTLP delivery, when exporting.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub otlp: Option<OtlpCounters>,

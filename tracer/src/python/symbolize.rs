@@ -1,6 +1,9 @@
 //! Resolves captured frames — (code object, position) pairs — into
 //! qualified names, files and lines, reading code objects from the process
-//! lazily and caching them by address.
+//! lazily and caching them by address. The caches of all processes share
+//! a byte budget ([`CODE_CACHE_BYTES`]): a process whose cache would pass
+//! it starts over (counted, `code_cache_resets`), and so do the others if
+//! that is not enough.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -47,14 +50,45 @@ struct Process {
     codes: HashMap<u64, Option<CodeInfo>>,
     /// Lines already found: (code object, position) → line.
     lines: HashMap<(u64, u64), Option<u32>>,
+    /// What `codes` and `lines` take, roughly (see [`cached_size`]).
+    cached_bytes: usize,
 }
 
-/// Most code objects cached per process before the cache starts over.
-const MAX_CACHED_CODES: usize = 65_536;
+impl Process {
+    fn new(
+        memory: Memory,
+        parent_memory: Option<Memory>,
+        layout: Layout,
+        codes: HashMap<u64, Option<CodeInfo>>,
+    ) -> Self {
+        let cached_bytes = codes.values().map(cached_size).sum();
+        Self { memory, parent_memory, layout, codes, lines: HashMap::new(), cached_bytes }
+    }
+
+    fn clear_cache(&mut self) -> usize {
+        self.codes = HashMap::new();
+        self.lines = HashMap::new();
+        std::mem::take(&mut self.cached_bytes)
+    }
+}
+
+/// Bytes the code-object caches of all processes may take together.
+pub const CODE_CACHE_BYTES: usize = 32 << 20;
+/// A cached line's share: its key, value and the map's overhead.
+const LINE_ENTRY_BYTES: usize = 40;
+
+/// Roughly what caching one code object takes: its strings (shared with
+/// the frames that name them), line table and the map entry.
+fn cached_size(info: &Option<CodeInfo>) -> usize {
+    64 + info.as_ref().map_or(0, |info| info.qualname.len() + info.filename.len() + info.line_table.len())
+}
 
 #[derive(Default)]
 pub struct Symbolizer {
     processes: HashMap<u32, Process>,
+    /// What every process's cache takes.
+    cached_bytes: usize,
+    cache_resets: u64,
 }
 
 impl Symbolizer {
@@ -64,8 +98,10 @@ impl Symbolizer {
         if self.processes.get(&pid).is_some_and(|known| known.layout == layout) {
             return;
         }
-        let process = Process { memory, parent_memory: None, layout, codes: HashMap::new(), lines: HashMap::new() };
-        self.processes.insert(pid, process);
+        let process = Process::new(memory, None, layout, HashMap::new());
+        if let Some(old) = self.processes.insert(pid, process) {
+            self.cached_bytes -= old.cached_bytes;
+        }
     }
 
     /// `child` was forked from `parent`: same interpreter, same layout, the
@@ -77,12 +113,47 @@ impl Symbolizer {
         let (layout, codes) = (source.layout, source.codes.clone());
         if let Ok(memory) = Memory::open(child) {
             let parent_memory = Memory::open(parent).ok();
-            self.processes.insert(child, Process { memory, parent_memory, layout, codes, lines: HashMap::new() });
+            let process = Process::new(memory, parent_memory, layout, codes);
+            self.cached_bytes += process.cached_bytes;
+            if let Some(old) = self.processes.insert(child, process) {
+                self.cached_bytes -= old.cached_bytes;
+            }
         }
     }
 
     pub fn remove_process(&mut self, pid: u32) {
-        self.processes.remove(&pid);
+        if let Some(old) = self.processes.remove(&pid) {
+            self.cached_bytes -= old.cached_bytes;
+        }
+    }
+
+    /// Times a cache was emptied to keep within [`CODE_CACHE_BYTES`].
+    pub fn cache_resets(&self) -> u64 {
+        self.cache_resets
+    }
+
+    /// Bytes the caches take now.
+    pub fn cached_bytes(&self) -> usize {
+        self.cached_bytes
+    }
+
+    /// Empties `pid`'s cache when the budget is spent, then every cache
+    /// should that not be enough (one busy process among many small ones).
+    fn keep_within_budget(&mut self, pid: u32) {
+        if self.cached_bytes < CODE_CACHE_BYTES {
+            return;
+        }
+        if let Some(process) = self.processes.get_mut(&pid) {
+            self.cached_bytes -= process.clear_cache();
+            self.cache_resets += 1;
+        }
+        if self.cached_bytes >= CODE_CACHE_BYTES / 2 {
+            for process in self.processes.values_mut() {
+                process.clear_cache();
+            }
+            self.cached_bytes = 0;
+            self.cache_resets += 1;
+        }
     }
 
     /// Whether `pid`'s code objects carry qualified names (3.11+).
@@ -92,26 +163,80 @@ impl Symbolizer {
 
     /// Innermost first, like the input; frames that cannot be read are skipped.
     pub fn resolve(&mut self, pid: u32, frames: &[RawFrame]) -> Vec<Frame> {
+        self.keep_within_budget(pid);
         let Some(process) = self.processes.get_mut(&pid) else { return Vec::new() };
-        if process.codes.len() > MAX_CACHED_CODES || process.lines.len() > MAX_CACHED_CODES {
-            process.codes.clear();
-            process.lines.clear();
-        }
+        let mut added = 0;
         let mut resolved = Vec::with_capacity(frames.len());
         for &RawFrame { code, position, frame } in frames {
             let info = process.codes.entry(code).or_insert_with(|| {
-                code::read_code(&process.memory, &process.layout, code)
-                    .or_else(|| process.parent_memory.as_ref().and_then(|m| code::read_code(m, &process.layout, code)))
+                let info = code::read_code(&process.memory, &process.layout, code)
+                    .or_else(|| process.parent_memory.as_ref().and_then(|m| code::read_code(m, &process.layout, code)));
+                added += cached_size(&info);
+                info
             });
             if let Some(info) = info {
-                let line = *process
-                    .lines
-                    .entry((code, position))
-                    .or_insert_with(|| code::line_of(&process.layout, info, code, position));
+                let line = *process.lines.entry((code, position)).or_insert_with(|| {
+                    added += LINE_ENTRY_BYTES;
+                    code::line_of(&process.layout, info, code, position)
+                });
                 let (qualname, file) = (info.qualname.clone(), info.filename.clone());
                 resolved.push(Frame { qualname, file, line, code, frame });
             }
         }
+        process.cached_bytes += added;
+        self.cached_bytes += added;
         resolved
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A process whose cache holds one code object with a line table of `bytes`.
+    fn process_caching(bytes: usize) -> Process {
+        let info =
+            CodeInfo { qualname: "f".into(), filename: "app.py".into(), firstlineno: 1, line_table: vec![0; bytes] };
+        let memory = Memory::open(std::process::id()).expect("own memory");
+        let layout = super::super::layout::table(12).expect("3.12 layout");
+        Process::new(memory, None, layout, HashMap::from([(0x1000, Some(info))]))
+    }
+
+    fn symbolizer_with(sizes: &[(u32, usize)]) -> Symbolizer {
+        let mut symbolizer = Symbolizer::default();
+        for &(pid, bytes) in sizes {
+            let process = process_caching(bytes);
+            symbolizer.cached_bytes += process.cached_bytes;
+            symbolizer.processes.insert(pid, process);
+        }
+        symbolizer
+    }
+
+    #[test]
+    fn the_busy_process_starts_over_when_the_budget_is_spent() {
+        let mut symbolizer = symbolizer_with(&[(1, CODE_CACHE_BYTES), (2, 1024)]);
+        symbolizer.keep_within_budget(1);
+        assert_eq!(symbolizer.cache_resets(), 1);
+        assert!(symbolizer.processes[&1].codes.is_empty());
+        assert_eq!(symbolizer.processes[&2].codes.len(), 1, "the small cache is kept");
+        assert_eq!(symbolizer.cached_bytes(), symbolizer.processes[&2].cached_bytes);
+    }
+
+    #[test]
+    fn every_cache_starts_over_when_others_hold_the_budget() {
+        let mut symbolizer = symbolizer_with(&[(1, 1024), (2, CODE_CACHE_BYTES / 2), (3, CODE_CACHE_BYTES / 2)]);
+        symbolizer.keep_within_budget(1);
+        assert_eq!(symbolizer.cache_resets(), 2);
+        assert_eq!(symbolizer.cached_bytes(), 0);
+        assert!(symbolizer.processes.values().all(|p| p.codes.is_empty()));
+    }
+
+    #[test]
+    fn a_cache_under_budget_is_kept_and_removal_gives_its_bytes_back() {
+        let mut symbolizer = symbolizer_with(&[(1, 4096), (2, 4096)]);
+        symbolizer.keep_within_budget(1);
+        assert_eq!(symbolizer.cache_resets(), 0);
+        symbolizer.remove_process(1);
+        assert_eq!(symbolizer.cached_bytes(), symbolizer.processes[&2].cached_bytes);
     }
 }

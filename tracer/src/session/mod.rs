@@ -3,13 +3,15 @@
 //! fixed PIDs (`pytrace attach`) or a launched command and its children
 //! (`pytrace run`). The commands are thin adapters over [`trace`].
 //!
-//! One `select!` loop owns everything: shutdown first, then ring-buffer
+//! A thread of its own drains the kernel's ring buffer ([`drain`]); one
+//! `select!` loop owns everything else: shutdown first, then the drained
 //! records into the pipeline, then a periodic rescan that attaches to TLS
 //! libraries loaded after attach and notices targets that exited. What the
 //! pipeline learns that the kernel must hear about (function verdicts,
 //! resolved stacks) or that changes the traced set (forks, execs) comes back
 //! as typed [`Feedback`].
 
+pub mod drain;
 pub mod export;
 pub mod identity;
 pub mod launch;
@@ -21,9 +23,6 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::time::Duration;
 
-use aya::maps::{MapData, RingBuf};
-use tokio::io::Interest;
-use tokio::io::unix::AsyncFd;
 use tokio::signal::unix::{SignalKind, signal};
 use tracer_common::Stat;
 
@@ -38,6 +37,7 @@ use crate::pipeline::{Feedback, Pipeline};
 use crate::privileges::{self, PrivilegeError};
 use crate::probes::{self, ProbeError, Probes};
 use crate::recording::Recorder;
+use drain::{Batch, Drainer};
 use export::ExportSession;
 pub use source::{Launch, TargetSource};
 use targets::Targets;
@@ -45,12 +45,6 @@ use telemetry::Telemetry;
 
 /// How often targets are checked for new libraries and for having exited.
 const RESCAN_INTERVAL: Duration = Duration::from_millis(100);
-
-/// How often events are collected from the ring buffer. The kernel wakes
-/// pytrace only for a large backlog or an urgent event, so a traced call
-/// does not pay for a wake-up after each event; spans appear at most this
-/// late (their timings come from the kernel's clock, unaffected).
-const COLLECT_INTERVAL: Duration = Duration::from_millis(20);
 
 /// How often exited processes' entries are swept out of the kernel maps
 /// and the maps' use is counted.
@@ -143,16 +137,10 @@ pub async fn trace(config: AttachConfig, mut source: TargetSource) -> Result<Ses
         ),
         None => None,
     };
-    let ring = probes.take_ring_buffer()?;
-    // SAFETY: the ring buffer owns its map's file descriptor for its whole
-    // life and always reports that same descriptor.
-    let mut ring = unsafe { AsyncFd::register_with_interest(ring, Interest::READABLE) }
-        .map_err(|e| SessionError::Events(std::io::Error::other(e.to_string())))?;
+    let mut drainer = Drainer::start(probes.take_ring_buffer()?).map_err(SessionError::Events)?;
     let shutdown = shutdown_signal(config.duration);
     tokio::pin!(shutdown);
     let mut rescan = tokio::time::interval(RESCAN_INTERVAL);
-    let mut collect = tokio::time::interval(COLLECT_INTERVAL);
-    collect.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut sweep = tokio::time::interval_at(tokio::time::Instant::now() + SWEEP_INTERVAL, SWEEP_INTERVAL);
     sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut command_status = None;
@@ -167,21 +155,15 @@ pub async fn trace(config: AttachConfig, mut source: TargetSource) -> Result<Ses
                 command_status = Some(status);
                 break;
             }
-            // Woken by the kernel: a backlog built up, or a process forked or exec'd.
-            guard = ring.readable_mut() => {
-                let mut guard = guard.map_err(SessionError::Events)?;
-                drain(guard.get_inner_mut(), &mut pipeline, &mut recorder);
-                guard.clear_ready();
-                act_on(pipeline.take_feedback(), &mut targets, &mut probes, &mut pipeline);
-            }
-            _ = collect.tick() => {
-                drain(ring.get_mut(), &mut pipeline, &mut recorder);
+            Some(batch) = drainer.next() => {
+                feed(&[batch], &mut pipeline, &mut recorder);
                 act_on(pipeline.take_feedback(), &mut targets, &mut probes, &mut pipeline);
             }
             _ = sweep.tick() => probes.sweep_maps(),
             _ = rescan.tick() => {
                 // Drain first, so a process's last events precede its exit.
-                drain(ring.get_mut(), &mut pipeline, &mut recorder);
+                feed(&drainer.drain_now(), &mut pipeline, &mut recorder);
+                pipeline.output.summary.counters.events_dropped = drainer.dropped();
                 act_on(pipeline.take_feedback(), &mut targets, &mut probes, &mut pipeline);
                 if let Some(export) = &mut export {
                     export.tick(&mut pipeline, &probes, targets.len());
@@ -199,7 +181,9 @@ pub async fn trace(config: AttachConfig, mut source: TargetSource) -> Result<Ses
         }
     }
 
-    drain(ring.get_mut(), &mut pipeline, &mut recorder);
+    feed(&drainer.drain_now(), &mut pipeline, &mut recorder);
+    pipeline.output.summary.counters.events_dropped = drainer.dropped();
+    drop(drainer);
     if let Some(recorder) = recorder {
         recorder.finish().map_err(|source| SessionError::Record { path: record_name(&config), source })?;
     }
@@ -245,17 +229,17 @@ fn print_warnings(warnings: &[String]) {
     }
 }
 
-/// Hands every record waiting in the ring buffer to the pipeline (and the
-/// recording, with `--record`; a recording that fails to write stops).
-fn drain(ring: &mut RingBuf<MapData>, pipeline: &mut Pipeline, recorder: &mut Option<Recorder>) {
-    while let Some(record) = ring.next() {
+/// Hands drained records to the pipeline (and the recording, with
+/// `--record`; a recording that fails to write stops).
+fn feed(batches: &[Batch], pipeline: &mut Pipeline, recorder: &mut Option<Recorder>) {
+    for record in batches.iter().flat_map(Batch::records) {
         if let Some(writer) = recorder
-            && let Err(error) = writer.record(&record)
+            && let Err(error) = writer.record(record)
         {
             eprintln!("pytrace: warning: the recording stopped: {error}");
             *recorder = None;
         }
-        pipeline.record(&record);
+        pipeline.record(record);
     }
     pipeline.output.flush();
 }
@@ -298,6 +282,13 @@ fn add_kernel_counters(probes: &Probes, pipeline: &mut Pipeline) {
     counters.kernel_programs = probes.program_run_times();
     counters.kernel_maps = probes.map_usage();
     print_warnings(&probes::limit_warnings(&counters.kernel_maps));
+    if counters.events_dropped > 0 {
+        eprintln!(
+            "pytrace: warning: {} events were dropped: pytrace fell {} MiB behind the kernel; some spans may be missing",
+            counters.events_dropped,
+            drain::BACKLOG_BYTES >> 20
+        );
+    }
     if counters.events_lost > 0 {
         eprintln!(
             "pytrace: warning: {} events were lost (ring buffer full); some spans may be missing",

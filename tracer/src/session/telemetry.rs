@@ -74,6 +74,7 @@ pub fn snapshot(pipeline: &Pipeline, probes: &Probes, traced: usize) -> Health {
         processes_traced: traced as u64,
         events_received: counters.events_received,
         events_lost: probes::stat(&kernel, Stat::EventsLost),
+        events_dropped: counters.events_dropped,
         bytes_truncated: probes::stat(&kernel, Stat::BytesTruncated),
         spans_client: counters.spans_client,
         spans_server: counters.spans_server,
@@ -92,5 +93,6 @@ pub fn snapshot(pipeline: &Pipeline, probes: &Probes, traced: usize) -> Health {
             .unwrap_or(0),
         summary_overflow: counters.summary_overflow,
         kernel_maps: probes.map_usage(),
+        limits: counters.limits,
     }
 }
