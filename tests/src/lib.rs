@@ -343,6 +343,12 @@ impl Tracer {
         self.wait()
     }
 
+    /// Kills pytrace with SIGKILL (no chance to clean up) and waits for it.
+    pub fn kill(mut self) -> std::process::ExitStatus {
+        let _ = self.process.0.kill();
+        self.process.0.wait().expect("wait for pytrace")
+    }
+
     /// Waits for pytrace to exit by itself (its targets exited, --duration).
     pub fn wait(mut self) -> Trace {
         let deadline = Instant::now() + Duration::from_secs(60);
