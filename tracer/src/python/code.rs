@@ -20,22 +20,29 @@ pub struct CodeInfo {
 /// Longest string or byte table read from the process.
 const MAX_READ: u64 = 64 * 1024;
 
+/// The address of a field `offset` bytes into an object at `base`; a
+/// pointer read from the process can be anything, so none past the end of
+/// the address space.
+fn at(base: u64, offset: u64) -> Option<u64> {
+    base.checked_add(offset)
+}
+
 pub fn read_code(memory: &impl ReadMemory, layout: &Layout, code: u64) -> Option<CodeInfo> {
     let c = &layout.code;
-    let name_ptr = memory.u64(code + c.qualname.unwrap_or(c.name))?;
+    let name_ptr = memory.u64(at(code, c.qualname.unwrap_or(c.name))?)?;
     Some(CodeInfo {
         qualname: read_str(memory, layout, name_ptr)?.into(),
-        filename: read_str(memory, layout, memory.u64(code + c.filename)?)?.into(),
-        firstlineno: memory.u32(code + c.firstlineno)?,
-        line_table: read_bytes(memory, layout, memory.u64(code + c.linetable)?).unwrap_or_default(),
+        filename: read_str(memory, layout, memory.u64(at(code, c.filename)?)?)?.into(),
+        firstlineno: memory.u32(at(code, c.firstlineno)?)?,
+        line_table: read_bytes(memory, layout, memory.u64(at(code, c.linetable)?)?).unwrap_or_default(),
     })
 }
 
 /// A `str` object: compact ASCII or compact 1/2/4-byte kinds.
 fn read_str(memory: &impl ReadMemory, layout: &Layout, object: u64) -> Option<String> {
     let objects = &layout.objects;
-    let length = memory.u64(object + objects.unicode_length)?.min(MAX_READ);
-    let state = memory.u32(object + objects.unicode_state)?;
+    let length = memory.u64(at(object, objects.unicode_length)?)?.min(MAX_READ);
+    let state = memory.u32(at(object, objects.unicode_state)?)?;
     let kind = (state >> 2) & 7;
     let compact = (state >> 5) & 1 == 1;
     let ascii = (state >> 6) & 1 == 1;
@@ -43,7 +50,7 @@ fn read_str(memory: &impl ReadMemory, layout: &Layout, object: u64) -> Option<St
         return None;
     }
     let data = if ascii { objects.unicode_ascii_data } else { objects.unicode_compact_data };
-    let bytes = memory.read(object + data, (length * u64::from(kind.max(1))) as usize)?;
+    let bytes = memory.read(at(object, data)?, (length * u64::from(kind.max(1))) as usize)?;
     Some(match kind {
         2 => String::from_utf16_lossy(
             &bytes.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect::<Vec<_>>(),
@@ -57,8 +64,8 @@ fn read_str(memory: &impl ReadMemory, layout: &Layout, object: u64) -> Option<St
 
 /// A `bytes` object's contents.
 fn read_bytes(memory: &impl ReadMemory, layout: &Layout, object: u64) -> Option<Vec<u8>> {
-    let size = memory.u64(object + layout.objects.bytes_size)?.min(MAX_READ);
-    memory.read(object + layout.objects.bytes_data, size as usize)
+    let size = memory.u64(at(object, layout.objects.bytes_size)?)?.min(MAX_READ);
+    memory.read(at(object, layout.objects.bytes_data)?, size as usize)
 }
 
 /// The line a frame is at, from its raw position (`f_lasti`, or an
@@ -68,7 +75,7 @@ pub fn line_of(layout: &Layout, info: &CodeInfo, code: u64, position: u64) -> Op
         LineTable::Lnotab => Some(lnotab_line(&info.line_table, info.firstlineno, position)),
         LineTable::Linetable310 => linetable310_line(&info.line_table, info.firstlineno, position * 2),
         LineTable::Locations => {
-            let start = code + layout.code.code_adaptive?;
+            let start = at(code, layout.code.code_adaptive?)?;
             let index = position.checked_sub(start)? / 2;
             locations_line(&info.line_table, info.firstlineno, index)
         }
@@ -172,6 +179,20 @@ fn read_svarint(bytes: &mut impl Iterator<Item = u8>) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found by fuzzing (`code_objects`): a name pointer near the end of the
+    /// address space overflowed when a field offset was added to it.
+    #[test]
+    fn a_pointer_at_the_end_of_the_address_space_reads_nothing() {
+        let layout = crate::python::layout::table(12).expect("3.12");
+        let mut memory = crate::python::memory::synthetic::SyntheticMemory::default();
+        let code = 0x1000;
+        for offset in (0..512).step_by(8) {
+            memory.put_u64(code + offset, u64::MAX - 8);
+        }
+        assert_eq!(read_code(&memory, &layout, code), None);
+        assert_eq!(read_code(&memory, &layout, u64::MAX - 4), None);
+    }
 
     // Tables compiled by the real interpreters for:
     //   def f(a):            # 1
