@@ -18,6 +18,12 @@ Workloads:
             thread per connection); prints the rate achieved instead of timings
   idle      nothing: an interpreter with ssl loaded that waits for its line
             (a node's idle Python processes)
+Hostile workloads (what pytrace must survive; errors in the SDK are expected):
+  special-tokens  streams whose text is 40,000 `<|endoftext|>`, no usage
+  gzip-bomb       responses of 256 MiB JSON sent as ~260 KB of gzip
+  models          completions each naming a model never seen before
+  connections     one request per new HTTPS connection, every connection
+                  kept open (close events pytrace never sees)
 Timed workloads also report "cpu_us_per_op": the process's own CPU time
 (user + system, all threads) per operation, which includes the uprobe
 handlers and BPF programs the kernel runs on its behalf.
@@ -68,6 +74,62 @@ def workload_requests():
 
     session = requests.Session()
     return lambda: session.get(ARGS.base + "/json", verify=ARGS.ca).content
+
+
+def hostile_call(model):
+    client = openai_client()
+    messages = [{"role": "user", "content": "hi"}]
+
+    def call():
+        try:
+            for _ in client.chat.completions.create(model=model, messages=messages, stream=True):
+                pass
+        except Exception:  # noqa: BLE001  (a bomb is not valid JSON to the SDK either)
+            pass
+
+    return call
+
+
+def workload_special_tokens():
+    return hostile_call("hostile-special-tokens")
+
+
+def workload_gzip_bomb():
+    client = openai_client()
+    messages = [{"role": "user", "content": "hi"}]
+
+    def call():
+        try:
+            client.chat.completions.create(model="hostile-gzip-bomb", messages=messages)
+        except Exception:  # noqa: BLE001
+            pass
+
+    return call
+
+
+def workload_models():
+    client = openai_client()
+    messages = [{"role": "user", "content": "hi"}]
+    counter = iter(range(10**9))
+    return lambda: client.chat.completions.create(model=f"model-{next(counter)}", messages=messages)
+
+
+def workload_connections():
+    import http.client
+    import ssl
+    import urllib.parse
+
+    url = urllib.parse.urlsplit(ARGS.base)
+    context = ssl.create_default_context(cafile=ARGS.ca)
+    kept = []
+
+    def call():
+        connection = http.client.HTTPSConnection(url.hostname, url.port, context=context)
+        connection.request("GET", "/json")
+        connection.getresponse().read()
+        kept.append(connection)
+
+    return call
 
 
 def workload_cpu():
@@ -154,7 +216,7 @@ def main():
         print(json.dumps({"workload": "idle", "count": 0}), flush=True)
         return
     if ARGS.workload not in ("async", "rate"):
-        operation = globals()["workload_" + ARGS.workload]()
+        operation = globals()["workload_" + ARGS.workload.replace("-", "_")]()
     print(f"READY {os.getpid()}", flush=True)
     sys.stdin.readline()
     if ARGS.workload == "rate":

@@ -62,7 +62,45 @@ def first_tool(request):
     return tools[0].get("function", tools[0]).get("name") if tools else None
 
 
+def special_tokens_stream(handler, request):
+    """Hostile: a stream without usage whose text is 40,000 `<|endoftext|>`
+    (token estimation must stay linear)."""
+    piece = "<|endoftext|>" * 1000
+    events = [(None, 0, json.dumps({"id": "chatcmpl-hostile", "object": "chat.completion.chunk", "created": 0,
+                                     "model": "gpt-4o-mini",
+                                     "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]}))
+              for _ in range(40)]
+    handler.send_sse(events + [(None, 0, "[DONE]")])
+
+
+GZIP_BOMB = None
+
+
+def gzip_bomb(handler, request):
+    """Hostile: a 256 MiB JSON body sent as about 260 KB of gzip."""
+    global GZIP_BOMB
+    if GZIP_BOMB is None:
+        import zlib
+        compressor = zlib.compressobj(9, zlib.DEFLATED, 31)
+        parts = [compressor.compress(b'{"id": "chatcmpl-bomb", "padding": "')]
+        block = b"A" * (1 << 20)
+        parts += [compressor.compress(block) for _ in range(256)]
+        parts.append(compressor.compress(b'"}') + compressor.flush())
+        GZIP_BOMB = b"".join(parts)
+    handler.send_response(200)
+    handler.send_header("Content-Type", "application/json")
+    handler.send_header("Content-Encoding", "gzip")
+    handler.send_header("Content-Length", str(len(GZIP_BOMB)))
+    handler.end_headers()
+    handler.wfile.write(GZIP_BOMB)
+
+
+HOSTILE = {"hostile-special-tokens": special_tokens_stream, "hostile-gzip-bomb": gzip_bomb}
+
+
 def chat_completions(handler, request):
+    if request.get("model") in HOSTILE:
+        return HOSTILE[request["model"]](handler, request)
     model = dated(request.get("model", "gpt-4o-mini"))
     tool = first_tool(request)
     if not request.get("stream"):

@@ -47,8 +47,8 @@ enum Command {
         /// One short round (about two minutes), for CI; timings are indicative only.
         #[arg(long)]
         quick: bool,
-        /// Run only these parts (repeatable): overhead, load, node, pipeline.
-        #[arg(long, value_parser = ["overhead", "load", "node", "pipeline"])]
+        /// Run only these parts (repeatable): overhead, load, node, hostile, pipeline.
+        #[arg(long, value_parser = ["overhead", "load", "node", "hostile", "pipeline"])]
         only: Vec<String>,
     },
     /// Regenerate tracer/data/prices.json from LiteLLM's price table (PyPI).
@@ -62,8 +62,8 @@ enum Command {
         /// Seconds per target.
         #[arg(long, default_value_t = 300)]
         seconds: u32,
-        /// Only these targets (repeatable): events, decoding, tokens, http_llm.
-        #[arg(long = "target", value_parser = ["events", "decoding", "tokens", "http_llm"])]
+        /// Only these targets (repeatable): events, decoding, tokens, http_llm, code_objects, spool.
+        #[arg(long = "target", value_parser = fuzz::TARGETS.to_vec())]
         targets: Vec<String>,
     },
     /// Set up, build, and run every test: unit tests, root integration tests, and the quick benchmark.

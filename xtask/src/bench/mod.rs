@@ -6,9 +6,12 @@
 //! - `load`: 2,000 requests/s under pytrace — events lost, spans;
 //! - `node`: `pytrace node` over 50 Python processes at 500 requests/s —
 //!   its CPU share of one core, peak RSS, events lost;
+//! - `hostile`: special-token streams, a gzip bomb, endless model names and
+//!   never-closed connections under pytrace — its peak RSS against targets;
 //! - `pipeline`: recorded events replayed through user space alone —
 //!   events/s and spans/s per core, memory with 10,000 open connections.
 
+mod hostile;
 mod load;
 mod node;
 mod overhead;
@@ -48,6 +51,11 @@ pub fn run(quick: bool, only: &[String]) -> anyhow::Result<()> {
         let node = node::measure(&env.python, &server, quick, &out_dir)?;
         sections.push(node::render(&node));
         json.insert("node".into(), node::to_json(&node));
+    }
+    if wanted("hostile") {
+        let hostile = hostile::measure(&env.python, &server, quick, &out_dir)?;
+        sections.push(hostile::render(&hostile));
+        json.insert("hostile".into(), hostile::to_json(&hostile));
     }
     if wanted("pipeline") {
         let pipeline = pipeline::measure(&env.python, &server, quick, &out_dir)?;
