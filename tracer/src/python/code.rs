@@ -73,7 +73,7 @@ fn read_bytes(memory: &impl ReadMemory, layout: &Layout, object: u64) -> Option<
 pub fn line_of(layout: &Layout, info: &CodeInfo, code: u64, position: u64) -> Option<u32> {
     match layout.line_table {
         LineTable::Lnotab => Some(lnotab_line(&info.line_table, info.firstlineno, position)),
-        LineTable::Linetable310 => linetable310_line(&info.line_table, info.firstlineno, position * 2),
+        LineTable::Linetable310 => linetable310_line(&info.line_table, info.firstlineno, position.saturating_mul(2)),
         LineTable::Locations => {
             let start = at(code, layout.code.code_adaptive?)?;
             let index = position.checked_sub(start)? / 2;
@@ -145,7 +145,7 @@ pub fn locations_line(table: &[u8], firstlineno: u32, index: u64) -> Option<u32>
                 (0, true)
             }
         };
-        line += delta;
+        line = line.saturating_add(delta);
         if (at..at + length).contains(&index) {
             return has_line.then_some(line.max(0) as u32);
         }
@@ -192,6 +192,17 @@ mod tests {
         }
         assert_eq!(read_code(&memory, &layout, code), None);
         assert_eq!(read_code(&memory, &layout, u64::MAX - 4), None);
+    }
+
+    /// Found by fuzzing too: a position near `u64::MAX` (3.10 doubles it),
+    /// and line deltas that add up past `i64::MAX`.
+    #[test]
+    fn extreme_positions_and_line_deltas_give_an_answer_not_a_panic() {
+        assert_eq!(linetable310_line(&[8, 1], 1, u64::MAX.saturating_mul(2)), None);
+        // Entries of code 13 (one signed varint line delta) of about 2^59 each.
+        let entry = [0x80 | (13 << 3), 0x7e, 0x7f, 0x7f, 0x7f, 0x7f, 0x7f, 0x7f, 0x7f, 0x7f, 0x3f];
+        let table: Vec<u8> = entry.iter().copied().cycle().take(entry.len() * 64).collect();
+        assert!(locations_line(&table, 1, 63).is_some());
     }
 
     // Tables compiled by the real interpreters for:
