@@ -164,7 +164,12 @@ fn the_daemonset_s_command_runs() {
     let lines = line_reader(stderr);
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut seen = Vec::new();
-    while !seen.iter().any(|l: &String| l.contains("Kubernetes: watching the 1 pods of node")) {
+    // The watch and the endpoint start side by side: their lines come in either order.
+    let started = |seen: &[String]| {
+        seen.iter().any(|l| l.contains("Kubernetes: watching the 1 pods of node"))
+            && seen.iter().any(|l| l.starts_with("pytrace: serving /metrics"))
+    };
+    while !started(&seen) {
         let left = deadline.saturating_duration_since(Instant::now());
         seen.push(
             lines.recv_timeout(left).unwrap_or_else(|_| panic!("the DaemonSet's command did not start: {seen:?}")),
