@@ -196,6 +196,12 @@ impl Tracker {
             return;
         }
         self.next_idle_sweep_ns = now_ns + IDLE_SWEEP_NS;
+        // Events without a timestamp (socket facts) take the latest time
+        // known: keep it current, and date connections made before any.
+        self.latest_ns = self.latest_ns.max(now_ns);
+        for tracked in self.connections.values_mut().filter(|t| t.last_active_ns == 0) {
+            tracked.last_active_ns = now_ns;
+        }
         let oldest_kept = now_ns.saturating_sub(IDLE_TIMEOUT_NS);
         let idle: Vec<ConnKey> =
             self.connections.iter().filter(|(_, t)| t.last_active_ns < oldest_kept).map(|(conn, _)| *conn).collect();
@@ -339,6 +345,18 @@ mod tests {
         assert_eq!(out[0].conn.conn_id, 1);
         assert_eq!(out[0].incomplete, Some(Incomplete::Forgotten));
         assert_eq!(tracker.limits.connections_idle_evicted, 1);
+    }
+
+    #[test]
+    fn a_connection_known_before_any_traffic_is_not_taken_for_idle() {
+        let mut tracker = Tracker::new();
+        let mut out = Vec::new();
+        let conn = ConnKey { pid: 7, conn_id: 9 };
+        tracker.handle(&Event::ServerName { conn, name: "example.com".into() }, &mut out);
+        tracker.forget_idle(IDLE_TIMEOUT_NS * 4, &mut out);
+        tracker.forget_idle(IDLE_TIMEOUT_NS * 4 + IDLE_SWEEP_NS, &mut out);
+        assert_eq!(tracker.connection_count(), 1);
+        assert_eq!(tracker.limits.connections_idle_evicted, 0);
     }
 
     #[test]
