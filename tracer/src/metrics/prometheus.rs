@@ -155,32 +155,12 @@ fn label_value(value: &AttrValue) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::span::{Attributes, Resource, Span, SpanId, SpanKind, Status, TraceId};
+    use crate::span::{Resource, Span};
 
     fn llm_call(service: &str, input: i64, cost: f64) -> Span {
-        let mut a = Attributes::default();
-        a.set(sc::HTTP_REQUEST_METHOD, "POST");
-        a.set(sc::URL_FULL, "https://api.openai.com/v1/chat/completions");
-        a.set(sc::SERVER_ADDRESS, "api.openai.com");
-        a.set(sc::GEN_AI_OPERATION_NAME, "chat");
-        a.set(sc::GEN_AI_PROVIDER_NAME, "openai");
-        a.set(sc::GEN_AI_REQUEST_MODEL, "gpt-4o-mini");
-        a.set(sc::GEN_AI_USAGE_INPUT_TOKENS, input);
-        a.set(sc::GEN_AI_USAGE_COST, cost);
         let mut resource = Resource::default();
         resource.attributes.set(sc::SERVICE_NAME, service);
-        Span {
-            trace_id: TraceId([1; 16]),
-            span_id: SpanId([1; 8]),
-            parent_span_id: None,
-            name: "chat gpt-4o-mini".into(),
-            kind: SpanKind::Client,
-            start_unix_nano: 0,
-            end_unix_nano: 300_000_000,
-            status: Status::Unset,
-            attributes: a,
-            resource: Arc::new(resource),
-        }
+        Span::sample_llm_call(Arc::new(resource), input, cost, 0.3)
     }
 
     #[test]

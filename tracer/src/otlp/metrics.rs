@@ -135,33 +135,14 @@ mod tests {
 
     use super::*;
     use crate::metrics::aggregate::{HTTP_SECONDS_BUCKETS, TOKEN_BUCKETS};
+    use crate::span::Span;
     use crate::span::semconv as sc;
-    use crate::span::{Attributes, Span, SpanId, SpanKind, Status, TraceId};
 
     fn llm_span(resource: &Arc<Resource>, input: i64, output: i64, seconds: f64) -> Span {
-        let mut a = Attributes::default();
-        a.set(sc::HTTP_REQUEST_METHOD, "POST");
-        a.set(sc::URL_FULL, "https://api.openai.com/v1/chat/completions");
-        a.set(sc::SERVER_ADDRESS, "api.openai.com");
-        a.set(sc::GEN_AI_OPERATION_NAME, "chat");
-        a.set(sc::GEN_AI_PROVIDER_NAME, "openai");
-        a.set(sc::GEN_AI_REQUEST_MODEL, "gpt-4o-mini");
-        a.set(sc::GEN_AI_USAGE_INPUT_TOKENS, input);
-        a.set(sc::GEN_AI_USAGE_OUTPUT_TOKENS, output);
-        a.set(sc::GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK, 0.05);
-        a.set(sc::GEN_AI_USAGE_COST, 0.001);
-        Span {
-            trace_id: TraceId([1; 16]),
-            span_id: SpanId([1; 8]),
-            parent_span_id: None,
-            name: "chat gpt-4o-mini".into(),
-            kind: SpanKind::Client,
-            start_unix_nano: 0,
-            end_unix_nano: (seconds * 1e9) as u64,
-            status: Status::Unset,
-            attributes: a,
-            resource: resource.clone(),
-        }
+        let mut span = Span::sample_llm_call(resource.clone(), input, 0.001, seconds);
+        span.attributes.set(sc::GEN_AI_USAGE_OUTPUT_TOKENS, output);
+        span.attributes.set(sc::GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK, 0.05);
+        span
     }
 
     fn histogram<'a>(request: &'a ExportMetricsServiceRequest, name: &str) -> &'a [HistogramDataPoint] {

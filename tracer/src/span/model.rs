@@ -225,6 +225,28 @@ impl Span {
         }
     }
 
+    /// An openai chat completion as pytrace builds it, for the metric
+    /// encoders' tests: `input_tokens` reported, `cost` priced, lasting `seconds`.
+    #[cfg(test)]
+    pub fn sample_llm_call(resource: Arc<Resource>, input_tokens: i64, cost: f64, seconds: f64) -> Self {
+        use super::semconv as sc;
+        let mut span = Self::placeholder();
+        span.name = "chat gpt-4o-mini".into();
+        span.kind = SpanKind::Client;
+        span.end_unix_nano = (seconds * 1e9) as u64;
+        span.resource = resource;
+        let a = &mut span.attributes;
+        a.set(sc::HTTP_REQUEST_METHOD, "POST");
+        a.set(sc::URL_FULL, "https://api.openai.com/v1/chat/completions");
+        a.set(sc::SERVER_ADDRESS, "api.openai.com");
+        a.set(sc::GEN_AI_OPERATION_NAME, "chat");
+        a.set(sc::GEN_AI_PROVIDER_NAME, "openai");
+        a.set(sc::GEN_AI_REQUEST_MODEL, "gpt-4o-mini");
+        a.set(sc::GEN_AI_USAGE_INPUT_TOKENS, input_tokens);
+        a.set(sc::GEN_AI_USAGE_COST, cost);
+        span
+    }
+
     pub fn duration_ns(&self) -> u64 {
         self.end_unix_nano.saturating_sub(self.start_unix_nano)
     }
