@@ -91,28 +91,39 @@ fn grpc_export_carries_resource_scope_attributes_and_metrics() {
     assert_eq!(own["resource"]["service.name"], "pytrace");
 }
 
+/// A client making `rounds` GETs with requests, `interval` seconds apart,
+/// under pytrace exporting to `receiver` over HTTP/protobuf (2 s timeout,
+/// a spool of its own), plus the `env` given.
+fn requests_exported_over_http(
+    server: &Server,
+    receiver: &Receiver,
+    rounds: &str,
+    interval: &str,
+    env: &[(&str, &str)],
+) -> (Client, Tracer) {
+    let spool = scratch_dir("spool");
+    let endpoint = format!("http://127.0.0.1:{}", receiver.port);
+    let client = Client::start(
+        &venv_python(),
+        server,
+        &["--lib", "requests", "--paths", "GET /json", "--rounds", rounds, "--interval", interval],
+    );
+    let mut env = env.to_vec();
+    env.extend([
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str()),
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"),
+        ("OTEL_EXPORTER_OTLP_TIMEOUT", "2000"),
+    ]);
+    let tracer = Tracer::attach_with_env(&[client.pid], &["--spool-dir", spool.to_str().unwrap()], &env);
+    (client, tracer)
+}
+
 #[test]
 fn http_export_survives_a_collector_restart_mid_run() {
     let server = Server::https();
     let mut receiver = Receiver::start("http", 0, &[]);
-    let spool = scratch_dir("spool");
-    let endpoint = format!("http://127.0.0.1:{}", receiver.port);
-    let python = venv_python();
-    let mut client = Client::start(
-        &python,
-        &server,
-        &["--lib", "requests", "--paths", "GET /json", "--rounds", "40", "--interval", "0.1"],
-    );
-    let tracer = Tracer::attach_with_env(
-        &[client.pid],
-        &["--spool-dir", spool.to_str().unwrap()],
-        &[
-            ("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint),
-            ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"),
-            ("OTEL_EXPORTER_OTLP_COMPRESSION", "gzip"),
-            ("OTEL_EXPORTER_OTLP_TIMEOUT", "2000"),
-        ],
-    );
+    let (mut client, tracer) =
+        requests_exported_over_http(&server, &receiver, "40", "0.1", &[("OTEL_EXPORTER_OTLP_COMPRESSION", "gzip")]);
     client.go();
     assert!(receiver.wait_for(Duration::from_secs(20), |r| r.len() >= 3), "spans reach the collector at first");
     receiver.stop();
@@ -131,8 +142,10 @@ fn http_export_survives_a_collector_restart_mid_run() {
     assert!(missing.is_empty(), "{} spans never reached the collector: {otlp}", missing.len());
     let duplicates = received.values().filter(|n| **n > 1).count();
     // A batch in flight when the collector died may have arrived before the
-    // connection broke; it is sent again from the spool (documented).
-    assert!(duplicates <= 8, "{duplicates} spans arrived twice");
+    // connection broke; it is sent again from the spool (documented). One
+    // batch is a flush interval's spans: about 10 at this pace (8 was too
+    // tight: 1 run in 13 failed).
+    assert!(duplicates <= 12, "{duplicates} spans arrived twice: more than one batch");
 }
 
 #[test]
@@ -140,23 +153,7 @@ fn every_span_is_accounted_for_whatever_the_collector_answers() {
     let server = Server::https();
     let faults = "partial:1,400,413,reset,429,500,hang";
     let receiver = Receiver::start("http", 0, &["--faults", faults]);
-    let spool = scratch_dir("spool");
-    let endpoint = format!("http://127.0.0.1:{}", receiver.port);
-    let python = venv_python();
-    let mut client = Client::start(
-        &python,
-        &server,
-        &["--lib", "requests", "--paths", "GET /json", "--rounds", "24", "--interval", "0.4"],
-    );
-    let tracer = Tracer::attach_with_env(
-        &[client.pid],
-        &["--spool-dir", spool.to_str().unwrap()],
-        &[
-            ("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint),
-            ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"),
-            ("OTEL_EXPORTER_OTLP_TIMEOUT", "2000"),
-        ],
-    );
+    let (mut client, tracer) = requests_exported_over_http(&server, &receiver, "24", "0.4", &[]);
     client.go();
     client.finish();
     let trace = tracer.wait();
