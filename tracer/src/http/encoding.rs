@@ -119,11 +119,9 @@ fn gzip_header_len(data: &[u8]) -> Option<usize> {
     const FEXTRA: u8 = 4;
     const FNAME: u8 = 8;
     const FCOMMENT: u8 = 16;
-    if data.get(..3)? != [0x1f, 0x8b, 8] {
-        return None;
-    }
-    // A header is 10 bytes at least: a shorter body is no gzip (found by fuzzing).
-    if data.len() < 10 {
+    // Magic and method; a header is 10 bytes at least (a shorter body is no
+    // gzip: found by fuzzing).
+    if data.len() < 10 || data[..3] != [0x1f, 0x8b, 8] {
         return None;
     }
     let flags = data[3];
