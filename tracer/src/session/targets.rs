@@ -40,6 +40,9 @@ struct Traced {
     maps_read: Instant,
     /// When pytrace began tracing it.
     traced_since: Instant,
+    /// What a selection looks at (without its pod), read once: it holds
+    /// until the process execs, which makes it a new `Traced`.
+    facts: Option<ProcessFacts>,
 }
 
 impl Traced {
@@ -52,6 +55,7 @@ impl Traced {
             maps_read: Instant::now(),
             traced_since: Instant::now(),
             pod: None,
+            facts: None,
         }
     }
 }
@@ -140,7 +144,7 @@ impl Targets {
                 continue;
             };
             if let Some(selection) = &self.admission {
-                let mut facts = ProcessFacts::of(*pid);
+                let mut facts = traced.facts.get_or_insert_with(|| ProcessFacts::of(*pid)).clone();
                 facts.pod = Some(pod_facts(&view));
                 if !selection.selects(&facts) {
                     eprintln!(
@@ -220,11 +224,7 @@ impl Targets {
                         // called — and again at the next look, in case the
                         // loader had not finished mapping it.
                         if traced.process.refresh_maps().is_ok() {
-                            for library in tls::find_mapped(&traced.process, &mut traced.known_files).libraries {
-                                if !attach(probes, pid, &library) {
-                                    traced.known_files.remove(&library.id);
-                                }
-                            }
+                            attach_new_libraries(probes, traced);
                         }
                         traced.maps_stale = true;
                     }
@@ -326,13 +326,7 @@ impl Targets {
                 return true;
             }
             // Objects loaded since the last look (dlopen).
-            let search = tls::find_mapped(&traced.process, &mut traced.known_files);
-            for library in &search.libraries {
-                // Not attached: looked at again when the process maps something next.
-                if !attach(probes, pid, library) {
-                    traced.known_files.remove(&library.id);
-                }
-            }
+            let search = attach_new_libraries(probes, traced);
             for (path, why) in &search.unusable {
                 eprintln!("pytrace: PID {pid} loaded {path}; HTTPS through it is not visible: {why}");
             }
@@ -369,15 +363,23 @@ fn pod_facts(view: &PodView) -> PodFacts {
     }
 }
 
-/// The TLS libraries a (new) process maps, or the one its interpreter will load.
-fn attach_libraries(probes: &mut Probes, traced: &mut Traced) {
-    let pid = traced.process.pid;
-    for library in tls::find_mapped(&traced.process, &mut traced.known_files).libraries {
-        if !attach(probes, pid, &library) {
-            // Tried again at the next look.
+/// Puts the TLS libraries `traced` maps that were not seen before under
+/// probes; one that cannot be attached yet is forgotten, so the next look
+/// tries it again. Returns the search, for what it found unusable.
+fn attach_new_libraries(probes: &mut Probes, traced: &mut Traced) -> tls::TlsSearch {
+    let search = tls::find_mapped(&traced.process, &mut traced.known_files);
+    for library in &search.libraries {
+        if !attach(probes, traced.process.pid, library) {
             traced.known_files.remove(&library.id);
         }
     }
+    search
+}
+
+/// The TLS libraries a (new) process maps, or the one its interpreter will load.
+fn attach_libraries(probes: &mut Probes, traced: &mut Traced) {
+    let pid = traced.process.pid;
+    attach_new_libraries(probes, traced);
     let predicted = if traced.process.python.is_some() {
         // Resolved inside the process's own root directory.
         tls::predict_libssl(&traced.process)
