@@ -458,7 +458,7 @@ pub const STAT_NAMES: [&str; STAT_COUNT as usize] = [
 /// the entries it removed and the additions the map refused (full); user
 /// space adds its own changes, sweeps out exited processes' entries and
 /// derives how many entries the LRU maps evicted to make room
-/// (`tracer::kernel_maps`).
+/// (`tracer/src/probes/maps.rs`, `ledger.rs`).
 #[repr(u32)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum KernelMap {
