@@ -31,6 +31,55 @@ pub struct Batch {
     pub payload: Vec<u8>,
 }
 
+/// A spool's database and what it holds.
+struct Loaded {
+    db: Database,
+    bytes: u64,
+    spans: u64,
+    next_key: u64,
+}
+
+/// Why a spool could not be opened.
+enum Unreadable {
+    /// Another pytrace holds it.
+    InUse,
+    /// Its file is corrupt: why.
+    Damaged(String),
+}
+
+/// Opens (or creates) the database at `path` and counts what it holds.
+/// redb panics on some corrupt files (found by fuzzing: an `unreachable!`
+/// while reading the allocator state); such a panic is a damaged spool
+/// too, caught here and kept off stderr.
+fn load(path: &Path) -> Result<Loaded, Unreadable> {
+    let report = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let outcome = std::panic::catch_unwind(|| load_unguarded(path));
+    std::panic::set_hook(report);
+    outcome.unwrap_or_else(|_| Err(Unreadable::Damaged("its file is corrupt".into())))
+}
+
+fn load_unguarded(path: &Path) -> Result<Loaded, Unreadable> {
+    let db = Database::create(path).map_err(|error| match error {
+        redb::DatabaseError::DatabaseAlreadyOpen => Unreadable::InUse,
+        damaged => Unreadable::Damaged(damaged.to_string()),
+    })?;
+    let damaged = |e: &dyn std::fmt::Display| Unreadable::Damaged(e.to_string());
+    let (mut bytes, mut spans, mut next_key) = (0, 0, 0);
+    let write = db.begin_write().map_err(|e| damaged(&e))?;
+    {
+        let table = write.open_table(BATCHES).map_err(|e| damaged(&e))?;
+        for entry in table.iter().map_err(|e| damaged(&e))? {
+            let (key, value) = entry.map_err(|e| damaged(&e))?;
+            bytes += value.value().len() as u64;
+            spans += u64::from(span_count(value.value()));
+            next_key = key.value() + 1;
+        }
+    }
+    write.commit().map_err(|e| damaged(&e))?;
+    Ok(Loaded { db, bytes, spans, next_key })
+}
+
 pub struct Spool {
     db: Database,
     path: PathBuf,
@@ -52,34 +101,28 @@ impl Spool {
         std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(directory)?;
         std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(directory)?;
         let path = dir.join("spans.redb");
-        let error = |e: &dyn std::fmt::Display| SpoolError::Database { path: path.clone(), message: e.to_string() };
-        let db = match Database::create(&path) {
-            Ok(db) => db,
-            Err(redb::DatabaseError::DatabaseAlreadyOpen) => return Err(SpoolError::InUse { path }),
-            Err(damaged) => {
+        let loaded = match load(&path) {
+            Ok(loaded) => loaded,
+            Err(Unreadable::InUse) => return Err(SpoolError::InUse { path }),
+            Err(Unreadable::Damaged(why)) => {
                 let aside = dir.join(format!("spans.redb.damaged-{}", std::process::id()));
                 eprintln!(
-                    "pytrace: warning: the spool {} cannot be read ({damaged}); it is set aside as {} and a new one begun",
+                    "pytrace: warning: the spool {} cannot be read ({why}); it is set aside as {} and a new one begun",
                     path.display(),
                     aside.display()
                 );
                 std::fs::rename(&path, &aside).map_err(directory)?;
-                Database::create(&path).map_err(|e| error(&e))?
+                load(&path).map_err(|unreadable| SpoolError::Database {
+                    path: path.clone(),
+                    message: match unreadable {
+                        Unreadable::InUse => "in use".into(),
+                        Unreadable::Damaged(why) => why,
+                    },
+                })?
             }
         };
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).map_err(directory)?;
-        let (mut bytes, mut spans, mut next_key) = (0, 0, 0);
-        let write = db.begin_write().map_err(|e| error(&e))?;
-        {
-            let table = write.open_table(BATCHES).map_err(|e| error(&e))?;
-            for entry in table.iter().map_err(|e| error(&e))? {
-                let (key, value) = entry.map_err(|e| error(&e))?;
-                bytes += value.value().len() as u64;
-                spans += u64::from(span_count(value.value()));
-                next_key = key.value() + 1;
-            }
-        }
-        write.commit().map_err(|e| error(&e))?;
+        let Loaded { db, bytes, spans, next_key } = loaded;
         Ok(Self { db, path, cap_bytes, bytes, spans, next_key })
     }
 
@@ -216,6 +259,21 @@ mod tests {
         assert!(set_aside, "the damaged spool is kept aside, not deleted");
         // A second pytrace on the same spool is told so.
         assert!(matches!(Spool::open(&dir, 1 << 20), Err(SpoolError::InUse { .. })));
+        drop(spool);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    /// Found by fuzzing (`spool`): this file makes redb itself panic
+    /// (`unreachable!`) while opening it.
+    #[test]
+    fn a_spool_file_that_panics_the_database_is_set_aside_too() {
+        let dir = scratch("panics");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("spans.redb"), include_bytes!("testdata/spool-that-panics-redb.redb")).unwrap();
+        let mut spool = Spool::open(&dir, 1 << 20).unwrap();
+        assert_eq!(spool.spans(), 0, "a new spool was begun");
+        spool.push(2, b"after").unwrap();
+        assert_eq!(spool.oldest().unwrap().map(|b| b.spans), Some(2));
         drop(spool);
         let _ = std::fs::remove_dir_all(dir);
     }
