@@ -271,7 +271,7 @@ impl Delivery {
     async fn drain_spool(&mut self) -> bool {
         loop {
             let oldest = match self.spool.lock() {
-                Ok(spool) => spool.oldest(),
+                Ok(mut spool) => spool.oldest(),
                 Err(_) => return false,
             };
             let batch = match oldest {
