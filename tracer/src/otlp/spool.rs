@@ -168,7 +168,15 @@ impl Spool {
         while let Some((&key, &entry)) = self.batches.first_key_value() {
             let path = self.path_of(key);
             let mut bytes = Vec::new();
-            File::open(&path).and_then(|mut f| f.read_to_end(&mut bytes)).map_err(|e| self.io_error(e))?;
+            match File::open(&path).and_then(|mut f| f.read_to_end(&mut bytes)) {
+                Ok(_) => {}
+                // Deleted by hand: gone, not a reason to stop sending the others.
+                Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+                    self.remove_entry(key);
+                    continue;
+                }
+                Err(error) => return Err(self.io_error(error)),
+            }
             if bytes.len() as u64 == entry.len && bytes.starts_with(MAGIC) {
                 let payload = bytes.split_off(HEADER_LEN as usize);
                 return Ok(Some(Batch { key, spans: entry.spans, payload }));
@@ -308,6 +316,11 @@ mod tests {
         let next = spool.oldest().unwrap().unwrap();
         assert_eq!((next.spans, next.payload.as_slice()), (5, b"changed later".as_slice()));
         assert_eq!(spool.spans(), 5);
+        // One deleted by hand is skipped, not an error that would hold up the rest.
+        spool.push(6, b"after").unwrap();
+        std::fs::remove_file(dir.join("00000000000000000001.batch")).unwrap();
+        assert_eq!(spool.oldest().unwrap().unwrap().payload, b"after");
+        assert_eq!(spool.spans(), 6);
         let _ = std::fs::remove_dir_all(dir);
     }
 
