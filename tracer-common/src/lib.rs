@@ -24,6 +24,13 @@ pub const DEFAULT_CAPTURE_LIMIT: u32 = 256 * 1024;
 /// Largest capture limit the kernel loop can honour.
 pub const MAX_CAPTURE_LIMIT: u32 = (MAX_CHUNKS_PER_CALL * CHUNK_CAPACITY) as u32;
 
+/// Chunks copied from the end of a single-buffer call larger than the
+/// capture limit (32 KiB): a request body's last members (the openai SDK
+/// writes `model`, `stream`, `tools` after `messages`) survive a prompt of
+/// any size. The bytes between head and tail are a gap, counted as truncated.
+pub const TAIL_CHUNKS: usize = 2;
+pub const TAIL_CAPACITY: u64 = (TAIL_CHUNKS * CHUNK_CAPACITY) as u64;
+
 /// What an event reports. Stored as `u32` in [`EventHeader::kind`].
 #[repr(u32)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -190,7 +197,8 @@ impl TryFrom<u32> for Direction {
 }
 
 /// Flag: the call moved more bytes than the capture limit; the bytes past
-/// `capture limit` were not copied (their count is `call_len - captured`).
+/// the capture limit were not copied, except the call's last
+/// [`TAIL_CAPACITY`] bytes when it used one buffer.
 pub const FLAG_TRUNCATED: u32 = 1;
 /// Flag: this is the last chunk emitted for the call.
 pub const FLAG_LAST_CHUNK: u32 = 2;

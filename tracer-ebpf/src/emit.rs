@@ -5,7 +5,7 @@ use aya_ebpf::cty::c_void;
 use aya_ebpf::helpers::{bpf_get_current_pid_tgid, bpf_loop, bpf_probe_read_user, bpf_probe_read_user_buf};
 use tracer_common::{
     CHUNK_CAPACITY, EVENT_HEADER_LEN, EventBuffer, EventHeader, FLAG_LAST_CHUNK, FLAG_TRUNCATED, MAX_CAPTURE_LIMIT,
-    MAX_CHUNKS_PER_CALL, Stat,
+    MAX_CHUNKS_PER_CALL, Stat, TAIL_CAPACITY, TAIL_CHUNKS,
 };
 
 use crate::maps::{CAPTURE_LIMIT, EVENTS, OPAQUE, SCRATCH, STATS, TARGET_PIDS};
@@ -59,26 +59,37 @@ pub enum Source {
 }
 
 /// Copies up to the capture limit of the `header.call_len` bytes at `source`
-/// into events carrying `header`.
+/// into events carrying `header`; of a larger single-buffer call, its last
+/// [`TAIL_CAPACITY`] bytes as well (a gap lies between head and tail).
 pub fn emit_chunks(mut header: EventHeader, source: Source) {
     // SAFETY: read of a constant patched by the loader.
     let limit = unsafe { core::ptr::read_volatile(&CAPTURE_LIMIT) }.min(MAX_CAPTURE_LIMIT) as u64;
-    let captured = if header.call_len > limit {
+    let call_len = header.call_len;
+    let captured = if call_len > limit {
         header.flags |= FLAG_TRUNCATED;
         count(Stat::CallsTruncated, 1);
-        count(Stat::BytesTruncated, header.call_len - limit);
         limit
     } else {
-        header.call_len
+        call_len
     };
-    let Some(scratch) = SCRATCH.get_ptr_mut(0) else { return };
-    // SAFETY: per-CPU scratch value, exclusively ours while this program runs.
-    let scratch = unsafe { &mut *scratch };
     match source {
         Source::Buffer(buf) => {
-            let _ = emit_buffer::<MAX_CHUNKS_PER_CALL>(scratch, &header, buf, 0, captured, captured);
+            // Chunk offsets are 32-bit: a call past 4 GiB keeps its head only.
+            let tail = if call_len > limit && call_len <= u32::MAX as u64 {
+                (call_len - limit).min(TAIL_CAPACITY)
+            } else {
+                0
+            };
+            count(Stat::BytesTruncated, call_len - captured - tail);
+            let head = ChunkWalk { base: buf, offset: 0, len: captured, last_at: captured + tail, header, failed: 0 };
+            if head.emit(MAX_CHUNKS_PER_CALL) && tail > 0 {
+                let start = call_len - tail;
+                let tail = ChunkWalk { base: buf + start, offset: start, len: tail, last_at: call_len, header, failed: 0 };
+                tail.emit(TAIL_CHUNKS);
+            }
         }
         Source::Iovecs { array, count } => {
+            self::count(Stat::BytesTruncated, call_len - captured);
             let mut walk = IovecWalk { array, count, offset: 0, captured, header };
             // SAFETY: `iovec_step` has the callback signature bpf_loop expects
             // and receives `walk`, which outlives the call.
@@ -92,6 +103,59 @@ pub fn emit_chunks(mut header: EventHeader, source: Source) {
             };
         }
     }
+}
+
+/// Bytes `offset .. offset + len` of a call, at `base`, to be sent in chunks
+/// by `bpf_loop` (whose callback the verifier checks once: an unrolled loop
+/// of 64 chunks followed by a tail's would exceed its budget). The chunk
+/// reaching `last_at` is marked as the call's last.
+#[repr(C)]
+struct ChunkWalk {
+    base: u64,
+    offset: u64,
+    len: u64,
+    last_at: u64,
+    header: EventHeader,
+    /// Set by the callback when a chunk could not be read or sent.
+    failed: u64,
+}
+
+impl ChunkWalk {
+    /// Sends the bytes in at most `max_chunks` chunks; false if one failed.
+    fn emit(mut self, max_chunks: usize) -> bool {
+        // SAFETY: `chunk_step` has the callback signature bpf_loop expects
+        // and receives `self`, which outlives the call.
+        unsafe {
+            bpf_loop(max_chunks as u32, chunk_step as *mut c_void, (&mut self as *mut ChunkWalk).cast::<c_void>(), 0)
+        };
+        self.failed == 0
+    }
+}
+
+/// Chunk number `index` of a [`ChunkWalk`]. Returns 1 to stop the loop.
+#[inline(never)]
+extern "C" fn chunk_step(index: u64, context: *mut c_void) -> i64 {
+    // SAFETY: bpf_loop passes back the `ChunkWalk` given to it.
+    let walk = unsafe { &mut *context.cast::<ChunkWalk>() };
+    let position = index * CHUNK_CAPACITY as u64;
+    if position >= walk.len {
+        return 1;
+    }
+    let chunk = (walk.len - position).min(CHUNK_CAPACITY as u64) as usize;
+    let Some(scratch) = SCRATCH.get_ptr_mut(0) else { return 1 };
+    // SAFETY: per-CPU scratch value, exclusively ours while this program runs.
+    let scratch = unsafe { &mut *scratch };
+    scratch.header = walk.header;
+    scratch.header.chunk_offset = (walk.offset + position) as u32;
+    scratch.header.chunk_len = chunk as u32;
+    if walk.offset + position + chunk as u64 >= walk.last_at {
+        scratch.header.flags |= FLAG_LAST_CHUNK;
+    }
+    if emit_chunk(scratch, walk.base + position, chunk).is_err() {
+        walk.failed = 1;
+        return 1;
+    }
+    0
 }
 
 /// State of an `iovec` walk driven by `bpf_loop`, whose callback the verifier

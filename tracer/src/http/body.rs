@@ -2,15 +2,19 @@
 //! incremental chunked-coding decoder that accepts input split anywhere.
 //!
 //! A [`BodyReader`] consumes wire bytes and tells when the body ends; the
-//! de-chunked bytes land in a [`Body`], which keeps a bounded copy, counts
-//! bytes it could not keep or never saw (capture gaps), and records when each
-//! read call delivered its part, so later stages can time stream events.
+//! de-chunked bytes land in a [`Body`], which keeps a bounded copy of its
+//! head and of the bytes after its last gap (its tail), counts bytes it could
+//! not keep or never saw (capture gaps), and records when each read call
+//! delivered its part, so later stages can time stream events.
 
 /// De-chunked body bytes kept per message; beyond this they are only counted.
 pub const BODY_KEEP_LIMIT: usize = 4 * 1024 * 1024;
 /// Longest chunk-size or trailer line accepted before the stream is
 /// considered hostile.
 const MAX_FRAMING_LINE: usize = 8 * 1024;
+/// Bytes kept after a body's last gap (or past its kept head): enough for
+/// the members a JSON request puts after a prompt too large to capture.
+pub const TAIL_KEEP_LIMIT: usize = 64 * 1024;
 /// Read calls whose arrival is kept per body: enough to time the first
 /// token of any stream; a body read in more pieces keeps only the first.
 pub const MAX_ARRIVALS: usize = 4096;
@@ -39,6 +43,9 @@ pub struct Body {
     pub size: u64,
     /// The first [`BODY_KEEP_LIMIT`] de-chunked bytes, without gaps.
     pub kept: Vec<u8>,
+    /// The last bytes (at most [`TAIL_KEEP_LIMIT`]) that did not fit in
+    /// `kept` and follow the body's last gap: the body's end, once it ends.
+    tail: Vec<u8>,
     /// Bytes of the body that were never captured (capture limit, lost events).
     pub uncaptured: u64,
     /// One entry per call that delivered body bytes, in order (the first
@@ -66,15 +73,32 @@ impl Body {
             }
         }
         self.size += bytes.len() as u64;
-        if self.uncaptured == 0 {
-            let room = BODY_KEEP_LIMIT.saturating_sub(self.kept.len());
-            self.kept.extend_from_slice(&bytes[..bytes.len().min(room)]);
+        let room = if self.uncaptured == 0 { BODY_KEEP_LIMIT.saturating_sub(self.kept.len()) } else { 0 };
+        let (head, rest) = bytes.split_at(bytes.len().min(room));
+        self.kept.extend_from_slice(head);
+        self.keep_tail(rest);
+    }
+
+    /// Appends to the tail, dropping its oldest bytes past the limit
+    /// (amortised: the front is cut once the tail holds twice the limit).
+    fn keep_tail(&mut self, bytes: &[u8]) {
+        let bytes = &bytes[bytes.len().saturating_sub(TAIL_KEEP_LIMIT)..];
+        self.tail.extend_from_slice(bytes);
+        if self.tail.len() > 2 * TAIL_KEEP_LIMIT {
+            self.tail.drain(..self.tail.len() - TAIL_KEEP_LIMIT);
         }
+    }
+
+    /// The body's last captured bytes after its last gap, at most
+    /// [`TAIL_KEEP_LIMIT`] of them.
+    pub fn tail(&self) -> &[u8] {
+        &self.tail[self.tail.len().saturating_sub(TAIL_KEEP_LIMIT)..]
     }
 
     fn skip(&mut self, missing: u64) {
         self.size += missing;
         self.uncaptured += missing;
+        self.tail.clear();
     }
 }
 
@@ -310,10 +334,33 @@ mod tests {
         assert_eq!(reader.skip(5), Feed::NeedMore);
         assert_eq!(reader.feed(b"xyz", 2), Feed::Complete { consumed: 2 });
         assert_eq!((reader.body.size, reader.body.uncaptured, reader.body.is_whole()), (10, 5, false));
+        assert_eq!((&reader.body.kept[..], reader.body.tail()), (&b"abc"[..], &b"xy"[..]), "head and tail kept");
 
         let mut chunked = BodyReader::new(Framing::Chunked);
         assert_eq!(chunked.feed(b"4\r\nab", 1), Feed::NeedMore);
         assert_eq!(chunked.skip(3), Feed::Broken);
+    }
+
+    #[test]
+    fn the_tail_is_what_follows_the_last_gap_bounded() {
+        let mut reader = BodyReader::new(Framing::Length(u64::MAX));
+        reader.feed(b"{\"messages\":", 1);
+        reader.skip(1_000);
+        reader.feed(b"lost too", 2);
+        reader.skip(1_000);
+        reader.feed(b"\"}],\"model\":", 3);
+        reader.feed(b"\"gpt-4o\"}", 4);
+        assert_eq!(reader.body.kept, b"{\"messages\":");
+        assert_eq!(reader.body.tail(), b"\"}],\"model\":\"gpt-4o\"}");
+
+        let big = vec![b'x'; 3 * TAIL_KEEP_LIMIT + 7];
+        for piece in big.chunks(1000) {
+            reader.feed(piece, 5);
+        }
+        reader.feed(b"END", 6);
+        assert_eq!(reader.body.tail().len(), TAIL_KEEP_LIMIT);
+        assert!(reader.body.tail().ends_with(b"xxEND"));
+        assert!(reader.body.tail.len() <= 2 * TAIL_KEEP_LIMIT, "memory stays bounded");
     }
 
     #[test]
