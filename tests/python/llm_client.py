@@ -65,6 +65,19 @@ def openai_stream(args, include_usage):
     report(model="gpt-4o-mini", text=text)
 
 
+def openai_rag(args, prompt_bytes, include_usage):
+    """A retrieval-augmented prompt of `prompt_bytes`: one TLS write larger
+    than pytrace's capture limit, with the SDK's parameters after it."""
+    passage = "Retrieved passage: the \"quarterly\" figures rose {0}. "
+    context = "".join(passage.format(i) for i in range(prompt_bytes // len(passage) + 1))[:prompt_bytes]
+    options = {"stream_options": {"include_usage": True}} if include_usage else {}
+    stream = openai_client(args).chat.completions.create(
+        model="gpt-4o-mini", messages=[{"role": "user", "content": context + "\nSummarise."}],
+        max_tokens=64, temperature=0.2, tools=TOOLS, stream=True, **options)
+    text = "".join(chunk.choices[0].delta.content or "" for chunk in stream if chunk.choices)
+    report(model="gpt-4o-mini", text=text)
+
+
 def openai_tools(args):
     completion = openai_client(args).chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, tools=TOOLS)
     report(tool=completion.choices[0].message.tool_calls[0].function.name)
@@ -123,6 +136,8 @@ SCENARIOS = {
     "openai-stream": lambda a: openai_stream(a, include_usage=True),
     "openai-stream-no-usage": lambda a: openai_stream(a, include_usage=False),
     "openai-tools": openai_tools,
+    "openai-rag-300k": lambda a: openai_rag(a, 300_000, include_usage=True),
+    "openai-rag-1200k": lambda a: openai_rag(a, 1_200_000, include_usage=False),
     "openai-responses": lambda a: openai_responses(a, stream=False),
     "openai-responses-stream": lambda a: openai_responses(a, stream=True),
     "openai-embeddings": openai_embeddings,

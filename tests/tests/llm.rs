@@ -112,6 +112,32 @@ fn openai_stream_without_usage_is_estimated() {
 }
 
 #[test]
+fn large_rag_prompts_keep_the_parameters_the_sdk_writes_after_them() {
+    // 300 KB and 1.2 MB prompts: one TLS write each beyond the 256 KiB capture
+    // limit, with `model`, `max_tokens`, `stream` and `tools` after `messages`.
+    for (scenario, body_at_least) in [("openai-rag-300k", 300_000), ("openai-rag-1200k", 1_200_000)] {
+        let trace = traced(scenario);
+        let span = only_span(&trace);
+        assert_eq!(span["name"], "chat gpt-4o-mini", "{scenario}: {span}");
+        assert_eq!(attr(span, "gen_ai.request.model"), "gpt-4o-mini", "{scenario}");
+        assert_eq!(attr(span, "gen_ai.request.max_tokens"), 64, "{scenario}");
+        assert_eq!(attr(span, "gen_ai.request.temperature"), 0.2, "{scenario}");
+        assert_eq!(attr(span, "gen_ai.request.stream"), true, "{scenario}");
+        assert_eq!(attr(span, "pytrace.capture.bytes_missing"), true, "{scenario}");
+        assert!(attr(span, "http.request.body.size").as_i64().unwrap() > body_at_least, "{scenario}");
+        assert_ttft(span);
+        if scenario == "openai-rag-300k" {
+            assert_eq!(attr(span, "gen_ai.usage.input_tokens"), 21, "reported usage is taken as is");
+            assert!(attr(span, "pytrace.usage.estimated").is_null());
+        } else {
+            assert!(attr(span, "gen_ai.usage.input_tokens").is_null(), "no estimate from a prompt with a hole: {span}");
+            assert_eq!(attr(span, "gen_ai.usage.output_tokens"), 6, "the answer was seen whole");
+            assert_eq!(attr(span, "pytrace.usage.estimated"), true);
+        }
+    }
+}
+
+#[test]
 fn openai_tool_calls() {
     let trace = traced("openai-tools");
     let span = only_span(&trace);

@@ -171,7 +171,8 @@ pub struct TraceArgs {
     /// Stop after this many seconds.
     #[arg(long, value_name = "SECONDS")]
     pub duration: Option<f64>,
-    /// Bytes captured per SSL call; the rest is counted as truncated (max 1048576).
+    /// Bytes captured from the start of each SSL call, plus a larger call's
+    /// last 32 KiB; the rest is counted as truncated (max 1048576).
     #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_CAPTURE_LIMIT)]
     pub capture_limit: u32,
     /// Entries of a kernel map holding per-process state, instead of its

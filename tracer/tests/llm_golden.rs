@@ -260,6 +260,63 @@ fn openai_chat_stream_without_usage_is_estimated() {
     assert_eq!(s(&span, "gen_ai.usage.output_tokens").as_deref(), Some("4"));
 }
 
+/// The events the kernel sends for one write larger than the capture limit:
+/// its first `limit` bytes and its last `TAIL_CAPACITY`, in 16 KiB chunks.
+fn truncated_write(bytes: &[u8], at: u64, limit: usize) -> Vec<Event> {
+    let tail_start = bytes.len() - tracer_common::TAIL_CAPACITY as usize;
+    let chunk_at = |offset: usize, len: usize, last: bool| {
+        Event::Data(DataChunk {
+            conn: CONN,
+            transport: Transport::Tls,
+            tid: 1,
+            direction: Direction::Egress,
+            call_start_ns: at,
+            call_end_ns: at,
+            call_len: bytes.len() as u64,
+            chunk_offset: offset as u64,
+            data: Bytes::copy_from_slice(&bytes[offset..offset + len]),
+            last,
+            truncated: true,
+        })
+    };
+    let chunk = tracer_common::CHUNK_CAPACITY;
+    let head = (0..limit).step_by(chunk).map(|offset| chunk_at(offset, chunk, false));
+    let tail = (tail_start..bytes.len()).step_by(chunk).map(|o| chunk_at(o, chunk.min(bytes.len() - o), o + chunk >= bytes.len()));
+    head.chain(tail).collect()
+}
+
+#[test]
+fn a_prompt_beyond_the_capture_limit_keeps_the_parameters_written_after_it() {
+    // The openai SDK's order: `messages` first, the parameters after it.
+    let prompt = "Context: lorem \"ipsum\" }] dolor. ".repeat(40_000);
+    let body = format!(
+        r#"{{"messages":[{{"role":"user","content":"{prompt}"}}],"model":"gpt-4o","max_tokens":64,"stream":true,"temperature":0.2,"tools":[{{"type":"function","function":{{"name":"search"}}}}]}}"#
+    );
+    assert!(body.len() > 1_200_000);
+    let head = format!("POST /v1/chat/completions HTTP/1.1\r\nHost: api.openai.com\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n", body.len());
+    let mut tracker = Tracker::new();
+    let mut out = Vec::new();
+    tracker.handle(&data_event(CONN, Direction::Egress, head.as_bytes(), 900), &mut out);
+    for event in truncated_write(body.as_bytes(), 1000, 256 * 1024) {
+        tracker.handle(&event, &mut out);
+    }
+    for (k, read) in stream_response("text/event-stream", &chat_stream_chunks(false)).iter().enumerate() {
+        tracker.handle(&data_event(CONN, Direction::Ingress, read, 2000 + 1000 * k as u64), &mut out);
+    }
+    tracker.finish(&mut out);
+    let span = span_of(&out[0]);
+    assert_eq!(span.name, "chat gpt-4o");
+    assert_eq!(s(&span, "gen_ai.request.model").as_deref(), Some("gpt-4o"));
+    assert_eq!(s(&span, "gen_ai.request.max_tokens").as_deref(), Some("64"));
+    assert_eq!(s(&span, "gen_ai.request.temperature").as_deref(), Some("0.200000"));
+    assert_eq!(s(&span, "gen_ai.request.stream").as_deref(), Some("true"));
+    assert_eq!(s(&span, "pytrace.capture.bytes_missing").as_deref(), Some("true"));
+    assert_eq!(s(&span, "http.request.body.size"), Some(body.len().to_string()));
+    assert_eq!(s(&span, "gen_ai.usage.input_tokens"), None, "no estimate from a prompt with a hole");
+    assert_eq!(s(&span, "gen_ai.usage.output_tokens").as_deref(), Some("4"), "the answer was seen whole");
+    assert_eq!(s(&span, "pytrace.usage.estimated").as_deref(), Some("true"));
+}
+
 #[test]
 fn an_abandoned_stream_yields_what_was_seen_marked_incomplete() {
     let body = json!({"model": "gpt-4o", "stream": true, "messages": [{"role": "user", "content": "Hi"}]});

@@ -13,7 +13,7 @@ use crate::setup::Environment;
 use crate::shell::{self, output, step, workspace_root};
 
 /// Every target, in the order they run.
-pub const TARGETS: &[&str] = &["events", "decoding", "tokens", "http_llm", "code_objects", "spool"];
+pub const TARGETS: &[&str] = &["events", "decoding", "tokens", "http_llm", "json_fragments", "code_objects", "spool"];
 
 pub fn run(env: &Environment, seconds: u32, only: &[String]) -> anyhow::Result<()> {
     ensure_cargo_fuzz(env)?;

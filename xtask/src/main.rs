@@ -62,7 +62,7 @@ enum Command {
         /// Seconds per target.
         #[arg(long, default_value_t = 300)]
         seconds: u32,
-        /// Only these targets (repeatable): events, decoding, tokens, http_llm, code_objects, spool.
+        /// Only these targets (repeatable): events, decoding, tokens, http_llm, json_fragments, code_objects, spool.
         #[arg(long = "target", value_parser = fuzz::TARGETS.to_vec())]
         targets: Vec<String>,
     },

@@ -9,6 +9,7 @@ pub mod bedrock;
 pub mod bpe;
 pub mod content;
 pub mod detect;
+pub mod fragments;
 pub mod gemini;
 pub mod model;
 pub mod ollama;
@@ -66,11 +67,16 @@ pub fn analyze(exchange: &Exchange) -> Option<LlmCall> {
             None
         }
     };
-    let request_json = read(&request.headers, &exchange.request_body).and_then(|b| serde_json::from_slice(&b).ok());
+    let whole_request: Option<Value> =
+        read(&request.headers, &exchange.request_body).and_then(|b| serde_json::from_slice(&b).ok());
     let response_body = exchange.response.as_ref().and_then(|head| read(&head.headers, &exchange.response_body));
-    let detected = detect::detect(&request.method, &host, &request.target, request_json.as_ref())?;
+    let detected = detect::detect(&request.method, &host, &request.target, whole_request.as_ref())?;
+    // A body with a hole is not judged by its shape, but its parameters count.
+    let request_json = whole_request.or_else(|| partial_request(&request.headers, &exchange.request_body));
     let mut call = LlmCall::new(detected.provider, operation(detected.api));
     call.undecodable = undecodable;
+    call.request_incomplete = !exchange.request_body.is_whole();
+    call.response_incomplete = !exchange.response_body.is_whole();
     call.retry_count = request.headers.get("x-stainless-retry-count").and_then(|v| v.parse().ok());
     if let Some(body) = &request_json {
         match detected.api {
@@ -125,6 +131,16 @@ fn decoded(headers: &Headers, body: &Body) -> Result<Option<Vec<u8>>, encoding::
         return Ok(None);
     }
     encoding::decode(&headers.tokens("content-encoding"), &body.kept).map(Some)
+}
+
+/// The top-level members whole on either side of the holes of an
+/// uncompressed request body that was not captured whole.
+fn partial_request(headers: &Headers, body: &Body) -> Option<Value> {
+    let compressed = !headers.tokens("content-encoding").iter().all(|e| e == "identity");
+    if body.is_whole() || compressed {
+        return None;
+    }
+    fragments::partial_object(&body.kept, body.tail())
 }
 
 /// Copies request parameters found at JSON `pointer`s into `call.params`.

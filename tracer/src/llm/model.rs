@@ -65,6 +65,10 @@ pub struct LlmCall {
     pub retry_count: Option<u64>,
     /// Why a body could not be read (an encoding refused or corrupt).
     pub undecodable: Option<String>,
+    /// Bytes of the request (response) body were never captured: what was
+    /// read of it is partial, and nothing is estimated from it.
+    pub request_incomplete: bool,
+    pub response_incomplete: bool,
     /// The stream's terminal event arrived (`[DONE]`, `message_stop`,
     /// `response.completed`, `done: true`, a finish reason): the call is
     /// complete even if the client closed the connection before the HTTP

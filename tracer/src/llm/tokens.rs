@@ -5,7 +5,9 @@
 //! for gpt-4 and gpt-3.5, plus OpenAI's chat framing (3 tokens per message,
 //! 3 to prime the reply). Other families (Claude, Gemini, Llama, …) have no
 //! offline tokenizer; they are estimated as characters / 4, the rule of
-//! thumb providers document. Estimates are always marked as such.
+//! thumb providers document. Estimates are always marked as such, and none
+//! is made from a body with bytes missing: a count of what was captured
+//! would pass for the whole.
 
 use super::bpe::Encoding;
 use super::model::{LlmCall, Usage};
@@ -48,7 +50,8 @@ pub fn estimate_missing(call: &LlmCall) -> (Usage, bool) {
     let mut usage = call.usage;
     let counter = counter_for(call.model().unwrap_or_default());
     let mut estimated = false;
-    if usage.input.is_none() && (!call.input_messages.is_empty() || !call.system.is_empty()) {
+    let input_known = !call.input_messages.is_empty() || !call.system.is_empty();
+    if usage.input.is_none() && input_known && !call.request_incomplete {
         let framed = call.operation == sc::OPERATION_CHAT;
         let texts = call.system.iter().chain(call.input_messages.iter().map(|m| &m.text));
         let mut tokens: u64 = texts.map(|t| count(counter, t) + if framed { TOKENS_PER_MESSAGE } else { 0 }).sum();
@@ -59,6 +62,7 @@ pub fn estimate_missing(call: &LlmCall) -> (Usage, bool) {
         estimated = true;
     }
     if usage.output.is_none()
+        && !call.response_incomplete
         && call.operation != sc::OPERATION_EMBEDDINGS
         && (call.error.is_none() || !call.output_text.is_empty())
     {
@@ -110,5 +114,10 @@ mod tests {
 
         call.usage = Usage { input: Some(1), output: Some(2), ..Usage::default() };
         assert!(!estimate_missing(&call).1);
+
+        call.usage = Usage::default();
+        call.request_incomplete = true;
+        call.response_incomplete = true;
+        assert_eq!(estimate_missing(&call), (Usage::default(), false), "nothing estimated from a body with a hole");
     }
 }
