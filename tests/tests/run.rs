@@ -3,7 +3,7 @@
 //! (Markdown, JSON, HTML opened in headless Chromium); the command's exit
 //! code passes through; budgets and unexpected hosts fail the run with
 //! their own exit codes; a request made at import time is seen; SIGTERM
-//! reaches the command.
+//! reaches the command; the command never runs untraced.
 
 #![expect(clippy::unwrap_used, reason = "a test fails loudly on an unexpected value")]
 
@@ -215,6 +215,48 @@ fn sigterm_reaches_the_command_and_its_exit_code_comes_back() {
 unsafe extern "C" {
     #[link_name = "kill"]
     fn libc_kill(pid: i32, signal: i32) -> i32;
+}
+
+/// Whether process `pid` still runs (a zombie does not).
+fn running(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .is_ok_and(|stat| stat.rsplit(')').next().and_then(|rest| rest.split_whitespace().next()) != Some("Z"))
+}
+
+#[test]
+fn the_command_never_runs_untraced() {
+    let python = venv_python();
+    let dir = scratch_dir("run-untraced");
+    // A set-up failure (a recording file that exists): the command never starts.
+    let marker = dir.join("ran");
+    let existing = dir.join("existing.rec");
+    std::fs::write(&existing, "keep me").unwrap();
+    let touch = format!("open({:?}, 'w')", marker.to_str().unwrap());
+    let run = pytrace_run(&["--record", existing.to_str().unwrap()], &[python.to_str().unwrap(), "-c", &touch], &[]);
+    assert_eq!(run.code, Some(1), "{}", run.stderr);
+    assert!(run.stderr.contains("existing.rec"), "the error names the file: {}", run.stderr);
+    assert!(!marker.exists(), "the command ran although tracing never started");
+    assert_eq!(std::fs::read_to_string(&existing).unwrap(), "keep me");
+
+    // pytrace killed while the command runs: the command goes with it.
+    let script = "import os, time\nprint(os.getpid(), flush=True)\ntime.sleep(60)";
+    let mut child = Command::new(pytrace_bin())
+        .args(["run", "--", python.to_str().unwrap(), "-c", script])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.take().unwrap()), &mut line).unwrap();
+    let command_pid: u32 = line.trim().parse().unwrap();
+    assert!(running(command_pid));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while running(command_pid) {
+        assert!(Instant::now() < deadline, "the command outlived pytrace, untraced");
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 #[test]

@@ -3,7 +3,9 @@
 //! set and the probes go on the TLS library its interpreter will load, and
 //! only then is it released to `exec` the command. It runs in a process
 //! group of its own, so pytrace can forward Ctrl-C and SIGTERM to it and its
-//! children.
+//! children. It never runs untraced: a child never released is killed, a
+//! session that fails after releasing it kills its process group, and the
+//! kernel kills it should pytrace itself die (`PR_SET_PDEATHSIG`).
 
 use std::ffi::CString;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -31,12 +33,18 @@ pub struct Held {
 }
 
 impl Drop for Held {
-    /// A child never released (pytrace failed to start tracing) is killed:
-    /// the command must not run untraced.
+    /// The command must not run untraced: a child never released (pytrace
+    /// failed to start tracing) is killed; a command still running when the
+    /// session ends without having seen it exit (a failure, a panic) is
+    /// stopped with its process group.
     fn drop(&mut self) {
         if self.release.is_some() {
             // SAFETY: kill(2) on our own child.
             unsafe { libc::kill(self.pid as i32, libc::SIGKILL) };
+        } else if self.exit.as_mut().is_some_and(|exit| exit.try_recv().is_err()) {
+            eprintln!("pytrace: tracing failed while the command ran: stopping it (process group {})", self.pid);
+            // SAFETY: kill(2) on the process group our child leads.
+            unsafe { libc::kill(-(self.pid as i32), libc::SIGKILL) };
         }
     }
 }
@@ -92,6 +100,8 @@ pub fn spawn_held(command: &[String], run_as: Option<&RunAs>) -> Result<Held, La
         return Err(spawn_error(std::io::Error::last_os_error()));
     }
     let (hold, release) = (fds[0], fds[1]);
+    // SAFETY: getpid(2) cannot fail.
+    let pytrace = unsafe { libc::getpid() };
     // SAFETY: the child only calls async-signal-safe functions before exec.
     let pid = unsafe { libc::fork() };
     if pid < 0 {
@@ -116,6 +126,13 @@ pub fn spawn_held(command: &[String], run_as: Option<&RunAs>) -> Result<Held, La
                     libc::write(2, message.as_ptr().cast(), message.len());
                     libc::_exit(126);
                 }
+            }
+            // After the switch of user, which clears it: should pytrace die,
+            // the command dies too (pytrace forks from its main thread).
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 || libc::getppid() != pytrace {
+                libc::_exit(125);
+            }
+            if let Some(..) = &identity {
                 libc::execvpe(argv[0], argv.as_ptr(), envp.as_ptr());
             } else {
                 libc::execvp(argv[0], argv.as_ptr());
@@ -235,5 +252,38 @@ mod tests {
         std::fs::write(&shim, "#!/usr/bin/env bash\nexec /usr/bin/python3.11 \"$@\"\n").unwrap();
         assert!(python_runtime(&shim).is_none(), "a wrapper script is not the interpreter");
         let _ = std::fs::remove_dir_all(dir);
+    }
+
+    fn alive(pid: u32) -> bool {
+        // SAFETY: signal 0 only checks that the process exists.
+        unsafe { libc::kill(pid as i32, 0) == 0 }
+    }
+
+    fn gone_within(pid: u32, seconds: u64) -> bool {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
+        while alive(pid) {
+            if std::time::Instant::now() > deadline {
+                return false;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        true
+    }
+
+    #[test]
+    fn a_command_is_stopped_if_the_session_ends_before_it_does() {
+        let sleep = || ["sleep".to_owned(), "60".to_owned()];
+        let never_released = spawn_held(&sleep(), None).unwrap();
+        let pid = never_released.pid;
+        drop(never_released);
+        assert!(gone_within(pid, 5), "a command never released never runs");
+
+        let mut running = spawn_held(&sleep(), None).unwrap();
+        running.release();
+        let pid = running.pid;
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        assert!(alive(pid), "released, the command runs");
+        drop(running);
+        assert!(gone_within(pid, 5), "the session failed: the command is stopped");
     }
 }

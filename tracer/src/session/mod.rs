@@ -125,11 +125,6 @@ pub async fn trace(config: AttachConfig, mut source: TargetSource) -> Result<Ses
         .with_traced_functions(config.trace_functions.clone());
     let mut export = ExportSession::start(&config, &mut pipeline, &host)?;
     let mut telemetry = Telemetry::start(config.metrics_address, &mut pipeline).await?;
-    probes.attach_syscalls()?;
-    targets.start(&mut probes, &mut pipeline)?;
-    source.start(&mut probes)?;
-    telemetry.ready();
-
     let mut recorder = match &config.record {
         Some(path) => Some(
             Recorder::create(path)
@@ -137,7 +132,14 @@ pub async fn trace(config: AttachConfig, mut source: TargetSource) -> Result<Ses
         ),
         None => None,
     };
+    probes.attach_syscalls()?;
+    targets.start(&mut probes, &mut pipeline)?;
     let mut drainer = Drainer::start(probes.take_ring_buffer()?).map_err(SessionError::Events)?;
+    // Last of the set-up: nothing after it fails, so a launched command is
+    // released only into a session that runs (were it to fail, dropping the
+    // source stops the command).
+    source.start(&mut probes)?;
+    telemetry.ready();
     let shutdown = shutdown_signal(config.duration);
     tokio::pin!(shutdown);
     let mut rescan = tokio::time::interval(RESCAN_INTERVAL);
