@@ -117,22 +117,21 @@ pub fn spawn_held(command: &[String], run_as: Option<&RunAs>) -> Result<Held, La
             if libc::read(hold, (&mut byte as *mut u8).cast(), 1) != 1 {
                 libc::_exit(125);
             }
-            if let Some((uid, gid, groups)) = &identity {
-                if libc::setgroups(groups.len(), groups.as_ptr()) != 0
+            if let Some((uid, gid, groups)) = &identity
+                && (libc::setgroups(groups.len(), groups.as_ptr()) != 0
                     || libc::setgid(*gid) != 0
-                    || libc::setuid(*uid) != 0
-                {
-                    let message = b"pytrace: cannot switch to the invoking user\n";
-                    libc::write(2, message.as_ptr().cast(), message.len());
-                    libc::_exit(126);
-                }
+                    || libc::setuid(*uid) != 0)
+            {
+                let message = b"pytrace: cannot switch to the invoking user\n";
+                libc::write(2, message.as_ptr().cast(), message.len());
+                libc::_exit(126);
             }
             // After the switch of user, which clears it: should pytrace die,
             // the command dies too (pytrace forks from its main thread).
             if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 || libc::getppid() != pytrace {
                 libc::_exit(125);
             }
-            if let Some(..) = &identity {
+            if identity.is_some() {
                 libc::execvpe(argv[0], argv.as_ptr(), envp.as_ptr());
             } else {
                 libc::execvp(argv[0], argv.as_ptr());
