@@ -75,16 +75,14 @@ pub fn emit_chunks(mut header: EventHeader, source: Source) {
     match source {
         Source::Buffer(buf) => {
             // Chunk offsets are 32-bit: a call past 4 GiB keeps its head only.
-            let tail = if call_len > limit && call_len <= u32::MAX as u64 {
-                (call_len - limit).min(TAIL_CAPACITY)
-            } else {
-                0
-            };
+            let tail =
+                if call_len > limit && call_len <= u32::MAX as u64 { (call_len - limit).min(TAIL_CAPACITY) } else { 0 };
             count(Stat::BytesTruncated, call_len - captured - tail);
             let head = ChunkWalk { base: buf, offset: 0, len: captured, last_at: captured + tail, header, failed: 0 };
             if head.emit(MAX_CHUNKS_PER_CALL) && tail > 0 {
                 let start = call_len - tail;
-                let tail = ChunkWalk { base: buf + start, offset: start, len: tail, last_at: call_len, header, failed: 0 };
+                let tail =
+                    ChunkWalk { base: buf + start, offset: start, len: tail, last_at: call_len, header, failed: 0 };
                 tail.emit(TAIL_CHUNKS);
             }
         }

@@ -281,7 +281,9 @@ fn truncated_write(bytes: &[u8], at: u64, limit: usize) -> Vec<Event> {
     };
     let chunk = tracer_common::CHUNK_CAPACITY;
     let head = (0..limit).step_by(chunk).map(|offset| chunk_at(offset, chunk, false));
-    let tail = (tail_start..bytes.len()).step_by(chunk).map(|o| chunk_at(o, chunk.min(bytes.len() - o), o + chunk >= bytes.len()));
+    let tail = (tail_start..bytes.len())
+        .step_by(chunk)
+        .map(|o| chunk_at(o, chunk.min(bytes.len() - o), o + chunk >= bytes.len()));
     head.chain(tail).collect()
 }
 
@@ -293,7 +295,10 @@ fn a_prompt_beyond_the_capture_limit_keeps_the_parameters_written_after_it() {
         r#"{{"messages":[{{"role":"user","content":"{prompt}"}}],"model":"gpt-4o","max_tokens":64,"stream":true,"temperature":0.2,"tools":[{{"type":"function","function":{{"name":"search"}}}}]}}"#
     );
     assert!(body.len() > 1_200_000);
-    let head = format!("POST /v1/chat/completions HTTP/1.1\r\nHost: api.openai.com\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n", body.len());
+    let head = format!(
+        "POST /v1/chat/completions HTTP/1.1\r\nHost: api.openai.com\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
     let mut tracker = Tracker::new();
     let mut out = Vec::new();
     tracker.handle(&data_event(CONN, Direction::Egress, head.as_bytes(), 900), &mut out);
