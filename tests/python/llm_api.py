@@ -95,7 +95,18 @@ def gzip_bomb(handler, request):
     handler.wfile.write(GZIP_BOMB)
 
 
-HOSTILE = {"hostile-special-tokens": special_tokens_stream, "hostile-gzip-bomb": gzip_bomb}
+def echo_key_error(handler, request):
+    """A provider error that quotes the caller's key in full (real providers
+    quote part of it: "Incorrect API key provided: sk-proj-****abcd")."""
+    key = handler.headers.get("Authorization", "").removeprefix("Bearer ")
+    handler.send_json(401, {"error": {
+        "message": f"Incorrect API key provided: {key}. Also tried Bearer {key} at "
+                   f"https://api.example.com/v1?api_key={key}. You can find your API key at https://platform.openai.com.",
+        "type": "invalid_request_error", "param": None, "code": "invalid_api_key"}})
+
+
+HOSTILE = {"hostile-special-tokens": special_tokens_stream, "hostile-gzip-bomb": gzip_bomb,
+           "echo-key-error": echo_key_error}
 
 
 def chat_completions(handler, request):

@@ -186,10 +186,44 @@ pub fn redact_urls_in(text: &str) -> String {
         let url = &rest[start..];
         let end =
             url.find(|c: char| c.is_whitespace() || matches!(c, '\'' | '"' | '<' | '>' | '`')).unwrap_or(url.len());
+        // Punctuation that ends a sentence is not part of the URL.
+        let end = url[..end].trim_end_matches(['.', ',', ';', ':', '!', '?', ')']).len();
         out.push_str(&redact_url(&url[..end]));
         rest = &url[end..];
     }
     out.push_str(rest);
+    out
+}
+
+/// Redacts secrets in free text from the network (a provider's error
+/// message, which may quote the caller's key): URLs as [`redact_url`] does,
+/// words shaped like keys (masked ones, `sk-proj-****abcd`, included), and
+/// the word after `Bearer`.
+pub fn redact_text(text: &str) -> String {
+    let text = redact_urls_in(text);
+    let is_word = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '*' | '.' | '~' | '+' | '/' | '=');
+    let mut out = String::with_capacity(text.len());
+    let mut after_bearer = false;
+    let mut rest = text.as_str();
+    while !rest.is_empty() {
+        let word_len = rest.find(|c: char| !is_word(c)).unwrap_or(rest.len());
+        if word_len == 0 {
+            let separator = rest.chars().next().map_or(1, char::len_utf8);
+            out.push_str(&rest[..separator]);
+            rest = &rest[separator..];
+            continue;
+        }
+        let word = &rest[..word_len];
+        let core = word.trim_end_matches(['.', '/', '=']);
+        if after_bearer || looks_like_key(core) {
+            out.push_str(REDACTED);
+            out.push_str(&word[core.len()..]);
+        } else {
+            out.push_str(word);
+        }
+        after_bearer = word.eq_ignore_ascii_case("bearer");
+        rest = &rest[word_len..];
+    }
     out
 }
 
@@ -228,6 +262,20 @@ fn looks_like_key(arg: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn redacts_keys_quoted_in_free_text() {
+        assert_eq!(
+            redact_text(
+                "Incorrect API key provided: sk-proj-****************abcd. Find your key at https://x.io/k?api_key=s3cr3t."
+            ),
+            "Incorrect API key provided: REDACTED. Find your key at https://x.io/k?api_key=REDACTED."
+        );
+        assert_eq!(redact_text("got Bearer abc.def-ghi, expected none"), "got Bearer REDACTED, expected none");
+        assert_eq!(redact_text("token ghp_0123456789abcdefghij0123 revoked"), "token REDACTED revoked");
+        let plain = "This model's maximum context length is 128000 tokens (sk- is a prefix). Ünïcode…";
+        assert_eq!(redact_text(plain), plain);
+    }
 
     #[test]
     fn redacts_key_query_parameters_and_userinfo() {

@@ -78,11 +78,13 @@ pub fn enrich(span: &mut Span, call: &LlmCall, exchange_start_ns: u64, prices: &
         a.set(sc::PYTRACE_USAGE_ESTIMATED, true);
     }
     if let Some(error) = &call.error {
-        a.set(sc::ERROR_TYPE, error.kind.clone());
-        if let Some(message) = &error.message {
+        a.set(sc::ERROR_TYPE, crate::redact::redact_text(&error.kind));
+        // A provider's message may quote the caller's key.
+        let message = error.message.as_deref().map(crate::redact::redact_text);
+        if let Some(message) = &message {
             a.set(sc::PYTRACE_ERROR_MESSAGE, message.clone());
         }
-        span.status = Status::Error { message: error.message.clone() };
+        span.status = Status::Error { message };
     }
     span.name = match call.model() {
         Some(model) => format!("{} {model}", call.operation),
