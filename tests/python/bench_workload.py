@@ -18,6 +18,10 @@ Workloads:
             thread per connection); prints the rate achieved instead of timings
   idle      nothing: an interpreter with ssl loaded that waits for its line
             (a node's idle Python processes)
+  soak      a service's day in --seconds: openai SDK calls (plain, streamed,
+            with tools), plain GETs with ever-new query strings, and now and
+            then a new client (new connections), paced to --rate per second;
+            prints the calls made
 Hostile workloads (what pytrace must survive; errors in the SDK are expected):
   special-tokens  streams whose text is 40,000 `<|endoftext|>`, no usage
   gzip-bomb       responses of 256 MiB JSON sent as ~260 KB of gzip
@@ -132,6 +136,42 @@ def workload_connections():
     return call
 
 
+def run_soak(seconds, rate):
+    """Mixed traffic at a steady pace until `seconds` have passed."""
+    import requests
+
+    messages = [{"role": "user", "content": "hi"}]
+    tools = [{"type": "function", "function": {"name": "lookup", "parameters": {"type": "object"}}}]
+    session, client = requests.Session(), openai_client()
+    calls, errors = 0, 0
+    start = time.perf_counter()
+    next_at = start
+    while time.perf_counter() - start < seconds:
+        kind = calls % 5
+        try:
+            if kind == 0:
+                client.chat.completions.create(model="gpt-4o-mini", messages=messages)
+            elif kind == 1:
+                for _ in client.chat.completions.create(model="gpt-4o-mini", messages=messages, stream=True):
+                    pass
+            elif kind == 2:
+                client.chat.completions.create(model="gpt-4o", messages=messages, tools=tools)
+            else:
+                session.get(f"{ARGS.base}/json?n=3&request={calls}", verify=ARGS.ca).content
+        except Exception:  # noqa: BLE001  (counted: a soak keeps going)
+            errors += 1
+        calls += 1
+        if calls % 500 == 0:
+            session.close()
+            client.close()
+            session, client = requests.Session(), openai_client()
+        next_at += 1 / rate
+        pause = next_at - time.perf_counter()
+        if pause > 0:
+            time.sleep(pause)
+    return calls, errors, time.perf_counter() - start
+
+
 def workload_cpu():
     def spin():
         total = 0
@@ -206,6 +246,7 @@ def main():
     parser.add_argument("--hold", action="store_true")
     parser.add_argument("--rate", type=float, default=2000)
     parser.add_argument("--connections", type=int, default=4)
+    parser.add_argument("--seconds", type=float, default=60)
     ARGS = parser.parse_args()
     operation = None
     if ARGS.workload == "idle":
@@ -214,6 +255,12 @@ def main():
         print(f"READY {os.getpid()}", flush=True)
         sys.stdin.readline()
         print(json.dumps({"workload": "idle", "count": 0}), flush=True)
+        return
+    if ARGS.workload == "soak":
+        print(f"READY {os.getpid()}", flush=True)
+        sys.stdin.readline()
+        calls, errors, seconds = run_soak(ARGS.seconds, ARGS.rate)
+        print(json.dumps({"workload": "soak", "count": calls, "errors": errors, "seconds": seconds}), flush=True)
         return
     if ARGS.workload not in ("async", "rate"):
         operation = globals()["workload_" + ARGS.workload.replace("-", "_")]()

@@ -47,9 +47,12 @@ enum Command {
         /// One short round (about two minutes), for CI; timings are indicative only.
         #[arg(long)]
         quick: bool,
-        /// Run only these parts (repeatable): overhead, load, node, hostile, pipeline.
-        #[arg(long, value_parser = ["overhead", "load", "node", "hostile", "pipeline"])]
+        /// Run only these parts (repeatable): overhead, load, node, hostile, pipeline, soak.
+        #[arg(long, value_parser = ["overhead", "load", "node", "hostile", "pipeline", "soak"])]
         only: Vec<String>,
+        /// Minutes of the soak (a full run, or `--only soak`; `--quick` alone skips it).
+        #[arg(long, default_value_t = 60.0)]
+        soak_minutes: f64,
     },
     /// Regenerate tracer/data/prices.json from LiteLLM's price table (PyPI).
     UpdatePrices,
@@ -84,7 +87,7 @@ fn main() -> ExitCode {
         Command::Manifest => manifest::run(),
         Command::Image => image::run(),
         Command::Fuzz { seconds, targets } => setup::run().and_then(|env| fuzz::run(&env, seconds, &targets)),
-        Command::Bench { quick, only } => bench::run(quick, &only),
+        Command::Bench { quick, only, soak_minutes } => bench::run(quick, &only, soak_minutes),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

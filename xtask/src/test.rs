@@ -52,7 +52,7 @@ pub fn run(filter: Option<&str>) -> anyhow::Result<()> {
     let mut result = shell::run_tests(&mut command, &mut counts);
     if result.is_ok() && filter.is_none() {
         step("benchmarks, quick mode: every workload and configuration must run (timings not asserted)");
-        result = crate::bench::run(true, &[]);
+        result = crate::bench::run(true, &[], 0.0);
         match &result {
             Ok(()) => counts.passed += 1,
             Err(_) => counts.failed += 1,

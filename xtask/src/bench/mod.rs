@@ -9,7 +9,9 @@
 //! - `hostile`: special-token streams, a gzip bomb, endless model names and
 //!   never-closed connections under pytrace — its peak RSS against targets;
 //! - `pipeline`: recorded events replayed through user space alone —
-//!   events/s and spans/s per core, memory with 10,000 open connections.
+//!   events/s and spans/s per core, memory with 10,000 open connections;
+//! - `soak`: an hour of mixed traffic — pytrace's RSS must stay flat after
+//!   warm-up (not in `--quick`, which CI runs).
 
 mod hostile;
 mod load;
@@ -17,6 +19,7 @@ mod node;
 mod overhead;
 mod pipeline;
 mod processes;
+mod soak;
 
 use std::path::Path;
 use std::process::Command;
@@ -24,7 +27,7 @@ use std::process::Command;
 use crate::setup;
 use crate::shell::{self, output, step, workspace_root};
 
-pub fn run(quick: bool, only: &[String]) -> anyhow::Result<()> {
+pub fn run(quick: bool, only: &[String], soak_minutes: f64) -> anyhow::Result<()> {
     shell::require_root("the benchmarks")?;
     let env = setup::run()?;
     ensure_opentelemetry(&env.python)?;
@@ -61,6 +64,13 @@ pub fn run(quick: bool, only: &[String]) -> anyhow::Result<()> {
         let pipeline = pipeline::measure(&env.python, &server, quick, &out_dir)?;
         sections.push(pipeline::render(&pipeline));
         json.insert("pipeline".into(), pipeline::to_json(&pipeline));
+    }
+
+    // An hour: in a full run, or when asked for by name.
+    if (!quick && only.is_empty()) || only.iter().any(|o| o == "soak") {
+        let soak = soak::measure(&env.python, &server, soak_minutes, &out_dir)?;
+        sections.push(soak::render(&soak));
+        json.insert("soak".into(), soak::to_json(&soak));
     }
 
     let mode = if quick { "quick mode: one round, fewer operations — indicative only" } else { "3 rounds, median" };

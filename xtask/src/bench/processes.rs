@@ -89,6 +89,15 @@ impl Workload {
         serde_json::from_str(&result).context("workload result")
     }
 
+    /// The workload's JSON result line if it arrives within `wait`.
+    pub fn poll_result(&mut self, wait: Duration) -> anyhow::Result<Option<serde_json::Value>> {
+        match self.lines.recv_timeout(wait) {
+            Ok(line) => Ok(Some(serde_json::from_str(&line).context("workload result")?)),
+            Err(mpsc::RecvTimeoutError::Timeout) => Ok(None),
+            Err(mpsc::RecvTimeoutError::Disconnected) => bail!("the workload exited without a result"),
+        }
+    }
+
     /// Lets a workload started with `--hold` exit, and waits for it.
     pub fn finish(mut self) -> anyhow::Result<()> {
         let _ = self.say("exit");
@@ -156,6 +165,11 @@ impl Tracer {
         Ok(Self { process, output })
     }
 
+    /// pytrace's resident memory now, in KiB.
+    pub fn rss_kib(&self) -> u64 {
+        status_kib(self.process.0.id(), "VmRSS:")
+    }
+
     /// pytrace's CPU time so far (user + system), in milliseconds.
     pub fn cpu_ms(&self) -> f64 {
         cpu_ms(self.process.0.id())
@@ -199,10 +213,15 @@ fn cpu_ms(pid: u32) -> f64 {
 }
 
 fn peak_rss_kib(pid: u32) -> u64 {
+    status_kib(pid, "VmHWM:")
+}
+
+/// A `kB` field of /proc/PID/status.
+fn status_kib(pid: u32, field: &str) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .unwrap_or_default()
         .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:")?.trim().trim_end_matches("kB").trim().parse().ok())
+        .find_map(|l| l.strip_prefix(field)?.trim().trim_end_matches("kB").trim().parse().ok())
         .unwrap_or(0)
 }
 
