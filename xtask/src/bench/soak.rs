@@ -23,6 +23,8 @@ pub const TARGET_MIB_PER_HOUR: f64 = 2.0;
 pub struct Soak {
     pub minutes: f64,
     pub calls: u64,
+    /// Calls per second achieved (the pace is [`RATE`]; a loaded machine makes fewer).
+    pub achieved_rate: f64,
     pub errors: u64,
     pub spans: u64,
     pub events_lost: u64,
@@ -73,6 +75,7 @@ pub fn measure(python: &Path, server: &Server, minutes: f64, dir: &Path) -> anyh
     Ok(Soak {
         minutes,
         calls: result["count"].as_u64().unwrap_or(0),
+        achieved_rate: result["count"].as_f64().unwrap_or(0.0) / result["seconds"].as_f64().unwrap_or(1.0).max(1.0),
         errors: result["errors"].as_u64().unwrap_or(0),
         spans: figures.summary["spans_emitted"].as_u64().unwrap_or(0),
         events_lost: figures.summary["events_lost"].as_u64().unwrap_or(0)
@@ -111,12 +114,13 @@ pub fn render(soak: &Soak) -> String {
     let verdict = if t.slope_mib_per_hour <= TARGET_MIB_PER_HOUR { "met" } else { "**not met**" };
     format!(
         "## Soak\n\n\
-         {:.0} min of mixed traffic at {RATE} calls/s ({} calls, {} errors; {} spans, {} events lost; pytrace CPU \
-         {:.1} s). pytrace's RSS after a {:.0} s warm-up: {:.1} MiB, at the end {:.1} MiB, at most {:.1} MiB; \
+         {:.0} min of mixed traffic paced to {RATE} calls/s ({} calls, {:.0}/s achieved, {} errors; {} spans, {} \
+         events lost; pytrace CPU {:.1} s). pytrace's RSS after a {:.0} s warm-up: {:.1} MiB, at the end {:.1} MiB, at most {:.1} MiB; \
          trend **{:+.2} MiB/hour** (target ≤ {TARGET_MIB_PER_HOUR} MiB/hour: {verdict}). Samples: \
          target/bench/soak-rss.csv.\n",
         soak.minutes,
         soak.calls,
+        soak.achieved_rate,
         soak.errors,
         soak.spans,
         soak.events_lost,
@@ -134,6 +138,7 @@ pub fn to_json(soak: &Soak) -> serde_json::Value {
     serde_json::json!({
         "minutes": soak.minutes,
         "calls": soak.calls,
+        "achieved_rate": soak.achieved_rate,
         "errors": soak.errors,
         "spans": soak.spans,
         "events_lost": soak.events_lost,
