@@ -73,7 +73,11 @@ pub fn run(quick: bool, only: &[String], soak_minutes: f64) -> anyhow::Result<()
         json.insert("soak".into(), soak::to_json(&soak));
     }
 
-    let mode = if quick { "quick mode: one round, fewer operations — indicative only" } else { "3 rounds, median" };
+    let mode = if quick {
+        "quick mode: one round, fewer operations — indicative only"
+    } else {
+        "full run; overhead timings: 3 rounds, median"
+    };
     let report = format!("# pytrace benchmarks ({mode})\n\n{}", sections.join("\n"));
     println!("\n{report}");
     std::fs::write(out_dir.join("results.md"), &report)?;
