@@ -31,7 +31,8 @@ try:
 except openai.AuthenticationError:
     pass
 
-query = f"api_key={os.environ['CANARY_QUERY']}&client_secret={os.environ['CANARY_QUERY']}&page=2"
+secret = os.environ["CANARY_QUERY"]
+query = f"api_key={secret}&client_secret={secret}&password={secret}&page=2"
 paths = [
     f"/json?{query}",
     f"/bot123456789:{os.environ['CANARY_BOT_TOKEN']}/sendMessage",

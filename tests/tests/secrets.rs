@@ -97,7 +97,7 @@ fn assert_spans_show_redactions(spans: &[Value]) {
     let attribute =
         |key: &str| spans.iter().filter_map(|s| s["attributes"][key].as_str()).collect::<Vec<_>>().join(" ");
     let urls = attribute("url.full");
-    assert!(urls.contains("api_key=REDACTED&client_secret=REDACTED&page=2"), "{urls}");
+    assert!(urls.contains("api_key=REDACTED&client_secret=REDACTED&password=REDACTED&page=2"), "{urls}");
     assert!(urls.contains("/bot123456789:") || urls.contains("/REDACTED/sendMessage"), "{urls}");
     assert!(urls.contains("/v1/keys/REDACTED/status"), "{urls}");
     let error = attribute("pytrace.gen_ai.error.message");
@@ -128,6 +128,8 @@ fn planted_secrets_reach_no_output() {
     );
     let received: Vec<String> = records.iter().filter(|r| r["signal"] != "headers").map(Value::to_string).collect();
     let mut all = outputs(&run, &reports);
+    let summary = &all.iter().find(|(name, _)| name == "summary.json").unwrap().1;
+    assert!(summary.contains("--api-key=REDACTED"), "the command is shown, redacted: {summary}");
     all.push(("OTLP export as received".to_owned(), received.join("\n")));
     assert_no_secret_in(&all);
 
