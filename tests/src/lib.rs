@@ -487,6 +487,18 @@ pub struct RunOutcome {
     pub json_text: String,
 }
 
+/// The file names `pytrace run`'s reports get in a test's directory.
+pub const REPORTS: [&str; 3] = ["summary.md", "summary.json", "report.html"];
+
+/// `--summary-md D/summary.md --summary-json D/summary.json --report-html D/report.html`.
+pub fn report_args(dir: &Path) -> Vec<String> {
+    ["--summary-md", "--summary-json", "--report-html"]
+        .iter()
+        .zip(REPORTS)
+        .flat_map(|(flag, name)| [(*flag).to_owned(), dir.join(name).to_string_lossy().into_owned()])
+        .collect()
+}
+
 /// Runs `pytrace run --output FILE ARGS… -- COMMAND…` to completion, with
 /// extra environment variables (inherited by the command).
 pub fn pytrace_run(args: &[&str], command: &[&str], env: &[(&str, &str)]) -> RunOutcome {

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use integration_tests::{Server, python_dir, pytrace_bin, pytrace_run, scratch_dir, venv_python};
+use integration_tests::{REPORTS, Server, python_dir, pytrace_bin, pytrace_run, report_args, scratch_dir, venv_python};
 
 fn suite_command(python: &str) -> Vec<String> {
     let suite = python_dir().join("llm_suite");
@@ -42,24 +42,17 @@ fn pairs(env: &[(String, String)]) -> Vec<(&str, &str)> {
 fn a_pytest_suite_with_xdist_workers_is_traced_and_reported() {
     let server = Server::https();
     let dir = scratch_dir("run-reports");
-    let (md, json, html, step) =
-        (dir.join("summary.md"), dir.join("summary.json"), dir.join("report.html"), dir.join("step-summary.md"));
+    let [md, json, html] = REPORTS.map(|name| dir.join(name));
+    let step = dir.join("step-summary.md");
     std::fs::write(&step, "# earlier step\n").unwrap();
     let python = venv_python();
     let command = suite_command(python.to_str().unwrap());
     let command: Vec<&str> = command.iter().map(String::as_str).collect();
     let mut env = llm_env(&server);
     env.push(("GITHUB_STEP_SUMMARY".into(), step.to_string_lossy().into_owned()));
-    let args = [
-        "--summary-md",
-        md.to_str().unwrap(),
-        "--summary-json",
-        json.to_str().unwrap(),
-        "--report-html",
-        html.to_str().unwrap(),
-        "--max-cost",
-        "1",
-    ];
+    let mut args = report_args(&dir);
+    args.extend(["--max-cost".to_owned(), "1".to_owned()]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let run = pytrace_run(&args, &command, &pairs(&env));
     assert_eq!(run.code, Some(0), "{}", run.stderr);
 
@@ -189,16 +182,8 @@ fn a_request_made_at_import_time_is_seen() {
 fn sigterm_reaches_the_command_and_its_exit_code_comes_back() {
     let python = venv_python();
     let script = "import signal, sys, time\nsignal.signal(signal.SIGTERM, lambda *a: sys.exit(42))\nprint('ready', flush=True)\ntime.sleep(60)";
-    let mut child = Command::new(pytrace_bin())
-        .args(["run", "--", python.to_str().unwrap(), "-c", script])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    std::io::BufRead::read_line(&mut stdout, &mut line).unwrap();
-    assert_eq!(line.trim(), "ready");
+    let (mut child, line) = run_in_background(&python, script);
+    assert_eq!(line, "ready");
     // SAFETY: kill(2) on our own child.
     unsafe { libc_kill(child.id() as i32, 15) };
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -210,6 +195,19 @@ fn sigterm_reaches_the_command_and_its_exit_code_comes_back() {
         std::thread::sleep(Duration::from_millis(50));
     };
     assert_eq!(status.code(), Some(42), "the command's own exit code after it handled SIGTERM");
+}
+
+/// `pytrace run -- PYTHON -c SCRIPT` started, and the first line the script printed.
+fn run_in_background(python: &Path, script: &str) -> (std::process::Child, String) {
+    let mut child = Command::new(pytrace_bin())
+        .args(["run", "--", python.to_str().unwrap(), "-c", script])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.take().unwrap()), &mut line).unwrap();
+    (child, line.trim().to_owned())
 }
 
 unsafe extern "C" {
@@ -240,15 +238,8 @@ fn the_command_never_runs_untraced() {
 
     // pytrace killed while the command runs: the command goes with it.
     let script = "import os, time\nprint(os.getpid(), flush=True)\ntime.sleep(60)";
-    let mut child = Command::new(pytrace_bin())
-        .args(["run", "--", python.to_str().unwrap(), "-c", script])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.take().unwrap()), &mut line).unwrap();
-    let command_pid: u32 = line.trim().parse().unwrap();
+    let (mut child, line) = run_in_background(&python, script);
+    let command_pid: u32 = line.parse().unwrap();
     assert!(running(command_pid));
     child.kill().unwrap();
     child.wait().unwrap();

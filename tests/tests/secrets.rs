@@ -15,7 +15,9 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use integration_tests::{Receiver, RunOutcome, Server, python_dir, pytrace_run, scratch_dir, venv_python};
+use integration_tests::{
+    REPORTS, Receiver, RunOutcome, Server, python_dir, pytrace_run, report_args, scratch_dir, venv_python,
+};
 
 /// (environment variable, secret): each secret is unique, so a hit names its way out.
 const CANARIES: &[(&str, &str)] = &[
@@ -45,22 +47,12 @@ fn traced_canaries(endpoint: &str, spool: &Path, reports: &Path) -> RunOutcome {
     let key_flag = format!("--api-key={COMMAND_LINE_KEY}");
     let mut env: Vec<(&str, &str)> = CANARIES.to_vec();
     env.extend([("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"), ("OTEL_EXPORTER_OTLP_TIMEOUT", "2000")]);
-    let (md, json, html) = (reports.join("summary.md"), reports.join("summary.json"), reports.join("report.html"));
+    let mut args =
+        vec!["-vv", "--capture-content", "--otlp-endpoint", endpoint, "--spool-dir", spool.to_str().unwrap()];
+    let reports = report_args(reports);
+    args.extend(reports.iter().map(String::as_str));
     let run = pytrace_run(
-        &[
-            "-vv",
-            "--capture-content",
-            "--otlp-endpoint",
-            endpoint,
-            "--spool-dir",
-            spool.to_str().unwrap(),
-            "--summary-md",
-            md.to_str().unwrap(),
-            "--summary-json",
-            json.to_str().unwrap(),
-            "--report-html",
-            html.to_str().unwrap(),
-        ],
+        &args,
         &[python.to_str().unwrap(), app.to_str().unwrap(), &server.base(), &ca, &key_flag, COMMAND_LINE_KEY],
         &env,
     );
@@ -76,7 +68,7 @@ fn outputs(run: &RunOutcome, reports: &Path) -> Vec<(String, String)> {
         ("stderr and -vv logs".to_owned(), run.stderr.clone()),
         ("JSON lines".to_owned(), run.json_text.clone()),
     ];
-    for name in ["summary.md", "summary.json", "report.html"] {
+    for name in REPORTS {
         all.push((name.to_owned(), std::fs::read_to_string(reports.join(name)).unwrap()));
     }
     all
