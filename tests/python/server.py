@@ -25,12 +25,13 @@ import llm_api
 
 
 def make_certificates(cert_dir):
-    """A private CA and a localhost certificate, made once with trustme."""
-    import trustme
-
+    """A private CA and a localhost certificate, made once with trustme
+    (not needed where they exist: the kernel matrix's guest has no PyPI)."""
     ca_path = os.path.join(cert_dir, "ca.pem")
     key_path = os.path.join(cert_dir, "server.pem")
     if not (os.path.exists(ca_path) and os.path.exists(key_path)):
+        import trustme
+
         os.makedirs(cert_dir, exist_ok=True)
         ca = trustme.CA()
         cert = ca.issue_cert("localhost", "127.0.0.1", "::1")

@@ -272,6 +272,11 @@ const _: () = assert!(core::mem::size_of::<SslCall>() == 40);
 /// Frames captured per Python stack.
 pub const MAX_PY_FRAMES: usize = 64;
 
+/// Bytes the kernel reads at once from the start of each frame a stack walk
+/// visits: every frame field of a [`PyLayout`] must lie within them (user
+/// space refuses a layout whose fields do not).
+pub const PY_FRAME_HEAD_LEN: usize = 128;
+
 /// How a CPython version lays out thread states and frames (value of the
 /// `PY_LAYOUTS` map, keyed by pid). Offsets in bytes.
 #[repr(C)]

@@ -12,8 +12,7 @@ use crate::maps::{CAPTURE_LIMIT, EVENTS, OPAQUE, SCRATCH, STATS, TARGET_PIDS};
 
 /// Most `iovec`s of one `writev`/`sendmsg`-style call that are captured.
 pub const MAX_IOVECS: u64 = 16;
-/// Chunks captured per `iovec` (128 KiB): the most the verifier accepts in
-/// the `bpf_loop` callback within its budget. Bytes past it are counted as
+/// Chunks captured per `iovec` (128 KiB). Bytes past it are counted as
 /// truncated and reach user space as a gap.
 const MAX_CHUNKS_PER_IOVEC: usize = 8;
 
@@ -61,61 +60,71 @@ pub enum Source {
 /// Copies up to the capture limit of the `header.call_len` bytes at `source`
 /// into events carrying `header`; of a larger single-buffer call, its last
 /// [`TAIL_CAPACITY`] bytes as well (a gap lies between head and tail).
-pub fn emit_chunks(mut header: EventHeader, source: Source) {
+///
+/// The header is written once into the per-CPU scratch event, where each
+/// chunk only changes its offset, length and flags: the walks' state, which
+/// `bpf_loop` needs on the stack, stays small (the verifier allows 512
+/// bytes for a program and every callback it runs, together).
+pub fn emit_chunks(header: &EventHeader, source: Source) {
+    let Some(scratch) = SCRATCH.get_ptr_mut(0) else { return };
+    // SAFETY: per-CPU scratch value, exclusively ours while this program runs.
+    unsafe { (*scratch).header = *header };
     // SAFETY: read of a constant patched by the loader.
     let limit = unsafe { core::ptr::read_volatile(&CAPTURE_LIMIT) }.min(MAX_CAPTURE_LIMIT) as u64;
     let call_len = header.call_len;
-    let captured = if call_len > limit {
-        header.flags |= FLAG_TRUNCATED;
+    let (captured, flags) = if call_len > limit {
         count(Stat::CallsTruncated, 1);
-        limit
+        (limit, header.flags | FLAG_TRUNCATED)
     } else {
-        call_len
+        (call_len, header.flags)
     };
     match source {
-        Source::Buffer(buf) => {
-            // Chunk offsets are 32-bit: a call past 4 GiB keeps its head only.
-            let tail =
-                if call_len > limit && call_len <= u32::MAX as u64 { (call_len - limit).min(TAIL_CAPACITY) } else { 0 };
-            count(Stat::BytesTruncated, call_len - captured - tail);
-            let head = ChunkWalk { base: buf, offset: 0, len: captured, last_at: captured + tail, header, failed: 0 };
-            if head.emit(MAX_CHUNKS_PER_CALL) && tail > 0 {
-                let start = call_len - tail;
-                let tail =
-                    ChunkWalk { base: buf + start, offset: start, len: tail, last_at: call_len, header, failed: 0 };
-                tail.emit(TAIL_CHUNKS);
-            }
-        }
-        Source::Iovecs { array, count } => {
-            self::count(Stat::BytesTruncated, call_len - captured);
-            let mut walk = IovecWalk { array, count, offset: 0, captured, header };
-            // SAFETY: `iovec_step` has the callback signature bpf_loop expects
-            // and receives `walk`, which outlives the call.
-            unsafe {
-                bpf_loop(
-                    MAX_IOVECS as u32,
-                    iovec_step as *mut c_void,
-                    (&mut walk as *mut IovecWalk).cast::<c_void>(),
-                    0,
-                )
-            };
-        }
+        Source::Buffer(buf) => emit_buffer(buf, call_len, captured, limit, flags),
+        Source::Iovecs { array, count } => emit_iovecs(array, count, call_len, captured, flags),
     }
+}
+
+/// A single buffer: its first `captured` bytes, then (when the call was
+/// larger than `limit`) its tail.
+#[inline(never)]
+fn emit_buffer(buf: u64, call_len: u64, captured: u64, limit: u64, flags: u32) {
+    // Chunk offsets are 32-bit: a call past 4 GiB keeps its head only.
+    let tail = if call_len > limit && call_len <= u32::MAX as u64 { (call_len - limit).min(TAIL_CAPACITY) } else { 0 };
+    count(Stat::BytesTruncated, call_len - captured - tail);
+    let head = ChunkWalk { base: buf, offset: 0, len: captured, last_at: captured + tail, flags, failed: 0 };
+    if head.emit(MAX_CHUNKS_PER_CALL) && tail > 0 {
+        let start = call_len - tail;
+        let tail = ChunkWalk { base: buf + start, offset: start, len: tail, last_at: call_len, flags, failed: 0 };
+        tail.emit(TAIL_CHUNKS);
+    }
+}
+
+/// An array of `iovec`s: the first `captured` bytes across them.
+#[inline(never)]
+fn emit_iovecs(array: u64, count: u64, call_len: u64, captured: u64, flags: u32) {
+    self::count(Stat::BytesTruncated, call_len - captured);
+    let mut walk = IovecWalk { array, count, offset: 0, captured, flags };
+    // SAFETY: `iovec_step` has the callback signature bpf_loop expects
+    // and receives `walk`, which outlives the call.
+    unsafe {
+        bpf_loop(MAX_IOVECS as u32, iovec_step as *mut c_void, (&mut walk as *mut IovecWalk).cast::<c_void>(), 0)
+    };
 }
 
 /// Bytes `offset .. offset + len` of a call, at `base`, to be sent in chunks
 /// by `bpf_loop` (whose callback the verifier checks once: an unrolled loop
 /// of 64 chunks followed by a tail's would exceed its budget). The chunk
-/// reaching `last_at` is marked as the call's last.
+/// reaching `last_at` is marked as the call's last. The chunks go out with
+/// the header already in the scratch event, and `flags`.
 #[repr(C)]
 struct ChunkWalk {
     base: u64,
     offset: u64,
     len: u64,
     last_at: u64,
-    header: EventHeader,
+    flags: u32,
     /// Set by the callback when a chunk could not be read or sent.
-    failed: u64,
+    failed: u32,
 }
 
 impl ChunkWalk {
@@ -143,12 +152,10 @@ extern "C" fn chunk_step(index: u64, context: *mut c_void) -> i64 {
     let Some(scratch) = SCRATCH.get_ptr_mut(0) else { return 1 };
     // SAFETY: per-CPU scratch value, exclusively ours while this program runs.
     let scratch = unsafe { &mut *scratch };
-    scratch.header = walk.header;
     scratch.header.chunk_offset = (walk.offset + position) as u32;
     scratch.header.chunk_len = chunk as u32;
-    if walk.offset + position + chunk as u64 >= walk.last_at {
-        scratch.header.flags |= FLAG_LAST_CHUNK;
-    }
+    let last = walk.offset + position + chunk as u64 >= walk.last_at;
+    scratch.header.flags = if last { walk.flags | FLAG_LAST_CHUNK } else { walk.flags };
     if emit_chunk(scratch, walk.base + position, chunk).is_err() {
         walk.failed = 1;
         return 1;
@@ -165,7 +172,7 @@ struct IovecWalk {
     /// Bytes of the call emitted or skipped so far.
     offset: u64,
     captured: u64,
-    header: EventHeader,
+    flags: u32,
 }
 
 /// One `iovec`: emit its bytes. Returns 1 to stop the loop.
@@ -180,48 +187,15 @@ extern "C" fn iovec_step(index: u64, context: *mut c_void) -> i64 {
     let Some((base, len)) = read_iovec(walk.array, index) else { return 1 };
     let take = len.min(walk.captured - offset);
     let emitted = take.min((MAX_CHUNKS_PER_IOVEC * CHUNK_CAPACITY) as u64);
-    // Unconditional (usually + 0): one branch more and the callback no longer
-    // fits the verifier's budget.
     count(Stat::BytesTruncated, take - emitted);
-    let Some(scratch) = SCRATCH.get_ptr_mut(0) else { return 1 };
-    // SAFETY: per-CPU scratch value, exclusively ours while this program runs.
-    let scratch = unsafe { &mut *scratch };
-    if emit_buffer::<MAX_CHUNKS_PER_IOVEC>(scratch, &walk.header, base, offset, emitted, walk.captured).is_err() {
+    // A loop of its own for the chunks: unrolled here, older verifiers (6.1)
+    // follow paths its bounds rule out and reject it.
+    let chunks = ChunkWalk { base, offset, len: emitted, last_at: walk.captured, flags: walk.flags, failed: 0 };
+    if !chunks.emit(MAX_CHUNKS_PER_IOVEC) {
         return 1;
     }
     walk.offset = offset + take;
     0
-}
-
-/// Emits the `len` bytes at `base`, which start at `offset` of the call's
-/// `captured` bytes, in chunks. Per-chunk fields are written only into the
-/// scratch copy, so every exit of this loop leaves the caller's state alike
-/// and the verifier can merge them.
-#[inline(always)]
-fn emit_buffer<const MAX_CHUNKS: usize>(
-    scratch: &mut EventBuffer,
-    header: &EventHeader,
-    base: u64,
-    offset: u64,
-    len: u64,
-    captured: u64,
-) -> Result<(), ()> {
-    for index in 0..MAX_CHUNKS {
-        let position = (index * CHUNK_CAPACITY) as u64;
-        if position >= len {
-            break;
-        }
-        let remaining = len - position;
-        let chunk = if remaining > CHUNK_CAPACITY as u64 { CHUNK_CAPACITY } else { remaining as usize };
-        scratch.header = *header;
-        scratch.header.chunk_offset = (offset + position) as u32;
-        scratch.header.chunk_len = chunk as u32;
-        if offset + position + chunk as u64 >= captured {
-            scratch.header.flags |= FLAG_LAST_CHUNK;
-        }
-        emit_chunk(scratch, base + position, chunk)?;
-    }
-    Ok(())
 }
 
 /// `struct iovec { void *iov_base; size_t iov_len; }` number `index` of `array`.

@@ -58,7 +58,7 @@ fn eval_frame_entry(ctx: &ProbeContext, frame: u64) -> u32 {
     let Some(flags) = worth_reporting(pid, code) else { return 0 };
     // SAFETY: the context's registers are readable by kprobe-type programs.
     let stack_pointer = unsafe { (*ctx.regs).rsp };
-    start(&layout, ActiveFunctionKey { owner: pid_tgid, address: stack_pointer }, frame, code, pid_tgid, flags);
+    start(layout, ActiveFunctionKey { owner: pid_tgid, address: stack_pointer }, frame, code, pid_tgid, flags);
     0
 }
 
@@ -75,7 +75,7 @@ pub fn py_eval_frame_return(ctx: RetProbeContext) -> u32 {
     let returned: u64 = ctx.ret();
     let flags = if returned == 0 {
         FUNCTION_RAISED
-    } else if suspended(&layout, call.frame) {
+    } else if suspended(layout, call.frame) {
         FUNCTION_SUSPENDED
     } else {
         0
@@ -90,8 +90,8 @@ pub fn py_eval_frame_return(ctx: RetProbeContext) -> u32 {
 pub fn py_resume(_ctx: ProbeContext) -> u32 {
     let Some((pid_tgid, pid)) = traced_pid(Stat::UprobeHits) else { return 0 };
     let Some(layout) = layout_of(pid) else { return 0 };
-    let Some(tstate) = thread_state(&layout, pid_tgid) else { return 0 };
-    let Some(frame) = current_frame(&layout, tstate) else { return 0 };
+    let Some(tstate) = thread_state(layout, pid_tgid) else { return 0 };
+    let Some(frame) = current_frame(layout, tstate) else { return 0 };
     let Some(code) = read_u64(frame + u64::from(layout.frame_code)) else { return 0 };
     let code = code & !3;
     let Some(flags) = worth_reporting(pid, code) else { return 0 };
@@ -107,7 +107,7 @@ pub fn py_resume(_ctx: ProbeContext) -> u32 {
         // left without its frame being cleared where pytrace saw it.
         end(&previous, pid_tgid, FUNCTION_UNWOUND);
     }
-    start(&layout, key, frame, code, pid_tgid, flags);
+    start(layout, key, frame, code, pid_tgid, flags);
     0
 }
 
@@ -131,8 +131,8 @@ pub fn py_frame_clear(ctx: ProbeContext) -> u32 {
 pub fn py_return(_ctx: ProbeContext) -> u32 {
     let Some((pid_tgid, pid)) = traced_pid(Stat::UprobeHits) else { return 0 };
     let Some(layout) = layout_of(pid) else { return 0 };
-    let Some(tstate) = thread_state(&layout, pid_tgid) else { return 0 };
-    let Some(frame) = current_frame(&layout, tstate) else { return 0 };
+    let Some(tstate) = thread_state(layout, pid_tgid) else { return 0 };
+    let Some(frame) = current_frame(layout, tstate) else { return 0 };
     let key = ActiveFunctionKey { owner: u64::from(pid) << 32, address: frame };
     // SAFETY: the value is copied out at once.
     let Some(call) = (unsafe { ACTIVE_FUNCTIONS.get(&key) }).copied() else { return 0 };

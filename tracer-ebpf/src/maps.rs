@@ -95,7 +95,7 @@ pub static KNOWN_STACKS: LruHashMap<KnownStackKey, u8> =
     LruHashMap::with_max_entries(KernelMap::KnownStacks.capacity(), 0);
 
 /// Bytes read at once from the start of each frame a stack walk visits.
-pub const FRAME_HEAD_LEN: usize = 128;
+pub const FRAME_HEAD_LEN: usize = tracer_common::PY_FRAME_HEAD_LEN;
 
 /// Scratch space for one frame's first bytes during a stack walk.
 #[map]

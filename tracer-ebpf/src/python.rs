@@ -70,19 +70,21 @@ pub fn read_u64(address: u64) -> Option<u64> {
     unsafe { bpf_probe_read_user(address as *const u64) }.ok()
 }
 
-/// The layout of a process with Python context.
-pub fn layout_of(pid: u32) -> Option<PyLayout> {
-    // SAFETY: the layout is copied out at once.
-    unsafe { PY_LAYOUTS.get(&pid) }.copied()
+/// The layout of a process with Python context, in place in its map: a
+/// copy would cost 72 bytes of the 512-byte stack in every program that
+/// walks frames.
+pub fn layout_of(pid: u32) -> Option<&'static PyLayout> {
+    // SAFETY: a map value stays valid for the program's run; it is only read.
+    unsafe { PY_LAYOUTS.get(&pid) }
 }
 
 /// Sends the calling thread's Python stack, tagged with connection `conn_id`
 /// (the thread is about to write a message on it).
 pub fn capture_stack(pid_tgid: u64, pid: u32, conn_id: u64) {
     let Some(layout) = layout_of(pid) else { return };
-    let Some(tstate) = thread_state(&layout, pid_tgid) else { return };
-    let Some(frame) = current_frame(&layout, tstate) else { return };
-    send_stack(EventKind::PyStack, &layout, frame, pid_tgid, conn_id, 0);
+    let Some(tstate) = thread_state(layout, pid_tgid) else { return };
+    let Some(frame) = current_frame(layout, tstate) else { return };
+    send_stack(EventKind::PyStack, layout, frame, pid_tgid, conn_id, 0);
 }
 
 /// The innermost frame the thread whose state is `tstate` is executing.
@@ -153,7 +155,13 @@ pub fn thread_state(layout: &PyLayout, pid_tgid: u64) -> Option<u64> {
     }
     let interp = read_u64(layout.interpreters_head_address)?;
     let first = read_u64(interp + u64::from(layout.interp_threads_head))?;
-    let mut search = ThreadSearch { layout: *layout, tid, next: first, found: 0 };
+    let mut search = ThreadSearch {
+        tid,
+        native_thread_id: layout.tstate_native_thread_id,
+        next_offset: layout.tstate_next,
+        next: first,
+        found: 0,
+    };
     // SAFETY: `thread_step` has the callback signature bpf_loop expects and
     // receives `search`, which outlives the call.
     unsafe {
@@ -182,10 +190,16 @@ fn thread_id_as_recorded(layout: &PyLayout, pid_tgid: u64) -> Option<u32> {
 /// Most thread states visited when searching the thread list.
 const MAX_THREADS: u32 = 1024;
 
+/// State of a thread-list search driven by `bpf_loop`: only the two
+/// offsets it needs, not the whole layout (the callback's caller keeps this
+/// on its stack).
 #[repr(C)]
 struct ThreadSearch {
-    layout: PyLayout,
     tid: u32,
+    /// Thread state → `native_thread_id`.
+    native_thread_id: u32,
+    /// Thread state → next thread state.
+    next_offset: u32,
     next: u64,
     found: u64,
 }
@@ -198,12 +212,12 @@ extern "C" fn thread_step(_index: u64, context: *mut c_void) -> i64 {
     if tstate < 4096 {
         return 1;
     }
-    let id = read_u64(tstate + u64::from(search.layout.tstate_native_thread_id)).unwrap_or(0) as u32;
+    let id = read_u64(tstate + u64::from(search.native_thread_id)).unwrap_or(0) as u32;
     if id == search.tid {
         search.found = tstate;
         return 1;
     }
-    search.next = read_u64(tstate + u64::from(search.layout.tstate_next)).unwrap_or(0);
+    search.next = read_u64(tstate + u64::from(search.next_offset)).unwrap_or(0);
     0
 }
 
@@ -212,7 +226,7 @@ extern "C" fn thread_step(_index: u64, context: *mut c_void) -> i64 {
 /// verifier's budget).
 #[repr(C)]
 struct FrameWalk {
-    layout: PyLayout,
+    layout: FrameFields,
     frame: u64,
     count: u64,
     /// `stack_hash` of the code objects stored so far.
@@ -220,6 +234,32 @@ struct FrameWalk {
     /// Where the bytes in `FRAME_WINDOW` came from, and how many (0: none).
     window_start: u64,
     window_len: u64,
+}
+
+/// Where a frame's fields are, from the process's [`PyLayout`]: only what
+/// a walk reads, so that the walk's state stays small on the stack.
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct FrameFields {
+    frames: u32,
+    back: u32,
+    code: u32,
+    instr: u32,
+    owner: u32,
+    owner_skip_from: u32,
+}
+
+impl FrameFields {
+    fn of(layout: &PyLayout) -> Self {
+        Self {
+            frames: layout.frames,
+            back: layout.frame_back,
+            code: layout.frame_code,
+            instr: layout.frame_instr,
+            owner: layout.frame_owner,
+            owner_skip_from: layout.owner_skip_from,
+        }
+    }
 }
 
 /// `owner` of a 3.11+ frame on its thread's frame stack (not in a generator
@@ -288,8 +328,14 @@ const PAGE_SIZE: u64 = 4096;
 /// Walks frames from `frame` outwards into the stack scratch buffer;
 /// returns how many were stored and the hash of their code objects.
 fn walk(layout: &PyLayout, frame: u64) -> (usize, u64) {
-    let mut state =
-        FrameWalk { layout: *layout, frame, count: 0, hash: STACK_HASH_SEED, window_start: 0, window_len: 0 };
+    let mut state = FrameWalk {
+        layout: FrameFields::of(layout),
+        frame,
+        count: 0,
+        hash: STACK_HASH_SEED,
+        window_start: 0,
+        window_len: 0,
+    };
     if layout.frames != PY_FRAMES_OBJECTS && owner(layout, frame) == Some(FRAME_OWNED_BY_THREAD) {
         state.read_window_below(frame);
     }
@@ -335,17 +381,17 @@ extern "C" fn frame_step(_index: u64, context: *mut c_void) -> i64 {
         let Some(head) = FrameHead::read(buffer, frame) else { return 1 };
         head
     };
-    walk.frame = head.u64_at(layout.frame_back).unwrap_or(0);
+    walk.frame = head.u64_at(layout.back).unwrap_or(0);
     if layout.frames != PY_FRAMES_OBJECTS
-        && head.u8_at(layout.frame_owner).is_some_and(|owner| u32::from(owner) >= layout.owner_skip_from)
+        && head.u8_at(layout.owner).is_some_and(|owner| u32::from(owner) >= layout.owner_skip_from)
     {
         return 0;
     }
-    let Some(code) = head.u64_at(layout.frame_code) else { return 1 };
+    let Some(code) = head.u64_at(layout.code) else { return 1 };
     let instr = if layout.frames == PY_FRAMES_OBJECTS {
-        u64::from(head.u32_at(layout.frame_instr).unwrap_or(0))
+        u64::from(head.u32_at(layout.instr).unwrap_or(0))
     } else {
-        head.u64_at(layout.frame_instr).unwrap_or(0)
+        head.u64_at(layout.instr).unwrap_or(0)
     };
     let Some(scratch) = STACK_SCRATCH.get_ptr_mut(0) else { return 1 };
     // SAFETY: per-CPU scratch value, exclusively ours while this program runs.
@@ -394,9 +440,14 @@ impl<'a> FrameHead<'a> {
         self.at::<1>(offset).map(|[byte]| byte)
     }
 
+    /// The `N` bytes at `offset`. User space only sends layouts whose
+    /// fields lie within the head; the offset is masked right before the
+    /// access all the same, in the form every verifier tracks (6.1 forgets
+    /// a bound checked earlier once the value was spilled to the stack, and
+    /// a comparison lets the compiler index with the unmasked value).
     fn at<const N: usize>(&self, offset: u32) -> Option<[u8; N]> {
         let start = offset as usize & (FRAME_HEAD_LEN - 1);
-        if start != offset as usize || start + N > FRAME_HEAD_LEN {
+        if start > FRAME_HEAD_LEN - N {
             return None;
         }
         let mut value = [0; N];

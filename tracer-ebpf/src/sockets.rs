@@ -282,7 +282,7 @@ fn data_exit(ctx: &TracePointContext, source_of: impl Fn(&SocketCall) -> Source)
         call_len: moved as u64,
         ..EventHeader::default()
     };
-    emit_chunks(header, source);
+    emit_chunks(&header, source);
 }
 
 // ssize_t write(int fd, const void *buf, size_t count);

@@ -99,7 +99,7 @@ pub fn ssl_call_return(ctx: RetProbeContext) -> u32 {
         call_len: moved,
         ..EventHeader::default()
     };
-    emit_chunks(header, Source::Buffer(call.buf));
+    emit_chunks(&header, Source::Buffer(call.buf));
     0
 }
 

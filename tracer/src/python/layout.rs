@@ -123,6 +123,15 @@ const NO_THREAD_LIST: PyLayout = PyLayout {
 };
 
 impl Layout {
+    /// Whether every frame field the kernel's walk reads lies within the
+    /// [`tracer_common::PY_FRAME_HEAD_LEN`] bytes it reads of a frame (the
+    /// kernel masks offsets to that range rather than checking them).
+    pub fn frame_fields_within_head(&self) -> bool {
+        let k = &self.kernel;
+        let fields = [(k.frame_back, 8), (k.frame_code, 8), (k.frame_instr, 8), (k.frame_owner, 1)];
+        fields.iter().all(|&(offset, len)| offset as usize + len <= tracer_common::PY_FRAME_HEAD_LEN)
+    }
+
     /// The kernel's copy, able to walk the thread list of the process whose
     /// `_PyRuntime` is at `runtime` when the version records native thread
     /// ids — as seen in `pid_namespace` (device, inode) when the process
@@ -234,6 +243,11 @@ pub enum LayoutError {
     DebugOffsets { minor: u32, reason: DebugOffsetsError },
     #[error("cannot read the process's memory at {0:#x}")]
     Unreadable(u64),
+    #[error(
+        "this CPython 3.{0}'s frames keep their fields beyond the first {len} bytes, which is all the kernel reads of a frame",
+        len = tracer_common::PY_FRAME_HEAD_LEN
+    )]
+    FrameFieldsOutOfReach(u32),
 }
 
 /// The layout for 3.`minor`: from the table up to 3.12, from the
@@ -247,7 +261,11 @@ pub fn for_process(minor: u32, memory: &impl ReadMemory, runtime: u64) -> Result
     if offsets.free_threaded {
         return Err(LayoutError::FreeThreaded(offsets.minor()));
     }
-    Ok(from_debug_offsets(&offsets))
+    let layout = from_debug_offsets(&offsets);
+    if !layout.frame_fields_within_head() {
+        return Err(LayoutError::FrameFieldsOutOfReach(offsets.minor()));
+    }
+    Ok(layout)
 }
 
 /// The layout CPython 3.13+ describes in its `_Py_DebugOffsets`.
@@ -308,4 +326,26 @@ pub fn threads(layout: &Layout, memory: &impl ReadMemory, runtime: u64) -> Optio
         tstate = memory.u64(tstate + layout.tstate_next)?;
     }
     (!threads.is_empty()).then_some(threads)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_kernel_reaches_every_frame_field_of_the_tables() {
+        for minor in 8..=12 {
+            assert!(table(minor).expect("a table layout").frame_fields_within_head(), "3.{minor}");
+        }
+    }
+
+    #[test]
+    fn a_frame_field_beyond_the_head_the_kernel_reads_is_refused() {
+        let mut layout = table(12).expect("3.12");
+        layout.kernel.frame_owner = tracer_common::PY_FRAME_HEAD_LEN as u32;
+        assert!(!layout.frame_fields_within_head());
+        layout.kernel.frame_owner = 70;
+        layout.kernel.frame_instr = tracer_common::PY_FRAME_HEAD_LEN as u32 - 4;
+        assert!(!layout.frame_fields_within_head(), "an 8-byte field must end within the head");
+    }
 }
