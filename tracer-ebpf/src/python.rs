@@ -100,13 +100,29 @@ pub fn current_frame(layout: &PyLayout, tstate: u64) -> Option<u64> {
 /// tagged with `tag` (a connection id, or the frame of a function call).
 #[inline(always)]
 pub fn send_stack(kind: EventKind, layout: &PyLayout, frame: u64, pid_tgid: u64, tag: u64, flags: u32) {
+    let walked = walk(layout, frame);
+    if walked.count != 0 {
+        send_walked(kind, pid_tgid, tag, flags, &walked);
+    }
+}
+
+/// What a walk left in the stack scratch buffer: how many frames, and the
+/// hash of their code objects.
+struct Walked {
+    count: usize,
+    hash: u64,
+}
+
+/// Sends the `count` frames a walk left in the stack scratch buffer. A
+/// function of its own, so that what it builds is not on the stack while
+/// the walk runs (the verifier adds up a program's frames, callbacks
+/// included, against 512 bytes).
+#[inline(never)]
+fn send_walked(kind: EventKind, pid_tgid: u64, tag: u64, flags: u32, walked: &Walked) {
     let Some(scratch) = STACK_SCRATCH.get_ptr_mut(0) else { return };
     // SAFETY: per-CPU scratch value, exclusively ours while this program runs.
     let scratch = unsafe { &mut *scratch };
-    let (count, hash) = walk(layout, frame);
-    if count == 0 {
-        return;
-    }
+    let (count, hash) = (walked.count.min(MAX_PY_FRAMES), walked.hash);
     let pid = (pid_tgid >> 32) as u32;
     // SAFETY: only the presence of the entry is used.
     let known = unsafe { KNOWN_STACKS.get(&KnownStackKey { pid: u64::from(pid), hash }) }.is_some();
@@ -325,9 +341,8 @@ fn read_window(frame: u64) -> Option<(u64, u64)> {
 
 const PAGE_SIZE: u64 = 4096;
 
-/// Walks frames from `frame` outwards into the stack scratch buffer;
-/// returns how many were stored and the hash of their code objects.
-fn walk(layout: &PyLayout, frame: u64) -> (usize, u64) {
+/// Walks frames from `frame` outwards into the stack scratch buffer.
+fn walk(layout: &PyLayout, frame: u64) -> Walked {
     let mut state = FrameWalk {
         layout: FrameFields::of(layout),
         frame,
@@ -349,7 +364,7 @@ fn walk(layout: &PyLayout, frame: u64) -> (usize, u64) {
             0,
         )
     };
-    (state.count as usize, state.hash)
+    Walked { count: state.count as usize, hash: state.hash }
 }
 
 /// The `owner` byte of a 3.11+ frame.
@@ -411,6 +426,17 @@ struct FrameHead<'a> {
     bytes: &'a [u8; FRAME_HEAD_LEN],
 }
 
+/// Zeroes a frame head's bytes past [`FRAME_FIELDS_LEN`] with plain stores:
+/// `fill` becomes a call of `memset`, one more frame on the walk's stack.
+fn clear_beyond_fields(buffer: &mut [u8; FRAME_HEAD_LEN]) {
+    const WORDS: usize = (FRAME_HEAD_LEN - FRAME_FIELDS_LEN) / 8;
+    let words = buffer[FRAME_FIELDS_LEN..].as_mut_ptr().cast::<u64>();
+    for word in 0..WORDS {
+        // SAFETY: `word` < WORDS keeps every write within `buffer`; unaligned writes are allowed.
+        unsafe { core::ptr::write_volatile(words.add(word), 0) };
+    }
+}
+
 /// Bytes that hold every field a walk reads of a 3.11+ frame (`owner` ends
 /// at 71 in 3.13, at 75 in 3.14 and 3.15): read instead where the full head is not readable, a frame
 /// within `FRAME_HEAD_LEN` of the end of its mapping. (A 3.8–3.10 frame is
@@ -423,7 +449,7 @@ impl<'a> FrameHead<'a> {
         if unsafe { bpf_probe_read_user_buf(frame as *const u8, buffer) }.is_err() {
             // SAFETY: as above.
             unsafe { bpf_probe_read_user_buf(frame as *const u8, &mut buffer[..FRAME_FIELDS_LEN]) }.ok()?;
-            buffer[FRAME_FIELDS_LEN..].fill(0);
+            clear_beyond_fields(buffer);
         }
         Some(Self { bytes: buffer })
     }

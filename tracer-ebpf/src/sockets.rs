@@ -186,10 +186,33 @@ enum Args {
     Message,
 }
 
+/// Entry of a data syscall of a traced process: the Python stack when it
+/// starts an HTTP message on a plaintext socket.
+#[inline(always)]
 fn data_enter(ctx: &TracePointContext, args: Args, direction: Direction) {
     let Some((pid_tgid, pid)) = traced_pid(Stat::TracepointHits) else { return };
+    let conn_id = note_data_call(ctx, args, direction, pid_tgid);
+    if conn_id != 0 {
+        crate::python::capture_stack(pid_tgid, pid, conn_id);
+    }
+}
+
+/// Remembers a data call on a plaintext TCP socket for its exit (or ties a
+/// socket to the TLS connection it carries); returns the connection when
+/// the call starts an HTTP message, else 0 (socket ids are never 0). A
+/// function of its own, so that what it builds is not on the stack while the
+/// Python stack is walked; at most five arguments and no `Option` (BPF
+/// passes nothing on the stack).
+#[inline(never)]
+fn note_data_call(ctx: &TracePointContext, args: Args, direction: Direction, pid_tgid: u64) -> u64 {
+    note_data_call_inner(ctx, args, direction, pid_tgid).unwrap_or(0)
+}
+
+#[inline(always)]
+fn note_data_call_inner(ctx: &TracePointContext, args: Args, direction: Direction, pid_tgid: u64) -> Option<u64> {
+    let pid = (pid_tgid >> 32) as u32;
     let fd = arg(ctx, 0) as u32;
-    let Some(state) = SOCKETS.get_ptr_mut(&socket_key(pid, fd)) else { return };
+    let state = SOCKETS.get_ptr_mut(&socket_key(pid, fd))?;
     // SAFETY: map value pointer valid for this program run.
     let state = unsafe { &mut *state };
     // Inside an SSL call: this socket carries that TLS connection, reported
@@ -199,10 +222,10 @@ fn data_enter(ctx: &TracePointContext, args: Args, direction: Direction) {
     {
         state.tls = TLS_LINKED;
         output_with(event_header(EventKind::TlsSocket, pid_tgid, ssl_call.ssl), state.addrs);
-        return;
+        return None;
     }
     if state.tls != TLS_UNKNOWN {
-        return;
+        return None;
     }
     let (buf, iov_count) = match args {
         Args::Buffer => (arg(ctx, 1), 0),
@@ -210,17 +233,14 @@ fn data_enter(ctx: &TracePointContext, args: Args, direction: Direction) {
         Args::Message => {
             // struct msghdr { void *msg_name; int msg_namelen; struct iovec *msg_iov; size_t msg_iovlen; … }
             // SAFETY: bpf_probe_read_user checks the address.
-            let Ok(msg) = (unsafe { bpf_probe_read_user(arg(ctx, 1) as *const [u64; 4]) }) else { return };
+            let msg = unsafe { bpf_probe_read_user(arg(ctx, 1) as *const [u64; 4]) }.ok()?;
             (msg[2], msg[3])
         }
     };
     if matches!(args, Args::Iovecs | Args::Message) && iov_count == 0 {
-        return;
+        return None;
     }
     let source = if iov_count == 0 { Source::Buffer(buf) } else { Source::Iovecs { array: buf, count: iov_count } };
-    if direction == Direction::Egress && crate::python::starts_message(source) {
-        crate::python::capture_stack(pid_tgid, pid, state.conn_id);
-    }
     let call = SocketCall {
         conn_id: state.conn_id,
         buf,
@@ -230,6 +250,7 @@ fn data_enter(ctx: &TracePointContext, args: Args, direction: Direction) {
         direction: direction as u32,
     };
     store!(ACTIVE_SOCKET_CALLS, KernelMap::SocketCalls, &pid_tgid, &call);
+    (direction == Direction::Egress && crate::python::starts_message(source)).then_some(call.conn_id)
 }
 
 /// TLS records begin with a content type 20–23 and protocol major version 3.

@@ -21,20 +21,27 @@ const SSL_CTRL_SET_TLSEXT_HOSTNAME: i32 = 55;
 /// Longest SNI name captured (DNS names are at most 253 bytes).
 const MAX_SERVER_NAME: usize = 256;
 
-fn remember_call(ctx: &ProbeContext, direction: Direction, has_len_out: bool) {
+/// Entry of an SSL call: the Python stack when it starts an HTTP message,
+/// and the call's arguments for its return.
+#[inline(always)]
+fn enter(ctx: &ProbeContext, direction: Direction, has_len_out: bool) {
     let Some((pid_tgid, pid)) = traced_pid(Stat::UprobeHits) else { return };
+    let ssl: u64 = ctx.arg(0).unwrap_or(0);
     let buf: u64 = ctx.arg(1).unwrap_or(0);
     if direction == Direction::Egress && crate::python::starts_message(Source::Buffer(buf)) {
-        crate::python::capture_stack(pid_tgid, pid, ctx.arg(0).unwrap_or(0));
+        crate::python::capture_stack(pid_tgid, pid, ssl);
     }
-    let call = SslCall {
-        ssl: ctx.arg(0).unwrap_or(0),
-        buf,
-        len_out: if has_len_out { ctx.arg(3).unwrap_or(0) } else { 0 },
-        start_ns: unsafe { bpf_ktime_get_ns() },
-        direction: direction as u32,
-        active: 1,
-    };
+    let len_out = if has_len_out { ctx.arg(3).unwrap_or(0) } else { 0 };
+    remember_call(pid_tgid, ssl, buf, len_out, direction);
+}
+
+/// Stores the call for its return. A function of its own, so that the
+/// entry is not on the stack while the Python stack is walked.
+#[inline(never)]
+fn remember_call(pid_tgid: u64, ssl: u64, buf: u64, len_out: u64, direction: Direction) {
+    // SAFETY: a helper without preconditions.
+    let start_ns = unsafe { bpf_ktime_get_ns() };
+    let call = SslCall { ssl, buf, len_out, start_ns, direction: direction as u32, active: 1 };
     store!(ACTIVE_CALLS, KernelMap::SslCalls, &pid_tgid, &call);
 }
 
@@ -47,28 +54,28 @@ pub fn active_call(pid_tgid: u64) -> Option<SslCall> {
 // int SSL_write(SSL *ssl, const void *buf, int num);
 #[uprobe]
 pub fn ssl_write(ctx: ProbeContext) -> u32 {
-    remember_call(&ctx, Direction::Egress, false);
+    enter(&ctx, Direction::Egress, false);
     0
 }
 
 // int SSL_write_ex(SSL *s, const void *buf, size_t num, size_t *written);
 #[uprobe]
 pub fn ssl_write_ex(ctx: ProbeContext) -> u32 {
-    remember_call(&ctx, Direction::Egress, true);
+    enter(&ctx, Direction::Egress, true);
     0
 }
 
 // int SSL_read(SSL *ssl, void *buf, int num);
 #[uprobe]
 pub fn ssl_read(ctx: ProbeContext) -> u32 {
-    remember_call(&ctx, Direction::Ingress, false);
+    enter(&ctx, Direction::Ingress, false);
     0
 }
 
 // int SSL_read_ex(SSL *ssl, void *buf, size_t num, size_t *readbytes);
 #[uprobe]
 pub fn ssl_read_ex(ctx: ProbeContext) -> u32 {
-    remember_call(&ctx, Direction::Ingress, true);
+    enter(&ctx, Direction::Ingress, true);
     0
 }
 

@@ -19,7 +19,7 @@ use crate::python::patterns::FunctionPattern;
 #[derive(Parser, Debug)]
 #[command(
     name = "pytrace",
-    version,
+    version = crate::VERSION,
     about = "See every HTTP and LLM call a running Python program makes — no restart, no code change."
 )]
 pub struct Cli {
@@ -96,6 +96,10 @@ pub struct DoctorArgs {
     /// Also check what pytrace finds in this process: interpreter, layout, TLS objects.
     #[arg(long)]
     pub pid: Option<u32>,
+    /// Load every kernel program and print what each asks of this kernel's verifier
+    /// (instructions processed, combined stack) against pytrace's budgets.
+    #[arg(long)]
+    pub programs: bool,
 }
 
 /// `pytrace replay FILE`.

@@ -12,7 +12,7 @@ use std::path::Path;
 use crate::discovery::elf::Elf;
 use crate::discovery::maps::parse_maps;
 use crate::discovery::{TargetProcess, tls};
-use crate::probes::Probes;
+use crate::probes::{ProbeError, Probes, kernel};
 
 /// How one item stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -47,9 +47,6 @@ impl Check {
     }
 }
 
-/// `bpf_loop`, which the stack walks use, arrived in 5.17.
-const MINIMUM_KERNEL: (u32, u32) = (5, 17);
-
 /// The capabilities tracing uses, each with what it is for.
 pub const CAPABILITIES: &[(u32, &str, &str)] = &[
     (39, "CAP_BPF", "load the kernel programs and their maps"),
@@ -64,8 +61,10 @@ pub const CAPABILITIES: &[(u32, &str, &str)] = &[
     ),
 ];
 
-/// Every check about the host, in order.
-pub fn host_checks() -> Vec<Check> {
+/// Every check about the host, in order; with `programs`, each kernel
+/// program's budgets after them (every program loaded, not only those the
+/// commands load at start).
+pub fn host_checks(programs: bool) -> (Vec<Check>, Vec<crate::probes::budget::ProgramBudget>) {
     let mut checks = vec![
         kernel_check(&read("/proc/sys/kernel/osrelease")),
         capabilities_check(effective_capabilities()),
@@ -82,27 +81,32 @@ pub fn host_checks() -> Vec<Check> {
         paranoid_check(&read("/proc/sys/kernel/perf_event_paranoid")),
         cgroup_check(&read("/proc/self/mounts")),
     ];
-    checks.extend(try_probes());
-    checks
+    if !can_trace(&checks[..1]) {
+        return (checks, Vec::new()); // a kernel the programs are not for: nothing is loaded
+    }
+    let (tries, budgets) = try_probes(programs);
+    checks.extend(tries);
+    (checks, budgets)
 }
 
 fn read(path: &str) -> String {
     std::fs::read_to_string(path).unwrap_or_default()
 }
 
-/// The kernel release, against [`MINIMUM_KERNEL`].
+/// The kernel release, against the oldest the programs are proven on.
 pub fn kernel_check(release: &str) -> Check {
-    let release = release.trim();
-    let mut numbers = release.split(|c: char| !c.is_ascii_digit()).filter_map(|n| n.parse::<u32>().ok());
-    let version = (numbers.next().unwrap_or(0), numbers.next().unwrap_or(0));
-    if version >= MINIMUM_KERNEL {
-        Check::new("kernel", Verdict::Ok, format!("Linux {release}"))
-    } else {
-        Check::new(
+    match kernel::supported(release) {
+        Ok(()) => Check::new("kernel", Verdict::Ok, format!("Linux {}", release.trim())),
+        Err(_) if std::env::var(kernel::OVERRIDE_VARIABLE).is_ok_and(|v| v == "1") => Check::new(
             "kernel",
-            Verdict::Fail,
-            format!("Linux {release}: pytrace needs 5.17 or later (bpf_loop); upgrade the kernel"),
-        )
+            Verdict::Note,
+            format!(
+                "Linux {}: older than pytrace's minimum; tried anyway ({}=1)",
+                release.trim(),
+                kernel::OVERRIDE_VARIABLE
+            ),
+        ),
+        Err(too_old) => Check::new("kernel", Verdict::Fail, too_old.to_string()),
     }
 }
 
@@ -189,9 +193,10 @@ fn tracefs_check() -> Check {
     }
 }
 
-/// Loads the kernel programs, then attaches one uprobe (to this process) and
-/// the syscall tracepoints, and detaches everything.
-fn try_probes() -> Vec<Check> {
+/// Loads the kernel programs (with `programs`, every one, and reads their
+/// budgets), then attaches one uprobe (to this process) and the syscall
+/// tracepoints, and detaches everything.
+fn try_probes(programs: bool) -> (Vec<Check>, Vec<crate::probes::budget::ProgramBudget>) {
     crate::privileges::raise_memlock_limit();
     let mut probes = match Probes::load(
         tracer_common::DEFAULT_CAPTURE_LIMIT,
@@ -200,17 +205,27 @@ fn try_probes() -> Vec<Check> {
         false,
     ) {
         Ok(probes) => probes,
-        Err(error) => {
-            return vec![Check::new(
-                "kernel programs",
-                Verdict::Fail,
-                format!(
-                    "{error}; needs CAP_BPF and CAP_PERFMON (or root) and a kernel with BPF ring buffers and bpf_loop"
-                ),
-            )];
-        }
+        Err(error) => return (vec![programs_check(&error)], Vec::new()),
     };
+    let mut budgets = Vec::new();
+    if programs {
+        if let Err(error) = probes.load_every_program() {
+            return (vec![programs_check(&error)], Vec::new());
+        }
+        match probes.budgets() {
+            Ok(read) => budgets = read,
+            Err(error) => return (vec![Check::new("kernel programs", Verdict::Fail, error)], Vec::new()),
+        }
+    }
     let mut checks = vec![Check::new("kernel programs", Verdict::Ok, "loaded and verified (ring buffer, bpf_loop)")];
+    if budgets.iter().any(|b| !b.within_budget()) {
+        checks.push(Check::new(
+            "program budgets",
+            Verdict::Note,
+            "a program is over pytrace's stack or instruction budget (OVER below): it loads here, but close to the \
+             verifier's limits; please report it",
+        ));
+    }
     checks.push(match own_function() {
         Some((object, offset)) => match probes.try_uprobe(&object, offset) {
             Ok(()) => Check::new("uprobe attach", Verdict::Ok, "a uprobe attached and detached"),
@@ -226,7 +241,19 @@ fn try_probes() -> Vec<Check> {
         Ok(()) => Check::new("tracepoint attach", Verdict::Ok, "the syscall tracepoints attached and detached"),
         Err(error) => Check::new("tracepoint attach", Verdict::Fail, error.to_string()),
     });
-    checks
+    (checks, budgets)
+}
+
+/// Why the kernel programs did not load: the verifier's rejection as what
+/// it is, or what else the kernel refused.
+fn programs_check(error: &ProbeError) -> Check {
+    let detail = match error {
+        ProbeError::Rejected(_) | ProbeError::KernelTooOld(_) => error.to_string(),
+        other => format!(
+            "{other}; loading needs CAP_BPF and CAP_PERFMON (or root), and a kernel with BPF ring buffers and bpf_loop"
+        ),
+    };
+    Check::new("kernel programs", Verdict::Fail, detail)
 }
 
 /// A function of this process's C library to try a uprobe on.
@@ -294,10 +321,10 @@ mod tests {
     #[test]
     fn reads_the_kernel_release() {
         assert_eq!(kernel_check("6.18.2-cloud\n").verdict, Verdict::Ok);
-        assert_eq!(kernel_check("5.17.0").verdict, Verdict::Ok);
+        assert_eq!(kernel_check("6.1.0-50-amd64").verdict, Verdict::Ok);
         let old = kernel_check("5.15.0-91-generic");
         assert_eq!(old.verdict, Verdict::Fail);
-        assert!(old.detail.contains("5.17 or later"), "{}", old.detail);
+        assert!(old.detail.contains("older than 6.1") && old.detail.contains("bpf_loop"), "{}", old.detail);
     }
 
     #[test]

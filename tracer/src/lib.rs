@@ -8,6 +8,10 @@
 //! `privileges` and `discovery` touch the system; the rest is pure and tested
 //! by replaying byte streams.
 
+/// `pytrace --version`: the release and the toolchain that built its kernel programs.
+pub const VERSION: &str =
+    concat!(env!("CARGO_PKG_VERSION"), " (kernel programs: ", env!("PYTRACE_EBPF_TOOLCHAIN"), ")");
+
 pub mod cli;
 pub mod clock;
 pub mod commands;

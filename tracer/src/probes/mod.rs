@@ -19,9 +19,12 @@ use std::path::Path;
 
 use tracer_common::{ALL_KERNEL_MAPS, KernelMap, PyLayout, STAT_COUNT, Stat};
 
+pub mod budget;
 mod capacities;
+pub mod kernel;
 mod ledger;
 mod maps;
+pub mod rejection;
 
 pub use capacities::{MAX_MAP_CAPACITY, MapCapacities, MapCapacityError};
 use ledger::MapLedger;
@@ -121,10 +124,14 @@ pub const SYSCALL_TRACEPOINTS: &[TracepointSpec] = &[
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProbeError {
+    #[error("{0}")]
+    KernelTooOld(#[from] kernel::TooOld),
     #[error("loading the kernel programs failed: {0}")]
     Load(#[from] aya::EbpfError),
+    #[error("{0}")]
+    Rejected(Box<rejection::Rejection>),
     #[error("kernel program {program}: {source}")]
-    Program { program: &'static str, source: aya::programs::ProgramError },
+    Program { program: String, source: aya::programs::ProgramError },
     #[error("map {0} is missing from the kernel object")]
     MissingMap(&'static str),
     #[error("map {map}: {source}")]
@@ -190,6 +197,7 @@ pub enum Follow {
 impl Probes {
     /// Loads and verifies every program; attaches nothing yet.
     pub fn load(capture_limit: u32, capacities: MapCapacities, follow: Follow, bare: bool) -> Result<Self, ProbeError> {
+        kernel::check_this_kernel()?;
         let child_pid_offset = fork_child_pid_offset();
         let watch_all_execs = u32::from(follow == Follow::Host);
         let follow_children = follow != Follow::Given;
@@ -204,14 +212,14 @@ impl Probes {
             .load(KERNEL_OBJECT)?;
         for program in unique(TLS_PROBES.iter().chain(PYTHON_PROBES).map(|p| program_for(p.program, p.hook, bare))) {
             let started = std::time::Instant::now();
-            uprobe(&mut ebpf, program)?.load().map_err(|source| ProbeError::Program { program, source })?;
+            uprobe(&mut ebpf, program)?.load().map_err(|source| load_error(program, source))?;
             log_verified(&ebpf, program, started);
         }
         let process_tracepoints = if follow_children { PROCESS_TRACEPOINTS } else { &[] };
         let tracepoints = SYSCALL_TRACEPOINTS.iter().chain(process_tracepoints);
         for program in unique(tracepoints.map(|t| tracepoint_program_for(t.program, bare))) {
             let started = std::time::Instant::now();
-            tracepoint_program(&mut ebpf, program)?.load().map_err(|source| ProbeError::Program { program, source })?;
+            tracepoint_program(&mut ebpf, program)?.load().map_err(|source| load_error(program, source))?;
             log_verified(&ebpf, program, started);
         }
         Ok(Self {
@@ -225,6 +233,41 @@ impl Probes {
             attach_failures: 0,
             tracepoint_links: Vec::new(),
         })
+    }
+
+    /// Loads every program of the kernel object that is not loaded yet
+    /// (`--trace-function`'s, `pytrace run`'s, the benchmark floor's): `doctor`
+    /// has this kernel's verifier check them all.
+    pub fn load_every_program(&mut self) -> Result<(), ProbeError> {
+        for (name, program) in self.ebpf.programs_mut() {
+            let loaded = match program {
+                aya::programs::Program::UProbe(p) if p.fd().is_err() => p.load(),
+                aya::programs::Program::TracePoint(p) if p.fd().is_err() => p.load(),
+                _ => Ok(()),
+            };
+            loaded.map_err(|source| load_error(name, source))?;
+        }
+        Ok(())
+    }
+
+    /// What each loaded program asks of the verifier, against the budgets
+    /// (`budget`), by program name.
+    pub fn budgets(&self) -> Result<Vec<budget::ProgramBudget>, String> {
+        let mut stacks = budget::object_stack_use(KERNEL_OBJECT)?;
+        let mut budgets: Vec<budget::ProgramBudget> = self
+            .ebpf
+            .programs()
+            .filter_map(|(name, program)| {
+                let info = program.info().ok()?;
+                Some(budget::ProgramBudget {
+                    program: name.to_owned(),
+                    instructions: info.verified_instruction_count(),
+                    stack: stacks.remove(name)?,
+                })
+            })
+            .collect();
+        budgets.sort_by(|a, b| a.program.cmp(&b.program));
+        Ok(budgets)
     }
 
     /// Uprobes that could not be attached so far.
@@ -369,7 +412,7 @@ impl Probes {
         let probe = uprobe(&mut self.ebpf, program)?;
         if probe.fd().is_err() {
             let started = std::time::Instant::now();
-            probe.load().map_err(|source| ProbeError::Program { program, source })?;
+            probe.load().map_err(|source| load_error(program, source))?;
             log_verified(&self.ebpf, program, started);
         }
         let attached =
@@ -413,7 +456,7 @@ impl Probes {
         let link = program.attach(UProbeAttachLocation::AbsoluteOffset(offset), object, scope).map_err(|source| {
             ProbeError::Attach { symbol: "a test function", library: object.display().to_string(), source }
         })?;
-        program.detach(link).map_err(|source| ProbeError::Program { program: "ssl_free", source })
+        program.detach(link).map_err(|source| ProbeError::Program { program: "ssl_free".into(), source })
     }
 
     pub fn take_ring_buffer(&mut self) -> Result<RingBuf<MapData>, ProbeError> {
@@ -447,8 +490,11 @@ fn unique(names: impl Iterator<Item = &'static str>) -> Vec<&'static str> {
 }
 
 fn tracepoint_program<'a>(ebpf: &'a mut Ebpf, program: &'static str) -> Result<&'a mut TracePoint, ProbeError> {
-    let missing = || ProbeError::Program { program, source: aya::programs::ProgramError::NotLoaded };
-    ebpf.program_mut(program).ok_or_else(missing)?.try_into().map_err(|source| ProbeError::Program { program, source })
+    let missing = || ProbeError::Program { program: program.into(), source: aya::programs::ProgramError::NotLoaded };
+    ebpf.program_mut(program)
+        .ok_or_else(missing)?
+        .try_into()
+        .map_err(|source| ProbeError::Program { program: program.into(), source })
 }
 
 impl Drop for Probes {
@@ -470,6 +516,18 @@ impl Drop for Probes {
     }
 }
 
+/// A failed load: the kernel's verifier refusing the program (its log
+/// kept, the rejection named as a bug to report), or anything else.
+fn load_error(program: &str, source: aya::programs::ProgramError) -> ProbeError {
+    if let aya::programs::ProgramError::LoadError { verifier_log, .. } = &source {
+        let log = verifier_log.to_string();
+        if rejection::is_verifier_log(&log) {
+            return ProbeError::Rejected(Box::new(rejection::Rejection::new(program, &kernel::release(), &log)));
+        }
+    }
+    ProbeError::Program { program: program.into(), source }
+}
+
 /// What verifying `program` took (`-vv`): the verifier's work is most of
 /// pytrace's start-up time.
 fn log_verified(ebpf: &Ebpf, program: &str, started: std::time::Instant) {
@@ -479,8 +537,11 @@ fn log_verified(ebpf: &Ebpf, program: &str, started: std::time::Instant) {
 }
 
 fn uprobe<'a>(ebpf: &'a mut Ebpf, program: &'static str) -> Result<&'a mut UProbe, ProbeError> {
-    let missing = || ProbeError::Program { program, source: aya::programs::ProgramError::NotLoaded };
-    ebpf.program_mut(program).ok_or_else(missing)?.try_into().map_err(|source| ProbeError::Program { program, source })
+    let missing = || ProbeError::Program { program: program.into(), source: aya::programs::ProgramError::NotLoaded };
+    ebpf.program_mut(program)
+        .ok_or_else(missing)?
+        .try_into()
+        .map_err(|source| ProbeError::Program { program: program.into(), source })
 }
 
 /// How often a kernel program ran and for how long in total.
