@@ -55,16 +55,10 @@ impl ProgramBudget {
 
 /// The budget table's heading, aligned with [`ProgramBudget::row`].
 pub fn heading() -> String {
-    format!(
-        "{:<24} {:>9} {:>6}  {:<4}  {}",
-        "program",
-        "insns",
-        "stack",
-        "",
-        format!(
-            "deepest chain (bytes per frame); budgets: {INSTRUCTION_BUDGET} insns, {STACK_BUDGET} of {STACK_LIMIT} bytes"
-        )
-    )
+    let chain = format!(
+        "deepest chain (bytes per frame); budgets: {INSTRUCTION_BUDGET} insns, {STACK_BUDGET} of {STACK_LIMIT} bytes"
+    );
+    format!("{:<24} {:>9} {:>6}  {:<4}  {chain}", "program", "insns", "stack", "")
 }
 
 /// One BPF instruction, as far as the stack analysis reads it.
