@@ -10,6 +10,7 @@
 //!   bookworm root file system, only what the binary needs — the C library,
 //!   libgcc_s, the dynamic loader, the CA certificates (OTLP over TLS) —
 //!   about 3 MB;
+//! - Debian's kernels for the kernel matrix (`kernels`), booted in QEMU;
 //! - the packages both need (debootstrap, podman, runc) and Debian's static
 //!   OpenSSL (`libssl-dev`) for the statically linked TLS client fixture.
 
@@ -63,6 +64,8 @@ pub struct Fixtures {
     pub sid_image: String,
     /// The containers.conf podman needs on these machines.
     pub containers_conf: PathBuf,
+    /// The kernel matrix's manifest (`kernels`).
+    pub kernel_matrix: PathBuf,
 }
 
 pub fn ensure() -> anyhow::Result<Fixtures> {
@@ -72,7 +75,8 @@ pub fn ensure() -> anyhow::Result<Fixtures> {
     let sid_rootfs = ensure_rootfs(cache, &SID)?;
     let containers_conf = ensure_containers_conf(cache)?;
     let sid_image = ensure_image(&sid_rootfs, "localhost/pytrace-test-sid", &containers_conf)?;
-    Ok(Fixtures { sid_rootfs, sid_image, containers_conf })
+    let kernel_matrix = crate::kernels::ensure(cache)?;
+    Ok(Fixtures { sid_rootfs, sid_image, containers_conf, kernel_matrix })
 }
 
 /// The base image of pytrace's own image, and the containers.conf podman

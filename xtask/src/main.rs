@@ -10,6 +10,7 @@ mod demo;
 mod fixtures;
 mod fuzz;
 mod image;
+mod kernels;
 mod manifest;
 mod prices;
 mod python;
@@ -32,7 +33,8 @@ struct Cli {
 enum Command {
     /// Install the eBPF toolchain and the Python test environment (idempotent).
     Setup,
-    /// Build (once) the test fixtures: a Debian sid root file system with CPython 3.14/3.15 and its podman image.
+    /// Build (once) the test fixtures: a Debian sid root file system with CPython 3.14/3.15 and its podman image,
+    /// and the kernel matrix's Debian kernels.
     Fixtures,
     /// Set up, then build the release `pytrace` binary.
     Build,

@@ -48,6 +48,7 @@ pub fn run(filter: Option<&str>) -> anyhow::Result<()> {
         .env("PYTRACE_SID_ROOTFS", &fixtures.sid_rootfs)
         .env("PYTRACE_SID_IMAGE", &fixtures.sid_image)
         .env("CONTAINERS_CONF", &fixtures.containers_conf)
+        .env("PYTRACE_KERNEL_MATRIX", &fixtures.kernel_matrix)
         .env("PYTRACE_IMAGE", &image);
     let mut result = shell::run_tests(&mut command, &mut counts);
     if result.is_ok() && filter.is_none() {
