@@ -10,6 +10,14 @@ use anyhow::{Context as _, bail};
 use crate::python;
 use crate::shell::{self, output, step};
 
+/// The bpf-linker the kernel programs are verified with (docs/kernels.md):
+/// installed with `--locked`, replacing any other version.
+const BPF_LINKER_VERSION: &str = "0.13.0";
+/// The nightly whose kernel programs the kernel matrix verified. Another
+/// one builds, with a warning: the machine's `nightly` is used as it is
+/// (a pinned nightly may no longer be downloadable).
+const VERIFIED_NIGHTLY_DATE: &str = "2026-05-19";
+
 /// What later steps need from set-up.
 pub struct Environment {
     /// PATH with cargo's bin directory and LLVM's first.
@@ -52,7 +60,15 @@ fn nightly_llvm_major() -> anyhow::Result<u32> {
         .find_map(|l| l.strip_prefix("LLVM version: "))
         .context("nightly rustc -vV reports no LLVM version")?;
     let major = llvm.split('.').next().unwrap_or_default().parse().context("unreadable LLVM version")?;
-    step(&format!("nightly rustc uses LLVM {major}"));
+    let date = version.lines().find_map(|l| l.strip_prefix("commit-date: ")).unwrap_or("unknown").trim();
+    if date == VERIFIED_NIGHTLY_DATE {
+        step(&format!("nightly rustc of {date} (the one verified), LLVM {major}"));
+    } else {
+        step(&format!(
+            "warning: nightly rustc of {date}, not {VERIFIED_NIGHTLY_DATE} (the one the kernel programs were verified \
+             with): they may differ; the kernel matrix in `cargo xtask test` checks them (LLVM {major})"
+        ));
+    }
     Ok(major)
 }
 
@@ -95,19 +111,26 @@ pub fn ensure_chromium() -> anyhow::Result<()> {
 
 fn ensure_bpf_linker(major: u32, path: &str, cargo_bin: &Path) -> anyhow::Result<()> {
     let linker = cargo_bin.join("bpf-linker");
-    if let Some(version) = output(Command::new(&linker).arg("--version")) {
-        step(&format!("bpf-linker: present ({})", version.trim()));
-        return Ok(());
+    let wanted = format!("bpf-linker {BPF_LINKER_VERSION}");
+    match output(Command::new(&linker).arg("--version")) {
+        Some(version) if version.trim() == wanted => {
+            step(&format!("bpf-linker: present ({wanted})"));
+            return Ok(());
+        }
+        Some(other) => step(&format!("replacing {} with {wanted}, the version verified", other.trim())),
+        None => {}
     }
-    step(&format!("building bpf-linker against LLVM {major} (about a minute)"));
+    step(&format!("building bpf-linker {BPF_LINKER_VERSION} against LLVM {major} (about two minutes)"));
     let feature = format!("llvm-{major}");
     shell::run(
         Command::new("cargo")
-            .args(["install", "bpf-linker", "--no-default-features", "--features", &feature])
+            .args(["install", "bpf-linker", "--version", BPF_LINKER_VERSION, "--locked", "--force"])
+            .args(["--no-default-features", "--features", &feature])
             .env("PATH", path),
     )?;
-    if output(Command::new(&linker).arg("--version")).is_none() {
-        bail!("bpf-linker was installed but does not run");
+    match output(Command::new(&linker).arg("--version")) {
+        Some(version) if version.trim() == wanted => Ok(()),
+        Some(other) => bail!("bpf-linker reports {} after installing {wanted}", other.trim()),
+        None => bail!("bpf-linker was installed but does not run"),
     }
-    Ok(())
 }
