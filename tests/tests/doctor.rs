@@ -40,6 +40,8 @@ fn doctor_passes_here_and_names_each_item() {
         assert!(stdout.lines().any(|l| l.starts_with("ok") && l.contains(tried)), "{tried}: {stdout}");
     }
     assert!(stdout.ends_with("pytrace can trace here\n"), "{stdout}");
+    let build = stdout.lines().find(|l| l.contains("pytrace ") && l.contains("kernel programs:")).unwrap();
+    assert!(build.contains("bpf-linker 0.13.0") && build.contains("nightly"), "the toolchain, for reports: {build}");
 }
 
 #[test]

@@ -1,5 +1,6 @@
-//! `pytrace doctor`: what will and will not work on this host, one line per
-//! item, each failure with what to change — by reading the kernel's facts
+//! `pytrace doctor`: what will and will not work on this host, and which
+//! pytrace (built with which toolchain) says so; one line per item, each
+//! failure with what to change — by reading the kernel's facts
 //! and by trying: loading and verifying the kernel programs, attaching one
 //! uprobe and the syscall tracepoints, then detaching them. With a PID, what
 //! pytrace finds in that process. A readiness check runs it.
@@ -67,6 +68,7 @@ pub const CAPABILITIES: &[(u32, &str, &str)] = &[
 pub fn host_checks(programs: bool) -> (Vec<Check>, Vec<crate::probes::budget::ProgramBudget>) {
     let mut checks = vec![
         kernel_check(&read("/proc/sys/kernel/osrelease")),
+        Check::new("pytrace", Verdict::Ok, crate::VERSION),
         capabilities_check(effective_capabilities()),
         file_check("BTF", "/sys/kernel/btf/vmlinux", "kernel type information present", Verdict::Note),
         lockdown_check(&read("/sys/kernel/security/lockdown")),
@@ -81,7 +83,7 @@ pub fn host_checks(programs: bool) -> (Vec<Check>, Vec<crate::probes::budget::Pr
         paranoid_check(&read("/proc/sys/kernel/perf_event_paranoid")),
         cgroup_check(&read("/proc/self/mounts")),
     ];
-    if !can_trace(&checks[..1]) {
+    if checks[0].verdict == Verdict::Fail {
         return (checks, Vec::new()); // a kernel the programs are not for: nothing is loaded
     }
     let (tries, budgets) = try_probes(programs);
