@@ -19,7 +19,7 @@ use std::process::{Command, Stdio};
 
 use anyhow::{Context as _, bail};
 
-use crate::shell::{self, output, step};
+use crate::shell::{self, step};
 
 /// Where the fixtures are kept between runs.
 const CACHE: &str = "/var/cache/pytrace-tests";
@@ -144,26 +144,7 @@ fn ensure_containers_conf(cache: &Path) -> anyhow::Result<PathBuf> {
 }
 
 fn ensure_packages() -> anyhow::Result<()> {
-    let missing: Vec<&str> = PACKAGES
-        .iter()
-        .copied()
-        .filter(|package| {
-            let status = output(Command::new("dpkg-query").args(["-W", "-f=${Status}", package]));
-            !status.is_some_and(|s| s.contains("install ok installed"))
-        })
-        .collect();
-    if missing.is_empty() {
-        step("debootstrap, podman, runc and Debian's static OpenSSL: present");
-        return Ok(());
-    }
-    step(&format!("installing {} (apt-get)", missing.join(", ")));
-    shell::run(Command::new("apt-get").arg("update"))?;
-    shell::run(
-        Command::new("apt-get")
-            .args(["install", "-y", "--no-install-recommends"])
-            .args(&missing)
-            .env("DEBIAN_FRONTEND", "noninteractive"),
-    )
+    shell::ensure_apt_packages(PACKAGES, "debootstrap, podman, runc and Debian's static OpenSSL")
 }
 
 /// A root file system, built with `debootstrap` when missing (its `I:`

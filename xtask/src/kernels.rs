@@ -32,7 +32,7 @@ const LISTS_MAX_AGE: Duration = Duration::from_secs(24 * 3600);
 /// Writes the matrix's manifest — one `SUITE RELEASE VMLINUZ` line per
 /// kernel — and returns its path.
 pub fn ensure(cache: &Path) -> anyhow::Result<PathBuf> {
-    ensure_packages()?;
+    shell::ensure_apt_packages(PACKAGES, "QEMU, busybox and cpio (kernel matrix)")?;
     let dir = cache.join("kernels");
     let apt = PrivateApt::new(&dir.join("apt"))?;
     let lists_fresh = apt.refresh_lists();
@@ -66,29 +66,6 @@ pub fn ensure(cache: &Path) -> anyhow::Result<PathBuf> {
     let path = dir.join("matrix.txt");
     std::fs::write(&path, manifest)?;
     Ok(path)
-}
-
-fn ensure_packages() -> anyhow::Result<()> {
-    let missing: Vec<&str> = PACKAGES
-        .iter()
-        .copied()
-        .filter(|package| {
-            let status = output(Command::new("dpkg-query").args(["-W", "-f=${Status}", package]));
-            !status.is_some_and(|s| s.contains("install ok installed"))
-        })
-        .collect();
-    if missing.is_empty() {
-        step("QEMU, busybox and cpio (kernel matrix): present");
-        return Ok(());
-    }
-    step(&format!("installing {} for the kernel matrix (apt-get)", missing.join(", ")));
-    shell::run(Command::new("apt-get").arg("update"))?;
-    shell::run(
-        Command::new("apt-get")
-            .args(["install", "-y", "--no-install-recommends"])
-            .args(&missing)
-            .env("DEBIAN_FRONTEND", "noninteractive"),
-    )
 }
 
 /// apt with a configuration of its own, for packages of other suites.

@@ -91,3 +91,26 @@ pub fn require_root(what: &str) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// Installs those of Debian's `packages` that are missing (apt-get), or
+/// says that they are present (`what` names them).
+pub fn ensure_apt_packages(packages: &[&str], what: &str) -> anyhow::Result<()> {
+    let missing: Vec<&str> = packages
+        .iter()
+        .copied()
+        .filter(|package| {
+            let status = output(Command::new("dpkg-query").args(["-W", "-f=${Status}", package]));
+            !status.is_some_and(|s| s.contains("install ok installed"))
+        })
+        .collect();
+    if missing.is_empty() {
+        step(&format!("{what}: present"));
+        return Ok(());
+    }
+    step(&format!("installing {} (apt-get)", missing.join(", ")));
+    run(Command::new("apt-get").arg("update"))?;
+    run(Command::new("apt-get")
+        .args(["install", "-y", "--no-install-recommends"])
+        .args(&missing)
+        .env("DEBIAN_FRONTEND", "noninteractive"))
+}
