@@ -5,8 +5,10 @@ Kubernetes schemas (kubernetes-validate, offline, strict).
 Usage: render_chart.py CHART_DIR [--values JSON] [--write FILE]
 Renders as release "pytrace" in namespace "pytrace" and prints one JSON
 object: {"manifest": the objects as one YAML stream, "objects": [the
-objects], "invalid": [messages], "unchecked": [kinds without a built-in
-schema]}. With --write, also writes the manifest to FILE (how
+objects], "notes": NOTES.txt rendered, "invalid": [messages], "unchecked":
+[kinds without a built-in schema]} — or, when Helm refuses the values
+(values.schema.json, or a `required`/`fail` in a template), {"refused":
+Helm's message}. With --write, also writes the manifest to FILE (how
 deploy/kubernetes/pytrace.yaml is made: `cargo xtask manifest`).
 """
 
@@ -17,8 +19,11 @@ import sys
 import kubernetes_validate
 import yaml
 from helm_python import Chart
+from helm_python.errors import HelmError
 
-KUBERNETES_VERSION = "1.33"
+# Every Kubernetes release from the chart's kubeVersion (1.27) to the newest
+# whose schemas kubernetes-validate ships (1.37).
+KUBERNETES_VERSIONS = [f"1.{minor}" for minor in range(27, 38)]
 HEADER = (
     "# pytrace as a DaemonSet: rendered from deploy/helm/pytrace with its default values\n"
     "# (release \"pytrace\", namespace \"pytrace\") by `cargo xtask manifest`; do not edit by hand.\n"
@@ -33,7 +38,12 @@ def main():
     parser.add_argument("--write")
     args = parser.parse_args()
     chart = Chart.load(args.chart)
-    rendered = chart.render(values=json.loads(args.values), name="pytrace", namespace="pytrace", is_install=True)
+    try:
+        rendered = chart.render(values=json.loads(args.values), name="pytrace", namespace="pytrace", is_install=True)
+    except HelmError as error:
+        json.dump({"refused": str(error)}, sys.stdout)
+        return
+    notes = next((text for path, text in rendered.items() if path.endswith("NOTES.txt")), "")
     objects, documents = [], []
     for path in sorted(rendered):
         if not path.endswith((".yaml", ".yml")):
@@ -44,17 +54,20 @@ def main():
                 documents.append(f"# Source: {path}\n" + yaml.safe_dump(document, sort_keys=False))
     invalid, unchecked = [], []
     for obj in objects:
-        try:
-            kubernetes_validate.validate(obj, KUBERNETES_VERSION, strict=True)
-        except kubernetes_validate.SchemaNotFoundError:
-            unchecked.append(obj["kind"])
-        except kubernetes_validate.ValidationError as error:
-            invalid.append(f"{obj['kind']}/{obj['metadata']['name']}: {error.message} at {list(error.path)}")
+        for version in KUBERNETES_VERSIONS:
+            try:
+                kubernetes_validate.validate(obj, version, strict=True)
+            except kubernetes_validate.SchemaNotFoundError:
+                unchecked.append(obj["kind"])
+                break
+            except kubernetes_validate.ValidationError as error:
+                invalid.append(f"{obj['kind']}/{obj['metadata']['name']} ({version}): {error.message} at {list(error.path)}")
     manifest = HEADER + "---\n".join(documents)
     if args.write:
         with open(args.write, "w") as out:
             out.write(manifest)
-    json.dump({"manifest": manifest, "objects": objects, "invalid": invalid, "unchecked": unchecked}, sys.stdout)
+    json.dump({"manifest": manifest, "objects": objects, "notes": notes, "invalid": invalid, "unchecked": unchecked},
+              sys.stdout)
 
 
 if __name__ == "__main__":

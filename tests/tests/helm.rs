@@ -21,8 +21,9 @@ fn workspace() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_owned()
 }
 
-/// The chart rendered with `values` (tests/python/render_chart.py).
-fn render(values: &Value) -> Value {
+/// The chart rendered with `values` (tests/python/render_chart.py), or
+/// Helm's refusal (`{"refused": message}`).
+fn render_or_refuse(values: &Value) -> Value {
     let output = Command::new(venv_python())
         .arg(python_dir().join("render_chart.py"))
         .arg(workspace().join("deploy/helm/pytrace"))
@@ -31,6 +32,13 @@ fn render(values: &Value) -> Value {
         .unwrap();
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     serde_json::from_slice(&output.stdout).unwrap()
+}
+
+/// The chart rendered with `values`, which Helm must accept.
+fn render(values: &Value) -> Value {
+    let rendered = render_or_refuse(values);
+    assert!(rendered.get("refused").is_none(), "{values} refused: {}", rendered["refused"]);
+    rendered
 }
 
 fn object<'a>(rendered: &'a Value, kind: &str) -> &'a Value {
@@ -73,13 +81,27 @@ fn the_default_rendering_is_valid_least_privilege_and_equal_to_the_manifest() {
         let mount = mounts.iter().find(|m| m["mountPath"] == path).unwrap_or_else(|| panic!("{path} mounted"));
         assert_eq!(mount["readOnly"].as_bool().unwrap_or(false), read_only, "{path}");
     }
-    assert_eq!(container(&rendered)["readinessProbe"]["exec"]["command"], json!(["pytrace", "doctor"]));
-    assert_eq!(container(&rendered)["livenessProbe"]["httpGet"]["path"], "/healthz");
+    // Cheap probes: HTTP answers of the running agent; nothing reloads the kernel programs.
+    for (probe, path) in [("startupProbe", "/readyz"), ("readinessProbe", "/readyz"), ("livenessProbe", "/healthz")] {
+        assert_eq!(container(&rendered)[probe]["httpGet"]["path"], path, "{probe}");
+        assert_eq!(container(&rendered)[probe]["httpGet"]["port"], "metrics", "{probe}");
+    }
+    let args = container(&rendered)["args"].as_array().unwrap();
+    assert!(args.contains(&json!("--metrics-address=[::]:9464")), "both address families: {args:?}");
+    assert!(pod.get("priorityClassName").is_none(), "no priority class a stock cluster may refuse");
 
-    for rule in object(&rendered, "ClusterRole")["rules"].as_array().unwrap() {
-        for verb in rule["verbs"].as_array().unwrap() {
-            assert!(["get", "list", "watch"].contains(&verb.as_str().unwrap()), "read-only: {rule}");
-        }
+    // Exactly what the agent reads: pods (list, watch), ReplicaSets and Jobs (get).
+    assert_eq!(
+        object(&rendered, "ClusterRole")["rules"],
+        json!([
+            {"apiGroups": [""], "resources": ["pods"], "verbs": ["list", "watch"]},
+            {"apiGroups": ["apps"], "resources": ["replicasets"], "verbs": ["get"]},
+            {"apiGroups": ["batch"], "resources": ["jobs"], "verbs": ["get"]},
+        ])
+    );
+    let notes = rendered["notes"].as_str().unwrap();
+    for told in ["rollout status daemonset/pytrace", "pod-security.kubernetes.io/enforce=privileged", "/readyz"] {
+        assert!(notes.contains(told), "NOTES.txt tells {told}: {notes}");
     }
     let manifest = std::fs::read_to_string(workspace().join("deploy/kubernetes/pytrace.yaml")).unwrap();
     assert_eq!(
@@ -102,6 +124,8 @@ fn other_values_render_valid_objects_and_a_dashboard_of_served_metrics() {
     }));
     assert_eq!(rendered["invalid"], json!([]));
     assert_eq!(rendered["unchecked"], json!(["ServiceMonitor"]), "a CRD: no built-in schema");
+    let monitor = object(&rendered, "ServiceMonitor");
+    assert!(monitor["spec"]["endpoints"][0].get("honorLabels").is_none(), "`job` stays the scraper's: {monitor}");
     let args = container(&rendered)["args"].as_array().unwrap();
     for expected in ["--cluster-name=prod-eu", "--include=k8s-namespace=shop", "--capture-content"] {
         assert!(args.contains(&json!(expected)), "{expected} in {args:?}");
@@ -120,19 +144,39 @@ fn other_values_render_valid_objects_and_a_dashboard_of_served_metrics() {
         "http_client_request_duration_seconds_count",
         "pytrace_processes_traced",
         "pytrace_events_lost_total",
+        "pytrace_events_dropped_total",
+        "pytrace_probe_failures_total",
+        "pytrace_spans_exported_total",
+        "pytrace_spans_failed_total",
+        "pytrace_spans_spooled_total",
+        "pytrace_spans_dropped_total",
+        "pytrace_spool_spans",
         "pytrace_kernel_map_evicted_total",
     ];
+    let variables: Vec<&str> =
+        dashboard["templating"]["list"].as_array().unwrap().iter().map(|v| v["name"].as_str().unwrap()).collect();
+    assert_eq!(variables, ["datasource", "cluster", "namespace", "node", "service"]);
     for panel in dashboard["panels"].as_array().unwrap() {
         for target in panel["targets"].as_array().unwrap() {
             let expr = target["expr"].as_str().unwrap();
             assert!(served.iter().any(|name| expr.contains(name)), "{expr} queries a metric pytrace serves");
+            if !expr.contains("pytrace_") || expr.contains("pytrace_gen_ai") {
+                for filter in [
+                    "k8s_cluster_name=~\"$cluster\"",
+                    "k8s_namespace_name=~\"$namespace\"",
+                    "service_name=~\"$service\"",
+                ] {
+                    assert!(expr.contains(filter), "a span metric's panel follows {filter}: {expr}");
+                }
+                assert!(!expr.contains("job"), "job is the scraper's: {expr}");
+            }
         }
     }
 }
 
 /// The DaemonSet's container arguments and environment, as rendered, run
-/// by the real binary against the stand-in API server; its readiness
-/// probe's command passes here.
+/// by the real binary against the stand-in API server; its probes' paths
+/// answer on both address families.
 #[test]
 fn the_daemonset_s_command_runs() {
     let rendered = render(&json!({}));
@@ -146,7 +190,7 @@ fn the_daemonset_s_command_runs() {
         .map(|a| a.as_str().unwrap().to_owned())
         .map(|a| match a.split_once('=') {
             // A free port and a scratch spool here; the rest as rendered.
-            Some(("--metrics-address", _)) => "--metrics-address=127.0.0.1:0".to_owned(),
+            Some(("--metrics-address", address)) => format!("--metrics-address={}", address.replace(":9464", ":0")),
             Some(("--spool-dir", _)) => format!("--spool-dir={}", spool.display()),
             _ => a,
         })
@@ -176,17 +220,124 @@ fn the_daemonset_s_command_runs() {
         );
     }
     let url = seen.iter().find_map(|l| l.strip_prefix("pytrace: serving /metrics, /healthz and /readyz on ")).unwrap();
-    let readyz = Command::new(venv_python())
-        .arg(python_dir().join("scrape_metrics.py"))
-        .arg(format!("{url}/readyz"))
-        .output()
-        .unwrap();
-    let readyz: Value = serde_json::from_slice(&readyz.stdout).unwrap();
-    assert_eq!(readyz["status"], 200, "{seen:?}");
+    let port = url.rsplit(':').next().unwrap();
+    for host in ["127.0.0.1", "[::1]"] {
+        for probe in ["startupProbe", "readinessProbe", "livenessProbe"] {
+            let path = container(&rendered)[probe]["httpGet"]["path"].as_str().unwrap();
+            let answer = Command::new(venv_python())
+                .arg(python_dir().join("scrape_metrics.py"))
+                .arg(format!("http://{host}:{port}{path}"))
+                .output()
+                .unwrap();
+            let answer: Value = serde_json::from_slice(&answer.stdout).unwrap();
+            assert_eq!(answer["status"], 200, "{probe} over {host}: {seen:?}");
+        }
+    }
     drop(guard);
+}
 
-    let probe = &container(&rendered)["readinessProbe"]["exec"]["command"];
-    assert_eq!(probe[0], "pytrace");
-    let doctor = Command::new(pytrace_bin()).arg(probe[1].as_str().unwrap()).output().unwrap();
-    assert!(doctor.status.success(), "{}", String::from_utf8_lossy(&doctor.stdout));
+/// Value sets a platform engineer writes: each renders a valid manifest
+/// (every object against the Kubernetes 1.27–1.37 schemas) that means what
+/// the values say, or is refused by Helm with the key's name.
+#[test]
+fn every_value_set_renders_a_valid_manifest_or_is_refused_with_the_key() {
+    let rendered_args = |values: Value| -> Vec<String> {
+        let rendered = render(&values);
+        assert_eq!(rendered["invalid"], json!([]), "{values}");
+        container(&rendered)["args"].as_array().unwrap().iter().map(|a| a.as_str().unwrap().to_owned()).collect()
+    };
+    // Arguments holding YAML's special characters stay one argument each, whole.
+    let args = rendered_args(json!({
+        "include": ["cmdline=*: *", "cmdline=python app.py #prod"],
+        "extraArgs": ["--redact=(?i)secret: *\\S+", "--content-max-bytes=100"],
+        "clusterName": "eu: west #1",
+    }));
+    for expected in [
+        "--include=cmdline=*: *",
+        "--include=cmdline=python app.py #prod",
+        "--redact=(?i)secret: *\\S+",
+        "--content-max-bytes=100",
+        "--cluster-name=eu: west #1",
+    ] {
+        assert!(args.contains(&expected.to_owned()), "{expected} in {args:?}");
+    }
+    // Sizes as numbers or quantities.
+    for (size, bytes) in [(json!("1Gi"), "1073741824"), (json!("512Mi"), "536870912"), (json!(2097152), "2097152")] {
+        let args = rendered_args(json!({"spool": {"maxBytes": size}}));
+        assert!(args.contains(&format!("--spool-max-bytes={bytes}")), "{size}: {args:?}");
+    }
+    // A Secret named `true` stays a string.
+    let rendered = render(&json!({"otlp": {"endpoint": "http://c:4317", "headersSecret": {"name": "true"}}}));
+    let env = container(&rendered)["env"].as_array().unwrap();
+    let headers = env.iter().find(|e| e["name"] == "OTEL_EXPORTER_OTLP_HEADERS").unwrap();
+    assert_eq!(headers["valueFrom"]["secretKeyRef"]["name"], "true");
+    // An existing account is used, not the namespace's default.
+    let rendered = render(&json!({"serviceAccount": {"create": false, "name": "ops-agent"}}));
+    assert_eq!(object(&rendered, "DaemonSet")["spec"]["template"]["spec"]["serviceAccountName"], "ops-agent");
+    assert_eq!(object(&rendered, "ClusterRoleBinding")["subjects"][0]["name"], "ops-agent");
+    assert!(rendered["objects"].as_array().unwrap().iter().all(|o| o["kind"] != "ServiceAccount"));
+    // The spool in an emptyDir; no RBAC, no Service; a PodMonitor instead.
+    let rendered = render(&json!({
+        "spool": {"type": "emptyDir"},
+        "rbac": {"create": false},
+        "service": {"enabled": false},
+        "metrics": {"podMonitor": {"enabled": true}},
+    }));
+    let kinds: Vec<&str> =
+        rendered["objects"].as_array().unwrap().iter().map(|o| o["kind"].as_str().unwrap()).collect();
+    assert!(!kinds.iter().any(|k| ["ClusterRole", "ClusterRoleBinding", "Service"].contains(k)), "{kinds:?}");
+    assert!(kinds.contains(&"PodMonitor"), "{kinds:?}");
+    let volumes = object(&rendered, "DaemonSet")["spec"]["template"]["spec"]["volumes"].as_array().unwrap();
+    let spool = volumes.iter().find(|v| v["name"] == "spool").unwrap();
+    assert_eq!(spool["emptyDir"], json!({}), "{spool}");
+    // Extension points land where a pod spec has them.
+    let rendered = render(&json!({
+        "env": [{"name": "OTEL_EXPORTER_OTLP_COMPRESSION", "value": "gzip"}],
+        "envFrom": [{"configMapRef": {"name": "otel-env"}}],
+        "extraVolumes": [{"name": "ca", "configMap": {"name": "otlp-ca"}}],
+        "extraVolumeMounts": [{"name": "ca", "mountPath": "/etc/otlp-ca", "readOnly": true}],
+        "podAnnotations": {"team": "platform"},
+        "podLabels": {"tier": "agent"},
+        "affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
+            {"matchExpressions": [{"key": "feature.node.kubernetes.io/kernel-version.major", "operator": "Gt", "values": ["5"]}]}
+        ]}}},
+        "securityContext": {"privileged": true},
+        "priorityClassName": "system-node-critical",
+        "prices": {"my-finetune": {"input": 0.5, "output": 1.5}},
+        "nameOverride": "tracer",
+    }));
+    assert_eq!(rendered["invalid"], json!([]));
+    let pod = &object(&rendered, "DaemonSet")["spec"]["template"];
+    let c = &pod["spec"]["containers"][0];
+    assert!(c["env"].as_array().unwrap().iter().any(|e| e["name"] == "OTEL_EXPORTER_OTLP_COMPRESSION"));
+    assert_eq!(c["envFrom"][0]["configMapRef"]["name"], "otel-env");
+    assert!(pod["spec"]["volumes"].as_array().unwrap().iter().any(|v| v["name"] == "ca"));
+    assert!(c["volumeMounts"].as_array().unwrap().iter().any(|m| m["mountPath"] == "/etc/otlp-ca"));
+    assert_eq!(pod["metadata"]["annotations"]["team"], "platform");
+    assert_eq!(pod["metadata"]["labels"]["tier"], "agent");
+    assert!(pod["spec"]["affinity"]["nodeAffinity"].is_object());
+    assert_eq!(c["securityContext"], json!({"privileged": true}), "replaced whole");
+    assert_eq!(pod["spec"]["priorityClassName"], "system-node-critical");
+    assert!(c["args"].as_array().unwrap().contains(&json!("--prices=/etc/pytrace/prices.json")));
+    let prices = rendered["objects"].as_array().unwrap().iter().find(|o| o["kind"] == "ConfigMap").unwrap();
+    let table: Value = serde_json::from_str(prices["data"]["prices.json"].as_str().unwrap()).unwrap();
+    assert_eq!(table["models"]["my-finetune"]["output"], 1.5, "the --prices file's shape");
+    assert_eq!(object(&rendered, "DaemonSet")["metadata"]["name"], "pytrace-tracer", "nameOverride");
+
+    // Refused, each with the key at fault.
+    for (values, key) in [
+        (json!({"otlp": {"endpont": "http://c:4317"}}), "endpont"),
+        (json!({"otlp": {"protocol": "http/json"}}), "/otlp/protocol"),
+        (json!({"spool": {"hostPath": ""}}), "/spool/hostPath"),
+        (json!({"spool": {"maxBytes": "lots"}}), "/spool/maxBytes"),
+        (json!({"spool": {"maxBytes": 1000}}), "/spool/maxBytes"),
+        (json!({"include": ["namespace=shop"]}), "/include/0"),
+        (json!({"metrics": {"port": "9464"}}), "/metrics/port"),
+        (json!({"serviceAccount": {"create": false}}), "serviceAccount.name"),
+        (json!({"service": {"enabled": false}, "metrics": {"serviceMonitor": {"enabled": true}}}), "service.enabled"),
+    ] {
+        let refused = render_or_refuse(&values);
+        let message = refused["refused"].as_str().unwrap_or_else(|| panic!("{values} was not refused"));
+        assert!(message.contains(key), "{values}: the message names {key}: {message}");
+    }
 }

@@ -176,20 +176,20 @@ fn node_serves_prometheus_metrics_that_agree_with_the_spans() {
         let key = format!("gen_ai.usage.{kind}_tokens");
         calls.iter().map(|s| s["attributes"][key.as_str()].as_f64().unwrap()).sum()
     };
-    let job = [("job", service.as_str())];
+    let of_service = [("service_name", service.as_str())];
     let family = |name: &str| metrics["families"][name].as_str().unwrap_or_default().to_owned();
     assert_eq!(family("gen_ai_client_token_usage"), "histogram");
     assert_eq!(family("gen_ai_client_operation_duration_seconds"), "histogram");
     assert_eq!(family("http_client_request_duration_seconds"), "histogram");
-    let input = [("job", service.as_str()), ("gen_ai_token_type", "input")];
+    let input = [("service_name", service.as_str()), ("gen_ai_token_type", "input")];
     assert_eq!(sample(&metrics, "gen_ai_client_token_usage_sum", &input), tokens("input"));
     assert_eq!(sample(&metrics, "gen_ai_client_token_usage_count", &input), 3.0);
-    let output = [("job", service.as_str()), ("gen_ai_token_type", "output")];
+    let output = [("service_name", service.as_str()), ("gen_ai_token_type", "output")];
     assert_eq!(sample(&metrics, "gen_ai_client_token_usage_sum", &output), tokens("output"));
-    assert_eq!(sample(&metrics, "gen_ai_client_operation_duration_seconds_count", &job), 3.0);
+    assert_eq!(sample(&metrics, "gen_ai_client_operation_duration_seconds_count", &of_service), 3.0);
     let cost: f64 = calls.iter().map(|s| s["attributes"]["gen_ai.usage.cost"].as_f64().unwrap()).sum();
-    assert!((sample(&metrics, "pytrace_gen_ai_client_cost_usd_total", &job) - cost).abs() < 1e-9);
-    let http = [("job", service.as_str()), ("http_request_method", "POST")];
+    assert!((sample(&metrics, "pytrace_gen_ai_client_cost_usd_total", &of_service) - cost).abs() < 1e-9);
+    let http = [("service_name", service.as_str()), ("http_request_method", "POST")];
     assert_eq!(sample(&metrics, "http_client_request_duration_seconds_count", &http), 3.0);
     // pytrace's own health.
     assert!(sample(&metrics, "pytrace_processes_traced", &[]) >= 1.0);

@@ -272,7 +272,7 @@ pub enum ConfigError {
     CaptureLimit(u32),
     #[error(transparent)]
     MapCapacity(#[from] MapCapacityError),
-    #[error("--metrics-address takes HOST:PORT (such as 0.0.0.0:9464), not `{0}`")]
+    #[error("--metrics-address takes HOST:PORT (such as [::]:9464 or 0.0.0.0:9464), not `{0}`")]
     MetricsAddress(String),
     #[error("--pid 0 is not a process")]
     ZeroPid,

@@ -61,10 +61,34 @@ pub struct EndpointError {
     source: std::io::Error,
 }
 
+/// A listener on `address`. The unspecified IPv6 address (`[::]`) takes
+/// IPv4 connections too, whatever `net.ipv6.bindv6only` says — a
+/// DaemonSet's probes reach the pod on IPv4 or IPv6 — and where the host
+/// has no IPv6 at all, pytrace listens on `0.0.0.0` instead.
+fn listen(address: SocketAddr) -> std::io::Result<TcpListener> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let dual_stack = matches!(address, SocketAddr::V6(v6) if v6.ip().is_unspecified());
+    let socket = match Socket::new(Domain::for_address(address), Type::STREAM, Some(Protocol::TCP)) {
+        Err(error) if dual_stack && error.raw_os_error() == Some(libc::EAFNOSUPPORT) => {
+            let ipv4 = SocketAddr::from(([0, 0, 0, 0], address.port()));
+            return listen(ipv4);
+        }
+        other => other?,
+    };
+    if dual_stack {
+        socket.set_only_v6(false)?;
+    }
+    socket.set_reuse_address(true)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&address.into())?;
+    socket.listen(1024)?;
+    TcpListener::from_std(socket.into())
+}
+
 /// Listens on `address` and serves until the runtime ends; returns the
 /// status handle the session updates and the address bound (port 0 picks one).
 pub async fn serve(address: SocketAddr, shared: Shared) -> Result<(Arc<Status>, SocketAddr), EndpointError> {
-    let listener = TcpListener::bind(address).await.map_err(|source| EndpointError { address, source })?;
+    let listener = listen(address).map_err(|source| EndpointError { address, source })?;
     let bound = listener.local_addr().map_err(|source| EndpointError { address, source })?;
     let status = Arc::new(Status::new());
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));

@@ -5,10 +5,15 @@
 //! Names follow the OpenTelemetry-to-Prometheus conventions: dots become
 //! underscores, the unit becomes a suffix (`s` → `_seconds`, `By` →
 //! `_bytes`, annotations such as `{token}` are dropped; `USD` → `_usd`),
-//! counters end in `_total`; attributes become labels the same way. A
-//! process's `service.name` is the `job` label; the processes of one service
-//! are summed into one series, so `/metrics` does not grow with every
-//! process that comes and goes.
+//! counters end in `_total`; attributes become labels the same way. Each
+//! series also names the traced service and where it runs, from the
+//! process's resource ([`RESOURCE_LABELS`]: `service_name`,
+//! `k8s_cluster_name`, `k8s_node_name`, `k8s_namespace_name`,
+//! `k8s_workload_name`, each only where known); `job` and `instance` stay
+//! the scraper's, so no `honor_labels` is needed. The processes of one
+//! service in one workload are summed into one series, so `/metrics` does
+//! not grow with every process that comes and goes (and the series of all
+//! services together are capped, the rest counted into one overflow series).
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -85,17 +90,48 @@ impl Collector for Snapshot {
     }
 }
 
-/// Labels of one series: `job` (the process's service) and the measurement's attributes.
+/// Labels of one series: where the traced service runs, then the measurement's attributes.
 type Labels = Vec<(String, String)>;
+
+/// The labels every span-derived series takes from the traced process's
+/// resource: each label and the resource attributes it is read from, the
+/// first present one winning (a pod's workload is its Deployment,
+/// StatefulSet, DaemonSet, CronJob or Job, else its ReplicaSet).
+pub const RESOURCE_LABELS: &[(&str, &[&str])] = &[
+    ("service_name", &[sc::SERVICE_NAME]),
+    ("k8s_cluster_name", &[sc::K8S_CLUSTER_NAME]),
+    ("k8s_node_name", &[sc::K8S_NODE_NAME]),
+    ("k8s_namespace_name", &[sc::K8S_NAMESPACE_NAME]),
+    (
+        "k8s_workload_name",
+        &[
+            sc::K8S_DEPLOYMENT_NAME,
+            sc::K8S_STATEFULSET_NAME,
+            sc::K8S_DAEMONSET_NAME,
+            sc::K8S_CRONJOB_NAME,
+            sc::K8S_JOB_NAME,
+            sc::K8S_REPLICASET_NAME,
+        ],
+    ),
+];
+
+fn resource_labels(resource: &crate::span::Resource) -> Labels {
+    RESOURCE_LABELS
+        .iter()
+        .filter_map(|(label, attributes)| {
+            let value = attributes.iter().find_map(|attribute| match resource.attributes.get(attribute) {
+                Some(AttrValue::Str(value)) if !value.is_empty() => Some(value.clone()),
+                _ => None,
+            })?;
+            Some(((*label).to_owned(), value))
+        })
+        .collect()
+}
 
 fn encode_span_metrics(metrics: &Metrics, encoder: &mut DescriptorEncoder) -> Result<(), std::fmt::Error> {
     let mut by_instrument: BTreeMap<_, BTreeMap<Labels, Histogram>> = BTreeMap::new();
     for series in metrics.series() {
-        let job = match series.resource.attributes.get(sc::SERVICE_NAME) {
-            Some(AttrValue::Str(name)) => name.clone(),
-            _ => String::new(),
-        };
-        let mut labels: Labels = vec![("job".to_owned(), job)];
+        let mut labels = resource_labels(series.resource);
         labels.extend(series.attributes.iter().map(|(key, value)| (label_name(key), label_value(value))));
         by_instrument.entry(series.instrument).or_default().entry(labels).or_default().merge(series.histogram);
     }
@@ -158,9 +194,46 @@ mod tests {
     use crate::span::{Resource, Span};
 
     fn llm_call(service: &str, input: i64, cost: f64) -> Span {
+        llm_call_in(service, None, input, cost)
+    }
+
+    /// A call of `service`, in Kubernetes namespace and Deployment `place` when given.
+    fn llm_call_in(service: &str, place: Option<(&str, &str)>, input: i64, cost: f64) -> Span {
         let mut resource = Resource::default();
         resource.attributes.set(sc::SERVICE_NAME, service);
+        if let Some((namespace, deployment)) = place {
+            resource.attributes.set(sc::K8S_CLUSTER_NAME, "prod-eu");
+            resource.attributes.set(sc::K8S_NODE_NAME, "node-1");
+            resource.attributes.set(sc::K8S_NAMESPACE_NAME, namespace);
+            resource.attributes.set(sc::K8S_REPLICASET_NAME, format!("{deployment}-7d9f"));
+            resource.attributes.set(sc::K8S_DEPLOYMENT_NAME, deployment);
+        }
         Span::sample_llm_call(Arc::new(resource), input, cost, 0.3)
+    }
+
+    #[test]
+    fn services_of_one_name_in_two_namespaces_stay_apart_and_job_is_the_scrapers() {
+        let shared = Shared::default();
+        {
+            let mut metrics = shared.metrics.lock().unwrap();
+            metrics.record(&llm_call_in("checkout", Some(("shop", "checkout")), 10, 0.5));
+            metrics.record(&llm_call_in("checkout", Some(("staging", "checkout")), 20, 0.25));
+        }
+        let (text, _) = exposition(&shared, "text/plain");
+        let sums: Vec<&str> = text.lines().filter(|l| l.starts_with("gen_ai_client_token_usage_sum{")).collect();
+        let input_sums: Vec<&&str> = sums.iter().filter(|l| l.contains("gen_ai_token_type=\"input\"")).collect();
+        assert_eq!(input_sums.len(), 2, "{text}");
+        let shop = input_sums.iter().find(|l| l.contains("k8s_namespace_name=\"shop\"")).unwrap();
+        for label in [
+            "service_name=\"checkout\"",
+            "k8s_cluster_name=\"prod-eu\"",
+            "k8s_node_name=\"node-1\"",
+            "k8s_workload_name=\"checkout\"",
+        ] {
+            assert!(shop.contains(label), "{label} in {shop}");
+        }
+        assert!(shop.ends_with(" 10.0"), "{shop}");
+        assert!(!text.contains("job="), "job is the scraper's label: {text}");
     }
 
     #[test]
@@ -181,13 +254,15 @@ mod tests {
         assert!(text.contains("# TYPE http_client_request_duration_seconds histogram"), "{text}");
         let billing_input = text
             .lines()
-            .find(|l| l.starts_with("gen_ai_client_token_usage_sum{") && l.contains("job=\"billing\""))
+            .find(|l| l.starts_with("gen_ai_client_token_usage_sum{") && l.contains("service_name=\"billing\""))
             .unwrap();
         assert!(billing_input.contains("gen_ai_token_type=\"input\"") && billing_input.ends_with(" 30.0"), "{text}");
-        assert!(text.contains("gen_ai_client_token_usage_bucket{job=\"search\""), "{text}");
+        assert!(text.contains("gen_ai_client_token_usage_bucket{service_name=\"search\""), "{text}");
         assert!(text.contains("le=\"+Inf\""), "{text}");
-        let cost =
-            text.lines().find(|l| l.starts_with("pytrace_gen_ai_client_cost_usd_total{job=\"billing\"")).unwrap();
+        let cost = text
+            .lines()
+            .find(|l| l.starts_with("pytrace_gen_ai_client_cost_usd_total{service_name=\"billing\""))
+            .unwrap();
         assert!(cost.ends_with(" 0.75"), "{cost}");
         assert!(text.contains("pytrace_events_received_total 42"), "{text}");
         assert!(text.contains("pytrace_spans_total{span_kind=\"client\"} 0"), "{text}");
