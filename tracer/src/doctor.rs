@@ -3,7 +3,7 @@
 //! failure with what to change — by reading the kernel's facts
 //! and by trying: loading and verifying the kernel programs, attaching one
 //! uprobe and the syscall tracepoints, then detaching them. With a PID, what
-//! pytrace finds in that process. A readiness check runs it.
+//! pytrace finds in that process.
 //!
 //! The facts are parsed by pure functions (tested); the tries need the
 //! kernel.
