@@ -18,9 +18,9 @@ pub fn name() -> String {
 }
 
 /// Builds the image from the release binary (built if needed); returns its name.
-pub fn build(env: &crate::setup::Environment) -> anyhow::Result<String> {
+pub fn build(path: &str) -> anyhow::Result<String> {
     let (base, containers_conf) = fixtures::ensure_runtime_base()?;
-    shell::build_release(env)?;
+    shell::build_release(path)?;
     let context = workspace_root().join("target/image");
     std::fs::create_dir_all(&context)?;
     std::fs::copy(shell::pytrace_binary(), context.join("pytrace")).context("copying the binary into the context")?;
@@ -39,8 +39,8 @@ pub fn build(env: &crate::setup::Environment) -> anyhow::Result<String> {
 
 pub fn run() -> anyhow::Result<()> {
     shell::require_root("building the image")?;
-    let env = crate::setup::run()?;
-    let image = build(&env)?;
+    let path = crate::setup::toolchain()?;
+    let image = build(&path)?;
     let size = Command::new("podman")
         .args(["image", "inspect", "--format", "{{.Size}}", &image])
         .output()

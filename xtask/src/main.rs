@@ -36,7 +36,7 @@ enum Command {
     /// Build (once) the test fixtures: a Debian sid root file system with CPython 3.14/3.15 and its podman image,
     /// and the kernel matrix's Debian kernels.
     Fixtures,
-    /// Set up, then build the release `pytrace` binary.
+    /// Set up the toolchain (not the Python test environment), then build the release `pytrace` binary.
     Build,
     /// Attach pytrace to a running Python program making HTTPS calls, live.
     Demo {
@@ -82,7 +82,7 @@ fn main() -> ExitCode {
     let result = match Cli::parse().command {
         Command::Setup => setup::run().map(|_| ()),
         Command::Fixtures => fixtures::ensure().map(|_| ()),
-        Command::Build => setup::run().and_then(|env| shell::build_release(&env)),
+        Command::Build => setup::toolchain().and_then(|path| shell::build_release(&path)),
         Command::Demo { seconds } => demo::run(seconds),
         Command::Test { filter } => test::run(filter.as_deref()),
         Command::UpdatePrices => prices::run(),

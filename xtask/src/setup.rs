@@ -26,7 +26,19 @@ pub struct Environment {
     pub python: PathBuf,
 }
 
+/// Everything: the toolchain that builds pytrace, and the Python
+/// environment the demo, the tests and the benchmarks run.
 pub fn run() -> anyhow::Result<Environment> {
+    let path = toolchain()?;
+    let python = python::ensure_venv()?;
+    step("set-up complete");
+    Ok(Environment { path, python })
+}
+
+/// Only what builds pytrace (`cargo xtask build`, `cargo xtask image`, the
+/// Dockerfile's build stage): nightly rust-src, LLVM, bpf-linker. Returns
+/// the PATH to build with (cargo's bin directory and LLVM's first).
+pub fn toolchain() -> anyhow::Result<String> {
     let cargo_bin = home().join(".cargo/bin");
     let llvm_major = nightly_llvm_major()?;
     ensure_rust_src()?;
@@ -34,9 +46,7 @@ pub fn run() -> anyhow::Result<Environment> {
     let path =
         format!("{}:/usr/lib/llvm-{llvm_major}/bin:{}", cargo_bin.display(), std::env::var("PATH").unwrap_or_default());
     ensure_bpf_linker(llvm_major, &path, &cargo_bin)?;
-    let python = python::ensure_venv()?;
-    step("set-up complete");
-    Ok(Environment { path, python })
+    Ok(path)
 }
 
 fn home() -> PathBuf {

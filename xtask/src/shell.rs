@@ -5,8 +5,6 @@ use std::process::Command;
 
 use anyhow::{Context as _, bail};
 
-use crate::setup::Environment;
-
 pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the workspace").to_owned()
 }
@@ -72,12 +70,12 @@ pub fn output(command: &mut Command) -> Option<String> {
 
 /// Builds the release `pytrace` binary (the kernel object is built and
 /// embedded by tracer/build.rs).
-pub fn build_release(env: &Environment) -> anyhow::Result<()> {
+pub fn build_release(path: &str) -> anyhow::Result<()> {
     step("building pytrace (release)");
     run(Command::new("cargo")
         .args(["build", "--release", "--package", "tracer", "--bin", "pytrace"])
         .current_dir(workspace_root())
-        .env("PATH", &env.path))
+        .env("PATH", path))
 }
 
 pub fn pytrace_binary() -> PathBuf {

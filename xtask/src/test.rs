@@ -32,8 +32,8 @@ pub fn run(filter: Option<&str>) -> anyhow::Result<()> {
     shell::require_root("the integration tests")?;
     setup::ensure_chromium()?;
     let fixtures = fixtures::ensure()?;
-    shell::build_release(&env)?;
-    let image = crate::image::build(&env)?;
+    shell::build_release(&env.path)?;
+    let image = crate::image::build(&env.path)?;
     step("integration tests (root): real Python clients traced by pytrace");
     let mut command = Command::new("cargo");
     command
