@@ -2,10 +2,11 @@
 package ships Helm's Go library) and validates every object against the
 Kubernetes schemas (kubernetes-validate, offline, strict).
 
-Usage: render_chart.py CHART_DIR [--values JSON] [--write FILE]
+Usage: render_chart.py CHART_DIR [--values JSON] [--write FILE] | --lint CHART_DIR
 Renders as release "pytrace" in namespace "pytrace" and prints one JSON
 object: {"manifest": the objects as one YAML stream, "objects": [the
-objects], "notes": NOTES.txt rendered, "invalid": [messages], "unchecked":
+objects], "hooks": [hook objects, such as `helm test`'s pod: validated, not
+in the manifest], "notes": NOTES.txt rendered, "invalid": [messages], "unchecked":
 [kinds without a built-in schema]} — or, when Helm refuses the values
 (values.schema.json, or a `required`/`fail` in a template), {"refused":
 Helm's message}. With --write, also writes the manifest to FILE (how
@@ -18,7 +19,7 @@ import sys
 
 import kubernetes_validate
 import yaml
-from helm_python import Chart
+from helm_python import Chart, lint
 from helm_python.errors import HelmError
 
 # Every Kubernetes release from the chart's kubeVersion (1.27) to the newest
@@ -36,7 +37,12 @@ def main():
     parser.add_argument("chart")
     parser.add_argument("--values", default="{}")
     parser.add_argument("--write")
+    parser.add_argument("--lint", action="store_true", help="print `helm lint --strict`'s findings for 1.27 and 1.37")
     args = parser.parse_args()
+    if args.lint:
+        reports = {version: lint(args.chart, strict=True, kube_version=f"v{version}.0") for version in ("1.27", "1.37")}
+        json.dump(reports, sys.stdout)
+        return
     chart = Chart.load(args.chart)
     try:
         rendered = chart.render(values=json.loads(args.values), name="pytrace", namespace="pytrace", is_install=True)
@@ -44,16 +50,19 @@ def main():
         json.dump({"refused": str(error)}, sys.stdout)
         return
     notes = next((text for path, text in rendered.items() if path.endswith("NOTES.txt")), "")
-    objects, documents = [], []
+    objects, hooks, documents = [], [], []
     for path in sorted(rendered):
         if not path.endswith((".yaml", ".yml")):
             continue
         for document in yaml.safe_load_all(rendered[path]):
             if document:
+                if "helm.sh/hook" in (document.get("metadata", {}).get("annotations") or {}):
+                    hooks.append(document)  # `helm test` and the like: not part of the manifest
+                    continue
                 objects.append(document)
                 documents.append(f"# Source: {path}\n" + yaml.safe_dump(document, sort_keys=False))
     invalid, unchecked = [], []
-    for obj in objects:
+    for obj in objects + hooks:
         for version in KUBERNETES_VERSIONS:
             try:
                 kubernetes_validate.validate(obj, version, strict=True)
@@ -66,7 +75,8 @@ def main():
     if args.write:
         with open(args.write, "w") as out:
             out.write(manifest)
-    json.dump({"manifest": manifest, "objects": objects, "notes": notes, "invalid": invalid, "unchecked": unchecked},
+    json.dump({"manifest": manifest, "objects": objects, "hooks": hooks, "notes": notes, "invalid": invalid,
+               "unchecked": unchecked},
               sys.stdout)
 
 

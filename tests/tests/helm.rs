@@ -99,6 +99,9 @@ fn the_default_rendering_is_valid_least_privilege_and_equal_to_the_manifest() {
             {"apiGroups": ["batch"], "resources": ["jobs"], "verbs": ["get"]},
         ])
     );
+    let test_pod = &rendered["hooks"][0];
+    assert_eq!(test_pod["metadata"]["annotations"]["helm.sh/hook"], "test", "`helm test` checks /readyz: {test_pod}");
+    assert!(test_pod["spec"]["containers"][0]["args"][0].as_str().unwrap().contains(":9464/readyz"));
     let notes = rendered["notes"].as_str().unwrap();
     for told in ["rollout status daemonset/pytrace", "pod-security.kubernetes.io/enforce=privileged", "/readyz"] {
         assert!(notes.contains(told), "NOTES.txt tells {told}: {notes}");
@@ -221,19 +224,47 @@ fn the_daemonset_s_command_runs() {
     }
     let url = seen.iter().find_map(|l| l.strip_prefix("pytrace: serving /metrics, /healthz and /readyz on ")).unwrap();
     let port = url.rsplit(':').next().unwrap();
+    let status = |host: &str, path: &str| -> Value {
+        let answer = Command::new(venv_python())
+            .arg(python_dir().join("scrape_metrics.py"))
+            .arg(format!("http://{host}:{port}{path}"))
+            .output()
+            .unwrap();
+        serde_json::from_slice::<Value>(&answer.stdout).unwrap()["status"].clone()
+    };
+    // Ready within the startup probe's minute (the programs load meanwhile), as the kubelet waits.
+    let startup = deadline.max(Instant::now() + Duration::from_secs(60));
+    while status("127.0.0.1", "/readyz") != 200 {
+        assert!(Instant::now() < startup, "not ready within the startup probe's time: {seen:?}");
+        std::thread::sleep(Duration::from_millis(250));
+    }
     for host in ["127.0.0.1", "[::1]"] {
         for probe in ["startupProbe", "readinessProbe", "livenessProbe"] {
             let path = container(&rendered)[probe]["httpGet"]["path"].as_str().unwrap();
-            let answer = Command::new(venv_python())
-                .arg(python_dir().join("scrape_metrics.py"))
-                .arg(format!("http://{host}:{port}{path}"))
-                .output()
-                .unwrap();
-            let answer: Value = serde_json::from_slice(&answer.stdout).unwrap();
-            assert_eq!(answer["status"], 200, "{probe} over {host}: {seen:?}");
+            assert_eq!(status(host, path), 200, "{probe} over {host}: {seen:?}");
         }
     }
     drop(guard);
+}
+
+/// `helm lint --strict` finds nothing beyond information (an icon) for the
+/// oldest and newest Kubernetes the chart is for.
+#[test]
+fn the_chart_passes_strict_lint() {
+    let output = Command::new(venv_python())
+        .arg(python_dir().join("render_chart.py"))
+        .arg("--lint")
+        .arg(workspace().join("deploy/helm/pytrace"))
+        .output()
+        .unwrap();
+    let reports: Value = serde_json::from_slice(&output.stdout).unwrap();
+    for (version, report) in reports.as_object().unwrap() {
+        assert_eq!(report["errors"], json!([]), "{version}: {report}");
+        for message in report["messages"].as_array().unwrap() {
+            assert!(message["severity"].as_u64().unwrap() < 2, "{version}: a warning or error: {message}");
+        }
+    }
+    assert_eq!(reports.as_object().unwrap().len(), 2);
 }
 
 /// Value sets a platform engineer writes: each renders a valid manifest
