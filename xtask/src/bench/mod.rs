@@ -13,6 +13,7 @@
 //! - `soak`: an hour of mixed traffic — pytrace's RSS must stay flat after
 //!   warm-up (not in `--quick`, which CI runs).
 
+mod cgroup;
 mod hostile;
 mod load;
 mod node;

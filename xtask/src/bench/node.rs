@@ -3,7 +3,11 @@
 //! connection each) — started after pytrace, so it finds every one by its
 //! exec. Measured over the busy window: pytrace's CPU as a share of one
 //! core, its peak RSS, events lost, and spans against requests. Targets:
-//! ≤ 3 % of one core, ≤ 96 MiB, nothing lost. The benchmark's server
+//! ≤ 3 % of one core, ≤ 96 MiB, nothing lost. pytrace runs in a memory
+//! cgroup of its own, as in a pod: what the cgroup is charged — its pages
+//! and its kernel maps and ring buffer — when it has just started, once it
+//! has attached to every process, and at its peak under the load is what
+//! the Helm chart's memory request and limit are set from. The benchmark's server
 //! (Python too) is left out with `--exclude`, so the figures are the
 //! clients'.
 
@@ -11,6 +15,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 
+use super::cgroup::MemoryCgroup;
 use super::processes::{Server, Tracer, Workload};
 use crate::shell::step;
 
@@ -28,6 +33,12 @@ pub struct Node {
     /// pytrace's CPU over the busy window, as a share of one core.
     pub cpu_percent: f64,
     pub peak_rss_kib: u64,
+    /// The memory cgroup's charge (KiB): pytrace started, nothing traced yet.
+    pub cgroup_started_kib: u64,
+    /// … attached to every process, before the load.
+    pub cgroup_attached_kib: u64,
+    /// … its peak, load included.
+    pub cgroup_peak_kib: u64,
 }
 
 pub fn measure(python: &Path, server: &Server, quick: bool, dir: &Path) -> anyhow::Result<Node> {
@@ -36,7 +47,9 @@ pub fn measure(python: &Path, server: &Server, quick: bool, dir: &Path) -> anyho
         "node: pytrace node over {IDLE} idle and {BUSY} busy Python processes, {} HTTPS requests/s for {seconds} s",
         BUSY as u32 * RATE_PER_PROCESS
     ));
-    let tracer = Tracer::node(&["--exclude", "cmdline=*server.py*"], dir)?;
+    let cgroup = MemoryCgroup::create("pytrace-bench-node")?;
+    let tracer = Tracer::node_in(&cgroup, &["--exclude", "cmdline=*server.py*"], dir)?;
+    let cgroup_started_kib = cgroup.current_kib();
     let mut idle = Vec::new();
     for _ in 0..IDLE {
         idle.push(Workload::start(Command::new(python), server, "idle", 0, &[])?);
@@ -49,6 +62,7 @@ pub fn measure(python: &Path, server: &Server, quick: bool, dir: &Path) -> anyho
     }
     // Let pytrace finish setting up the last processes it found.
     std::thread::sleep(std::time::Duration::from_secs(1));
+    let cgroup_attached_kib = cgroup.current_kib();
     let cpu_before = tracer.cpu_ms();
     let started = Instant::now();
     for workload in &mut busy {
@@ -64,6 +78,7 @@ pub fn measure(python: &Path, server: &Server, quick: bool, dir: &Path) -> anyho
     for workload in &mut idle {
         workload.go()?;
     }
+    let cgroup_peak_kib = cgroup.peak_kib();
     let figures = tracer.stop();
     for workload in idle.into_iter().chain(busy) {
         workload.finish()?;
@@ -76,6 +91,9 @@ pub fn measure(python: &Path, server: &Server, quick: bool, dir: &Path) -> anyho
         events_lost: figures.summary["events_lost"].as_u64().unwrap_or(0),
         cpu_percent: cpu_ms / 10.0 / window,
         peak_rss_kib: figures.peak_rss_kib,
+        cgroup_started_kib,
+        cgroup_attached_kib,
+        cgroup_peak_kib,
     })
 }
 
@@ -85,7 +103,12 @@ pub fn render(node: &Node) -> String {
          Targets: ≤ 3 % of one core, ≤ 96 MiB, 0 events lost.\n\n\
          | processes | requests | seconds | client spans | events lost | pytrace CPU (% of one core) | pytrace peak RSS (MiB) |\n\
          |---:|---:|---:|---:|---:|---:|---:|\n\
-         | {} | {} | {:.1} | {} | {} | {:.2} | {:.1} |\n",
+         | {} | {} | {:.1} | {} | {} | {:.2} | {:.1} |\n\n\
+         pytrace's memory cgroup, as a pod's memory request and limit count it (its pages, kernel maps \
+         and ring buffer included), in MiB:\n\n\
+         | started | attached to every process | peak under the load |\n\
+         |---:|---:|---:|\n\
+         | {:.1} | {:.1} | {:.1} |\n",
         BUSY as u32 * RATE_PER_PROCESS,
         node.processes_traced,
         node.requests,
@@ -93,7 +116,10 @@ pub fn render(node: &Node) -> String {
         node.spans,
         node.events_lost,
         node.cpu_percent,
-        node.peak_rss_kib as f64 / 1024.0
+        node.peak_rss_kib as f64 / 1024.0,
+        node.cgroup_started_kib as f64 / 1024.0,
+        node.cgroup_attached_kib as f64 / 1024.0,
+        node.cgroup_peak_kib as f64 / 1024.0,
     )
 }
 
@@ -105,6 +131,9 @@ pub fn to_json(node: &Node) -> serde_json::Value {
         "requests": node.requests,
         "seconds": node.seconds,
         "client_spans": node.spans,
+        "cgroup_started_kib": node.cgroup_started_kib,
+        "cgroup_attached_kib": node.cgroup_attached_kib,
+        "cgroup_peak_kib": node.cgroup_peak_kib,
         "events_lost": node.events_lost,
         "pytrace_cpu_percent_of_one_core": node.cpu_percent,
         "pytrace_peak_rss_kib": node.peak_rss_kib,

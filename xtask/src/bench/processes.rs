@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 
+use super::cgroup::MemoryCgroup;
 use crate::demo::ChildGuard;
 use crate::shell::{self, step, workspace_root};
 
@@ -129,28 +130,31 @@ pub struct TracerFigures {
 impl Tracer {
     /// Attaches to `pid` and returns once it traces; spans go to `dir`.
     pub fn attach(pid: u32, args: &[&str], dir: &Path) -> anyhow::Result<Self> {
-        Self::start(&["attach", "--pid", &pid.to_string()], args, dir)
+        Self::start(&["attach", "--pid", &pid.to_string()], args, dir, None)
     }
 
-    /// `pytrace node`, returning once it traces; spans go to `dir`.
-    pub fn node(args: &[&str], dir: &Path) -> anyhow::Result<Self> {
-        Self::start(&["node"], args, dir)
+    /// `pytrace node` in the memory cgroup `cgroup` (as in a pod),
+    /// returning once it traces; spans go to `dir`.
+    pub fn node_in(cgroup: &MemoryCgroup, args: &[&str], dir: &Path) -> anyhow::Result<Self> {
+        Self::start(&["node"], args, dir, Some(cgroup))
     }
 
-    fn start(command: &[&str], args: &[&str], dir: &Path) -> anyhow::Result<Self> {
+    fn start(command: &[&str], args: &[&str], dir: &Path, cgroup: Option<&MemoryCgroup>) -> anyhow::Result<Self> {
         let output = dir.join("spans.jsonl");
         let _ = std::fs::remove_file(&output);
-        let mut process = ChildGuard(
-            Command::new(shell::pytrace_binary())
-                .args(command)
-                .args(["--format", "json", "--output"])
-                .arg(&output)
-                .args(args)
-                .stdout(Stdio::null())
-                .stderr(Stdio::piped())
-                .spawn()
-                .context("starting pytrace")?,
-        );
+        let mut arguments: Vec<String> = command.iter().map(|a| (*a).to_owned()).collect();
+        arguments.extend(["--format".into(), "json".into(), "--output".into(), output.display().to_string()]);
+        arguments.extend(args.iter().map(|a| (*a).to_owned()));
+        let mut launcher = match cgroup {
+            Some(cgroup) => cgroup.command(&shell::pytrace_binary(), &arguments),
+            None => {
+                let mut plain = Command::new(shell::pytrace_binary());
+                plain.args(&arguments);
+                plain
+            }
+        };
+        let mut process =
+            ChildGuard(launcher.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().context("starting pytrace")?);
         let lines = line_channel(process.0.stderr.take().context("pytrace stderr")?);
         loop {
             let line = lines.recv_timeout(Duration::from_secs(60)).context("pytrace did not start tracing")?;
