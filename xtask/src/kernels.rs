@@ -35,12 +35,12 @@ pub fn ensure(cache: &Path) -> anyhow::Result<PathBuf> {
     shell::ensure_apt_packages(PACKAGES, "QEMU, busybox and cpio (kernel matrix)")?;
     let dir = cache.join("kernels");
     let apt = PrivateApt::new(&dir.join("apt"))?;
-    let lists_fresh = apt.refresh_lists();
+    apt.refresh_lists();
     let mut manifest = String::new();
     for suite in SUITES {
         let kernel = dir.join(suite);
         let cached = std::fs::read_to_string(kernel.join("release")).ok().map(|r| r.trim().to_owned());
-        let current = if lists_fresh { apt.current_image(suite) } else { None };
+        let current = apt.current_image(suite);
         let release = match (current, cached) {
             (Some((release, _)), Some(cached)) if release == cached => {
                 step(&format!("kernel matrix: {suite} {release}: present"));
@@ -108,23 +108,24 @@ impl PrivateApt {
         command
     }
 
-    /// Reads the suites' package lists when older than a day; false when
-    /// there are none to read.
-    fn refresh_lists(&self) -> bool {
+    /// Reads the suites' package lists when older than a day. Best effort:
+    /// a suite the mirror no longer serves, or no network, leaves the lists
+    /// that could be read (and the cached kernels) to serve.
+    fn refresh_lists(&self) {
         let stamp = self.dir.join("lists/.pytrace-updated");
         let age = std::fs::metadata(&stamp)
             .and_then(|m| m.modified())
             .ok()
             .and_then(|modified| SystemTime::now().duration_since(modified).ok());
         if age.is_some_and(|age| age < LISTS_MAX_AGE) {
-            return true;
+            return;
         }
         step("kernel matrix: reading the suites' package lists (apt-get update, private configuration)");
-        let updated = self.command("apt-get").args(["-q", "update"]).status().is_ok_and(|s| s.success());
-        if updated {
+        if self.command("apt-get").args(["-q", "update"]).status().is_ok_and(|s| s.success()) {
             let _ = std::fs::write(&stamp, "");
+        } else {
+            step("kernel matrix: some package lists could not be read; the others and the cached kernels serve");
         }
-        updated || stamp.exists()
     }
 
     /// The suite's current kernel: (release, image package), read from the
