@@ -66,8 +66,10 @@ pub const CAPABILITIES: &[(u32, &str, &str)] = &[
 /// program's budgets after them (every program loaded, not only those the
 /// commands load at start).
 pub fn host_checks(programs: bool) -> (Vec<Check>, Vec<crate::probes::budget::ProgramBudget>) {
+    let kernel = kernel_check(&read("/proc/sys/kernel/osrelease"));
+    let kernel_refused = kernel.verdict == Verdict::Fail;
     let mut checks = vec![
-        kernel_check(&read("/proc/sys/kernel/osrelease")),
+        kernel,
         Check::new("pytrace", Verdict::Ok, crate::VERSION),
         capabilities_check(effective_capabilities()),
         file_check("BTF", "/sys/kernel/btf/vmlinux", "kernel type information present", Verdict::Note),
@@ -83,7 +85,7 @@ pub fn host_checks(programs: bool) -> (Vec<Check>, Vec<crate::probes::budget::Pr
         paranoid_check(&read("/proc/sys/kernel/perf_event_paranoid")),
         cgroup_check(&read("/proc/self/mounts")),
     ];
-    if checks[0].verdict == Verdict::Fail {
+    if kernel_refused {
         return (checks, Vec::new()); // a kernel the programs are not for: nothing is loaded
     }
     let (tries, budgets) = try_probes(programs);
