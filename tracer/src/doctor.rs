@@ -101,7 +101,7 @@ fn read(path: &str) -> String {
 pub fn kernel_check(release: &str) -> Check {
     match kernel::supported(release) {
         Ok(()) => Check::new("kernel", Verdict::Ok, format!("Linux {}", release.trim())),
-        Err(_) if std::env::var(kernel::OVERRIDE_VARIABLE).is_ok_and(|v| v == "1") => Check::new(
+        Err(_) if kernel::overridden() => Check::new(
             "kernel",
             Verdict::Note,
             format!(

@@ -53,9 +53,14 @@ pub fn release() -> String {
     std::fs::read_to_string("/proc/sys/kernel/osrelease").map(|r| r.trim().to_owned()).unwrap_or_default()
 }
 
-/// This machine's kernel, unless [`OVERRIDE_VARIABLE`] says to try anyway.
+/// Whether [`OVERRIDE_VARIABLE`] says to try an older kernel anyway.
+pub fn overridden() -> bool {
+    std::env::var(OVERRIDE_VARIABLE).is_ok_and(|value| value == "1")
+}
+
+/// This machine's kernel, unless [`overridden`].
 pub fn check_this_kernel() -> Result<(), TooOld> {
-    if std::env::var(OVERRIDE_VARIABLE).is_ok_and(|value| value == "1") {
+    if overridden() {
         return Ok(());
     }
     supported(&release())
