@@ -101,7 +101,7 @@ pub struct StackUse {
 }
 
 impl StackUse {
-    /// The chain as the verifier's log writes depths (`0+176+16`), with names.
+    /// The chain, each function with its own depth (`ssl_write_ex 40 → python::walk 88`).
     pub fn describe(&self) -> String {
         let frames: Vec<String> = self.chain.iter().map(|f| format!("{} {}", f.function, f.depth)).collect();
         frames.join(" → ")
@@ -120,8 +120,8 @@ pub fn stack_use(insns: &[Insn], name_at: impl Fn(usize) -> Option<String>) -> S
         let end = starts.get(function + 1).copied().unwrap_or(insns.len());
         depths[function] = frame_depth(&insns[start..end]);
         for (at, insn) in insns.iter().enumerate().take(end).skip(start) {
-            if let Some(target) = reference(at, insn) {
-                callees[function].insert(index_of(target.min(insns.len().saturating_sub(1))));
+            if let Some(target) = reference(at, insn).filter(|&target| target < insns.len()) {
+                callees[function].insert(index_of(target));
             }
         }
     }
