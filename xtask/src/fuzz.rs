@@ -5,8 +5,6 @@
 //! names the input libFuzzer saved (`fuzz/artifacts/T/`), which becomes a
 //! regression test. `cargo xtask test` runs each target briefly.
 
-use std::process::Command;
-
 use anyhow::bail;
 
 use crate::setup::Environment;
@@ -20,21 +18,27 @@ pub fn run(env: &Environment, seconds: u32, only: &[String]) -> anyhow::Result<(
     let fuzz = workspace_root().join("fuzz");
     step("building the fuzz targets (nightly, address sanitizer, overflow checks)");
     shell::run(
-        Command::new("cargo").args(["+nightly", "fuzz", "build", "-O"]).current_dir(&fuzz).env("PATH", &env.path),
+        env.toolchain
+            .cargo()
+            .arg(format!("+{}", env.toolchain.nightly))
+            .args(["fuzz", "build", "-O"])
+            .current_dir(&fuzz),
     )?;
     for target in TARGETS.iter().filter(|t| only.is_empty() || only.iter().any(|o| o == *t)) {
         step(&format!("fuzzing {target} for {seconds} s"));
         let corpus = fuzz.join("corpus").join(target);
         std::fs::create_dir_all(&corpus)?;
-        let status = Command::new("cargo")
-            .args(["+nightly", "fuzz", "run", "-O", target])
+        let status = env
+            .toolchain
+            .cargo()
+            .arg(format!("+{}", env.toolchain.nightly))
+            .args(["fuzz", "run", "-O", target])
             .arg(&corpus)
             .arg(fuzz.join("seeds").join(target))
             .arg("--")
             .arg(format!("-max_total_time={seconds}"))
             .args(["-max_len=65536", "-rss_limit_mb=4096", "-print_final_stats=1"])
             .current_dir(&fuzz)
-            .env("PATH", &env.path)
             .status()?;
         if !status.success() {
             bail!(
@@ -46,10 +50,10 @@ pub fn run(env: &Environment, seconds: u32, only: &[String]) -> anyhow::Result<(
 }
 
 fn ensure_cargo_fuzz(env: &Environment) -> anyhow::Result<()> {
-    if output(Command::new("cargo").args(["fuzz", "--version"]).env("PATH", &env.path)).is_some() {
+    if output(env.toolchain.cargo().args(["fuzz", "--version"])).is_some() {
         step("cargo-fuzz: present");
         return Ok(());
     }
     step("installing cargo-fuzz (cargo install)");
-    shell::run(Command::new("cargo").args(["install", "cargo-fuzz", "--locked"]).env("PATH", &env.path))
+    shell::run(env.toolchain.cargo().args(["install", "cargo-fuzz", "--locked"]))
 }

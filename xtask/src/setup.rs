@@ -13,84 +13,115 @@ use crate::shell::{self, output, step};
 /// The bpf-linker the kernel programs are verified with (docs/kernels.md):
 /// installed with `--locked`, replacing any other version.
 const BPF_LINKER_VERSION: &str = "0.13.0";
-/// The nightly whose kernel programs the kernel matrix verified. Another
-/// one builds, with a warning: the machine's `nightly` is used as it is
-/// (a pinned nightly may no longer be downloadable).
-const VERIFIED_NIGHTLY_DATE: &str = "2026-05-19";
+/// The nightly whose kernel programs the kernel matrix verified: its rustc,
+/// and the rustup channel that installs it (a nightly is published the day
+/// after its commit). A machine with a `nightly` of its own builds with it
+/// (a warning names another one); one without gets this one, not whatever
+/// is newest, whose LLVM Debian may not ship.
+const VERIFIED_NIGHTLY_RUSTC: &str = "rustc 1.97.0-nightly (e50aa6fba 2026-05-19)";
+const VERIFIED_NIGHTLY_CHANNEL: &str = "nightly-2026-05-20";
 
 /// What later steps need from set-up.
 pub struct Environment {
-    /// PATH with cargo's bin directory and LLVM's first.
-    pub path: String,
+    pub toolchain: Toolchain,
     /// The virtualenv's Python, with the client SDKs installed.
     pub python: PathBuf,
+}
+
+/// What builds pytrace: which nightly builds the kernel programs, and the
+/// PATH that finds bpf-linker and LLVM.
+pub struct Toolchain {
+    /// PATH with cargo's bin directory and LLVM's first.
+    pub path: String,
+    /// The rustup toolchain of the kernel programs (`nightly` or a dated one),
+    /// given to tracer/build.rs as `PYTRACE_NIGHTLY`.
+    pub nightly: String,
+}
+
+impl Toolchain {
+    /// `cargo` with this toolchain's PATH and nightly.
+    pub fn cargo(&self) -> Command {
+        let mut cargo = Command::new("cargo");
+        cargo.env("PATH", &self.path).env("PYTRACE_NIGHTLY", &self.nightly);
+        cargo
+    }
 }
 
 /// Everything: the toolchain that builds pytrace, and the Python
 /// environment the demo, the tests and the benchmarks run.
 pub fn run() -> anyhow::Result<Environment> {
-    let path = toolchain()?;
+    let toolchain = toolchain()?;
     let python = python::ensure_venv()?;
     step("set-up complete");
-    Ok(Environment { path, python })
+    Ok(Environment { toolchain, python })
 }
 
 /// Only what builds pytrace (`cargo xtask build`, `cargo xtask image`, the
-/// Dockerfile's build stage): nightly rust-src, LLVM, bpf-linker. Returns
-/// the PATH to build with (cargo's bin directory and LLVM's first).
-pub fn toolchain() -> anyhow::Result<String> {
-    let cargo_bin = home().join(".cargo/bin");
-    let llvm_major = nightly_llvm_major()?;
-    ensure_rust_src()?;
+/// Dockerfile's build stage): a nightly with rust-src, LLVM, bpf-linker.
+pub fn toolchain() -> anyhow::Result<Toolchain> {
+    let cargo_bin = cargo_home().join("bin");
+    let (nightly, llvm_major) = nightly()?;
+    ensure_rust_src(&nightly)?;
     ensure_llvm(llvm_major)?;
     let path =
         format!("{}:/usr/lib/llvm-{llvm_major}/bin:{}", cargo_bin.display(), std::env::var("PATH").unwrap_or_default());
     ensure_bpf_linker(llvm_major, &path, &cargo_bin)?;
-    Ok(path)
+    Ok(Toolchain { path, nightly })
 }
 
-fn home() -> PathBuf {
-    PathBuf::from(std::env::var("HOME").unwrap_or_else(|_| "/root".into()))
+/// Where `cargo install` puts binaries: `$CARGO_HOME` (the Rust images set
+/// it to /usr/local/cargo), else ~/.cargo.
+fn cargo_home() -> PathBuf {
+    match std::env::var_os("CARGO_HOME") {
+        Some(home) if !home.is_empty() => PathBuf::from(home),
+        _ => PathBuf::from(std::env::var("HOME").unwrap_or_else(|_| "/root".into())).join(".cargo"),
+    }
 }
 
-/// The nightly toolchain builds the kernel programs; bpf-linker must use the
-/// same LLVM major version as that nightly's rustc.
-fn nightly_llvm_major() -> anyhow::Result<u32> {
-    let version = match output(Command::new("rustup").args(["run", "nightly", "rustc", "-vV"])) {
-        Some(v) => v,
-        None => {
-            step("installing the nightly Rust toolchain");
-            shell::run(Command::new("rustup").args(["toolchain", "install", "nightly", "--profile", "minimal"]))?;
-            output(Command::new("rustup").args(["run", "nightly", "rustc", "-vV"]))
-                .context("nightly rustc does not run after installing it")?
-        }
+/// The nightly that builds the kernel programs, and its LLVM major version
+/// (bpf-linker must use the same): the machine's `nightly`, or the verified
+/// one installed.
+fn nightly() -> anyhow::Result<(String, u32)> {
+    let verified = VERIFIED_NIGHTLY_CHANNEL.to_owned();
+    let rustc_version = |toolchain: &str| output(Command::new("rustup").args(["run", toolchain, "rustc", "-vV"]));
+    let (nightly, version) = match rustc_version("nightly").map(|v| ("nightly".to_owned(), v)) {
+        Some(found) => found,
+        None => match rustc_version(&verified) {
+            Some(v) => (verified, v),
+            None => {
+                step(&format!("installing the Rust toolchain {verified} (the kernel programs' verified nightly)"));
+                shell::run(Command::new("rustup").args(["toolchain", "install", &verified, "--profile", "minimal"]))?;
+                let v = rustc_version(&verified).with_context(|| format!("{verified}'s rustc does not run"))?;
+                (verified, v)
+            }
+        },
     };
     let llvm = version
         .lines()
         .find_map(|l| l.strip_prefix("LLVM version: "))
         .context("nightly rustc -vV reports no LLVM version")?;
     let major = llvm.split('.').next().unwrap_or_default().parse().context("unreadable LLVM version")?;
-    let date = version.lines().find_map(|l| l.strip_prefix("commit-date: ")).unwrap_or("unknown").trim();
-    if date == VERIFIED_NIGHTLY_DATE {
-        step(&format!("nightly rustc of {date} (the one verified), LLVM {major}"));
+    let rustc = version.lines().next().unwrap_or("rustc (unknown)").trim();
+    if rustc == VERIFIED_NIGHTLY_RUSTC {
+        step(&format!("{rustc} (the nightly verified, as {nightly}), LLVM {major}"));
     } else {
         step(&format!(
-            "warning: nightly rustc of {date}, not {VERIFIED_NIGHTLY_DATE} (the one the kernel programs were verified \
-             with): they may differ; the kernel matrix in `cargo xtask test` checks them (LLVM {major})"
+            "warning: {rustc} as {nightly}, not {VERIFIED_NIGHTLY_RUSTC} (the nightly the kernel programs were \
+             verified with): they may differ; the kernel matrix in `cargo xtask test` checks them (LLVM {major})"
         ));
     }
-    Ok(major)
+    Ok((nightly, major))
 }
 
-fn ensure_rust_src() -> anyhow::Result<()> {
-    let installed = output(Command::new("rustup").args(["component", "list", "--toolchain", "nightly", "--installed"]))
+fn ensure_rust_src(nightly: &str) -> anyhow::Result<()> {
+    let installed = output(Command::new("rustup").args(["component", "list", "--toolchain", nightly, "--installed"]))
         .unwrap_or_default();
     if installed.lines().any(|l| l.starts_with("rust-src")) {
-        step("rust-src for nightly: present");
+        step(&format!("rust-src for {nightly}: present"));
         return Ok(());
     }
-    step("installing rust-src for nightly");
-    shell::run(Command::new("rustup").args(["component", "add", "rust-src", "--toolchain", "nightly"]))
+    step(&format!("installing rust-src for {nightly}"));
+    shell::run(Command::new("rustup").args(["component", "add", "rust-src", "--toolchain", nightly]))
 }
 
 fn ensure_llvm(major: u32) -> anyhow::Result<()> {

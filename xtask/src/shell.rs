@@ -5,6 +5,8 @@ use std::process::Command;
 
 use anyhow::{Context as _, bail};
 
+use crate::setup::Toolchain;
+
 pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the workspace").to_owned()
 }
@@ -70,12 +72,12 @@ pub fn output(command: &mut Command) -> Option<String> {
 
 /// Builds the release `pytrace` binary (the kernel object is built and
 /// embedded by tracer/build.rs).
-pub fn build_release(path: &str) -> anyhow::Result<()> {
+pub fn build_release(toolchain: &Toolchain) -> anyhow::Result<()> {
     step("building pytrace (release)");
-    run(Command::new("cargo")
+    run(toolchain
+        .cargo()
         .args(["build", "--release", "--package", "tracer", "--bin", "pytrace"])
-        .current_dir(workspace_root())
-        .env("PATH", path))
+        .current_dir(workspace_root()))
 }
 
 pub fn pytrace_binary() -> PathBuf {
