@@ -9,7 +9,8 @@
 //! - the base of pytrace's own image (`cargo xtask image`): from a Debian
 //!   bookworm root file system, only what the binary needs — the C library,
 //!   libgcc_s, the dynamic loader, the CA certificates (OTLP over TLS) —
-//!   about 3 MB;
+//!   about 3 MB; the whole root file system is imported too, as the start of
+//!   the stand-in for the Rust builder image (`image::source`);
 //! - Debian's kernels for the kernel matrix (`kernels`), booted in QEMU;
 //! - the packages both need (debootstrap, podman, runc) and Debian's static
 //!   OpenSSL (`libssl-dev`) for the statically linked TLS client fixture.
@@ -82,14 +83,28 @@ pub fn ensure() -> anyhow::Result<Fixtures> {
 /// The base image of pytrace's own image, and the containers.conf podman
 /// needs here.
 pub fn ensure_runtime_base() -> anyhow::Result<(String, PathBuf)> {
+    let (cache, rootfs, containers_conf) = bookworm()?;
+    let slim = slim_rootfs(&rootfs, &cache.join("pytrace-runtime-base"))?;
+    let image = ensure_image(&slim, "localhost/pytrace-base", &containers_conf)?;
+    Ok((image, containers_conf))
+}
+
+/// The whole bookworm root file system as a podman image (what the stand-in
+/// for the Rust builder image starts from), and the containers.conf.
+pub fn ensure_bookworm_image() -> anyhow::Result<(String, PathBuf)> {
+    let (_, rootfs, containers_conf) = bookworm()?;
+    let image = ensure_image(&rootfs, "localhost/pytrace-test-bookworm", &containers_conf)?;
+    Ok((image, containers_conf))
+}
+
+/// The cache, the bookworm root file system and containers.conf, made when missing.
+fn bookworm() -> anyhow::Result<(&'static Path, PathBuf, PathBuf)> {
     ensure_packages()?;
     let cache = Path::new(CACHE);
     std::fs::create_dir_all(cache).with_context(|| format!("creating {CACHE}"))?;
     let rootfs = ensure_rootfs(cache, &RUNTIME_BASE)?;
-    let slim = slim_rootfs(&rootfs, &cache.join("pytrace-runtime-base"))?;
     let containers_conf = ensure_containers_conf(cache)?;
-    let image = ensure_image(&slim, "localhost/pytrace-base", &containers_conf)?;
-    Ok((image, containers_conf))
+    Ok((cache, rootfs, containers_conf))
 }
 
 /// The files of `full` the runtime needs, copied (symbolic links resolved).

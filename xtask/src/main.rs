@@ -61,7 +61,12 @@ enum Command {
     /// Render the Helm chart into the plain manifest deploy/kubernetes/pytrace.yaml.
     Manifest,
     /// Build pytrace's container image localhost/pytrace:<version> (podman, no registry needed).
-    Image,
+    Image {
+        /// Compile pytrace in the Dockerfile's build stage (localhost/pytrace:<version>-source), as a user with a
+        /// registry does, instead of copying the binary built here.
+        #[arg(long)]
+        from_source: bool,
+    },
     /// Run the fuzz targets (cargo-fuzz, nightly), each for a while.
     Fuzz {
         /// Seconds per target.
@@ -82,12 +87,12 @@ fn main() -> ExitCode {
     let result = match Cli::parse().command {
         Command::Setup => setup::run().map(|_| ()),
         Command::Fixtures => fixtures::ensure().map(|_| ()),
-        Command::Build => setup::toolchain().and_then(|path| shell::build_release(&path)),
+        Command::Build => setup::toolchain().and_then(|toolchain| shell::build_release(&toolchain)),
         Command::Demo { seconds } => demo::run(seconds),
         Command::Test { filter } => test::run(filter.as_deref()),
         Command::UpdatePrices => prices::run(),
         Command::Manifest => manifest::run(),
-        Command::Image => image::run(),
+        Command::Image { from_source } => image::run(from_source),
         Command::Fuzz { seconds, targets } => setup::run().and_then(|env| fuzz::run(&env, seconds, &targets)),
         Command::Bench { quick, only, soak_minutes } => bench::run(quick, &only, soak_minutes),
     };

@@ -1,9 +1,8 @@
 //! `cargo xtask test`: every test. Unit and replay tests first (no root
 //! needed), then the root integration tests, which trace real Python clients
-//! with the release binary, then the benchmarks in quick mode (they must
+//! with the release binary (and run it in both container images: the binary
+//! copied in, and compiled by deploy/Dockerfile's build stage), then the benchmarks in quick mode (they must
 //! run through; their timings are not asserted).
-
-use std::process::Command;
 
 use crate::shell::{self, step, workspace_root};
 use crate::{fixtures, python, setup};
@@ -18,10 +17,10 @@ pub fn run(filter: Option<&str>) -> anyhow::Result<()> {
     let mut counts = shell::TestCounts::default();
     step("unit and replay tests");
     let unit = shell::run_tests(
-        Command::new("cargo")
+        env.toolchain
+            .cargo()
             .args(["test", "--workspace", "--exclude", "integration-tests", "--exclude", "tracer-ebpf"])
-            .current_dir(&root)
-            .env("PATH", &env.path),
+            .current_dir(&root),
         &mut counts,
     );
     if let Err(error) = unit {
@@ -32,16 +31,16 @@ pub fn run(filter: Option<&str>) -> anyhow::Result<()> {
     shell::require_root("the integration tests")?;
     setup::ensure_chromium()?;
     let fixtures = fixtures::ensure()?;
-    shell::build_release(&env.path)?;
-    let image = crate::image::build(&env.path)?;
+    shell::build_release(&env.toolchain)?;
+    let image = crate::image::build(&env.toolchain)?;
+    let source_image = crate::image::source::build()?;
     step("integration tests (root): real Python clients traced by pytrace");
-    let mut command = Command::new("cargo");
+    let mut command = env.toolchain.cargo();
     command
         .args(["test", "--package", "integration-tests", "--"])
         .args(filter)
         .args(["--test-threads", "2"])
         .current_dir(&root)
-        .env("PATH", &env.path)
         .env("PYTRACE_BIN", shell::pytrace_binary())
         .env("PYTRACE_PYTHON", &env.python)
         .env("PYTRACE_INTERPRETERS", python::test_interpreters())
@@ -49,7 +48,8 @@ pub fn run(filter: Option<&str>) -> anyhow::Result<()> {
         .env("PYTRACE_SID_IMAGE", &fixtures.sid_image)
         .env("CONTAINERS_CONF", &fixtures.containers_conf)
         .env("PYTRACE_KERNEL_MATRIX", &fixtures.kernel_matrix)
-        .env("PYTRACE_IMAGE", &image);
+        .env("PYTRACE_IMAGE", &image)
+        .env("PYTRACE_SOURCE_IMAGE", &source_image);
     let mut result = shell::run_tests(&mut command, &mut counts);
     if result.is_ok() && filter.is_none() {
         step("benchmarks, quick mode: every workload and configuration must run (timings not asserted)");
