@@ -9,6 +9,7 @@ mod bench;
 mod demo;
 mod fixtures;
 mod fuzz;
+mod guards;
 mod image;
 mod kernels;
 mod manifest;
