@@ -2,5 +2,5 @@
 #![no_main]
 
 libfuzzer_sys::fuzz_target!(|record: &[u8]| {
-    let _ = tracer::events::decode(record);
+    let _ = pytrace_core::events::decode(record);
 });

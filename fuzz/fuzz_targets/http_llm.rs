@@ -7,7 +7,7 @@
 #![no_main]
 
 use bytes::Bytes;
-use tracer::events::{ConnKey, DataChunk, Endpoints, Event, Role, Transport};
+use pytrace_core::events::{ConnKey, DataChunk, Endpoints, Event, Role, Transport};
 use tracer::tracker::Tracker;
 use tracer_common::Direction;
 

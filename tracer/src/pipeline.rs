@@ -5,9 +5,12 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
+use pytrace_core::events::{self, Event, RawStack};
+use pytrace_core::model::{Resource, Span, SpanKind, semconv as sc};
+use tracer_common::KnownStackKey;
+
 use crate::clock::Clock;
 use crate::discovery::threads::ThreadNames;
-use crate::events::{self, Event, RawStack};
 use crate::http::Exchange;
 use crate::llm::{self, content::ContentPolicy, pricing::PriceTable};
 use crate::output::Output;
@@ -17,9 +20,7 @@ use crate::span::function::{CallStart, FinishedCall, FunctionCalls, function_spa
 use crate::span::http::build_span;
 use crate::span::llm::{Priced, enrich};
 use crate::span::serving::{Concurrency, Origin, ServedRequests};
-use crate::span::{Resource, Span, SpanKind, semconv as sc};
 use crate::tracker::Tracker;
-use tracer_common::KnownStackKey;
 
 /// A traced process's life event the caller acts on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -406,7 +407,7 @@ fn resource_of(pid: u32, resources: &mut HashMap<u32, Arc<Resource>>) -> Arc<Res
         .entry(pid)
         .or_insert_with(|| {
             let mut resource = Resource::default();
-            resource.attributes.set(crate::span::semconv::PROCESS_PID, i64::from(pid));
+            resource.attributes.set(pytrace_core::model::semconv::PROCESS_PID, i64::from(pid));
             Arc::new(resource)
         })
         .clone()

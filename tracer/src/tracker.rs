@@ -16,9 +16,9 @@
 
 use std::collections::HashMap;
 
+use pytrace_core::events::{ConnKey, DataChunk, Event, Role};
 use tracer_common::Direction;
 
-use crate::events::{ConnKey, DataChunk, Event, Role};
 use crate::http::{ConnectionFacts, Exchange, HttpConnection, Incomplete, Segment};
 use crate::limits::LimitCounters;
 use crate::python::symbolize::CallStack;
@@ -310,8 +310,9 @@ fn gap(http: &mut HttpConnection, is_request: bool, missing: u64, out: &mut Vec<
 
 #[cfg(test)]
 mod tests {
+    use pytrace_core::events::Transport;
+
     use super::*;
-    use crate::events::Transport;
 
     const SECOND: u64 = 1_000_000_000;
 

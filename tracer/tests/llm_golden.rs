@@ -8,14 +8,14 @@ use std::io::Write as _;
 use std::sync::Arc;
 
 use bytes::Bytes;
+use pytrace_core::events::{ConnKey, DataChunk, Event, Transport};
+use pytrace_core::model::{AttrValue, Resource, Span, Status};
 use serde_json::{Value, json};
 use tracer::clock::Clock;
-use tracer::events::{ConnKey, DataChunk, Event, Transport};
 use tracer::http::Exchange;
 use tracer::llm::pricing::PriceTable;
 use tracer::span::http::build_span;
 use tracer::span::llm::enrich;
-use tracer::span::{AttrValue, Resource, Span, Status};
 use tracer::tracker::Tracker;
 use tracer_common::Direction;
 

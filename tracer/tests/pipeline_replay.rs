@@ -7,7 +7,7 @@
 
 use bytes::Bytes;
 use proptest::prelude::*;
-use tracer::events::{ConnKey, DataChunk, Event, Transport};
+use pytrace_core::events::{ConnKey, DataChunk, Event, Transport};
 use tracer::http::encoding;
 use tracer::http::{Exchange, Incomplete};
 use tracer::tracker::Tracker;
@@ -315,17 +315,19 @@ proptest! {
 
     #[test]
     fn random_records_never_panic_the_decoder(record in proptest::collection::vec(any::<u8>(), 0..200)) {
-        let _ = tracer::events::decode(&record);
+        let _ = pytrace_core::events::decode(&record);
     }
 }
 
 mod connection_facts {
-    use super::*;
     use std::sync::Arc;
+
+    use pytrace_core::events::{Endpoints, Role};
+    use pytrace_core::model::{Resource, SpanKind};
     use tracer::clock::Clock;
-    use tracer::events::{Endpoints, Role};
     use tracer::span::http::build_span;
-    use tracer::span::{Resource, SpanKind};
+
+    use super::*;
 
     const SOCKET: ConnKey = ConnKey { pid: 100, conn_id: 1 << 63 | 5 };
 
@@ -340,8 +342,8 @@ mod connection_facts {
     fn span_attr(exchange: &Exchange, key: &str) -> Option<String> {
         let span = build_span(exchange, Clock::with_offset(0), Arc::new(Resource::default()));
         span.attributes.get(key).map(|v| match v {
-            tracer::span::AttrValue::Str(s) => s.clone(),
-            tracer::span::AttrValue::Int(i) => i.to_string(),
+            pytrace_core::model::AttrValue::Str(s) => s.clone(),
+            pytrace_core::model::AttrValue::Int(i) => i.to_string(),
             other => format!("{other:?}"),
         })
     }
@@ -363,7 +365,7 @@ mod connection_facts {
         assert_eq!(exchange.start_ns, 105, "a read's bytes count from when the read returned");
         let span = build_span(exchange, Clock::with_offset(0), Arc::new(Resource::default()));
         assert_eq!(span.kind, SpanKind::Server);
-        assert!(matches!(span.status, tracer::span::Status::Error { .. }), "5xx is a server error");
+        assert!(matches!(span.status, pytrace_core::model::Status::Error { .. }), "5xx is a server error");
         assert_eq!(span_attr(exchange, "url.path").as_deref(), Some("/v1/chat"));
         assert_eq!(span_attr(exchange, "url.query").as_deref(), Some("key=REDACTED"));
         assert_eq!(span_attr(exchange, "url.scheme").as_deref(), Some("http"));

@@ -11,10 +11,11 @@ use std::collections::BTreeSet;
 use std::io;
 use std::time::Instant;
 
+use pytrace_core::events::{self, ConnKey};
+
 use crate::cli::ReplayArgs;
 use crate::clock::Clock;
 use crate::discovery::TargetProcess;
-use crate::events::{self, ConnKey};
 use crate::llm::pricing::PriceTable;
 use crate::output::Output;
 use crate::pipeline::Pipeline;

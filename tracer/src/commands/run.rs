@@ -63,7 +63,7 @@ pub async fn run(config: RunConfig) -> Result<u8, SessionError> {
 fn write_reports(
     config: &RunConfig,
     report: &RunReport,
-    spans: &[crate::span::Span],
+    spans: &[pytrace_core::model::Span],
     run_as: Option<&RunAs>,
 ) -> Result<(), SessionError> {
     let write = |path: &Path, text: &str| {

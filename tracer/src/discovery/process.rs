@@ -8,14 +8,15 @@
 //! mapped) or `/proc/PID/root/…`, never through a host path that only
 //! happens to exist.
 
-use crate::kubernetes::PodResource;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use pytrace_core::model::{AttrValue, Resource, semconv as sc};
+use pytrace_core::redact;
+
 use super::elf::Elf;
 use super::maps::{MappedFile, parse_maps};
-use crate::redact;
-use crate::span::{AttrValue, Resource, semconv as sc};
+use crate::kubernetes::PodResource;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TargetError {

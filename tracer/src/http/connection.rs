@@ -11,10 +11,11 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
+use pytrace_core::events::ConnKey;
+
 use super::body::{Body, BodyReader, Feed, Framing};
 use super::exchange::{Exchange, Incomplete};
 use super::head::{self, Parsed, RequestHead, ResponseHead};
-use crate::events::ConnKey;
 use crate::python::symbolize::CallStack;
 
 /// Longest head accepted; a longer one is treated as garbage.

@@ -1,11 +1,12 @@
 //! One HTTP request/response pair as observed on a connection, with the
 //! timestamps spans are built from. Produced by [`super::HttpConnection`].
 
-use super::body::Body;
-use super::head::{RequestHead, ResponseHead};
 use std::sync::Arc;
 
-use crate::events::{ConnKey, Endpoints, Transport};
+use pytrace_core::events::{ConnKey, Endpoints, Transport};
+
+use super::body::Body;
+use super::head::{RequestHead, ResponseHead};
 use crate::python::symbolize::CallStack;
 
 /// What is known about the connection an exchange travelled on.

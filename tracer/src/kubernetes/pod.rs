@@ -6,8 +6,7 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::Pod;
-
-use crate::span::semconv as sc;
+use pytrace_core::model::semconv as sc;
 
 /// The annotation that names a pod's service (OpenTelemetry's convention).
 pub const SERVICE_NAME_ANNOTATION: &str = "resource.opentelemetry.io/service.name";
@@ -148,9 +147,10 @@ pub fn runtime_id(container_id: &str) -> Option<&str> {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
     use k8s_openapi::api::core::v1::{ContainerStatus, PodSpec, PodStatus};
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
+
+    use super::*;
 
     const ID: &str = "401a01887736a92e7caf60e31f62325544e21441b60cf4b76803158a29d7cb00";
 

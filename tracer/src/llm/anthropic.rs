@@ -3,13 +3,13 @@
 //! cache_creation_input_tokens`; streamed `output_tokens` are cumulative, so
 //! the last value wins.
 
+use pytrace_core::model::semconv as gc;
 use serde_json::Value;
 
 use super::Response;
 use super::model::json::{At, content_text, str_at, u64_at};
 use super::model::{LlmCall, LlmError, Message};
 use super::stream::arrival_time;
-use crate::span::semconv as gc;
 
 pub fn parse_request(call: &mut LlmCall, body: &Value) {
     call.request_model = str_at(body, "/model");

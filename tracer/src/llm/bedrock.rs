@@ -2,12 +2,12 @@
 //! format; token counts in `X-Amzn-Bedrock-*-Token-Count` headers) and
 //! `converse` (Bedrock's uniform format, usage in the body).
 
+use pytrace_core::model::semconv as gc;
 use serde_json::Value;
 
 use super::Response;
 use super::model::json::{At, str_at, u64_at};
 use super::model::{LlmCall, LlmError, Message};
-use crate::span::semconv as gc;
 
 pub fn parse_request(call: &mut LlmCall, converse: bool, body: &Value) {
     if converse {

@@ -67,7 +67,7 @@ pub fn detect(method: &str, host: &str, target: &str, body: Option<&Value>) -> O
             "invoke" => false,
             _ => return None,
         };
-        let model = crate::redact::percent_decode_lossy(model);
+        let model = pytrace_core::redact::percent_decode_lossy(model);
         return Some(Detected { api: Api::Bedrock { converse }, provider: "aws.bedrock", path_model: Some(model) });
     }
     let ollama = |api| Some(Detected { api, provider: "ollama", path_model: None });
@@ -133,8 +133,9 @@ fn provider_for_host(host: &str) -> Option<&'static str> {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
     use serde_json::json;
+
+    use super::*;
 
     fn api(host: &str, target: &str, body: Value) -> Option<(Api, &'static str, Option<String>)> {
         detect("POST", host, target, Some(&body)).map(|d| (d.api, d.provider, d.path_model))

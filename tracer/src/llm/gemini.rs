@@ -3,13 +3,13 @@
 //! Vertex AI. Errors may arrive inside a 200 stream. Output tokens count the
 //! candidates' and the thoughts' tokens (both are billed as output).
 
+use pytrace_core::model::semconv as gc;
 use serde_json::Value;
 
 use super::Response;
 use super::model::json::{At, str_at, u64_at};
 use super::model::{LlmCall, LlmError, Message};
 use super::stream::arrival_time;
-use crate::span::semconv as gc;
 
 pub fn parse_request(call: &mut LlmCall, body: &Value) {
     super::params(

@@ -18,15 +18,15 @@ pub mod pricing;
 pub mod stream;
 pub mod tokens;
 
+use detect::Api;
+use model::json::At;
+use pytrace_core::model::{AttrValue, semconv as sc};
 use serde_json::Value;
 
 use crate::http::Exchange;
 use crate::http::body::{Arrival, Body};
 use crate::http::encoding;
 use crate::http::head::Headers;
-use crate::span::{AttrValue, semconv as sc};
-use detect::Api;
-use model::json::At;
 pub use model::{LlmCall, LlmError, Message, Usage};
 
 /// A response as the provider parsers see it: status, headers, the decoded

@@ -2,9 +2,8 @@
 //! filled by the provider parsers, read by the span builder, the token
 //! estimator, the price table and the content recorder.
 
+use pytrace_core::model::AttrValue;
 use serde_json::Value;
-
-use crate::span::AttrValue;
 
 /// Token counts. `input` includes cached tokens (the OpenTelemetry rule);
 /// `None` means the provider did not say.

@@ -2,6 +2,7 @@
 //! Completions — as served by OpenAI, Azure OpenAI and every
 //! OpenAI-compatible server (vLLM, llama.cpp, LiteLLM, Groq, Mistral, …).
 
+use pytrace_core::model::semconv as gc;
 use serde_json::Value;
 
 use super::Response;
@@ -9,7 +10,6 @@ use super::detect::Api;
 use super::model::json::{At, content_text, str_at, u64_at};
 use super::model::{LlmCall, LlmError, Message};
 use super::stream::{SseEvent, arrival_time};
-use crate::span::semconv as gc;
 
 pub fn parse_request(call: &mut LlmCall, api: Api, body: &Value) {
     call.request_model = str_at(body, "/model");

@@ -9,9 +9,10 @@
 //! is made from a body with bytes missing: a count of what was captured
 //! would pass for the whole.
 
+use pytrace_core::model::semconv as sc;
+
 use super::bpe::Encoding;
 use super::model::{LlmCall, Usage};
-use crate::span::semconv as sc;
 
 /// Tokens framing each chat message, and priming the reply (OpenAI's rule).
 const TOKENS_PER_MESSAGE: u64 = 3;

@@ -10,8 +10,8 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use crate::span::semconv as sc;
-use crate::span::{AttrValue, Resource, Span, SpanKind};
+use pytrace_core::model::semconv as sc;
+use pytrace_core::model::{AttrValue, Resource, Span, SpanKind};
 
 pub const TOKEN_BUCKETS: &[f64] = &[
     1.0, 4.0, 16.0, 64.0, 256.0, 1024.0, 4096.0, 16384.0, 65536.0, 262144.0, 1048576.0, 4194304.0, 16777216.0,
@@ -276,8 +276,9 @@ fn series_attributes(
 
 #[cfg(test)]
 mod tests {
+    use pytrace_core::model::Span;
+
     use super::*;
-    use crate::span::Span;
 
     #[test]
     fn series_beyond_the_cap_go_to_one_overflow_series() {

@@ -22,11 +22,11 @@ use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, NoLabelSet};
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::{Registry, Unit};
+use pytrace_core::model::AttrValue;
+use pytrace_core::model::semconv as sc;
 
 use super::aggregate::{Histogram, Metrics};
 use super::health::{Health, HealthKind};
-use crate::span::AttrValue;
-use crate::span::semconv as sc;
 
 /// What the session shares with the endpoint.
 #[derive(Clone, Default)]
@@ -115,7 +115,7 @@ pub const RESOURCE_LABELS: &[(&str, &[&str])] = &[
     ),
 ];
 
-fn resource_labels(resource: &crate::span::Resource) -> Labels {
+fn resource_labels(resource: &pytrace_core::model::Resource) -> Labels {
     RESOURCE_LABELS
         .iter()
         .filter_map(|(label, attributes)| {
@@ -190,8 +190,9 @@ fn label_value(value: &AttrValue) -> String {
 
 #[cfg(test)]
 mod tests {
+    use pytrace_core::model::{Resource, Span};
+
     use super::*;
-    use crate::span::{Resource, Span};
 
     fn llm_call(service: &str, input: i64, cost: f64) -> Span {
         llm_call_in(service, None, input, cost)

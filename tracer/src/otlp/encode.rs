@@ -9,8 +9,7 @@ use opentelemetry_proto::tonic::resource::v1::Resource as ProtoResource;
 use opentelemetry_proto::tonic::trace::v1::{
     ResourceSpans, ScopeSpans, Span as ProtoSpan, Status as ProtoStatus, span, status,
 };
-
-use crate::span::{AttrValue, Attributes, Resource, Span, SpanKind, Status};
+use pytrace_core::model::{AttrValue, Attributes, Resource, Span, SpanKind, Status};
 
 /// The instrumentation scope of everything pytrace exports.
 pub fn scope() -> InstrumentationScope {
@@ -94,9 +93,10 @@ pub fn traces_request(spans: &[(Arc<Resource>, ProtoSpan)]) -> ExportTraceServic
 
 #[cfg(test)]
 mod tests {
+    use pytrace_core::model::semconv as sc;
+    use pytrace_core::model::{SpanId, TraceId};
+
     use super::*;
-    use crate::span::semconv as sc;
-    use crate::span::{SpanId, TraceId};
 
     fn span_of(pid: i64, resource: &Arc<Resource>) -> Span {
         let mut attributes = Attributes::default();

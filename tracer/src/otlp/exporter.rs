@@ -22,6 +22,7 @@ use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequ
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::trace::v1::Span as ProtoSpan;
 use prost::Message;
+use pytrace_core::model::{Resource, Span};
 use tokio::sync::{mpsc, oneshot};
 
 use super::encode;
@@ -29,7 +30,6 @@ use super::spool::Spool;
 use super::transport::{SendError, Transport, gunzip, gzip};
 use crate::metrics::aggregate::Metrics;
 use crate::metrics::health::Health;
-use crate::span::{Resource, Span};
 
 /// Spans per export request.
 pub const BATCH_SPANS: usize = 512;
@@ -224,7 +224,7 @@ impl Delivery {
             let spool = self.spool.lock().map(|s| s.path().display().to_string()).unwrap_or_default();
             eprintln!(
                 "pytrace: OTLP: cannot deliver to {}: {reason}; keeping spans in {spool}",
-                crate::redact::endpoint_for_display(self.traces.url())
+                pytrace_core::redact::endpoint_for_display(self.traces.url())
             );
         }
         self.healthy = false;
@@ -280,7 +280,7 @@ impl Delivery {
                     if !self.healthy {
                         eprintln!(
                             "pytrace: OTLP: the collector at {} is back; the spool is sent",
-                            crate::redact::endpoint_for_display(self.traces.url())
+                            pytrace_core::redact::endpoint_for_display(self.traces.url())
                         );
                         self.healthy = true;
                     }

@@ -10,11 +10,11 @@ use opentelemetry_proto::tonic::metrics::v1::{
     AggregationTemporality, Gauge, HistogramDataPoint, Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics, Sum,
     metric, number_data_point,
 };
+use pytrace_core::model::{AttrValue, Resource};
 
 use super::encode;
 use crate::metrics::aggregate::{Instrument, Metrics, Series};
 use crate::metrics::health::{Health, HealthKind};
-use crate::span::{AttrValue, Resource};
 
 /// The export request: every series since `start_unix_ns` up to
 /// `now_unix_ns`, per process, and pytrace's health under `own_resource`.
@@ -133,10 +133,11 @@ fn resource_metrics_of(resource: &Resource, metrics: Vec<Metric>) -> ResourceMet
 mod tests {
     use std::sync::Arc;
 
+    use pytrace_core::model::Span;
+    use pytrace_core::model::semconv as sc;
+
     use super::*;
     use crate::metrics::aggregate::{HTTP_SECONDS_BUCKETS, TOKEN_BUCKETS};
-    use crate::span::Span;
-    use crate::span::semconv as sc;
 
     fn llm_span(resource: &Arc<Resource>, input: i64, output: i64, seconds: f64) -> Span {
         let mut span = Span::sample_llm_call(resource.clone(), input, 0.001, seconds);

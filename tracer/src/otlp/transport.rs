@@ -50,7 +50,7 @@ pub struct Transport {
 impl Transport {
     pub fn new(destination: &Destination) -> Result<Self, TransportError> {
         let setup = |message: String| TransportError::Setup {
-            url: crate::redact::endpoint_for_display(&destination.url),
+            url: pytrace_core::redact::endpoint_for_display(&destination.url),
             message,
         };
         let ca = match &destination.ca_file {

@@ -6,12 +6,12 @@ use std::fmt::Display;
 use std::io::{self, Write};
 use std::sync::Arc;
 
+use pytrace_core::model::{AttrValue, Attributes, Resource, Span, Status};
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::value::RawValue;
 use serde_json::{Value, json};
 
 use super::summary::Summary;
-use crate::span::{AttrValue, Attributes, Resource, Span, Status};
 
 /// Writes spans as JSON objects (keys sorted), straight from the spans.
 /// A process's resource is the same for all its spans: it is serialized

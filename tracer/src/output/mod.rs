@@ -7,13 +7,13 @@ pub mod pretty;
 pub mod summary;
 
 use std::io::{self, Write};
-
 use std::sync::{Arc, Mutex};
+
+use pytrace_core::model::Span;
+use summary::Summary;
 
 use crate::metrics::aggregate::Metrics;
 use crate::otlp::OtlpSink;
-use crate::span::Span;
-use summary::Summary;
 
 /// Output format for the terminal.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]

@@ -2,8 +2,9 @@
 
 use std::fmt::Write as _;
 
+use pytrace_core::model::{Span, SpanKind, Status, semconv as sc};
+
 use super::summary::Summary;
-use crate::span::{Span, SpanKind, Status, semconv as sc};
 
 /// Text safe for a terminal: control characters a captured string may
 /// carry (escape sequences, carriage returns, bells) are shown escaped
@@ -33,7 +34,7 @@ pub fn span_line(span: &Span) -> String {
     let url = a.str(sc::URL_FULL).or_else(|| a.str(sc::URL_PATH)).unwrap_or("?");
     let status = a.int(sc::HTTP_RESPONSE_STATUS_CODE).map_or_else(|| "---".to_owned(), |s| s.to_string());
     let mut line = format!("{time}  pid {pid:<7} {method:<6} {url}  {status}  {}", format_ms(span.duration_ns()));
-    if let Some(crate::span::AttrValue::F64(ttfb)) = a.get(sc::PYTRACE_TIME_TO_FIRST_BYTE) {
+    if let Some(pytrace_core::model::AttrValue::F64(ttfb)) = a.get(sc::PYTRACE_TIME_TO_FIRST_BYTE) {
         let _ = write!(line, " (ttfb {})", format_ms((ttfb * 1e9) as u64));
     }
     let up = a.int(sc::HTTP_REQUEST_BODY_SIZE).unwrap_or(0);
@@ -97,10 +98,10 @@ fn llm_line(span: &Span) -> String {
         tokens(sc::GEN_AI_USAGE_OUTPUT_TOKENS),
         format_ms(span.duration_ns())
     );
-    if let Some(crate::span::AttrValue::F64(ttft)) = a.get(sc::GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK) {
+    if let Some(pytrace_core::model::AttrValue::F64(ttft)) = a.get(sc::GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK) {
         let _ = write!(line, " (ttft {})", format_ms((ttft * 1e9) as u64));
     }
-    if let Some(crate::span::AttrValue::F64(cost)) = a.get(sc::GEN_AI_USAGE_COST) {
+    if let Some(pytrace_core::model::AttrValue::F64(cost)) = a.get(sc::GEN_AI_USAGE_COST) {
         let _ = write!(line, "  ${cost:.6}");
     }
     if let Some(tools) = a.int(sc::PYTRACE_TOOL_CALL_COUNT) {

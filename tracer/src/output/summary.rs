@@ -3,9 +3,10 @@
 
 use std::collections::BTreeMap;
 
+use pytrace_core::model::{AttrValue, Span, SpanKind, Status, semconv as sc};
+
 use crate::probes::{MapUsage, ProgramRunTime};
 use crate::span::serving::ServingCounters;
-use crate::span::{AttrValue, Span, SpanKind, Status, semconv as sc};
 
 /// Counters reported when tracing ends.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]

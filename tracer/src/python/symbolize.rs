@@ -8,11 +8,12 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use pytrace_core::events::RawFrame;
+use pytrace_core::model::SpanContext;
+
 use super::code::{self, CodeInfo};
 use super::layout::Layout;
 use super::memory::Memory;
-use crate::events::RawFrame;
-use crate::span::SpanContext;
 use crate::span::serving::Concurrency;
 
 /// A resolved Python stack, innermost frame first, and its thread; `within`

@@ -3,11 +3,11 @@
 //! details), and per-model token and cost charts. The data is embedded as
 //! JSON and drawn by a small inline script.
 
+use pytrace_core::model::{Span, semconv as sc};
 use serde_json::json;
 
 use super::RunReport;
 use crate::output::json::attributes_to_json;
-use crate::span::{Span, semconv as sc};
 
 pub fn render(report: &RunReport, spans: &[Span]) -> String {
     let start = spans.iter().map(|s| s.start_unix_nano).min().unwrap_or(0);
@@ -22,7 +22,7 @@ pub fn render(report: &RunReport, spans: &[Span]) -> String {
                 "tid": span.attributes.int(sc::THREAD_ID).unwrap_or(0),
                 "start_ms": (span.start_unix_nano.saturating_sub(start)) as f64 / 1e6,
                 "duration_ms": span.duration_ns() as f64 / 1e6,
-                "error": matches!(span.status, crate::span::Status::Error { .. }),
+                "error": matches!(span.status, pytrace_core::model::Status::Error { .. }),
                 "llm": span.attributes.get(sc::GEN_AI_OPERATION_NAME).is_some(),
                 "span_id": span.span_id.to_string(),
                 "parent": span.parent_span_id.map(|id| id.to_string()),

@@ -6,11 +6,11 @@
 pub mod html;
 pub mod markdown;
 
+use pytrace_core::model::{Span, SpanKind, Status, semconv as sc};
 use serde::Serialize;
 
 use crate::cli::Budget;
 use crate::output::summary::{Counters, ModelStats, RouteStats, Summary};
-use crate::span::{Span, SpanKind, Status, semconv as sc};
 
 /// Exit code when the LLM calls exceeded `--max-cost`, `--max-tokens` or `--max-llm-calls`.
 pub const EXIT_BUDGET_EXCEEDED: u8 = 70;
@@ -108,7 +108,7 @@ impl RunReport {
         };
         Self {
             // Secrets passed on the command line never reach a report.
-            command: crate::redact::redact_command_args(command),
+            command: pytrace_core::redact::redact_command_args(command),
             exit_code,
             models,
             routes: summary.spending_routes().cloned().collect(),

@@ -4,6 +4,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use pytrace_core::model::Resource;
+use pytrace_core::model::semconv as sc;
+
 use super::telemetry;
 use crate::cli::AttachConfig;
 use crate::clock::Clock;
@@ -12,8 +15,6 @@ use crate::otlp::{self, OtlpConfig, OtlpError};
 use crate::output::summary::OtlpCounters;
 use crate::pipeline::Pipeline;
 use crate::probes::Probes;
-use crate::span::Resource;
-use crate::span::semconv as sc;
 
 /// Pending spans are handed to the delivery task at least this often.
 const FLUSH_INTERVAL: Duration = Duration::from_secs(1);
@@ -41,7 +42,7 @@ impl ExportSession {
         };
         eprintln!(
             "pytrace: exporting spans and metrics over OTLP ({protocol}) to {}",
-            crate::redact::endpoint_for_display(&otlp_config.traces.url)
+            pytrace_core::redact::endpoint_for_display(&otlp_config.traces.url)
         );
         if waiting > 0 {
             eprintln!(
@@ -103,7 +104,7 @@ impl ExportSession {
         if counters.spans_waiting > 0 {
             eprintln!(
                 "pytrace: the collector at {} could not be reached; {} spans wait in the spool for the next run",
-                crate::redact::endpoint_for_display(&self.config.traces.url),
+                pytrace_core::redact::endpoint_for_display(&self.config.traces.url),
                 counters.spans_waiting
             );
         }

@@ -23,6 +23,8 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::time::Duration;
 
+use drain::{Batch, Drainer};
+use export::ExportSession;
 use tokio::signal::unix::{SignalKind, signal};
 use tracer_common::Stat;
 
@@ -37,8 +39,6 @@ use crate::pipeline::{Feedback, Pipeline};
 use crate::privileges::{self, PrivilegeError};
 use crate::probes::{self, ProbeError, Probes};
 use crate::recording::Recorder;
-use drain::{Batch, Drainer};
-use export::ExportSession;
 pub use source::{Launch, TargetSource};
 use targets::Targets;
 use telemetry::Telemetry;
@@ -86,7 +86,7 @@ pub struct SessionEnd {
     /// `pytrace run`: how the command ended.
     pub command_status: Option<std::process::ExitStatus>,
     /// Every span, when collected (`pytrace run`'s reports).
-    pub spans: Vec<crate::span::Span>,
+    pub spans: Vec<pytrace_core::model::Span>,
     pub summary: crate::output::summary::Summary,
 }
 

@@ -100,7 +100,7 @@ impl TargetSource {
             Self::Command(launch) => {
                 eprintln!(
                     "pytrace: running {:?} (PID {}) and its children",
-                    crate::redact::redact_command_args(&launch.command).join(" "),
+                    pytrace_core::redact::redact_command_args(&launch.command).join(" "),
                     launch.held.pid
                 )
             }

@@ -8,19 +8,20 @@ use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use pytrace_core::events::{ConnKey, Endpoints, Event};
+use tracer_common::{SEEDED_SOCKET_ID_BIT, SOCKET_ID_BIT, SocketState, TLS_UNKNOWN};
+
 use super::SessionError;
 use super::launch;
 use crate::discovery::process::{ResourceDefaults, has_exited, is_process, runs_python_executable};
 use crate::discovery::selection::{PodFacts, ProcessFacts, Selection};
 use crate::discovery::tls::{self, FileId, TlsLibrary};
 use crate::discovery::{TargetError, TargetProcess, sockets, threads};
-use crate::events::{ConnKey, Endpoints, Event};
 use crate::kubernetes::directory::PodView;
 use crate::kubernetes::{PodMetadata, PodResource};
 use crate::pipeline::{Lifecycle, Pipeline};
 use crate::probes::Probes;
 use crate::python;
-use tracer_common::{SEEDED_SOCKET_ID_BIT, SOCKET_ID_BIT, SocketState, TLS_UNKNOWN};
 
 /// Tries to set up Python context this many times (every rescan, 100 ms)
 /// for a process whose interpreter is starting, before saying why not.

@@ -10,13 +10,15 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use super::model::{Resource, Span, SpanContext, SpanId, SpanKind, Status, TraceId};
-use super::semconv as sc;
+use pytrace_core::events::FunctionEnd;
+use pytrace_core::model::semconv as sc;
+use pytrace_core::model::{Resource, Span, SpanContext, SpanId, SpanKind, Status, TraceId};
+
 use super::serving::Concurrency;
 use crate::clock::Clock;
-use crate::events::FunctionEnd;
 use crate::python::patterns::FunctionPattern;
 use crate::python::symbolize::Frame;
+use crate::span::ids::KernelRandom;
 
 /// A decision for the kernel: calls of this code object are (not) traced.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -140,8 +142,8 @@ impl FunctionCalls {
         let parent = self.enclosing(pid, outer).or(start.request);
         let call = OpenCall {
             context: SpanContext {
-                trace_id: parent.map_or_else(TraceId::random, |p| p.trace_id),
-                span_id: SpanId::random(),
+                trace_id: parent.map_or_else(|| TraceId::new(&mut KernelRandom), |p| p.trace_id),
+                span_id: SpanId::new(&mut KernelRandom),
             },
             parent: parent.map(|p| p.span_id),
             function: function.clone(),

@@ -5,13 +5,15 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use super::model::{AttrValue, Attributes, Resource, Span, SpanId, SpanKind, Status, TraceId};
-use super::semconv as sc;
+use pytrace_core::events::{Role, Transport};
+use pytrace_core::model::semconv as sc;
+use pytrace_core::model::{AttrValue, Attributes, Resource, Span, SpanId, SpanKind, Status, TraceId};
+use pytrace_core::redact;
+
 use crate::clock::Clock;
-use crate::events::{Role, Transport};
 use crate::http::head::RequestHead;
 use crate::http::{Exchange, Incomplete};
-use crate::redact;
+use crate::span::ids::KernelRandom;
 
 const KNOWN_METHODS: &[&str] =
     &["CONNECT", "DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT", "QUERY", "TRACE"];
@@ -99,10 +101,10 @@ pub fn build_span(exchange: &Exchange, clock: Clock, resource: Arc<Resource>) ->
     }
     let status = status(exchange, role, &mut attrs);
     // The application's own tracing sent a traceparent: join its trace.
-    let joined = request.headers.get("traceparent").and_then(|h| super::traceparent::parse(&h));
+    let joined = request.headers.get("traceparent").and_then(|h| pytrace_core::model::traceparent::parse(&h));
     Span {
-        trace_id: joined.map_or_else(TraceId::random, |(trace, _)| trace),
-        span_id: SpanId::random(),
+        trace_id: joined.map_or_else(|| TraceId::new(&mut KernelRandom), |(trace, _)| trace),
+        span_id: SpanId::new(&mut KernelRandom),
         parent_span_id: joined.map(|(_, parent)| parent),
         name: method.to_owned(),
         kind: match role {

@@ -2,8 +2,9 @@
 //! call: named `{operation} {model}`, with the OpenTelemetry GenAI attributes,
 //! usage (reported, or estimated and marked), cost, and the provider's error.
 
-use super::model::{AttrValue, Span, Status};
-use super::semconv as sc;
+use pytrace_core::model::semconv as sc;
+use pytrace_core::model::{AttrValue, Span, Status};
+
 use crate::llm::pricing::{self, PriceTable};
 use crate::llm::{LlmCall, tokens};
 
@@ -78,9 +79,9 @@ pub fn enrich(span: &mut Span, call: &LlmCall, exchange_start_ns: u64, prices: &
         a.set(sc::PYTRACE_USAGE_ESTIMATED, true);
     }
     if let Some(error) = &call.error {
-        a.set(sc::ERROR_TYPE, crate::redact::redact_text(&error.kind));
+        a.set(sc::ERROR_TYPE, pytrace_core::redact::redact_text(&error.kind));
         // A provider's message may quote the caller's key.
-        let message = error.message.as_deref().map(crate::redact::redact_text);
+        let message = error.message.as_deref().map(pytrace_core::redact::redact_text);
         if let Some(message) = &message {
             a.set(sc::PYTRACE_ERROR_MESSAGE, message.clone());
         }

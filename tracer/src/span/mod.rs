@@ -1,13 +1,9 @@
-//! Spans: the model, the attribute-name table, and the builders that turn
-//! observed exchanges into spans.
+//! The builders that turn observed exchanges and calls into spans (of
+//! `pytrace_core::model`), and the correlators that place them.
 
 pub mod function;
 pub mod http;
+pub mod ids;
 pub mod llm;
-pub mod model;
 pub mod python;
-pub mod semconv;
 pub mod serving;
-pub mod traceparent;
-
-pub use model::{AttrValue, Attributes, Resource, Span, SpanContext, SpanId, SpanKind, Status, TraceId};

@@ -9,8 +9,9 @@
 
 use std::fmt::Write as _;
 
-use super::model::Span;
-use super::semconv as sc;
+use pytrace_core::model::Span;
+use pytrace_core::model::semconv as sc;
+
 use crate::python::symbolize::CallStack;
 
 /// Whether `file` belongs to the standard library, an installed package, or
@@ -64,9 +65,11 @@ pub fn add_code_attributes(span: &mut Span, stack: &CallStack, library_paths: &[
 
 #[cfg(test)]
 mod tests {
+    use pytrace_core::model::{SpanId, SpanKind, Status, TraceId};
+
     use super::*;
     use crate::python::symbolize::Frame;
-    use crate::span::{SpanId, SpanKind, Status, TraceId};
+    use crate::span::ids::KernelRandom;
 
     #[test]
     fn tells_library_code_from_application_code() {
@@ -95,8 +98,8 @@ mod tests {
             frame("main", "/srv/app/main.py", 3),
         ];
         let mut span = Span {
-            trace_id: TraceId::random(),
-            span_id: SpanId::random(),
+            trace_id: TraceId::new(&mut KernelRandom),
+            span_id: SpanId::new(&mut KernelRandom),
             parent_span_id: None,
             name: "GET".into(),
             kind: SpanKind::Client,

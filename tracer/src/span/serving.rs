@@ -24,9 +24,11 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
-use super::model::{Span, SpanContext, SpanId, TraceId};
-use crate::events::ConnKey;
+use pytrace_core::events::ConnKey;
+use pytrace_core::model::{Span, SpanContext, SpanId, TraceId};
+
 use crate::python::symbolize::{CallStack, Frame};
+use crate::span::ids::KernelRandom;
 use crate::tracker::ServerRequest;
 
 /// Longest a call waits for the request it may belong to.
@@ -207,14 +209,14 @@ impl ServedRequests {
             }
             self.requests.pop_front();
         }
-        let remote = request.traceparent.as_deref().and_then(super::traceparent::parse);
-        let trace_id = remote.map_or_else(TraceId::random, |(trace, _)| trace);
+        let remote = request.traceparent.as_deref().and_then(pytrace_core::model::traceparent::parse);
+        let trace_id = remote.map_or_else(|| TraceId::new(&mut KernelRandom), |(trace, _)| trace);
         self.requests.push_back(Served {
             conn: request.conn,
             tid: request.tid,
             start_ns: request.start_ns,
             end_ns: None,
-            context: SpanContext { trace_id, span_id: SpanId::random() },
+            context: SpanContext { trace_id, span_id: SpanId::new(&mut KernelRandom) },
             remote_parent: remote.map(|(_, parent)| parent),
             model: None,
             response_stack: None,
@@ -499,8 +501,9 @@ fn looks_like_identifier(segment: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use pytrace_core::model::SpanKind;
+
     use super::*;
-    use crate::span::model::SpanKind;
 
     fn frame(qualname: &str, file: &str, address: u64) -> Frame {
         Frame { qualname: qualname.into(), file: file.into(), line: Some(1), code: address, frame: address }
@@ -545,7 +548,7 @@ mod tests {
     }
 
     fn span(name: &str) -> Span {
-        let (trace_id, span_id) = (TraceId::random(), SpanId::random());
+        let (trace_id, span_id) = (TraceId::new(&mut KernelRandom), SpanId::new(&mut KernelRandom));
         Span { trace_id, span_id, name: name.into(), kind: SpanKind::Client, ..Span::placeholder() }
     }
 
@@ -598,7 +601,7 @@ mod tests {
     #[test]
     fn a_task_s_calls_wait_for_the_response_that_names_their_task() {
         let mut served = ServedRequests::default();
-        let remote = (TraceId::random(), SpanId::random());
+        let remote = (TraceId::new(&mut KernelRandom), SpanId::new(&mut KernelRandom));
         served.started(&request(1, 5, 1_000, Some(&remote), "POST", "/ask"));
         served.started(&request(2, 5, 1_100, None, "POST", "/ask"));
         // Two requests in flight on one loop; a call from each task.

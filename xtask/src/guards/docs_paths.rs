@@ -10,10 +10,22 @@ use std::process::Command;
 use crate::shell::workspace_root;
 
 /// Where a path may start: the repository's top-level entries…
-const ROOTS: &[&str] =
-    &["tracer", "tracer-ebpf", "tracer-common", "xtask", "tests", "docs", "deploy", "fuzz", ".github", ".ci"];
+const ROOTS: &[&str] = &[
+    "pytrace-core",
+    "tracer",
+    "tracer-ebpf",
+    "tracer-common",
+    "xtask",
+    "tests",
+    "docs",
+    "deploy",
+    "fuzz",
+    ".github",
+    ".ci",
+];
 /// …or, for a module path (`probes/budget.rs`, `session/`), a crate's sources.
-const SOURCE_ROOTS: &[&str] = &["tracer/src", "tracer-ebpf/src", "tracer-common/src", "xtask/src", "tests"];
+const SOURCE_ROOTS: &[&str] =
+    &["pytrace-core/src", "tracer/src", "tracer-ebpf/src", "tracer-common/src", "xtask/src", "tests"];
 
 /// The documents: README.md and every Markdown file under docs/.
 fn documents(root: &Path) -> Vec<PathBuf> {

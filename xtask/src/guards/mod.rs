@@ -1,6 +1,9 @@
 //! Checks over the repository's own text that keep it easy to change, run
 //! with the unit tests (`cargo xtask test`, so `.ci/run`): every path the
-//! documentation names exists ([`docs_paths`]).
+//! documentation names exists ([`docs_paths`]); the engine, `pytrace-core`,
+//! depends on no crate that reaches the system ([`core_dependencies`]).
 
+#[cfg(test)]
+mod core_dependencies;
 #[cfg(test)]
 mod docs_paths;

@@ -2,7 +2,7 @@
 //! (the application has its own tracing), its span joins that trace — same
 //! trace id, with the header's span as parent.
 
-use super::model::{SpanId, TraceId};
+use super::{SpanId, TraceId};
 
 /// Parses `version-traceid-parentid-flags` (version 00, and future versions
 /// read the same way as the spec asks); all-zero ids are invalid.

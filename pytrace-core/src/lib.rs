@@ -1,0 +1,11 @@
+//! pytrace's engine: what turns the kernel's events into spans, as pure code
+//! — no kernel, no files, no `/proc`, no runtime — so it is tested by
+//! replaying byte streams. The agent (`tracer`) finds the processes, loads
+//! the probes, feeds the events in and sends the spans out.
+//!
+//! Layers, bottom first: `model` (spans, attributes, identifiers), `redact`
+//! (secrets out of every string), `events` (ring-buffer records decoded).
+
+pub mod events;
+pub mod model;
+pub mod redact;
