@@ -8,11 +8,11 @@
 
 use bytes::Bytes;
 use pytrace_core::events::{ConnKey, DataChunk, Endpoints, Event, Role, Transport};
-use tracer::tracker::Tracker;
+use pytrace_core::tracker::Tracker;
 use tracer_common::Direction;
 
 libfuzzer_sys::fuzz_target!(|script: &[u8]| {
-    let mut tracker = Tracker::new();
+    let mut tracker = Tracker::<()>::new();
     let mut exchanges = Vec::new();
     let mut rest = script;
     let mut clock = 0_u64;

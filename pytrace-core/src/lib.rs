@@ -4,8 +4,13 @@
 //! the probes, feeds the events in and sends the spans out.
 //!
 //! Layers, bottom first: `model` (spans, attributes, identifiers), `redact`
-//! (secrets out of every string), `events` (ring-buffer records decoded).
+//! (secrets out of every string), `events` (ring-buffer records decoded),
+//! `tracker` (one byte stream per connection, its limits in `limits`) and
+//! `http` (HTTP/1.1 exchanges parsed from them).
 
 pub mod events;
+pub mod http;
+pub mod limits;
 pub mod model;
 pub mod redact;
+pub mod tracker;

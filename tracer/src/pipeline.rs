@@ -6,12 +6,13 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use pytrace_core::events::{self, Event, RawStack};
+use pytrace_core::http::Exchange;
 use pytrace_core::model::{Resource, Span, SpanKind, semconv as sc};
+use pytrace_core::tracker::Tracker;
 use tracer_common::KnownStackKey;
 
 use crate::clock::Clock;
 use crate::discovery::threads::ThreadNames;
-use crate::http::Exchange;
 use crate::llm::{self, content::ContentPolicy, pricing::PriceTable};
 use crate::output::Output;
 use crate::python::stacks::StackTable;
@@ -20,7 +21,6 @@ use crate::span::function::{CallStart, FinishedCall, FunctionCalls, function_spa
 use crate::span::http::build_span;
 use crate::span::llm::{Priced, enrich};
 use crate::span::serving::{Concurrency, Origin, ServedRequests};
-use crate::tracker::Tracker;
 
 /// A traced process's life event the caller acts on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -48,12 +48,12 @@ pub struct Feedback {
 }
 
 pub struct Pipeline {
-    tracker: Tracker,
+    tracker: Tracker<Arc<CallStack>>,
     clock: Clock,
     prices: PriceTable,
     content: Option<ContentPolicy>,
     resources: HashMap<u32, Arc<Resource>>,
-    exchanges: Vec<Exchange>,
+    exchanges: Vec<Exchange<Arc<CallStack>>>,
     unpriced_models: HashSet<String>,
     /// Resolves captured Python stacks, for processes with Python context.
     symbolizer: Symbolizer,
@@ -176,7 +176,7 @@ impl Pipeline {
                     if self.served.serves(conn.pid) {
                         self.served.call_starting(conn.pid, &stack, handler_frame(&stack, &self.library_paths));
                     }
-                    self.tracker.offer_stack(*conn, stack);
+                    self.tracker.offer_context(*conn, stack);
                 }
             }
             Event::FunctionStart { pid, at_ns, stack, first_seen } => {
@@ -312,7 +312,7 @@ impl Pipeline {
             let limits = &mut self.output.summary.counters.limits;
             limits.body_arrivals_dropped +=
                 exchange.request_body.arrivals_dropped + exchange.response_body.arrivals_dropped;
-            if exchange.incomplete == Some(crate::http::Incomplete::Evicted) {
+            if exchange.incomplete == Some(pytrace_core::http::Incomplete::Evicted) {
                 limits.exchanges_evicted += 1;
             }
             let mut span = span_of(&exchange, self.clock, &mut self.resources);
@@ -322,7 +322,7 @@ impl Pipeline {
             }
             // The application's own traceparent placed it.
             let explicit = span.parent_span_id.is_some();
-            if let Some(stack) = &exchange.stack {
+            if let Some(stack) = &exchange.context {
                 crate::span::python::add_code_attributes(&mut span, stack, &self.library_paths);
                 // Inside a traced function, unless the application's own traceparent placed it.
                 if let Some(within) = stack.within
@@ -350,10 +350,10 @@ impl Pipeline {
                 pid: exchange.conn.pid,
                 tid: exchange.tid,
                 start_ns: exchange.start_ns,
-                model: exchange.stack.as_ref().map(|stack| stack.model),
+                model: exchange.context.as_ref().map(|stack| stack.model),
                 // The handler is only worth finding while the process serves a request.
                 handler: exchange
-                    .stack
+                    .context
                     .as_ref()
                     .filter(|_| self.served.serves(exchange.conn.pid))
                     .and_then(|stack| handler_frame(stack, &self.library_paths)),
@@ -366,7 +366,7 @@ impl Pipeline {
     /// A served request's span: the identity fixed when its head was read,
     /// and the handler that wrote its response (its innermost application
     /// frame, when the response was written from application code).
-    fn emit_served(&mut self, exchange: &Exchange, mut span: Span) {
+    fn emit_served(&mut self, exchange: &Exchange<Arc<CallStack>>, mut span: Span) {
         span.attributes.set(sc::HTTP_ROUTE, crate::span::serving::route_template(&exchange.request.target));
         if let Some(served) = self.served.finished(exchange.conn, exchange.start_ns, exchange.end_ns) {
             span.trace_id = served.context.trace_id;
@@ -398,7 +398,7 @@ fn handler_frame(stack: &CallStack, library_paths: &[String]) -> Option<crate::p
     frames.iter().rev().find(|f| !crate::span::python::is_library(&f.file, library_paths)).cloned()
 }
 
-fn span_of(exchange: &Exchange, clock: Clock, resources: &mut HashMap<u32, Arc<Resource>>) -> Span {
+fn span_of(exchange: &Exchange<Arc<CallStack>>, clock: Clock, resources: &mut HashMap<u32, Arc<Resource>>) -> Span {
     build_span(exchange, clock, resource_of(exchange.conn.pid, resources))
 }
 

@@ -9,14 +9,14 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use pytrace_core::events::{ConnKey, DataChunk, Event, Transport};
+use pytrace_core::http::Exchange;
 use pytrace_core::model::{AttrValue, Resource, Span, Status};
+use pytrace_core::tracker::Tracker;
 use serde_json::{Value, json};
 use tracer::clock::Clock;
-use tracer::http::Exchange;
 use tracer::llm::pricing::PriceTable;
 use tracer::span::http::build_span;
 use tracer::span::llm::enrich;
-use tracer::tracker::Tracker;
 use tracer_common::Direction;
 
 const CONN: ConnKey = ConnKey { pid: 1, conn_id: 0x77 };

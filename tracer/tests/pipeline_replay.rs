@@ -8,9 +8,9 @@
 use bytes::Bytes;
 use proptest::prelude::*;
 use pytrace_core::events::{ConnKey, DataChunk, Event, Transport};
-use tracer::http::encoding;
-use tracer::http::{Exchange, Incomplete};
-use tracer::tracker::Tracker;
+use pytrace_core::http::encoding;
+use pytrace_core::http::{Exchange, Incomplete};
+use pytrace_core::tracker::Tracker;
 use tracer_common::Direction;
 
 /// One side of a transcript: bytes written (request) or read (response).

@@ -20,14 +20,13 @@ pub mod tokens;
 
 use detect::Api;
 use model::json::At;
+pub use model::{LlmCall, LlmError, Message, Usage};
+use pytrace_core::http::Exchange;
+use pytrace_core::http::body::{Arrival, Body};
+use pytrace_core::http::encoding;
+use pytrace_core::http::head::Headers;
 use pytrace_core::model::{AttrValue, semconv as sc};
 use serde_json::Value;
-
-use crate::http::Exchange;
-use crate::http::body::{Arrival, Body};
-use crate::http::encoding;
-use crate::http::head::Headers;
-pub use model::{LlmCall, LlmError, Message, Usage};
 
 /// A response as the provider parsers see it: status, headers, the decoded
 /// body, and when its bytes arrived (empty when the body was compressed, as
@@ -54,7 +53,7 @@ impl Response<'_> {
 }
 
 /// Recognises and reads an LLM call, or `None` for other traffic.
-pub fn analyze(exchange: &Exchange) -> Option<LlmCall> {
+pub fn analyze<C>(exchange: &Exchange<C>) -> Option<LlmCall> {
     let request = &exchange.request;
     let host = request.headers.get("host").or_else(|| exchange.connection.server_name.clone()).unwrap_or_default();
     // Method, host and path first: ordinary traffic never has its body decoded.

@@ -29,7 +29,7 @@ pub struct Health {
     /// Calls counted in a summary table's `(other)` row.
     pub summary_overflow: u64,
     pub kernel_maps: Vec<MapUsage>,
-    pub limits: crate::limits::LimitCounters,
+    pub limits: pytrace_core::limits::LimitCounters,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

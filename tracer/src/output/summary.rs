@@ -39,7 +39,7 @@ pub struct Counters {
     /// Use and limits of the kernel maps holding per-process state.
     pub kernel_maps: Vec<MapUsage>,
     /// How often user space's limits were reached.
-    pub limits: crate::limits::LimitCounters,
+    pub limits: pytrace_core::limits::LimitCounters,
     /// OTLP delivery, when exporting.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub otlp: Option<OtlpCounters>,

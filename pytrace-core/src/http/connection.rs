@@ -9,14 +9,12 @@
 //! clients begin messages. Everything here is pure and bounded.
 
 use std::collections::VecDeque;
-use std::sync::Arc;
 
-use pytrace_core::events::ConnKey;
+use crate::events::ConnKey;
 
 use super::body::{Body, BodyReader, Feed, Framing};
 use super::exchange::{Exchange, Incomplete};
 use super::head::{self, Parsed, RequestHead, ResponseHead};
-use crate::python::symbolize::CallStack;
 
 /// Longest head accepted; a longer one is treated as garbage.
 const MAX_HEAD: usize = 64 * 1024;
@@ -34,7 +32,7 @@ pub struct Segment<'a> {
     pub tid: u32,
 }
 
-struct Pending {
+struct Pending<C> {
     request: RequestHead,
     request_body: BodyReader,
     tid: u32,
@@ -44,11 +42,11 @@ struct Pending {
     response: Option<(ResponseHead, BodyReader)>,
     first_response_byte_ns: Option<u64>,
     bytes_missing: bool,
-    stack: Option<Arc<CallStack>>,
+    context: Option<C>,
 }
 
-impl Pending {
-    fn into_exchange(self, conn: ConnKey, incomplete: Option<Incomplete>) -> Exchange {
+impl<C> Pending<C> {
+    fn into_exchange(self, conn: ConnKey, incomplete: Option<Incomplete>) -> Exchange<C> {
         let (response, response_body) = match self.response {
             Some((head, reader)) => (Some(head), reader.body),
             None => (None, Body::default()),
@@ -67,7 +65,7 @@ impl Pending {
             incomplete,
             bytes_missing: self.bytes_missing,
             connection: Default::default(),
-            stack: self.stack,
+            context: self.context,
         }
     }
 }
@@ -97,20 +95,20 @@ enum ResponseSide {
 }
 
 /// One connection's HTTP state.
-pub struct HttpConnection {
+pub struct HttpConnection<C = ()> {
     conn: ConnKey,
-    pending: VecDeque<Pending>,
+    pending: VecDeque<Pending<C>>,
     requests: RequestSide,
     responses: ResponseSide,
     /// After `101 Switching Protocols` or a CONNECT tunnel: not HTTP any more.
     upgraded: bool,
-    /// The Python stack captured as the next request began to be written.
-    next_stack: Option<Arc<CallStack>>,
+    /// What the caller offered for the next request to be written.
+    next_context: Option<C>,
     /// Request heads read so far.
     requests_seen: u64,
 }
 
-impl HttpConnection {
+impl<C> HttpConnection<C> {
     pub fn new(conn: ConnKey) -> Self {
         Self {
             conn,
@@ -118,7 +116,7 @@ impl HttpConnection {
             requests: RequestSide::Head { buf: Vec::new(), start_ns: 0 },
             responses: ResponseSide::Head { buf: Vec::new() },
             upgraded: false,
-            next_stack: None,
+            next_context: None,
             requests_seen: 0,
         }
     }
@@ -135,9 +133,10 @@ impl HttpConnection {
         self.pending.iter().skip(skip).map(|p| (&p.request, p.tid, p.start_ns))
     }
 
-    /// The stack of the thread about to write the next request.
-    pub fn offer_stack(&mut self, stack: Arc<CallStack>) {
-        self.next_stack = Some(stack);
+    /// What the next request to be written carries into its exchange (the
+    /// agent: the stack of the thread about to write it).
+    pub fn offer_context(&mut self, context: C) {
+        self.next_context = Some(context);
     }
 
     /// Whether any exchange is waiting for bytes.
@@ -146,7 +145,7 @@ impl HttpConnection {
     }
 
     /// Bytes written by the process.
-    pub fn on_request_bytes(&mut self, seg: Segment<'_>, out: &mut Vec<Exchange>) {
+    pub fn on_request_bytes(&mut self, seg: Segment<'_>, out: &mut Vec<Exchange<C>>) {
         if self.upgraded {
             return;
         }
@@ -206,7 +205,7 @@ impl HttpConnection {
         }
     }
 
-    fn start_request(&mut self, request: RequestHead, start_ns: u64, seg: Segment<'_>, out: &mut Vec<Exchange>) {
+    fn start_request(&mut self, request: RequestHead, start_ns: u64, seg: Segment<'_>, out: &mut Vec<Exchange<C>>) {
         let framing = if request.headers.is_chunked() {
             Framing::Chunked
         } else {
@@ -248,12 +247,12 @@ impl HttpConnection {
             response: None,
             first_response_byte_ns: None,
             bytes_missing: false,
-            stack: self.next_stack.take(),
+            context: self.next_context.take(),
         });
     }
 
     /// Bytes read by the process.
-    pub fn on_response_bytes(&mut self, seg: Segment<'_>, out: &mut Vec<Exchange>) {
+    pub fn on_response_bytes(&mut self, seg: Segment<'_>, out: &mut Vec<Exchange<C>>) {
         if self.upgraded {
             return;
         }
@@ -329,7 +328,7 @@ impl HttpConnection {
         }
     }
 
-    fn start_response(&mut self, response: ResponseHead, at_ns: u64, out: &mut Vec<Exchange>) {
+    fn start_response(&mut self, response: ResponseHead, at_ns: u64, out: &mut Vec<Exchange<C>>) {
         self.responses = ResponseSide::Head { buf: Vec::new() };
         let Some(pending) = self.pending.front_mut() else {
             // A response to a request written before we attached.
@@ -365,14 +364,14 @@ impl HttpConnection {
         }
     }
 
-    fn finish_response(&mut self, out: &mut Vec<Exchange>) {
+    fn finish_response(&mut self, out: &mut Vec<Exchange<C>>) {
         self.responses = ResponseSide::Head { buf: Vec::new() };
         if let Some(done) = self.pending.pop_front() {
             out.push(done.into_exchange(self.conn, None));
         }
     }
 
-    fn response_unreadable(&mut self, out: &mut Vec<Exchange>) {
+    fn response_unreadable(&mut self, out: &mut Vec<Exchange<C>>) {
         self.responses = ResponseSide::Lost;
         if let Some(broken) = self.pending.pop_front() {
             out.push(broken.into_exchange(self.conn, Some(Incomplete::ResponseUnreadable)));
@@ -396,7 +395,7 @@ impl HttpConnection {
     }
 
     /// `missing` bytes that followed the last segment were never captured.
-    pub fn on_response_gap(&mut self, missing: u64, out: &mut Vec<Exchange>) {
+    pub fn on_response_gap(&mut self, missing: u64, out: &mut Vec<Exchange<C>>) {
         match &mut self.responses {
             ResponseSide::Body => {
                 let Some(pending) = self.pending.front_mut() else {
@@ -421,7 +420,7 @@ impl HttpConnection {
 
     /// The connection closed: bodies delimited by the close end; everything
     /// still pending is reported incomplete.
-    pub fn on_close(&mut self, out: &mut Vec<Exchange>) {
+    pub fn on_close(&mut self, out: &mut Vec<Exchange<C>>) {
         if let ResponseSide::Body = self.responses
             && let Some((_, reader)) = self.pending.front_mut().and_then(|p| p.response.as_mut())
             && reader.close()
@@ -432,7 +431,7 @@ impl HttpConnection {
     }
 
     /// Reports every pending exchange as incomplete for `reason`.
-    pub fn flush(&mut self, reason: Incomplete, out: &mut Vec<Exchange>) {
+    pub fn flush(&mut self, reason: Incomplete, out: &mut Vec<Exchange<C>>) {
         for pending in self.pending.drain(..) {
             out.push(pending.into_exchange(self.conn, Some(reason)));
         }

@@ -1,13 +1,9 @@
 //! One HTTP request/response pair as observed on a connection, with the
 //! timestamps spans are built from. Produced by [`super::HttpConnection`].
 
-use std::sync::Arc;
-
-use pytrace_core::events::{ConnKey, Endpoints, Transport};
-
 use super::body::Body;
 use super::head::{RequestHead, ResponseHead};
-use crate::python::symbolize::CallStack;
+use crate::events::{ConnKey, Endpoints, Transport};
 
 /// What is known about the connection an exchange travelled on.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -49,8 +45,10 @@ impl Incomplete {
     }
 }
 
+/// `C` is what the caller attached to the request as it began (the agent:
+/// the Python stack that started it); HTTP itself never looks at it.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Exchange {
+pub struct Exchange<C = ()> {
     pub conn: ConnKey,
     /// Thread that wrote the request's first byte.
     pub tid: u32,
@@ -72,6 +70,6 @@ pub struct Exchange {
     pub bytes_missing: bool,
     /// Filled in by the tracker.
     pub connection: ConnectionFacts,
-    /// The Python stack that started the request, when captured.
-    pub stack: Option<Arc<CallStack>>,
+    /// What was offered for the request as it began ([`super::HttpConnection::offer_context`]).
+    pub context: Option<C>,
 }

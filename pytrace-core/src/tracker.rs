@@ -16,12 +16,11 @@
 
 use std::collections::HashMap;
 
-use pytrace_core::events::{ConnKey, DataChunk, Event, Role};
 use tracer_common::Direction;
 
+use crate::events::{ConnKey, DataChunk, Event, Role};
 use crate::http::{ConnectionFacts, Exchange, HttpConnection, Incomplete, Segment};
 use crate::limits::LimitCounters;
-use crate::python::symbolize::CallStack;
 
 /// Connections tracked at most (a few hundred bytes each when idle).
 pub const MAX_CONNECTIONS: usize = 32_768;
@@ -38,15 +37,15 @@ struct Cursor {
     next_offset: u64,
 }
 
-struct Tracked {
-    http: HttpConnection,
+struct Tracked<C> {
+    http: HttpConnection<C>,
     cursors: [Cursor; 2],
     facts: ConnectionFacts,
     /// Kernel time of the connection's latest event.
     last_active_ns: u64,
 }
 
-impl Tracked {
+impl<C> Tracked<C> {
     fn new(conn: ConnKey, now_ns: u64) -> Self {
         Self {
             http: HttpConnection::new(conn),
@@ -57,7 +56,7 @@ impl Tracked {
     }
 
     /// Reports what the connection still waits for as incomplete.
-    fn forget(mut self, out: &mut Vec<Exchange>) {
+    fn forget(mut self, out: &mut Vec<Exchange<C>>) {
         let first_new = out.len();
         self.http.flush(Incomplete::Forgotten, out);
         stamp(&self.facts, &mut out[first_new..]);
@@ -80,20 +79,34 @@ pub struct ServerRequest {
     pub traceparent: Option<String>,
 }
 
-#[derive(Default)]
-pub struct Tracker {
-    connections: HashMap<ConnKey, Tracked>,
+/// `C` is what the caller attaches to each request as it begins
+/// ([`Tracker::offer_context`]); every [`Exchange`] carries its own back.
+pub struct Tracker<C = ()> {
+    connections: HashMap<ConnKey, Tracked<C>>,
     /// Requests begun on connections the process accepted, for the caller.
     server_requests: Vec<ServerRequest>,
     /// The latest kernel time seen in an event.
     latest_ns: u64,
     next_idle_sweep_ns: u64,
     /// Exchanges of connections forgotten while making room, for the caller.
-    forgotten: Vec<Exchange>,
+    forgotten: Vec<Exchange<C>>,
     pub limits: LimitCounters,
 }
 
-impl Tracker {
+impl<C> Default for Tracker<C> {
+    fn default() -> Self {
+        Self {
+            connections: HashMap::new(),
+            server_requests: Vec::new(),
+            latest_ns: 0,
+            next_idle_sweep_ns: 0,
+            forgotten: Vec::new(),
+            limits: LimitCounters::default(),
+        }
+    }
+}
+
+impl<C> Tracker<C> {
     pub fn new() -> Self {
         Self::default()
     }
@@ -104,12 +117,12 @@ impl Tracker {
     }
 
     /// Feeds one event; finished exchanges are appended to `out`.
-    pub fn handle(&mut self, event: &Event, out: &mut Vec<Exchange>) {
+    pub fn handle(&mut self, event: &Event, out: &mut Vec<Exchange<C>>) {
         self.route(event, out);
         out.append(&mut self.forgotten);
     }
 
-    fn route(&mut self, event: &Event, out: &mut Vec<Exchange>) {
+    fn route(&mut self, event: &Event, out: &mut Vec<Exchange<C>>) {
         let first_new = out.len();
         match event {
             Event::Data(chunk) => self.data(chunk, out),
@@ -140,9 +153,10 @@ impl Tracker {
         }
     }
 
-    /// The Python stack of the thread about to write the next request on `conn`.
-    pub fn offer_stack(&mut self, conn: ConnKey, stack: std::sync::Arc<CallStack>) {
-        self.tracked(conn).http.offer_stack(stack);
+    /// What the next request written on `conn` carries into its exchange
+    /// (the agent: the Python stack of the thread about to write it).
+    pub fn offer_context(&mut self, conn: ConnKey, context: C) {
+        self.tracked(conn).http.offer_context(context);
     }
 
     /// Whether the traced process accepted `conn` (it serves requests there).
@@ -157,7 +171,7 @@ impl Tracker {
 
     /// The connection's state, made on its first event (forgetting the
     /// least recently active connections first when too many are tracked).
-    fn tracked(&mut self, conn: ConnKey) -> &mut Tracked {
+    fn tracked(&mut self, conn: ConnKey) -> &mut Tracked<C> {
         self.make_room_for(conn);
         let now_ns = self.latest_ns;
         let tracked = self.connections.entry(conn).or_insert_with(|| Tracked::new(conn, now_ns));
@@ -191,7 +205,7 @@ impl Tracker {
     /// Forgets connections without traffic for [`IDLE_TIMEOUT_NS`] (checked
     /// every [`IDLE_SWEEP_NS`]); what they still waited for is reported
     /// incomplete.
-    pub fn forget_idle(&mut self, now_ns: u64, out: &mut Vec<Exchange>) {
+    pub fn forget_idle(&mut self, now_ns: u64, out: &mut Vec<Exchange<C>>) {
         if now_ns < self.next_idle_sweep_ns {
             return;
         }
@@ -213,7 +227,7 @@ impl Tracker {
         }
     }
 
-    fn data(&mut self, chunk: &DataChunk, out: &mut Vec<Exchange>) {
+    fn data(&mut self, chunk: &DataChunk, out: &mut Vec<Exchange<C>>) {
         self.latest_ns = self.latest_ns.max(chunk.call_end_ns);
         self.make_room_for(chunk.conn);
         let now_ns = self.latest_ns;
@@ -272,7 +286,7 @@ impl Tracker {
     }
 
     /// The process exited: every connection of it ends.
-    pub fn process_exited(&mut self, pid: u32, out: &mut Vec<Exchange>) {
+    pub fn process_exited(&mut self, pid: u32, out: &mut Vec<Exchange<C>>) {
         self.connections.retain(|conn, tracked| {
             if conn.pid != pid {
                 return true;
@@ -285,7 +299,7 @@ impl Tracker {
     }
 
     /// Tracing stops: report everything still in flight.
-    pub fn finish(&mut self, out: &mut Vec<Exchange>) {
+    pub fn finish(&mut self, out: &mut Vec<Exchange<C>>) {
         for (_, mut tracked) in self.connections.drain() {
             let first_new = out.len();
             tracked.http.flush(Incomplete::TracingEnded, out);
@@ -294,13 +308,13 @@ impl Tracker {
     }
 }
 
-fn stamp(facts: &ConnectionFacts, exchanges: &mut [Exchange]) {
+fn stamp<C>(facts: &ConnectionFacts, exchanges: &mut [Exchange<C>]) {
     for exchange in exchanges {
         exchange.connection = facts.clone();
     }
 }
 
-fn gap(http: &mut HttpConnection, is_request: bool, missing: u64, out: &mut Vec<Exchange>) {
+fn gap<C>(http: &mut HttpConnection<C>, is_request: bool, missing: u64, out: &mut Vec<Exchange<C>>) {
     if is_request {
         http.on_request_gap(missing);
     } else {
@@ -310,7 +324,7 @@ fn gap(http: &mut HttpConnection, is_request: bool, missing: u64, out: &mut Vec<
 
 #[cfg(test)]
 mod tests {
-    use pytrace_core::events::Transport;
+    use crate::events::Transport;
 
     use super::*;
 
@@ -335,7 +349,7 @@ mod tests {
 
     #[test]
     fn a_connection_without_traffic_is_forgotten_and_its_request_reported() {
-        let mut tracker = Tracker::new();
+        let mut tracker = Tracker::<()>::new();
         let mut out = Vec::new();
         tracker.handle(&request(1, SECOND), &mut out);
         tracker.handle(&request(2, IDLE_TIMEOUT_NS), &mut out);
@@ -350,7 +364,7 @@ mod tests {
 
     #[test]
     fn a_connection_known_before_any_traffic_is_not_taken_for_idle() {
-        let mut tracker = Tracker::new();
+        let mut tracker = Tracker::<()>::new();
         let mut out = Vec::new();
         let conn = ConnKey { pid: 7, conn_id: 9 };
         tracker.handle(&Event::ServerName { conn, name: "example.com".into() }, &mut out);
@@ -362,7 +376,7 @@ mod tests {
 
     #[test]
     fn too_many_connections_forget_the_least_recently_active() {
-        let mut tracker = Tracker::new();
+        let mut tracker = Tracker::<()>::new();
         let mut out = Vec::new();
         for conn_id in 0..MAX_CONNECTIONS as u64 {
             tracker.handle(&request(conn_id, SECOND + conn_id), &mut out);
