@@ -45,8 +45,8 @@ libfuzzer_sys::fuzz_target!(|script: &[u8]| {
     }
     tracker.finish(&mut exchanges);
     for exchange in &exchanges {
-        if let Some(call) = tracer::llm::analyze(exchange) {
-            let _ = tracer::llm::tokens::estimate_missing(&call);
+        if let Some(call) = pytrace_core::llm::analyze(exchange) {
+            let _ = pytrace_core::llm::tokens::estimate_missing(&call);
         }
     }
 });

@@ -3,7 +3,7 @@
 //! every member found is one of the object's, with its value.
 #![no_main]
 
-use tracer::llm::fragments::{head_members, tail_members};
+use pytrace_core::llm::fragments::{head_members, tail_members};
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     let Some((&[a, b], body)) = data.split_first_chunk::<2>().map(|(cuts, body)| (cuts, body)) else { return };

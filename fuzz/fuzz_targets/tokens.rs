@@ -3,6 +3,6 @@
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);
-    let _ = tracer::llm::bpe::Encoding::o200k().count(&text);
-    let _ = tracer::llm::bpe::Encoding::cl100k().count(&text);
+    let _ = pytrace_core::llm::bpe::Encoding::o200k().count(&text);
+    let _ = pytrace_core::llm::bpe::Encoding::cl100k().count(&text);
 });

@@ -5,12 +5,14 @@
 //!
 //! Layers, bottom first: `model` (spans, attributes, identifiers), `redact`
 //! (secrets out of every string), `events` (ring-buffer records decoded),
-//! `tracker` (one byte stream per connection, its limits in `limits`) and
-//! `http` (HTTP/1.1 exchanges parsed from them).
+//! `tracker` (one byte stream per connection, its limits in `limits`),
+//! `http` (HTTP/1.1 exchanges parsed from them) and `llm` (LLM API calls
+//! recognised in exchanges: providers, streams, tokens, prices, content).
 
 pub mod events;
 pub mod http;
 pub mod limits;
+pub mod llm;
 pub mod model;
 pub mod redact;
 pub mod tracker;

@@ -5,12 +5,12 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+use pytrace_core::llm::content::{ContentPolicy, DEFAULT_MAX_BYTES, PatternError};
 use tracer_common::{DEFAULT_CAPTURE_LIMIT, MAX_CAPTURE_LIMIT};
 
 use crate::discovery::process::ResourceDefaults;
 use crate::discovery::selection::{Selection, SelectionError};
 use crate::kubernetes::{KubernetesMode, KubernetesOptions};
-use crate::llm::content::{ContentPolicy, DEFAULT_MAX_BYTES, PatternError};
 use crate::otlp::config::{OtlpConfig, OtlpConfigError};
 use crate::output::Format;
 use crate::probes::{MapCapacities, MapCapacityError};

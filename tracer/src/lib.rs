@@ -18,7 +18,6 @@ pub mod commands;
 pub mod discovery;
 pub mod doctor;
 pub mod kubernetes;
-pub mod llm;
 pub mod metrics;
 pub mod otlp;
 pub mod output;

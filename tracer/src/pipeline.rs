@@ -7,13 +7,13 @@ use std::sync::Arc;
 
 use pytrace_core::events::{self, Event, RawStack};
 use pytrace_core::http::Exchange;
+use pytrace_core::llm::{self, content::ContentPolicy, pricing::PriceTable};
 use pytrace_core::model::{Resource, Span, SpanKind, semconv as sc};
 use pytrace_core::tracker::Tracker;
 use tracer_common::KnownStackKey;
 
 use crate::clock::Clock;
 use crate::discovery::threads::ThreadNames;
-use crate::llm::{self, content::ContentPolicy, pricing::PriceTable};
 use crate::output::Output;
 use crate::python::stacks::StackTable;
 use crate::python::symbolize::{CallStack, Frame, Symbolizer};

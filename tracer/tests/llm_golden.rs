@@ -10,11 +10,11 @@ use std::sync::Arc;
 use bytes::Bytes;
 use pytrace_core::events::{ConnKey, DataChunk, Event, Transport};
 use pytrace_core::http::Exchange;
+use pytrace_core::llm::pricing::PriceTable;
 use pytrace_core::model::{AttrValue, Resource, Span, Status};
 use pytrace_core::tracker::Tracker;
 use serde_json::{Value, json};
 use tracer::clock::Clock;
-use tracer::llm::pricing::PriceTable;
 use tracer::span::http::build_span;
 use tracer::span::llm::enrich;
 use tracer_common::Direction;
@@ -114,7 +114,7 @@ fn replay(request: &[u8], reads: &[Vec<u8>], piece: usize, close: bool) -> Excha
 
 fn span_of(exchange: &Exchange) -> Span {
     let mut span = build_span(exchange, Clock::with_offset(0), Arc::new(Resource::default()));
-    let call = tracer::llm::analyze(exchange).expect("an LLM call");
+    let call = pytrace_core::llm::analyze(exchange).expect("an LLM call");
     enrich(&mut span, &call, exchange.start_ns, &PriceTable::built_in());
     span
 }
@@ -653,5 +653,5 @@ fn other_traffic_stays_plain_http() {
         0,
         false,
     );
-    assert!(tracer::llm::analyze(&exchange).is_none());
+    assert!(pytrace_core::llm::analyze(&exchange).is_none());
 }

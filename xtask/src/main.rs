@@ -57,7 +57,7 @@ enum Command {
         #[arg(long, default_value_t = 60.0)]
         soak_minutes: f64,
     },
-    /// Regenerate tracer/data/prices.json from LiteLLM's price table (PyPI).
+    /// Regenerate pytrace-core/data/prices.json from LiteLLM's price table (PyPI).
     UpdatePrices,
     /// Render the Helm chart into the plain manifest deploy/kubernetes/pytrace.yaml.
     Manifest,

@@ -1,4 +1,4 @@
-//! `cargo xtask update-prices`: regenerates `tracer/data/prices.json` from
+//! `cargo xtask update-prices`: regenerates `pytrace-core/data/prices.json` from
 //! LiteLLM's `model_prices_and_context_window_backup.json` (MIT), taken from
 //! the `litellm` wheel on PyPI, keeping the providers pytrace names and
 //! converting prices to USD per million tokens.
@@ -80,7 +80,7 @@ open(sys.argv[1] + "/prices.json", "wb").write(data)
         "regenerate": "cargo xtask update-prices",
         "models": models,
     });
-    let out = workspace_root().join("tracer/data/prices.json");
+    let out = workspace_root().join("pytrace-core/data/prices.json");
     std::fs::create_dir_all(out.parent().context("data dir")?)?;
     std::fs::write(&out, serde_json::to_string_pretty(&table)? + "\n")?;
     step(&format!("wrote {} ({} models)", out.display(), table["models"].as_object().map_or(0, Map::len)));

@@ -12,11 +12,11 @@ use std::io;
 use std::time::Instant;
 
 use pytrace_core::events::{self, ConnKey};
+use pytrace_core::llm::pricing::PriceTable;
 
 use crate::cli::ReplayArgs;
 use crate::clock::Clock;
 use crate::discovery::TargetProcess;
-use crate::llm::pricing::PriceTable;
 use crate::output::Output;
 use crate::pipeline::Pipeline;
 use crate::python;

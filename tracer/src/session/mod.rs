@@ -25,6 +25,7 @@ use std::time::Duration;
 
 use drain::{Batch, Drainer};
 use export::ExportSession;
+use pytrace_core::llm::pricing::{PriceError, PriceTable};
 use tokio::signal::unix::{SignalKind, signal};
 use tracer_common::Stat;
 
@@ -32,7 +33,6 @@ use crate::cli::AttachConfig;
 use crate::clock::Clock;
 use crate::discovery::TargetError;
 use crate::discovery::process::host_name;
-use crate::llm::pricing::{PriceError, PriceTable};
 use crate::otlp::OtlpError;
 use crate::output::{Format, Output};
 use crate::pipeline::{Feedback, Pipeline};
@@ -60,6 +60,8 @@ pub enum SessionError {
     Probes(#[from] ProbeError),
     #[error(transparent)]
     Prices(#[from] PriceError),
+    #[error("cannot read the price file {path}: {source}")]
+    PriceFile { path: String, source: std::io::Error },
     #[error("cannot write {path}: {source}")]
     Output { path: String, source: std::io::Error },
     #[error("reading kernel events failed: {0}")]
@@ -107,7 +109,12 @@ pub async fn trace(config: AttachConfig, mut source: TargetSource) -> Result<Ses
     )?
     .with_kubernetes(source.pod_metadata(&host).await?);
     let prices = match &config.prices {
-        Some(path) => PriceTable::with_overrides(path)?,
+        Some(path) => {
+            let name = path.display().to_string();
+            let text = std::fs::read_to_string(path)
+                .map_err(|source| SessionError::PriceFile { path: name.clone(), source })?;
+            PriceTable::with_overrides(&name, &text)?
+        }
         None => PriceTable::built_in(),
     };
     let mut probes = Probes::load(config.capture_limit, config.map_capacities, source.follow(), config.bare_probes)?;

@@ -2,11 +2,10 @@
 //! call: named `{operation} {model}`, with the OpenTelemetry GenAI attributes,
 //! usage (reported, or estimated and marked), cost, and the provider's error.
 
+use pytrace_core::llm::pricing::{self, PriceTable};
+use pytrace_core::llm::{LlmCall, tokens};
 use pytrace_core::model::semconv as sc;
 use pytrace_core::model::{AttrValue, Span, Status};
-
-use crate::llm::pricing::{self, PriceTable};
-use crate::llm::{LlmCall, tokens};
 
 /// What the pricing step concluded, for the caller's warnings.
 #[derive(Clone, Debug, PartialEq)]

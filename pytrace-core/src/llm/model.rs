@@ -2,7 +2,7 @@
 //! filled by the provider parsers, read by the span builder, the token
 //! estimator, the price table and the content recorder.
 
-use pytrace_core::model::AttrValue;
+use crate::model::AttrValue;
 use serde_json::Value;
 
 /// Token counts. `input` includes cached tokens (the OpenTelemetry rule);

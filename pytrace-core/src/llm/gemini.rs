@@ -3,7 +3,7 @@
 //! Vertex AI. Errors may arrive inside a 200 stream. Output tokens count the
 //! candidates' and the thoughts' tokens (both are billed as output).
 
-use pytrace_core::model::semconv as gc;
+use crate::model::semconv as gc;
 use serde_json::Value;
 
 use super::Response;

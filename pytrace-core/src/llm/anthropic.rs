@@ -3,7 +3,7 @@
 //! cache_creation_input_tokens`; streamed `output_tokens` are cumulative, so
 //! the last value wins.
 
-use pytrace_core::model::semconv as gc;
+use crate::model::semconv as gc;
 use serde_json::Value;
 
 use super::Response;

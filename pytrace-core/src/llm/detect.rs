@@ -67,7 +67,7 @@ pub fn detect(method: &str, host: &str, target: &str, body: Option<&Value>) -> O
             "invoke" => false,
             _ => return None,
         };
-        let model = pytrace_core::redact::percent_decode_lossy(model);
+        let model = crate::redact::percent_decode_lossy(model);
         return Some(Detected { api: Api::Bedrock { converse }, provider: "aws.bedrock", path_model: Some(model) });
     }
     let ollama = |api| Some(Detected { api, provider: "ollama", path_model: None });

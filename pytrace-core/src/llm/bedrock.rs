@@ -2,7 +2,7 @@
 //! format; token counts in `X-Amzn-Bedrock-*-Token-Count` headers) and
 //! `converse` (Bedrock's uniform format, usage in the body).
 
-use pytrace_core::model::semconv as gc;
+use crate::model::semconv as gc;
 use serde_json::Value;
 
 use super::Response;

@@ -2,7 +2,7 @@
 //! Completions — as served by OpenAI, Azure OpenAI and every
 //! OpenAI-compatible server (vLLM, llama.cpp, LiteLLM, Groq, Mistral, …).
 
-use pytrace_core::model::semconv as gc;
+use crate::model::semconv as gc;
 use serde_json::Value;
 
 use super::Response;

@@ -18,14 +18,14 @@ pub mod pricing;
 pub mod stream;
 pub mod tokens;
 
+use crate::http::Exchange;
+use crate::http::body::{Arrival, Body};
+use crate::http::encoding;
+use crate::http::head::Headers;
+use crate::model::{AttrValue, semconv as sc};
 use detect::Api;
 use model::json::At;
 pub use model::{LlmCall, LlmError, Message, Usage};
-use pytrace_core::http::Exchange;
-use pytrace_core::http::body::{Arrival, Body};
-use pytrace_core::http::encoding;
-use pytrace_core::http::head::Headers;
-use pytrace_core::model::{AttrValue, semconv as sc};
 use serde_json::Value;
 
 /// A response as the provider parsers see it: status, headers, the decoded

@@ -2,7 +2,7 @@
 //! default; the final `done: true` object carries the token counts) and
 //! `/api/embed`.
 
-use pytrace_core::model::semconv as gc;
+use crate::model::semconv as gc;
 use serde_json::Value;
 
 use super::Response;

@@ -1,9 +1,9 @@
 //! LLM prices and the cost of a call, in USD.
 //!
-//! The table ships in `tracer/data/prices.json` (generated from LiteLLM's
+//! The table ships in `pytrace-core/data/prices.json` (generated from LiteLLM's
 //! MIT-licensed table by `cargo xtask update-prices`; source, version and
-//! date inside). A user file (`--prices FILE` or `PYTRACE_PRICES`) with the
-//! same `{"models": {name: {input, output, cache_read?, cache_creation?,
+//! date inside). A user file (`--prices FILE` or `PYTRACE_PRICES`, read by
+//! the agent) with the same `{"models": {name: {input, output, cache_read?, cache_creation?,
 //! reasoning?}}}` shape adds or replaces models. Prices are per million
 //! tokens. Dated snapshots (`gpt-4o-mini-2024-07-18`,
 //! `claude-3-5-haiku-20241022`) and provider prefixes (`openai/…`,
@@ -11,7 +11,6 @@
 //! never a guessed one.
 
 use std::collections::HashMap;
-use std::path::Path;
 
 use serde::Deserialize;
 
@@ -34,12 +33,12 @@ struct TableFile {
     models: HashMap<String, Price>,
 }
 
+/// A user's price file that is not a price table.
 #[derive(Debug, thiserror::Error)]
-pub enum PriceError {
-    #[error("cannot read the price file {path}: {source}")]
-    Read { path: String, source: std::io::Error },
-    #[error("the price file {path} is not a {{\"models\": {{name: {{\"input\": …, \"output\": …}}}}}} table: {source}")]
-    Parse { path: String, source: serde_json::Error },
+#[error("the price file {path} is not a {{\"models\": {{name: {{\"input\": …, \"output\": …}}}}}} table: {source}")]
+pub struct PriceError {
+    pub path: String,
+    source: serde_json::Error,
 }
 
 #[derive(Clone, Debug)]
@@ -50,15 +49,14 @@ pub struct PriceTable {
 impl PriceTable {
     /// The built-in table.
     pub fn built_in() -> Self {
-        let table: TableFile = serde_json::from_str(BUILT_IN).expect("tracer/data/prices.json is valid");
+        let table: TableFile = serde_json::from_str(BUILT_IN).expect("pytrace-core/data/prices.json is valid");
         Self { models: table.models }
     }
 
-    /// The built-in table with a user's file on top.
-    pub fn with_overrides(path: &Path) -> Result<Self, PriceError> {
-        let name = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| PriceError::Read { path: name.clone(), source })?;
-        let file: TableFile = serde_json::from_str(&text).map_err(|source| PriceError::Parse { path: name, source })?;
+    /// The built-in table with a user's file on top: its `text`, read from `path`.
+    pub fn with_overrides(path: &str, text: &str) -> Result<Self, PriceError> {
+        let file: TableFile =
+            serde_json::from_str(text).map_err(|source| PriceError { path: path.to_owned(), source })?;
         let mut table = Self::built_in();
         table.models.extend(file.models.into_iter().map(|(k, v)| (k.to_ascii_lowercase(), v)));
         Ok(table)
@@ -164,18 +162,11 @@ mod tests {
 
     #[test]
     fn a_user_file_adds_and_replaces_models() {
-        let dir = std::env::temp_dir().join(format!("pytrace-prices-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("prices.json");
-        std::fs::write(
-            &path,
-            r#"{"models": {"My-Model": {"input": 1, "output": 2}, "gpt-4o-mini": {"input": 9, "output": 9}}}"#,
-        )
-        .unwrap();
-        let table = PriceTable::with_overrides(&path).unwrap();
+        let text = r#"{"models": {"My-Model": {"input": 1, "output": 2}, "gpt-4o-mini": {"input": 9, "output": 9}}}"#;
+        let table = PriceTable::with_overrides("prices.json", text).unwrap();
         assert_eq!(table.price("my-model").map(|p| p.output), Some(2.0));
         assert_eq!(table.price("gpt-4o-mini").map(|p| p.input), Some(9.0));
-        std::fs::write(&path, "not json").unwrap();
-        assert!(matches!(PriceTable::with_overrides(&path), Err(PriceError::Parse { .. })));
+        let error = PriceTable::with_overrides("prices.json", "not json").unwrap_err();
+        assert!(error.to_string().starts_with("the price file prices.json is not a"), "{error}");
     }
 }

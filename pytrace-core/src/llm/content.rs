@@ -67,7 +67,7 @@ impl ContentPolicy {
 
     /// The content attributes of `call`, as (key, JSON string) pairs.
     pub fn attributes(&self, call: &LlmCall) -> Vec<(&'static str, String)> {
-        use pytrace_core::model::semconv as sc;
+        use crate::model::semconv as sc;
         let mut out = Vec::new();
         let mut budget = Budget(self.max_bytes);
         let input: Vec<Value> = call

@@ -8,7 +8,7 @@
 //! trailing event without its blank line (a stream cut short) is still
 //! returned.
 
-use pytrace_core::http::body::Arrival;
+use crate::http::body::Arrival;
 
 /// One server-sent event.
 #[derive(Clone, Debug, PartialEq, Eq)]

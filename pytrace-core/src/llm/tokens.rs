@@ -9,7 +9,7 @@
 //! is made from a body with bytes missing: a count of what was captured
 //! would pass for the whole.
 
-use pytrace_core::model::semconv as sc;
+use crate::model::semconv as sc;
 
 use super::bpe::Encoding;
 use super::model::{LlmCall, Usage};
