@@ -4,7 +4,7 @@
 //! something or nothing — never a panic, never an unbounded read.
 #![no_main]
 
-use tracer::python::memory::ReadMemory;
+use pytrace_core::python::memory::ReadMemory;
 
 /// The fuzz input laid out in memory at [`BASE`]; every other address is unreadable.
 struct Input<'a>(&'a [u8]);
@@ -21,12 +21,12 @@ impl ReadMemory for Input<'_> {
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     let Some((&choice, memory)) = data.split_first() else { return };
-    let Some(layout) = tracer::python::layout::table(8 + u32::from(choice % 6)) else { return };
+    let Some(layout) = pytrace_core::python::layout::table(8 + u32::from(choice % 6)) else { return };
     let memory = Input(memory);
     let code = BASE + u64::from(choice >> 3) * 8;
-    if let Some(info) = tracer::python::code::read_code(&memory, &layout, code) {
+    if let Some(info) = pytrace_core::python::code::read_code(&memory, &layout, code) {
         for position in [0, 1, 2, 7, 64, 4096, u64::from(choice) * 3, u64::MAX / 2, u64::MAX] {
-            let _ = tracer::python::code::line_of(&layout, &info, code, position);
+            let _ = pytrace_core::python::code::line_of(&layout, &info, code, position);
         }
     }
 });

@@ -6,13 +6,15 @@
 //! Layers, bottom first: `model` (spans, attributes, identifiers), `redact`
 //! (secrets out of every string), `events` (ring-buffer records decoded),
 //! `tracker` (one byte stream per connection, its limits in `limits`),
-//! `http` (HTTP/1.1 exchanges parsed from them) and `llm` (LLM API calls
-//! recognised in exchanges: providers, streams, tokens, prices, content).
+//! `http` (HTTP/1.1 exchanges parsed from them), `llm` (LLM API calls
+//! recognised in exchanges: providers, streams, tokens, prices, content) and
+//! `python` (captured stacks resolved through memory the agent can read).
 
 pub mod events;
 pub mod http;
 pub mod limits;
 pub mod llm;
 pub mod model;
+pub mod python;
 pub mod redact;
 pub mod tracker;

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use pytrace_core::llm::content::{ContentPolicy, DEFAULT_MAX_BYTES, PatternError};
+use pytrace_core::python::patterns::FunctionPattern;
 use tracer_common::{DEFAULT_CAPTURE_LIMIT, MAX_CAPTURE_LIMIT};
 
 use crate::discovery::process::ResourceDefaults;
@@ -14,7 +15,6 @@ use crate::kubernetes::{KubernetesMode, KubernetesOptions};
 use crate::otlp::config::{OtlpConfig, OtlpConfigError};
 use crate::output::Format;
 use crate::probes::{MapCapacities, MapCapacityError};
-use crate::python::patterns::FunctionPattern;
 
 #[derive(Parser, Debug)]
 #[command(

@@ -286,7 +286,7 @@ pub fn process_checks(pid: u32) -> Vec<Check> {
         None => Check::new("interpreter", Verdict::Note, "not CPython: HTTP spans only, no Python context"),
     });
     if process.python.is_some() {
-        checks.push(match crate::python::discover::discover(&process) {
+        checks.push(match crate::discovery::python_context::discover(&process) {
             Ok(Some(context)) => Check::new(
                 "Python context",
                 Verdict::Ok,

@@ -24,7 +24,6 @@ pub mod output;
 pub mod pipeline;
 pub mod privileges;
 pub mod probes;
-pub mod python;
 pub mod recording;
 pub mod report;
 pub mod session;

@@ -9,18 +9,21 @@ use pytrace_core::events::{self, Event, RawStack};
 use pytrace_core::http::Exchange;
 use pytrace_core::llm::{self, content::ContentPolicy, pricing::PriceTable};
 use pytrace_core::model::{Resource, Span, SpanKind, semconv as sc};
+use pytrace_core::python::asyncio::Concurrency;
+use pytrace_core::python::memory::ProcessMemory;
+use pytrace_core::python::stacks::StackTable;
+use pytrace_core::python::symbolize::{CallStack, Frame, Symbolizer};
 use pytrace_core::tracker::Tracker;
 use tracer_common::KnownStackKey;
 
 use crate::clock::Clock;
+use crate::discovery::memory::ProcMemory;
 use crate::discovery::threads::ThreadNames;
 use crate::output::Output;
-use crate::python::stacks::StackTable;
-use crate::python::symbolize::{CallStack, Frame, Symbolizer};
 use crate::span::function::{CallStart, FinishedCall, FunctionCalls, function_span};
 use crate::span::http::build_span;
 use crate::span::llm::{Priced, enrich};
-use crate::span::serving::{Concurrency, Origin, ServedRequests};
+use crate::span::serving::{Origin, ServedRequests};
 
 /// A traced process's life event the caller acts on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -106,7 +109,7 @@ impl Pipeline {
     }
 
     /// Calls of functions matching these patterns become spans (`--trace-function`).
-    pub fn with_traced_functions(mut self, patterns: Vec<crate::python::patterns::FunctionPattern>) -> Self {
+    pub fn with_traced_functions(mut self, patterns: Vec<pytrace_core::python::patterns::FunctionPattern>) -> Self {
         self.functions = FunctionCalls::new(patterns);
         self
     }
@@ -116,13 +119,8 @@ impl Pipeline {
     }
 
     /// Python context is on for `pid`: its stacks can be resolved.
-    pub fn add_python_process(
-        &mut self,
-        pid: u32,
-        memory: crate::python::memory::Memory,
-        layout: crate::python::layout::Layout,
-    ) {
-        self.symbolizer.add_process(pid, memory, layout);
+    pub fn add_python_process(&mut self, pid: u32, memory: ProcMemory, layout: pytrace_core::python::layout::Layout) {
+        self.symbolizer.add_process(pid, Box::new(memory), layout);
     }
 
     /// `pid` runs another program now: what was known of its code no longer holds.
@@ -205,8 +203,14 @@ impl Pipeline {
                 }
             }
             Event::ProcessForked { parent, child } => {
-                if crate::discovery::process::is_process(*child) {
-                    self.symbolizer.fork(*parent, *child);
+                // A child of a process with Python context reads its own
+                // memory, and its parent's for code made before the fork.
+                if self.symbolizer.knows(*parent)
+                    && crate::discovery::process::is_process(*child)
+                    && let Ok(memory) = ProcMemory::open(*child)
+                {
+                    let parent_memory = ProcMemory::open(*parent).ok().map(|m| Box::new(m) as ProcessMemory);
+                    self.symbolizer.fork(*parent, *child, Box::new(memory), parent_memory);
                 }
                 self.lifecycle.push(Lifecycle::Forked(*child));
             }
@@ -393,8 +397,8 @@ impl Pipeline {
 
 /// The outermost application frame of the task or thread `stack` ran in
 /// (not the code that started the event loop).
-fn handler_frame(stack: &CallStack, library_paths: &[String]) -> Option<crate::python::symbolize::Frame> {
-    let frames = crate::span::serving::task_frames(&stack.frames);
+fn handler_frame(stack: &CallStack, library_paths: &[String]) -> Option<pytrace_core::python::symbolize::Frame> {
+    let frames = pytrace_core::python::asyncio::task_frames(&stack.frames);
     frames.iter().rev().find(|f| !crate::span::python::is_library(&f.file, library_paths)).cloned()
 }
 

@@ -16,10 +16,9 @@ use pytrace_core::llm::pricing::PriceTable;
 
 use crate::cli::ReplayArgs;
 use crate::clock::Clock;
-use crate::discovery::TargetProcess;
+use crate::discovery::{TargetProcess, python_context};
 use crate::output::Output;
 use crate::pipeline::Pipeline;
-use crate::python;
 use crate::recording::{self, RecordingError};
 
 /// Copies of a connection get ids that differ from the original in these
@@ -144,7 +143,7 @@ fn replay_pipeline(records: &[&[u8]]) -> Pipeline {
     let mut pipeline = Pipeline::new(Clock::measure(), PriceTable::built_in(), None, output);
     let pids: BTreeSet<u32> = records.iter().filter_map(|r| events::conn_of(r)).map(|c| c.pid).collect();
     for pid in pids {
-        let context = TargetProcess::inspect(pid).ok().and_then(|p| python::discover::discover(&p).ok().flatten());
+        let context = TargetProcess::inspect(pid).ok().and_then(|p| python_context::discover(&p).ok().flatten());
         match context {
             Some(context) => pipeline.add_python_process(pid, context.memory, context.layout),
             None => eprintln!("pytrace: PID {pid} is gone or not CPython: its stacks stay unresolved"),

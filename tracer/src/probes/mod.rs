@@ -30,8 +30,8 @@ pub use capacities::{MAX_MAP_CAPACITY, MapCapacities, MapCapacityError};
 use ledger::MapLedger;
 pub use ledger::{MapUsage, limit_warnings};
 
+use crate::discovery::call_probes::{CallEnds, CallProbes};
 use crate::discovery::tls::{FileId, TlsLibrary};
-use crate::python::call_probes::{CallEnds, CallProbes};
 
 /// The kernel object built from `tracer-ebpf`.
 static KERNEL_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/tracer"));

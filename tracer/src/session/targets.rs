@@ -16,12 +16,11 @@ use super::launch;
 use crate::discovery::process::{ResourceDefaults, has_exited, is_process, runs_python_executable};
 use crate::discovery::selection::{PodFacts, ProcessFacts, Selection};
 use crate::discovery::tls::{self, FileId, TlsLibrary};
-use crate::discovery::{TargetError, TargetProcess, sockets, threads};
+use crate::discovery::{TargetError, TargetProcess, call_probes, python_context, sockets, threads};
 use crate::kubernetes::directory::PodView;
 use crate::kubernetes::{PodMetadata, PodResource};
 use crate::pipeline::{Lifecycle, Pipeline};
 use crate::probes::Probes;
-use crate::python;
 
 /// Tries to set up Python context this many times (every rescan, 100 ms)
 /// for a process whose interpreter is starting, before saying why not.
@@ -491,7 +490,7 @@ fn report_no_context(pipeline: &Pipeline, pid: u32, reason: &str) {
 /// when it cannot be (yet: an interpreter still starting up has no threads).
 fn try_python_context(probes: &mut Probes, pipeline: &mut Pipeline, process: &TargetProcess) -> Result<(), String> {
     let pid = process.pid;
-    let context = match python::discover::discover(process) {
+    let context = match python_context::discover(process) {
         Ok(Some(context)) => context,
         Ok(None) => {
             if pipeline.traces_functions() {
@@ -524,7 +523,7 @@ fn try_python_context(probes: &mut Probes, pipeline: &mut Pipeline, process: &Ta
     );
     match enabled {
         Ok(()) => {
-            if let Some(warning) = python::discover::newer_version_warning(&context.layout) {
+            if let Some(warning) = python_context::newer_version_warning(&context.layout) {
                 eprintln!("pytrace: warning: PID {pid}: {warning}");
             }
             eprintln!(
@@ -543,8 +542,8 @@ fn try_python_context(probes: &mut Probes, pipeline: &mut Pipeline, process: &Ta
 }
 
 /// `--trace-function`: the per-call probes for this interpreter, or why not.
-fn enable_function_calls(probes: &mut Probes, pid: u32, context: &python::discover::PythonContext) {
-    let enabled = python::call_probes::locate(context).map_err(|error| error.to_string()).and_then(|sites| {
+fn enable_function_calls(probes: &mut Probes, pid: u32, context: &python_context::PythonContext) {
+    let enabled = call_probes::locate(context).map_err(|error| error.to_string()).and_then(|sites| {
         probes.enable_function_calls(pid, &context.object_host_path, &sites).map_err(|e| e.to_string())
     });
     match enabled {

@@ -13,11 +13,11 @@ use std::sync::Arc;
 use pytrace_core::events::FunctionEnd;
 use pytrace_core::model::semconv as sc;
 use pytrace_core::model::{Resource, Span, SpanContext, SpanId, SpanKind, Status, TraceId};
+use pytrace_core::python::asyncio::Concurrency;
+use pytrace_core::python::patterns::FunctionPattern;
+use pytrace_core::python::symbolize::Frame;
 
-use super::serving::Concurrency;
 use crate::clock::Clock;
-use crate::python::patterns::FunctionPattern;
-use crate::python::symbolize::Frame;
 use crate::span::ids::KernelRandom;
 
 /// A decision for the kernel: calls of this code object are (not) traced.

@@ -11,8 +11,7 @@ use std::fmt::Write as _;
 
 use pytrace_core::model::Span;
 use pytrace_core::model::semconv as sc;
-
-use crate::python::symbolize::CallStack;
+use pytrace_core::python::symbolize::CallStack;
 
 /// Whether `file` belongs to the standard library, an installed package, or
 /// one of the `extra` library prefixes.
@@ -29,7 +28,7 @@ pub fn is_library(file: &str, extra: &[String]) -> bool {
 }
 
 /// Names `frame` as the code behind the span: function, file, line.
-pub fn add_caller(span: &mut Span, frame: &crate::python::symbolize::Frame) {
+pub fn add_caller(span: &mut Span, frame: &pytrace_core::python::symbolize::Frame) {
     let a = &mut span.attributes;
     a.set(sc::CODE_FUNCTION_NAME, &*frame.qualname);
     a.set(sc::CODE_FILE_PATH, &*frame.file);
@@ -66,9 +65,9 @@ pub fn add_code_attributes(span: &mut Span, stack: &CallStack, library_paths: &[
 #[cfg(test)]
 mod tests {
     use pytrace_core::model::{SpanId, SpanKind, Status, TraceId};
+    use pytrace_core::python::symbolize::Frame;
 
     use super::*;
-    use crate::python::symbolize::Frame;
     use crate::span::ids::KernelRandom;
 
     #[test]
@@ -114,7 +113,7 @@ mod tests {
             thread_name: Some("MainThread".into()),
             frames: frames.into(),
             within: None,
-            model: crate::span::serving::Concurrency::Thread,
+            model: pytrace_core::python::asyncio::Concurrency::Thread,
         };
         add_code_attributes(&mut span, &stack, &[]);
         assert_eq!(span.attributes.str(sc::THREAD_NAME), Some("MainThread"));

@@ -8,13 +8,13 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use pytrace_core::events::RawFrame;
-use pytrace_core::model::SpanContext;
+use crate::events::RawFrame;
+use crate::model::SpanContext;
 
+use super::asyncio::Concurrency;
 use super::code::{self, CodeInfo};
 use super::layout::Layout;
-use super::memory::Memory;
-use crate::span::serving::Concurrency;
+use super::memory::ProcessMemory;
 
 /// A resolved Python stack, innermost frame first, and its thread; `within`
 /// is the innermost traced function call (`--trace-function`) it runs in.
@@ -43,10 +43,10 @@ pub struct Frame {
 }
 
 struct Process {
-    memory: Memory,
+    memory: ProcessMemory,
     /// A forked child's parent: code objects made before the fork are
     /// there too, still readable once a short-lived child has exited.
-    parent_memory: Option<Memory>,
+    parent_memory: Option<ProcessMemory>,
     layout: Layout,
     codes: HashMap<u64, Option<CodeInfo>>,
     /// Lines already found: (code object, position) → line.
@@ -57,8 +57,8 @@ struct Process {
 
 impl Process {
     fn new(
-        memory: Memory,
-        parent_memory: Option<Memory>,
+        memory: ProcessMemory,
+        parent_memory: Option<ProcessMemory>,
         layout: Layout,
         codes: HashMap<u64, Option<CodeInfo>>,
     ) -> Self {
@@ -95,7 +95,7 @@ pub struct Symbolizer {
 impl Symbolizer {
     /// Registers `pid`; a process already known with this layout (a forked
     /// child, set up by [`Symbolizer::fork`]) is kept as it is.
-    pub fn add_process(&mut self, pid: u32, memory: Memory, layout: Layout) {
+    pub fn add_process(&mut self, pid: u32, memory: ProcessMemory, layout: Layout) {
         if self.processes.get(&pid).is_some_and(|known| known.layout == layout) {
             return;
         }
@@ -105,20 +105,22 @@ impl Symbolizer {
         }
     }
 
+    /// Whether `pid`'s stacks are resolved (its Python context is on).
+    pub fn knows(&self, pid: u32) -> bool {
+        self.processes.contains_key(&pid)
+    }
+
     /// `child` was forked from `parent`: same interpreter, same layout, the
-    /// code objects known so far, its own memory and — for code objects
+    /// code objects known so far, its own `memory` and — for code objects
     /// made before the fork, should the child be gone when its stacks are
-    /// read — its parent's.
-    pub fn fork(&mut self, parent: u32, child: u32) {
+    /// read — its parent's (`parent_memory`).
+    pub fn fork(&mut self, parent: u32, child: u32, memory: ProcessMemory, parent_memory: Option<ProcessMemory>) {
         let Some(source) = self.processes.get(&parent) else { return };
         let (layout, codes) = (source.layout, source.codes.clone());
-        if let Ok(memory) = Memory::open(child) {
-            let parent_memory = Memory::open(parent).ok();
-            let process = Process::new(memory, parent_memory, layout, codes);
-            self.cached_bytes += process.cached_bytes;
-            if let Some(old) = self.processes.insert(child, process) {
-                self.cached_bytes -= old.cached_bytes;
-            }
+        let process = Process::new(memory, parent_memory, layout, codes);
+        self.cached_bytes += process.cached_bytes;
+        if let Some(old) = self.processes.insert(child, process) {
+            self.cached_bytes -= old.cached_bytes;
         }
     }
 
@@ -170,8 +172,9 @@ impl Symbolizer {
         let mut resolved = Vec::with_capacity(frames.len());
         for &RawFrame { code, position, frame } in frames {
             let info = process.codes.entry(code).or_insert_with(|| {
-                let info = code::read_code(&process.memory, &process.layout, code)
-                    .or_else(|| process.parent_memory.as_ref().and_then(|m| code::read_code(m, &process.layout, code)));
+                let info = code::read_code(process.memory.as_ref(), &process.layout, code).or_else(|| {
+                    process.parent_memory.as_ref().and_then(|m| code::read_code(m.as_ref(), &process.layout, code))
+                });
                 added += cached_size(&info);
                 info
             });
@@ -198,7 +201,7 @@ mod tests {
     fn process_caching(bytes: usize) -> Process {
         let info =
             CodeInfo { qualname: "f".into(), filename: "app.py".into(), firstlineno: 1, line_table: vec![0; bytes] };
-        let memory = Memory::open(std::process::id()).expect("own memory");
+        let memory = Box::new(super::super::memory::synthetic::SyntheticMemory::default());
         let layout = super::super::layout::table(12).expect("3.12 layout");
         Process::new(memory, None, layout, HashMap::from([(0x1000, Some(info))]))
     }

@@ -365,7 +365,7 @@ pub fn parse(bytes: &[u8]) -> Result<DebugOffsets, DebugOffsetsError> {
 
 /// Test support: a `_Py_DebugOffsets` struct for a given version, laid out
 /// by that version's declaration, with every field given a value.
-#[cfg(test)]
+#[cfg(any(test, feature = "testing"))]
 pub mod build {
     use super::{Block, HEADER_LEN, position, schema};
 

@@ -8,16 +8,18 @@
 
 use std::path::PathBuf;
 
-use super::debug_offsets::NEWEST_KNOWN_MINOR;
-use super::layout::{self, Layout, LayoutError};
-use super::memory::{Memory, ReadMemory};
+use pytrace_core::python::debug_offsets::NEWEST_KNOWN_MINOR;
+use pytrace_core::python::layout::{self, Layout, LayoutError};
+use pytrace_core::python::memory::ReadMemory;
+
+use super::memory::ProcMemory;
 use crate::discovery::TargetProcess;
 use crate::discovery::elf::Elf;
 
 /// Everything needed to capture and resolve a process's Python stacks.
 pub struct PythonContext {
     pub layout: Layout,
-    pub memory: Memory,
+    pub memory: ProcMemory,
     /// The threads alive at attach.
     pub threads: ThreadStates,
     /// The layout as the kernel programs get it.
@@ -61,7 +63,7 @@ pub fn discover(process: &TargetProcess) -> Result<Option<PythonContext>, Contex
         .ok_or_else(|| ContextError::MissingSymbol(python.object_path.clone(), "PyEval_RestoreThread"))?;
     let load_bias = file.first_range.0.wrapping_sub(elf.lowest_load_address() & !0xfff);
     let runtime = load_bias.wrapping_add(runtime_symbol.address);
-    let memory = Memory::open(process.pid).map_err(ContextError::Memory)?;
+    let memory = ProcMemory::open(process.pid).map_err(ContextError::Memory)?;
     let (layout, threads) = verified_layout(minor, &memory, runtime)?;
     Ok(Some(PythonContext {
         kernel_layout: layout.for_kernel(runtime, process.pid_namespace),
@@ -82,7 +84,7 @@ pub type ThreadStates = Vec<(u64, Option<u64>)>;
 /// verified it.
 pub fn verified_layout(
     minor: u32,
-    memory: &impl ReadMemory,
+    memory: &(impl ReadMemory + ?Sized),
     runtime: u64,
 ) -> Result<(Layout, ThreadStates), ContextError> {
     let layout = layout::for_process(minor, memory, runtime)?;
@@ -139,8 +141,8 @@ mod tests {
 
     /// A 3.`minor` process as far as the layout check reads it: debug
     /// offsets at `RUNTIME`, one interpreter, two thread states.
-    fn synthetic_process(minor: u32, free_threaded: bool) -> crate::python::memory::synthetic::SyntheticMemory {
-        use crate::python::debug_offsets::build::Builder;
+    fn synthetic_process(minor: u32, free_threaded: bool) -> pytrace_core::python::memory::synthetic::SyntheticMemory {
+        use pytrace_core::python::debug_offsets::build::Builder;
         const INTERP: u64 = 0x20_0000;
         const THREADS: [u64; 2] = [0x30_0000, 0x31_0000];
         let mut builder = Builder::new(minor, free_threaded);
@@ -150,7 +152,7 @@ mod tests {
             .set("thread_state", "next", 0x10)
             .set("thread_state", "interp", 0x18)
             .set("thread_state", "native_thread_id", 0xb8);
-        let mut memory = crate::python::memory::synthetic::SyntheticMemory::default();
+        let mut memory = pytrace_core::python::memory::synthetic::SyntheticMemory::default();
         let mut runtime = vec![0u8; 0x1000];
         runtime[..builder.bytes.len()].copy_from_slice(&builder.bytes);
         runtime[0x3a8..0x3b0].copy_from_slice(&INTERP.to_le_bytes());

@@ -27,7 +27,7 @@ fn at(base: u64, offset: u64) -> Option<u64> {
     base.checked_add(offset)
 }
 
-pub fn read_code(memory: &impl ReadMemory, layout: &Layout, code: u64) -> Option<CodeInfo> {
+pub fn read_code(memory: &(impl ReadMemory + ?Sized), layout: &Layout, code: u64) -> Option<CodeInfo> {
     let c = &layout.code;
     let name_ptr = memory.u64(at(code, c.qualname.unwrap_or(c.name))?)?;
     Some(CodeInfo {
@@ -39,7 +39,7 @@ pub fn read_code(memory: &impl ReadMemory, layout: &Layout, code: u64) -> Option
 }
 
 /// A `str` object: compact ASCII or compact 1/2/4-byte kinds.
-fn read_str(memory: &impl ReadMemory, layout: &Layout, object: u64) -> Option<String> {
+fn read_str(memory: &(impl ReadMemory + ?Sized), layout: &Layout, object: u64) -> Option<String> {
     let objects = &layout.objects;
     let length = memory.u64(at(object, objects.unicode_length)?)?.min(MAX_READ);
     let state = memory.u32(at(object, objects.unicode_state)?)?;
@@ -63,7 +63,7 @@ fn read_str(memory: &impl ReadMemory, layout: &Layout, object: u64) -> Option<St
 }
 
 /// A `bytes` object's contents.
-fn read_bytes(memory: &impl ReadMemory, layout: &Layout, object: u64) -> Option<Vec<u8>> {
+fn read_bytes(memory: &(impl ReadMemory + ?Sized), layout: &Layout, object: u64) -> Option<Vec<u8>> {
     let size = memory.u64(at(object, layout.objects.bytes_size)?)?.min(MAX_READ);
     memory.read(at(object, layout.objects.bytes_data)?, size as usize)
 }

@@ -20,8 +20,9 @@
 
 use std::ops::{Range, RangeInclusive};
 
-use super::discover::PythonContext;
-use super::memory::ReadMemory;
+use pytrace_core::python::memory::ReadMemory;
+
+use super::python_context::PythonContext;
 use crate::discovery::elf::Elf;
 use crate::discovery::x86;
 

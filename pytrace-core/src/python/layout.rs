@@ -252,7 +252,7 @@ pub enum LayoutError {
 
 /// The layout for 3.`minor`: from the table up to 3.12, from the
 /// `_Py_DebugOffsets` the process publishes at `runtime` from 3.13 on.
-pub fn for_process(minor: u32, memory: &impl ReadMemory, runtime: u64) -> Result<Layout, LayoutError> {
+pub fn for_process(minor: u32, memory: &(impl ReadMemory + ?Sized), runtime: u64) -> Result<Layout, LayoutError> {
     if minor < 13 {
         return table(minor).ok_or(LayoutError::UnsupportedVersion(minor));
     }
@@ -313,7 +313,7 @@ pub fn from_debug_offsets(offsets: &DebugOffsets) -> Layout {
 /// The interpreter's threads, read from the live process: (thread state,
 /// native thread id where the version records it). Verifies the layout: every
 /// thread state must point back at its interpreter.
-pub fn threads(layout: &Layout, memory: &impl ReadMemory, runtime: u64) -> Option<Vec<(u64, Option<u64>)>> {
+pub fn threads(layout: &Layout, memory: &(impl ReadMemory + ?Sized), runtime: u64) -> Option<Vec<(u64, Option<u64>)>> {
     let interp = memory.u64(runtime + layout.interpreters_head).filter(|p| *p > 4096)?;
     let mut tstate = memory.u64(interp + layout.threads_head)?;
     let mut threads = Vec::new();

@@ -1,12 +1,12 @@
-//! Reading a traced process's memory: through `/proc/PID/mem` for real
-//! processes ([`Memory`]), behind the [`ReadMemory`] trait so the readers of
-//! CPython's structures can be tested on synthetic memory.
-
-use std::fs::File;
-use std::os::unix::fs::FileExt;
+//! Reading a traced process's memory, behind the [`ReadMemory`] trait: the
+//! agent reads a live process's (`/proc/PID/mem`), tests read synthetic
+//! memory ([`synthetic`]).
 
 /// Largest single read: bounds what a corrupt length field can make pytrace allocate.
-const MAX_READ: usize = 1 << 20;
+pub const MAX_READ: usize = 1 << 20;
+
+/// A process's memory as the engine holds it.
+pub type ProcessMemory = Box<dyn ReadMemory>;
 
 /// Little-endian reads from some address space.
 pub trait ReadMemory {
@@ -22,30 +22,8 @@ pub trait ReadMemory {
     }
 }
 
-/// A live process's memory.
-pub struct Memory {
-    file: File,
-}
-
-impl Memory {
-    pub fn open(pid: u32) -> std::io::Result<Self> {
-        Ok(Self { file: File::open(format!("/proc/{pid}/mem"))? })
-    }
-}
-
-impl ReadMemory for Memory {
-    fn read(&self, address: u64, len: usize) -> Option<Vec<u8>> {
-        if address < 4096 || len > MAX_READ {
-            return None;
-        }
-        let mut buf = vec![0; len];
-        self.file.read_exact_at(&mut buf, address).ok()?;
-        Some(buf)
-    }
-}
-
-/// Memory made up by a test: regions of bytes at chosen addresses.
-#[cfg(test)]
+/// Memory made up by a test: regions of bytes at chosen addresses (feature `testing`).
+#[cfg(any(test, feature = "testing"))]
 pub mod synthetic {
     use std::collections::BTreeMap;
 
