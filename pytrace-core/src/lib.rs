@@ -4,7 +4,8 @@
 //! the probes, feeds the events in and sends the spans out.
 //!
 //! Layers, bottom first: `model` (spans, attributes, identifiers), `redact`
-//! (secrets out of every string), `events` (ring-buffer records decoded),
+//! (secrets out of every string), `otel_env` (OpenTelemetry's `key=value`
+//! lists), `events` (ring-buffer records decoded),
 //! `tracker` (one byte stream per connection, its limits in `limits`),
 //! `http` (HTTP/1.1 exchanges parsed from them), `llm` (LLM API calls
 //! recognised in exchanges: providers, streams, tokens, prices, content) and
@@ -15,6 +16,7 @@ pub mod http;
 pub mod limits;
 pub mod llm;
 pub mod model;
+pub mod otel_env;
 pub mod python;
 pub mod redact;
 pub mod tracker;

@@ -106,10 +106,11 @@ pub fn percent_decode_lossy(s: &str) -> String {
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
+        let hex = |at: usize| bytes.get(at).and_then(|b| char::from(*b).to_digit(16));
         if bytes[i] == b'%'
-            && let Some(v) = s.get(i + 1..i + 3).and_then(|h| u8::from_str_radix(h, 16).ok())
+            && let (Some(high), Some(low)) = (hex(i + 1), hex(i + 2))
         {
-            out.push(v);
+            out.push((high * 16 + low) as u8);
             i += 3;
             continue;
         }

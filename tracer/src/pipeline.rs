@@ -10,9 +10,10 @@ use pytrace_core::http::Exchange;
 use pytrace_core::llm::{self, content::ContentPolicy, pricing::PriceTable};
 use pytrace_core::model::{Resource, Span, SpanKind, semconv as sc};
 use pytrace_core::python::asyncio::Concurrency;
+use pytrace_core::python::frame::Frame;
 use pytrace_core::python::memory::ProcessMemory;
 use pytrace_core::python::stacks::StackTable;
-use pytrace_core::python::symbolize::{CallStack, Frame, Symbolizer};
+use pytrace_core::python::symbolize::{CallStack, Symbolizer};
 use pytrace_core::tracker::Tracker;
 use tracer_common::KnownStackKey;
 
@@ -397,7 +398,7 @@ impl Pipeline {
 
 /// The outermost application frame of the task or thread `stack` ran in
 /// (not the code that started the event loop).
-fn handler_frame(stack: &CallStack, library_paths: &[String]) -> Option<pytrace_core::python::symbolize::Frame> {
+fn handler_frame(stack: &CallStack, library_paths: &[String]) -> Option<Frame> {
     let frames = pytrace_core::python::asyncio::task_frames(&stack.frames);
     frames.iter().rev().find(|f| !crate::span::python::is_library(&f.file, library_paths)).cloned()
 }

@@ -25,7 +25,7 @@ impl Drop for ChildGuard {
 pub fn run(seconds: u32) -> anyhow::Result<()> {
     shell::require_root("the demo")?;
     let env = setup::run()?;
-    shell::build_release(&env.toolchain)?;
+    env.toolchain.build_release()?;
     let root = workspace_root();
     let work = root.join("target/demo");
     std::fs::create_dir_all(&work)?;

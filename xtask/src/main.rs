@@ -88,7 +88,7 @@ fn main() -> ExitCode {
     let result = match Cli::parse().command {
         Command::Setup => setup::run().map(|_| ()),
         Command::Fixtures => fixtures::ensure().map(|_| ()),
-        Command::Build => setup::toolchain().and_then(|toolchain| shell::build_release(&toolchain)),
+        Command::Build => setup::toolchain().and_then(|toolchain| toolchain.build_release()),
         Command::Demo { seconds } => demo::run(seconds),
         Command::Test { filter } => test::run(filter.as_deref()),
         Command::UpdatePrices => prices::run(),

@@ -8,7 +8,7 @@ use std::process::Command;
 use anyhow::{Context as _, bail};
 
 use crate::python;
-use crate::shell::{self, output, step};
+use crate::shell::{self, output, step, workspace_root};
 
 /// The bpf-linker the kernel programs are verified with (docs/kernels.md):
 /// installed with `--locked`, replacing any other version.
@@ -44,6 +44,17 @@ impl Toolchain {
         let mut cargo = Command::new("cargo");
         cargo.env("PATH", &self.path).env("PYTRACE_NIGHTLY", &self.nightly);
         cargo
+    }
+
+    /// Builds the release `pytrace` binary ([`shell::pytrace_binary`]; the
+    /// kernel object is built and embedded by tracer/build.rs).
+    pub fn build_release(&self) -> anyhow::Result<()> {
+        step("building pytrace (release)");
+        shell::run(
+            self.cargo()
+                .args(["build", "--release", "--package", "tracer", "--bin", "pytrace"])
+                .current_dir(workspace_root()),
+        )
     }
 }
 

@@ -5,8 +5,6 @@ use std::process::Command;
 
 use anyhow::{Context as _, bail};
 
-use crate::setup::Toolchain;
-
 pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the workspace").to_owned()
 }
@@ -68,16 +66,6 @@ pub fn run_tests(command: &mut Command, counts: &mut TestCounts) -> anyhow::Resu
 pub fn output(command: &mut Command) -> Option<String> {
     let out = command.output().ok()?;
     out.status.success().then(|| String::from_utf8_lossy(&out.stdout).into_owned())
-}
-
-/// Builds the release `pytrace` binary (the kernel object is built and
-/// embedded by tracer/build.rs).
-pub fn build_release(toolchain: &Toolchain) -> anyhow::Result<()> {
-    step("building pytrace (release)");
-    run(toolchain
-        .cargo()
-        .args(["build", "--release", "--package", "tracer", "--bin", "pytrace"])
-        .current_dir(workspace_root()))
 }
 
 pub fn pytrace_binary() -> PathBuf {

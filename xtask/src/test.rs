@@ -31,7 +31,7 @@ pub fn run(filter: Option<&str>) -> anyhow::Result<()> {
     shell::require_root("the integration tests")?;
     setup::ensure_chromium()?;
     let fixtures = fixtures::ensure()?;
-    shell::build_release(&env.toolchain)?;
+    env.toolchain.build_release()?;
     let image = crate::image::build(&env.toolchain)?;
     let source_image = crate::image::source::build()?;
     step("integration tests (root): real Python clients traced by pytrace");

@@ -3,7 +3,7 @@
 //! the same for every call the task makes and for the write of its
 //! response. Stacks must still hold their frames' addresses.
 
-use super::symbolize::Frame;
+use super::frame::Frame;
 
 /// The task a stack runs in: the frame just inside the event loop's own
 /// frames (`Handle._run` of asyncio's loop, or the `Runner.run` /

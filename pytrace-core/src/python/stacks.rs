@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use super::symbolize::Frame;
+use super::frame::Frame;
 
 /// Most distinct stacks kept before the table starts over.
 const MAX_STACKS: usize = 4096;

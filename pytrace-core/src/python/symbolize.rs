@@ -13,6 +13,7 @@ use crate::model::SpanContext;
 
 use super::asyncio::Concurrency;
 use super::code::{self, CodeInfo};
+use super::frame::Frame;
 use super::layout::Layout;
 use super::memory::ProcessMemory;
 
@@ -28,18 +29,6 @@ pub struct CallStack {
     /// The thread, or asyncio task, it ran in (from the frames' addresses,
     /// which shared `frames` no longer hold).
     pub model: Concurrency,
-}
-
-/// One resolved Python frame.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Frame {
-    pub qualname: Arc<str>,
-    pub file: Arc<str>,
-    pub line: Option<u32>,
-    /// The code object's address in the process.
-    pub code: u64,
-    /// The frame's address: which call this is.
-    pub frame: u64,
 }
 
 struct Process {

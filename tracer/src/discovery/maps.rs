@@ -24,12 +24,21 @@ pub fn parse_maps(text: &str, root: Option<&str>) -> Vec<MappedFile> {
         let Some(mut entry) = parse_line(line) else {
             continue;
         };
-        entry.path = super::process::as_target_sees(&entry.path, root);
+        entry.path = as_target_sees(&entry.path, root);
         if !files.iter().any(|f| f.inode == entry.inode && f.dev == entry.dev) {
             files.push(entry);
         }
     }
     files
+}
+
+/// `path`, shown from pytrace's side, as the target sees it: without the
+/// target's root directory in front.
+pub fn as_target_sees(path: &str, root: Option<&str>) -> String {
+    match root.and_then(|root| path.strip_prefix(root)) {
+        Some(rest) if rest.starts_with('/') => rest.to_owned(),
+        _ => path.to_owned(),
+    }
 }
 
 impl MappedFile {
@@ -65,6 +74,14 @@ fn parse_line(line: &str) -> Option<MappedFile> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shows_paths_as_the_target_sees_them() {
+        let root = Some("/var/cache/rootfs");
+        assert_eq!(as_target_sees("/var/cache/rootfs/usr/bin/python3.14", root), "/usr/bin/python3.14");
+        assert_eq!(as_target_sees("/var/cache/rootfs-other/x", root), "/var/cache/rootfs-other/x");
+        assert_eq!(as_target_sees("/usr/lib/libssl.so.3", None), "/usr/lib/libssl.so.3");
+    }
 
     const MAPS: &str = "\
 00400000-00401000 r--p 00000000 fe:01 1234   /usr/bin/python3.11

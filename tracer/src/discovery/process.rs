@@ -15,7 +15,7 @@ use pytrace_core::model::{AttrValue, Resource, semconv as sc};
 use pytrace_core::redact;
 
 use super::elf::Elf;
-use super::maps::{MappedFile, parse_maps};
+use super::maps::{MappedFile, as_target_sees, parse_maps};
 use crate::kubernetes::PodResource;
 
 #[derive(Debug, thiserror::Error)]
@@ -47,7 +47,7 @@ pub struct ResourceDefaults {
 impl ResourceDefaults {
     pub fn from_env(env: impl Fn(&str) -> Option<String>) -> Self {
         let attributes = env("OTEL_RESOURCE_ATTRIBUTES")
-            .map(|text| crate::otlp::config::key_values(&text))
+            .map(|text| pytrace_core::otel_env::key_values(&text))
             .unwrap_or_default()
             .into_iter()
             .filter(|(key, _)| !key.is_empty())
@@ -253,15 +253,6 @@ fn target_root(pid: u32) -> Option<String> {
     (!root.is_empty()).then_some(root)
 }
 
-/// `path`, shown from pytrace's side, as the target sees it: without the
-/// target's root directory in front.
-pub fn as_target_sees(path: &str, root: Option<&str>) -> String {
-    match root.and_then(|root| path.strip_prefix(root)) {
-        Some(rest) if rest.starts_with('/') => rest.to_owned(),
-        _ => path.to_owned(),
-    }
-}
-
 /// This host's name, for `host.name`.
 pub fn host_name() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname").map(|s| s.trim().to_owned()).unwrap_or_default()
@@ -283,7 +274,7 @@ fn service_name_from_environ(environ: &[u8]) -> Option<String> {
     };
     let named = variable("OTEL_SERVICE_NAME=").filter(|name| !name.trim().is_empty());
     named.or_else(|| {
-        crate::otlp::config::key_values(&variable("OTEL_RESOURCE_ATTRIBUTES=")?)
+        pytrace_core::otel_env::key_values(&variable("OTEL_RESOURCE_ATTRIBUTES=")?)
             .into_iter()
             .find(|(key, value)| key == "service.name" && !value.is_empty())
             .map(|(_, value)| value)
@@ -384,14 +375,6 @@ mod tests {
         assert_eq!(version_from_path("/root/.pyenv/versions/3.9.18/lib/libpython3.9.so.1.0"), Some("3.9.18".into()));
         assert_eq!(version_from_path("/usr/lib/x86_64-linux-gnu/libpython3.12.so.1.0"), Some("3.12".into()));
         assert_eq!(version_from_path("/usr/bin/python3.11"), Some("3.11".into()));
-    }
-
-    #[test]
-    fn shows_paths_as_the_target_sees_them() {
-        let root = Some("/var/cache/rootfs");
-        assert_eq!(as_target_sees("/var/cache/rootfs/usr/bin/python3.14", root), "/usr/bin/python3.14");
-        assert_eq!(as_target_sees("/var/cache/rootfs-other/x", root), "/var/cache/rootfs-other/x");
-        assert_eq!(as_target_sees("/usr/lib/libssl.so.3", None), "/usr/lib/libssl.so.3");
     }
 
     #[test]

@@ -22,6 +22,10 @@ use super::x86;
 /// A file's identity, whatever path reaches it.
 pub type FileId = (u64, u64);
 
+/// OpenSSL's functions pytrace probes (`probes::TLS_PROBES` says with
+/// which programs): where each is, in a library, is what inspecting it finds.
+pub const TLS_FUNCTIONS: &[&str] = &["SSL_write", "SSL_write_ex", "SSL_read", "SSL_read_ex", "SSL_free", "SSL_ctrl"];
+
 /// An object exporting OpenSSL's read/write functions.
 #[derive(Clone, Debug)]
 pub struct TlsLibrary {
@@ -30,7 +34,7 @@ pub struct TlsLibrary {
     /// Path pytrace opens and attaches to.
     pub host_path: PathBuf,
     pub id: FileId,
-    /// Where each probed function (`probes::TLS_PROBES`) it defines is
+    /// Where each probed function ([`TLS_FUNCTIONS`]) it defines is
     /// probed: its entry's file offset, or its cheaper callee's (see
     /// `probe_shared_callees`).
     pub symbols: Vec<(&'static str, u64)>,
@@ -206,11 +210,9 @@ fn find_ssl_module(target: &TargetProcess, object_path: &str, version: &str) -> 
 
 fn inspect(elf: &Elf, path: &str, host_path: PathBuf, id: FileId, mapped: bool) -> Option<TlsLibrary> {
     let mut symbols: Vec<(&'static str, u64)> = Vec::new();
-    for spec in crate::probes::TLS_PROBES {
-        if !symbols.iter().any(|(name, _)| *name == spec.symbol)
-            && let Some(offset) = elf.symbol(spec.symbol).and_then(|location| location.file_offset)
-        {
-            symbols.push((spec.symbol, offset));
+    for function in TLS_FUNCTIONS {
+        if let Some(offset) = elf.symbol(function).and_then(|location| location.file_offset) {
+            symbols.push((function, offset));
         }
     }
     let has_io = symbols.iter().any(|(name, _)| name.starts_with("SSL_write"));

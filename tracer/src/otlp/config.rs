@@ -9,6 +9,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use pytrace_core::otel_env;
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Protocol {
     Grpc,
@@ -138,7 +140,7 @@ fn destination(
         Some((_, value)) if value == "none" => false,
         Some((variable, value)) => return Err(OtlpConfigError::Compression { variable, value }),
     };
-    let mut headers = setting("HEADERS").map(|(_, v)| key_values(&v)).unwrap_or_default();
+    let mut headers = setting("HEADERS").map(|(_, v)| otel_env::key_values(&v)).unwrap_or_default();
     headers.retain(|(key, _)| !key.is_empty());
     Ok(Destination { url, protocol, headers, timeout, gzip, ca_file: setting("CERTIFICATE").map(|(_, v)| v.into()) })
 }
@@ -166,41 +168,11 @@ fn millis(variable: &str, value: &str) -> Result<Duration, OtlpConfigError> {
         .map_err(|_| OtlpConfigError::Number { variable: variable.to_owned(), value: value.to_owned() })
 }
 
-/// `key1=value1,key2=value2`, values percent-decoded (the W3C baggage format
-/// the specification uses for headers and resource attributes).
-pub fn key_values(text: &str) -> Vec<(String, String)> {
-    text.split(',')
-        .filter_map(|pair| {
-            let (key, value) = pair.split_once('=')?;
-            Some((key.trim().to_owned(), percent_decode(value.trim())))
-        })
-        .collect()
-}
-
-fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut index = 0;
-    while index < bytes.len() {
-        let hex = |i: usize| bytes.get(i).and_then(|b| (*b as char).to_digit(16));
-        match (bytes[index], hex(index + 1), hex(index + 2)) {
-            (b'%', Some(high), Some(low)) => {
-                out.push((high * 16 + low) as u8);
-                index += 3;
-            }
-            (byte, _, _) => {
-                out.push(byte);
-                index += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 #[cfg(test)]
 mod tests {
-    use super::*;
     use std::collections::HashMap;
+
+    use super::*;
 
     fn resolve(flag: Option<&str>, vars: &[(&str, &str)]) -> Result<Option<OtlpConfig>, OtlpConfigError> {
         let vars: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();

@@ -555,3 +555,19 @@ pub struct ProgramRunTime {
 pub fn stat(totals: &[u64; STAT_COUNT as usize], which: Stat) -> u64 {
     totals[which as usize]
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::discovery::tls::TLS_FUNCTIONS;
+
+    #[test]
+    fn every_tls_probe_is_on_a_function_inspection_finds() {
+        for spec in TLS_PROBES {
+            assert!(TLS_FUNCTIONS.contains(&spec.symbol), "{} is not among the functions inspected", spec.symbol);
+        }
+        for function in TLS_FUNCTIONS {
+            assert!(TLS_PROBES.iter().any(|spec| spec.symbol == *function), "{function} is found but never probed");
+        }
+    }
+}

@@ -14,8 +14,8 @@ use pytrace_core::events::FunctionEnd;
 use pytrace_core::model::semconv as sc;
 use pytrace_core::model::{Resource, Span, SpanContext, SpanId, SpanKind, Status, TraceId};
 use pytrace_core::python::asyncio::Concurrency;
+use pytrace_core::python::frame::Frame;
 use pytrace_core::python::patterns::FunctionPattern;
-use pytrace_core::python::symbolize::Frame;
 
 use crate::clock::Clock;
 use crate::span::ids::KernelRandom;

@@ -28,7 +28,7 @@ pub fn is_library(file: &str, extra: &[String]) -> bool {
 }
 
 /// Names `frame` as the code behind the span: function, file, line.
-pub fn add_caller(span: &mut Span, frame: &pytrace_core::python::symbolize::Frame) {
+pub fn add_caller(span: &mut Span, frame: &pytrace_core::python::frame::Frame) {
     let a = &mut span.attributes;
     a.set(sc::CODE_FUNCTION_NAME, &*frame.qualname);
     a.set(sc::CODE_FILE_PATH, &*frame.file);
@@ -65,7 +65,7 @@ pub fn add_code_attributes(span: &mut Span, stack: &CallStack, library_paths: &[
 #[cfg(test)]
 mod tests {
     use pytrace_core::model::{SpanId, SpanKind, Status, TraceId};
-    use pytrace_core::python::symbolize::Frame;
+    use pytrace_core::python::frame::Frame;
 
     use super::*;
     use crate::span::ids::KernelRandom;

@@ -27,7 +27,8 @@ use std::sync::Arc;
 use pytrace_core::events::ConnKey;
 use pytrace_core::model::{Span, SpanContext, SpanId, TraceId};
 use pytrace_core::python::asyncio::Concurrency;
-use pytrace_core::python::symbolize::{CallStack, Frame};
+use pytrace_core::python::frame::Frame;
+use pytrace_core::python::symbolize::CallStack;
 use pytrace_core::tracker::ServerRequest;
 
 use crate::span::ids::KernelRandom;

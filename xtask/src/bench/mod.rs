@@ -32,7 +32,7 @@ pub fn run(quick: bool, only: &[String], soak_minutes: f64) -> anyhow::Result<()
     shell::require_root("the benchmarks")?;
     let env = setup::run()?;
     ensure_opentelemetry(&env.python)?;
-    shell::build_release(&env.toolchain)?;
+    env.toolchain.build_release()?;
     let out_dir = workspace_root().join("target/bench");
     std::fs::create_dir_all(&out_dir)?;
     let server = processes::Server::start(&env.python, &out_dir)?;

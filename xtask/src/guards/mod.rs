@@ -1,9 +1,12 @@
 //! Checks over the repository's own text that keep it easy to change, run
 //! with the unit tests (`cargo xtask test`, so `.ci/run`): every path the
 //! documentation names exists ([`docs_paths`]); the engine, `pytrace-core`,
-//! depends on no crate that reaches the system ([`core_dependencies`]).
+//! depends on no crate that reaches the system ([`core_dependencies`]); no
+//! module depends on itself through others ([`module_graph`]).
 
 #[cfg(test)]
 mod core_dependencies;
 #[cfg(test)]
 mod docs_paths;
+#[cfg(test)]
+mod module_graph;

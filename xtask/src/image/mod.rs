@@ -25,7 +25,7 @@ pub fn name() -> String {
 /// Builds the image from the release binary (built if needed); returns its name.
 pub fn build(toolchain: &Toolchain) -> anyhow::Result<String> {
     let (base, containers_conf) = fixtures::ensure_runtime_base()?;
-    shell::build_release(toolchain)?;
+    toolchain.build_release()?;
     let context = workspace_root().join("target/image");
     std::fs::create_dir_all(&context)?;
     std::fs::copy(shell::pytrace_binary(), context.join("pytrace")).context("copying the binary into the context")?;
