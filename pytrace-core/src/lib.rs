@@ -8,9 +8,14 @@
 //! lists), `events` (ring-buffer records decoded),
 //! `tracker` (one byte stream per connection, its limits in `limits`),
 //! `http` (HTTP/1.1 exchanges parsed from them), `llm` (LLM API calls
-//! recognised in exchanges: providers, streams, tokens, prices, content) and
-//! `python` (captured stacks resolved through memory the agent can read).
+//! recognised in exchanges: providers, streams, tokens, prices, content),
+//! `python` (captured stacks resolved through memory the agent can read),
+//! `build` (spans from exchanges, LLM calls and stacks) and `correlate`
+//! (served requests and their calls, traced function calls). Identifiers
+//! come from an injected `model::IdSource`, times from the caller.
 
+pub mod build;
+pub mod correlate;
 pub mod events;
 pub mod http;
 pub mod limits;

@@ -5,9 +5,14 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
+use pytrace_core::build::http::build_span;
+use pytrace_core::build::llm::{Priced, enrich};
+use pytrace_core::correlate::function::{CallStart, FinishedCall, FunctionCalls, function_span};
+use pytrace_core::correlate::serving::{Origin, ServedRequests};
 use pytrace_core::events::{self, Event, RawStack};
 use pytrace_core::http::Exchange;
 use pytrace_core::llm::{self, content::ContentPolicy, pricing::PriceTable};
+use pytrace_core::model::Clock;
 use pytrace_core::model::{Resource, Span, SpanKind, semconv as sc};
 use pytrace_core::python::asyncio::Concurrency;
 use pytrace_core::python::frame::Frame;
@@ -17,14 +22,10 @@ use pytrace_core::python::symbolize::{CallStack, Symbolizer};
 use pytrace_core::tracker::Tracker;
 use tracer_common::KnownStackKey;
 
-use crate::clock::Clock;
 use crate::discovery::memory::ProcMemory;
 use crate::discovery::threads::ThreadNames;
+use crate::ids::KernelRandom;
 use crate::output::Output;
-use crate::span::function::{CallStart, FinishedCall, FunctionCalls, function_span};
-use crate::span::http::build_span;
-use crate::span::llm::{Priced, enrich};
-use crate::span::serving::{Origin, ServedRequests};
 
 /// A traced process's life event the caller acts on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -42,7 +43,7 @@ pub enum Lifecycle {
 #[derive(Debug, Default)]
 pub struct Feedback {
     /// Code objects found to be traced functions, or not (`FUNCTION_CODES`).
-    pub verdicts: Vec<crate::span::function::CodeVerdict>,
+    pub verdicts: Vec<pytrace_core::correlate::function::CodeVerdict>,
     /// Stacks resolved whole for the first time (`KNOWN_STACKS`).
     pub known_stacks: Vec<KnownStackKey>,
     /// Forks and execs of traced processes.
@@ -54,6 +55,8 @@ pub struct Feedback {
 pub struct Pipeline {
     tracker: Tracker<Arc<CallStack>>,
     clock: Clock,
+    /// Where trace and span ids come from: the kernel's random generator.
+    ids: KernelRandom,
     prices: PriceTable,
     content: Option<ContentPolicy>,
     resources: HashMap<u32, Arc<Resource>>,
@@ -85,6 +88,7 @@ impl Pipeline {
         Self {
             tracker: Tracker::new(),
             clock,
+            ids: KernelRandom,
             prices,
             content,
             resources: HashMap::new(),
@@ -186,7 +190,7 @@ impl Pipeline {
                     Concurrency::Thread => self.served.thread_request(*pid, stack.tid, *at_ns),
                     Concurrency::Task(_) => None,
                 };
-                self.functions.started(CallStart {
+                let start = CallStart {
                     request,
                     model,
                     pid: *pid,
@@ -196,7 +200,8 @@ impl Pipeline {
                     frames: &frames,
                     first_seen: *first_seen,
                     qualified: self.symbolizer.has_qualified_names(*pid),
-                });
+                };
+                self.functions.started(start, &mut self.ids);
             }
             Event::FunctionEnd(end) => {
                 if let Some(call) = self.functions.ended(end) {
@@ -220,7 +225,7 @@ impl Pipeline {
             _ => {
                 self.tracker.handle(event, &mut self.exchanges);
                 for request in self.tracker.take_server_requests() {
-                    self.served.started(&request);
+                    self.served.started(&request, &mut self.ids);
                 }
                 self.emit();
             }
@@ -241,7 +246,7 @@ impl Pipeline {
     pub fn process_exited(&mut self, pid: u32) {
         self.tracker.process_exited(pid, &mut self.exchanges);
         self.emit();
-        for call in self.functions.drain_running(Some(pid), Clock::monotonic_now()) {
+        for call in self.functions.drain_running(Some(pid), crate::clock::monotonic_now()) {
             self.emit_function(&call);
         }
         self.symbolizer.remove_process(pid);
@@ -254,7 +259,7 @@ impl Pipeline {
         self.tracker.finish(&mut self.exchanges);
         self.emit();
         self.count_limits();
-        for call in self.functions.drain_running(None, Clock::monotonic_now()) {
+        for call in self.functions.drain_running(None, crate::clock::monotonic_now()) {
             self.emit_function(&call);
         }
         for span in self.served.drain() {
@@ -273,14 +278,14 @@ impl Pipeline {
             model: Some(call.model()),
             handler: None,
         };
-        self.served.place(span, origin, false, Clock::monotonic_now());
+        self.served.place(span, origin, false, crate::clock::monotonic_now());
         self.flush_placed();
     }
 
     /// Time passes: spans that waited long enough for their request go
     /// out, connections idle too long are forgotten, limits are counted.
     pub fn tick(&mut self) {
-        self.tracker.forget_idle(Clock::monotonic_now(), &mut self.exchanges);
+        self.tracker.forget_idle(crate::clock::monotonic_now(), &mut self.exchanges);
         self.emit();
         self.count_limits();
     }
@@ -296,7 +301,7 @@ impl Pipeline {
 
     /// Outputs the spans whose place under a served request (or not) is decided.
     fn flush_placed(&mut self) {
-        for span in self.served.take_ready(Clock::monotonic_now()) {
+        for span in self.served.take_ready(crate::clock::monotonic_now()) {
             self.output_placed(span);
         }
     }
@@ -320,7 +325,8 @@ impl Pipeline {
             if exchange.incomplete == Some(pytrace_core::http::Incomplete::Evicted) {
                 limits.exchanges_evicted += 1;
             }
-            let mut span = span_of(&exchange, self.clock, &mut self.resources);
+            let resource = resource_of(exchange.conn.pid, &mut self.resources);
+            let mut span = build_span(&exchange, self.clock, resource, &mut self.ids);
             if span.kind == SpanKind::Server {
                 self.emit_served(&exchange, span);
                 continue;
@@ -328,7 +334,7 @@ impl Pipeline {
             // The application's own traceparent placed it.
             let explicit = span.parent_span_id.is_some();
             if let Some(stack) = &exchange.context {
-                crate::span::python::add_code_attributes(&mut span, stack, &self.library_paths);
+                pytrace_core::build::python::add_code_attributes(&mut span, stack, &self.library_paths);
                 // Inside a traced function, unless the application's own traceparent placed it.
                 if let Some(within) = stack.within
                     && span.parent_span_id.is_none()
@@ -363,7 +369,7 @@ impl Pipeline {
                     .filter(|_| self.served.serves(exchange.conn.pid))
                     .and_then(|stack| handler_frame(stack, &self.library_paths)),
             };
-            self.served.place(span, origin, explicit, Clock::monotonic_now());
+            self.served.place(span, origin, explicit, crate::clock::monotonic_now());
         }
         self.flush_placed();
     }
@@ -372,7 +378,7 @@ impl Pipeline {
     /// and the handler that wrote its response (its innermost application
     /// frame, when the response was written from application code).
     fn emit_served(&mut self, exchange: &Exchange<Arc<CallStack>>, mut span: Span) {
-        span.attributes.set(sc::HTTP_ROUTE, crate::span::serving::route_template(&exchange.request.target));
+        span.attributes.set(sc::HTTP_ROUTE, pytrace_core::correlate::serving::route_template(&exchange.request.target));
         if let Some(served) = self.served.finished(exchange.conn, exchange.start_ns, exchange.end_ns) {
             span.trace_id = served.context.trace_id;
             span.span_id = served.context.span_id;
@@ -381,12 +387,12 @@ impl Pipeline {
                 // Written from the handler itself (`self.wfile.write` in a
                 // BaseHTTPRequestHandler): the stack names it.
                 Some(stack) if handler_frame(stack, &self.library_paths).is_some() => {
-                    crate::span::python::add_code_attributes(&mut span, stack, &self.library_paths);
+                    pytrace_core::build::python::add_code_attributes(&mut span, stack, &self.library_paths);
                 }
                 // Written by the framework after the handler returned: the
                 // handler is the outermost application frame its calls saw.
                 _ => {
-                    let now = Clock::monotonic_now();
+                    let now = crate::clock::monotonic_now();
                     self.served.name_after_handler(span, exchange.conn, exchange.start_ns, now);
                     return;
                 }
@@ -400,11 +406,7 @@ impl Pipeline {
 /// (not the code that started the event loop).
 fn handler_frame(stack: &CallStack, library_paths: &[String]) -> Option<Frame> {
     let frames = pytrace_core::python::asyncio::task_frames(&stack.frames);
-    frames.iter().rev().find(|f| !crate::span::python::is_library(&f.file, library_paths)).cloned()
-}
-
-fn span_of(exchange: &Exchange<Arc<CallStack>>, clock: Clock, resources: &mut HashMap<u32, Arc<Resource>>) -> Span {
-    build_span(exchange, clock, resource_of(exchange.conn.pid, resources))
+    frames.iter().rev().find(|f| !pytrace_core::build::python::is_library(&f.file, library_paths)).cloned()
 }
 
 fn resource_of(pid: u32, resources: &mut HashMap<u32, Arc<Resource>>) -> Arc<Resource> {

@@ -8,15 +8,15 @@ use std::io::Write as _;
 use std::sync::Arc;
 
 use bytes::Bytes;
+use pytrace_core::build::http::build_span;
+use pytrace_core::build::llm::enrich;
 use pytrace_core::events::{ConnKey, DataChunk, Event, Transport};
 use pytrace_core::http::Exchange;
 use pytrace_core::llm::pricing::PriceTable;
-use pytrace_core::model::{AttrValue, Resource, Span, Status};
+use pytrace_core::model::Clock;
+use pytrace_core::model::{AttrValue, Resource, Span, Status, TestIds};
 use pytrace_core::tracker::Tracker;
 use serde_json::{Value, json};
-use tracer::clock::Clock;
-use tracer::span::http::build_span;
-use tracer::span::llm::enrich;
 use tracer_common::Direction;
 
 const CONN: ConnKey = ConnKey { pid: 1, conn_id: 0x77 };
@@ -113,7 +113,7 @@ fn replay(request: &[u8], reads: &[Vec<u8>], piece: usize, close: bool) -> Excha
 }
 
 fn span_of(exchange: &Exchange) -> Span {
-    let mut span = build_span(exchange, Clock::with_offset(0), Arc::new(Resource::default()));
+    let mut span = build_span(exchange, Clock::with_offset(0), Arc::new(Resource::default()), &mut TestIds);
     let call = pytrace_core::llm::analyze(exchange).expect("an LLM call");
     enrich(&mut span, &call, exchange.start_ns, &PriceTable::built_in());
     span

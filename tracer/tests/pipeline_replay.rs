@@ -322,10 +322,10 @@ proptest! {
 mod connection_facts {
     use std::sync::Arc;
 
+    use pytrace_core::build::http::build_span;
     use pytrace_core::events::{Endpoints, Role};
-    use pytrace_core::model::{Resource, SpanKind};
-    use tracer::clock::Clock;
-    use tracer::span::http::build_span;
+    use pytrace_core::model::Clock;
+    use pytrace_core::model::{Resource, SpanKind, TestIds};
 
     use super::*;
 
@@ -340,7 +340,7 @@ mod connection_facts {
     }
 
     fn span_attr(exchange: &Exchange, key: &str) -> Option<String> {
-        let span = build_span(exchange, Clock::with_offset(0), Arc::new(Resource::default()));
+        let span = build_span(exchange, Clock::with_offset(0), Arc::new(Resource::default()), &mut TestIds);
         span.attributes.get(key).map(|v| match v {
             pytrace_core::model::AttrValue::Str(s) => s.clone(),
             pytrace_core::model::AttrValue::Int(i) => i.to_string(),
@@ -363,7 +363,7 @@ mod connection_facts {
         assert_eq!(exchanges.len(), 1);
         let exchange = &exchanges[0];
         assert_eq!(exchange.start_ns, 105, "a read's bytes count from when the read returned");
-        let span = build_span(exchange, Clock::with_offset(0), Arc::new(Resource::default()));
+        let span = build_span(exchange, Clock::with_offset(0), Arc::new(Resource::default()), &mut TestIds);
         assert_eq!(span.kind, SpanKind::Server);
         assert!(matches!(span.status, pytrace_core::model::Status::Error { .. }), "5xx is a server error");
         assert_eq!(span_attr(exchange, "url.path").as_deref(), Some("/v1/chat"));
@@ -392,7 +392,7 @@ mod connection_facts {
             Event::Data(call(SOCKET, Direction::Egress, b"GET / HTTP/1.1\r\nHost: h\r\ntraceparent: 00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01\r\n\r\n", 1)),
             Event::Data(call(SOCKET, Direction::Ingress, b"HTTP/1.1 204 No Content\r\n\r\n", 2)),
         ];
-        let span = build_span(&run(&events)[0], Clock::with_offset(0), Arc::new(Resource::default()));
+        let span = build_span(&run(&events)[0], Clock::with_offset(0), Arc::new(Resource::default()), &mut TestIds);
         assert_eq!(span.trace_id.to_string(), "0af7651916cd43dd8448eb211c80319c");
         assert_eq!(span.parent_span_id.map(|p| p.to_string()).as_deref(), Some("b7ad6b7169203331"));
         assert_ne!(span.span_id.to_string(), "b7ad6b7169203331", "the span is a child, not the parent");

@@ -23,6 +23,39 @@ pub trait IdSource {
     fn fill(&mut self, bytes: &mut [u8]);
 }
 
+/// Identifiers from a counter: the same sequence every run (tests, and a
+/// replay that must give the same output byte for byte).
+#[derive(Clone, Debug, Default)]
+pub struct SequentialIds {
+    drawn: u64,
+}
+
+impl IdSource for SequentialIds {
+    fn fill(&mut self, bytes: &mut [u8]) {
+        self.drawn += 1;
+        let counter = self.drawn.to_be_bytes();
+        bytes.fill(0);
+        let kept = bytes.len().min(counter.len());
+        let tail = bytes.len() - kept;
+        bytes[tail..].copy_from_slice(&counter[counter.len() - kept..]);
+    }
+}
+
+/// Identifiers unique within the test process, from any number of places
+/// at once (feature `testing`).
+#[cfg(any(test, feature = "testing"))]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TestIds;
+
+#[cfg(any(test, feature = "testing"))]
+impl IdSource for TestIds {
+    fn fill(&mut self, bytes: &mut [u8]) {
+        static DRAWN: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let drawn = DRAWN.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+        SequentialIds { drawn: drawn - 1 }.fill(bytes);
+    }
+}
+
 impl TraceId {
     pub fn new(source: &mut (impl IdSource + ?Sized)) -> Self {
         Self(fresh(source))
@@ -85,6 +118,13 @@ mod tests {
     fn ids_are_never_all_zero() {
         assert_eq!(SpanId::new(&mut Zeros).to_string(), "0000000000000001");
         assert_ne!(TraceId::new(&mut Zeros).0, [0; 16]);
+    }
+
+    #[test]
+    fn sequential_ids_count() {
+        let mut ids = SequentialIds::default();
+        assert_eq!(TraceId::new(&mut ids).to_string(), "00000000000000000000000000000001");
+        assert_eq!(SpanId::new(&mut ids).to_string(), "0000000000000002");
     }
 
     #[test]

@@ -15,7 +15,6 @@ use pytrace_core::events::{self, ConnKey};
 use pytrace_core::llm::pricing::PriceTable;
 
 use crate::cli::ReplayArgs;
-use crate::clock::Clock;
 use crate::discovery::{TargetProcess, python_context};
 use crate::output::Output;
 use crate::pipeline::Pipeline;
@@ -140,7 +139,7 @@ fn first_answered_connection(records: &[&[u8]]) -> Option<ConnKey> {
 /// context for the recorded processes that still run.
 fn replay_pipeline(records: &[&[u8]]) -> Pipeline {
     let output = Output::new(None, Some(Box::new(io::sink())));
-    let mut pipeline = Pipeline::new(Clock::measure(), PriceTable::built_in(), None, output);
+    let mut pipeline = Pipeline::new(crate::clock::measure(), PriceTable::built_in(), None, output);
     let pids: BTreeSet<u32> = records.iter().filter_map(|r| events::conn_of(r)).map(|c| c.pid).collect();
     for pid in pids {
         let context = TargetProcess::inspect(pid).ok().and_then(|p| python_context::discover(&p).ok().flatten());

@@ -3,10 +3,10 @@
 
 use std::collections::BTreeMap;
 
+use pytrace_core::correlate::serving::ServingCounters;
 use pytrace_core::model::{AttrValue, Span, SpanKind, Status, semconv as sc};
 
 use crate::probes::{MapUsage, ProgramRunTime};
-use crate::span::serving::ServingCounters;
 
 /// Counters reported when tracing ends.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]

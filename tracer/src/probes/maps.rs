@@ -9,6 +9,7 @@ use std::path::Path;
 
 use aya::Pod;
 use aya::maps::{HashMap as BpfHashMap, MapData, PerCpuArray};
+use pytrace_core::correlate::function::CodeVerdict;
 use tracer_common::{
     ALL_KERNEL_MAPS, ActiveFunction, ActiveFunctionKey, CODE_IGNORED, CODE_TRACED, FunctionCodeKey, KERNEL_MAP_COUNT,
     KernelMap, KnownStackKey, MAP_CHANGE_KINDS, PendingSocketCall, PyLayout, STAT_COUNT, SocketCall, SocketState,
@@ -17,7 +18,6 @@ use tracer_common::{
 
 use super::ledger::{Changes, MapUsage};
 use super::{ProbeError, Probes};
-use crate::span::function::CodeVerdict;
 
 /// `BPF_NOEXIST`: add the key only if it is absent.
 const NO_EXIST: u64 = 1;

@@ -9,7 +9,6 @@ use pytrace_core::model::semconv as sc;
 
 use super::telemetry;
 use crate::cli::AttachConfig;
-use crate::clock::Clock;
 use crate::otlp::exporter::ExportCounters;
 use crate::otlp::{self, OtlpConfig, OtlpError};
 use crate::output::summary::OtlpCounters;
@@ -123,5 +122,5 @@ fn otlp_counters(counters: &Arc<ExportCounters>, waiting: u64) -> OtlpCounters {
 }
 
 fn unix_now_ns() -> u64 {
-    Clock::measure().to_unix(Clock::monotonic_now())
+    crate::clock::measure().to_unix(crate::clock::monotonic_now())
 }

@@ -30,7 +30,6 @@ use tokio::signal::unix::{SignalKind, signal};
 use tracer_common::Stat;
 
 use crate::cli::AttachConfig;
-use crate::clock::Clock;
 use crate::discovery::TargetError;
 use crate::discovery::process::host_name;
 use crate::otlp::OtlpError;
@@ -127,7 +126,7 @@ pub async fn trace(config: AttachConfig, mut source: TargetSource) -> Result<Ses
     if source.collects_spans() {
         output.collected = Some(Vec::new());
     }
-    let mut pipeline = Pipeline::new(Clock::measure(), prices, config.content.clone(), output)
+    let mut pipeline = Pipeline::new(crate::clock::measure(), prices, config.content.clone(), output)
         .with_library_paths(config.library_paths.clone())
         .with_traced_functions(config.trace_functions.clone());
     let mut export = ExportSession::start(&config, &mut pipeline, &host)?;

@@ -12,7 +12,7 @@
 //!   thread in between is its child, decided at once;
 //! - **asyncio** (ASGI, aiohttp): the event loop's thread reads every request;
 //!   the handler runs in a task, whose outermost coroutine frame
-//!   ([`pytrace_core::python::asyncio::task_root`]) is on the stack of both the handler's calls and the
+//!   ([`crate::python::asyncio::task_root`]) is on the stack of both the handler's calls and the
 //!   write of its response. A call in a task waits (held, with the calls of
 //!   its trace) until a request in flight shows the same task root as its
 //!   response is written, or until no request that could still claim it is
@@ -24,14 +24,12 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
-use pytrace_core::events::ConnKey;
-use pytrace_core::model::{Span, SpanContext, SpanId, TraceId};
-use pytrace_core::python::asyncio::Concurrency;
-use pytrace_core::python::frame::Frame;
-use pytrace_core::python::symbolize::CallStack;
-use pytrace_core::tracker::ServerRequest;
-
-use crate::span::ids::KernelRandom;
+use crate::events::ConnKey;
+use crate::model::{IdSource, Span, SpanContext, SpanId, TraceId};
+use crate::python::asyncio::Concurrency;
+use crate::python::frame::Frame;
+use crate::python::symbolize::CallStack;
+use crate::tracker::ServerRequest;
 
 /// Longest a call waits for the request it may belong to.
 pub const MAX_HOLD_NS: u64 = 30_000_000_000;
@@ -160,21 +158,21 @@ pub struct ServedRequests {
 impl ServedRequests {
     /// A request's head was read: its span context is fixed now, joining the
     /// caller's `traceparent` when there is one.
-    pub fn started(&mut self, request: &ServerRequest) {
+    pub fn started(&mut self, request: &ServerRequest, ids: &mut dyn IdSource) {
         if self.requests.len() >= MAX_REQUESTS {
             if self.requests.front().is_some_and(|oldest| oldest.end_ns.is_none()) {
                 self.counters.requests_evicted += 1;
             }
             self.requests.pop_front();
         }
-        let remote = request.traceparent.as_deref().and_then(pytrace_core::model::traceparent::parse);
-        let trace_id = remote.map_or_else(|| TraceId::new(&mut KernelRandom), |(trace, _)| trace);
+        let remote = request.traceparent.as_deref().and_then(crate::model::traceparent::parse);
+        let trace_id = remote.map_or_else(|| TraceId::new(ids), |(trace, _)| trace);
         self.requests.push_back(Served {
             conn: request.conn,
             tid: request.tid,
             start_ns: request.start_ns,
             end_ns: None,
-            context: SpanContext { trace_id, span_id: SpanId::new(&mut KernelRandom) },
+            context: SpanContext { trace_id, span_id: SpanId::new(ids) },
             remote_parent: remote.map(|(_, parent)| parent),
             model: None,
             response_stack: None,
@@ -261,7 +259,7 @@ impl ServedRequests {
         for (conn, start_ns, mut span, until) in std::mem::take(&mut self.unnamed) {
             let served = self.requests.iter().find(|s| s.conn == conn && s.start_ns == start_ns);
             match served.and_then(|s| s.handler.as_ref()) {
-                Some(handler) => super::python::add_caller(&mut span, handler),
+                Some(handler) => crate::build::python::add_caller(&mut span, handler),
                 None if now_ns < until => {
                     self.unnamed.push((conn, start_ns, span, until));
                     continue;
@@ -459,7 +457,7 @@ fn looks_like_identifier(segment: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use pytrace_core::model::SpanKind;
+    use crate::model::{SpanKind, TestIds};
 
     use super::*;
 
@@ -481,7 +479,7 @@ mod tests {
     }
 
     fn span(name: &str) -> Span {
-        let (trace_id, span_id) = (TraceId::new(&mut KernelRandom), SpanId::new(&mut KernelRandom));
+        let (trace_id, span_id) = (TraceId::new(&mut TestIds), SpanId::new(&mut TestIds));
         Span { trace_id, span_id, name: name.into(), kind: SpanKind::Client, ..Span::placeholder() }
     }
 
@@ -513,7 +511,7 @@ mod tests {
     #[test]
     fn a_call_on_the_request_s_thread_is_its_child_at_once() {
         let mut served = ServedRequests::default();
-        served.started(&request(1, 11, 1_000, None, "POST", "/ask"));
+        served.started(&request(1, 11, 1_000, None, "POST", "/ask"), &mut TestIds);
         let origin = Origin { pid: PID, tid: 11, start_ns: 2_000, model: Some(Concurrency::Thread), handler: None };
         let call = span("chat");
         let trace = call.trace_id;
@@ -534,9 +532,9 @@ mod tests {
     #[test]
     fn a_task_s_calls_wait_for_the_response_that_names_their_task() {
         let mut served = ServedRequests::default();
-        let remote = (TraceId::new(&mut KernelRandom), SpanId::new(&mut KernelRandom));
-        served.started(&request(1, 5, 1_000, Some(&remote), "POST", "/ask"));
-        served.started(&request(2, 5, 1_100, None, "POST", "/ask"));
+        let remote = (TraceId::new(&mut TestIds), SpanId::new(&mut TestIds));
+        served.started(&request(1, 5, 1_000, Some(&remote), "POST", "/ask"), &mut TestIds);
+        served.started(&request(2, 5, 1_100, None, "POST", "/ask"), &mut TestIds);
         // Two requests in flight on one loop; a call from each task.
         let first = span("chat first");
         let second = span("chat second");
@@ -572,7 +570,7 @@ mod tests {
     #[test]
     fn a_background_task_stays_a_root() {
         let mut served = ServedRequests::default();
-        served.started(&request(1, 5, 1_000, None, "POST", "/ask"));
+        served.started(&request(1, 5, 1_000, None, "POST", "/ask"), &mut TestIds);
         served.place(
             span("background"),
             Origin { pid: PID, tid: 5, start_ns: 2_000, model: Some(Concurrency::Task(0xc)), handler: None },
@@ -598,7 +596,7 @@ mod tests {
     #[test]
     fn holding_is_bounded_in_time() {
         let mut served = ServedRequests::default();
-        served.started(&request(1, 5, 1_000, None, "GET", "/slow"));
+        served.started(&request(1, 5, 1_000, None, "GET", "/slow"), &mut TestIds);
         served.place(
             span("call"),
             Origin { pid: PID, tid: 5, start_ns: 2_000, model: Some(Concurrency::Task(0xa)), handler: None },
@@ -614,7 +612,7 @@ mod tests {
     #[test]
     fn later_spans_of_a_placed_trace_follow_it() {
         let mut served = ServedRequests::default();
-        served.started(&request(1, 11, 1_000, None, "POST", "/ask"));
+        served.started(&request(1, 11, 1_000, None, "POST", "/ask"), &mut TestIds);
         let function = span("Agent.step");
         let mut child = span("chat");
         child.trace_id = function.trace_id;

@@ -2,10 +2,10 @@
 //! call: named `{operation} {model}`, with the OpenTelemetry GenAI attributes,
 //! usage (reported, or estimated and marked), cost, and the provider's error.
 
-use pytrace_core::llm::pricing::{self, PriceTable};
-use pytrace_core::llm::{LlmCall, tokens};
-use pytrace_core::model::semconv as sc;
-use pytrace_core::model::{AttrValue, Span, Status};
+use crate::llm::pricing::{self, PriceTable};
+use crate::llm::{LlmCall, tokens};
+use crate::model::semconv as sc;
+use crate::model::{AttrValue, Span, Status};
 
 /// What the pricing step concluded, for the caller's warnings.
 #[derive(Clone, Debug, PartialEq)]
@@ -78,9 +78,9 @@ pub fn enrich(span: &mut Span, call: &LlmCall, exchange_start_ns: u64, prices: &
         a.set(sc::PYTRACE_USAGE_ESTIMATED, true);
     }
     if let Some(error) = &call.error {
-        a.set(sc::ERROR_TYPE, pytrace_core::redact::redact_text(&error.kind));
+        a.set(sc::ERROR_TYPE, crate::redact::redact_text(&error.kind));
         // A provider's message may quote the caller's key.
-        let message = error.message.as_deref().map(pytrace_core::redact::redact_text);
+        let message = error.message.as_deref().map(crate::redact::redact_text);
         if let Some(message) = &message {
             a.set(sc::PYTRACE_ERROR_MESSAGE, message.clone());
         }

@@ -5,21 +5,20 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use pytrace_core::events::{Role, Transport};
-use pytrace_core::http::head::RequestHead;
-use pytrace_core::http::{Exchange, Incomplete};
-use pytrace_core::model::semconv as sc;
-use pytrace_core::model::{AttrValue, Attributes, Resource, Span, SpanId, SpanKind, Status, TraceId};
-use pytrace_core::redact;
+use crate::events::{Role, Transport};
+use crate::http::head::RequestHead;
+use crate::http::{Exchange, Incomplete};
+use crate::model::semconv as sc;
+use crate::model::{AttrValue, Attributes, IdSource, Resource, Span, SpanId, SpanKind, Status, TraceId};
+use crate::redact;
 
-use crate::clock::Clock;
-use crate::span::ids::KernelRandom;
+use crate::model::Clock;
 
 const KNOWN_METHODS: &[&str] =
     &["CONNECT", "DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT", "QUERY", "TRACE"];
 
 /// Builds the span of one exchange.
-pub fn build_span<C>(exchange: &Exchange<C>, clock: Clock, resource: Arc<Resource>) -> Span {
+pub fn build_span<C>(exchange: &Exchange<C>, clock: Clock, resource: Arc<Resource>, ids: &mut dyn IdSource) -> Span {
     let mut attrs = Attributes::default();
     let request = &exchange.request;
     let facts = &exchange.connection;
@@ -101,10 +100,10 @@ pub fn build_span<C>(exchange: &Exchange<C>, clock: Clock, resource: Arc<Resourc
     }
     let status = status(exchange, role, &mut attrs);
     // The application's own tracing sent a traceparent: join its trace.
-    let joined = request.headers.get("traceparent").and_then(|h| pytrace_core::model::traceparent::parse(&h));
+    let joined = request.headers.get("traceparent").and_then(|h| crate::model::traceparent::parse(&h));
     Span {
-        trace_id: joined.map_or_else(|| TraceId::new(&mut KernelRandom), |(trace, _)| trace),
-        span_id: SpanId::new(&mut KernelRandom),
+        trace_id: joined.map_or_else(|| TraceId::new(ids), |(trace, _)| trace),
+        span_id: SpanId::new(ids),
         parent_span_id: joined.map(|(_, parent)| parent),
         name: method.to_owned(),
         kind: match role {

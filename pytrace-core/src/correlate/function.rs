@@ -10,15 +10,14 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use pytrace_core::events::FunctionEnd;
-use pytrace_core::model::semconv as sc;
-use pytrace_core::model::{Resource, Span, SpanContext, SpanId, SpanKind, Status, TraceId};
-use pytrace_core::python::asyncio::Concurrency;
-use pytrace_core::python::frame::Frame;
-use pytrace_core::python::patterns::FunctionPattern;
+use crate::events::FunctionEnd;
+use crate::model::semconv as sc;
+use crate::model::{IdSource, Resource, Span, SpanContext, SpanId, SpanKind, Status, TraceId};
+use crate::python::asyncio::Concurrency;
+use crate::python::frame::Frame;
+use crate::python::patterns::FunctionPattern;
 
-use crate::clock::Clock;
-use crate::span::ids::KernelRandom;
+use crate::model::Clock;
 
 /// A decision for the kernel: calls of this code object are (not) traced.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -114,7 +113,7 @@ impl FunctionCalls {
     }
 
     /// A call started.
-    pub fn started(&mut self, start: CallStart<'_>) {
+    pub fn started(&mut self, start: CallStart<'_>, ids: &mut dyn IdSource) {
         let pid = start.pid;
         let Some((function, outer)) = start.frames.split_first() else { return };
         if self.decided.len() > MAX_DECIDED {
@@ -142,8 +141,8 @@ impl FunctionCalls {
         let parent = self.enclosing(pid, outer).or(start.request);
         let call = OpenCall {
             context: SpanContext {
-                trace_id: parent.map_or_else(|| TraceId::new(&mut KernelRandom), |p| p.trace_id),
-                span_id: SpanId::new(&mut KernelRandom),
+                trace_id: parent.map_or_else(|| TraceId::new(ids), |p| p.trace_id),
+                span_id: SpanId::new(ids),
             },
             parent: parent.map(|p| p.span_id),
             function: function.clone(),
@@ -243,6 +242,7 @@ pub fn function_span(finished: &FinishedCall, clock: Clock, resource: Arc<Resour
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::TestIds;
 
     const PID: u32 = 7;
 
@@ -277,13 +277,13 @@ mod tests {
         let mut calls = tracing("myapp.agent:Agent.*");
         let main = frame("main", 0x10, 0x100);
         let step = frame("Agent.step", 0x20, 0x200);
-        calls.started(start(5, std::slice::from_ref(&main), true, true));
-        calls.started(start(6, &[step.clone(), main.clone()], true, true));
+        calls.started(start(5, std::slice::from_ref(&main), true, true), &mut TestIds);
+        calls.started(start(6, &[step.clone(), main.clone()], true, true), &mut TestIds);
         assert_eq!(
             calls.take_verdicts(),
             [CodeVerdict { pid: PID, code: 0x10, traced: false }, CodeVerdict { pid: PID, code: 0x20, traced: true }]
         );
-        calls.started(start(8, &[frame("Agent.step", 0x20, 0x300), main], false, true));
+        calls.started(start(8, &[frame("Agent.step", 0x20, 0x300), main], false, true), &mut TestIds);
         assert!(calls.take_verdicts().is_empty());
         assert!(calls.ended(&end(0x100, 0x10, 9)).is_none(), "main is not traced");
         let finished = calls.ended(&end(0x200, 0x20, 10)).unwrap();
@@ -299,8 +299,8 @@ mod tests {
         let mut calls = tracing("myapp.agent:*");
         let run = frame("Agent.run", 0x10, 0x100);
         let step = frame("Agent.step", 0x20, 0x200);
-        calls.started(start(1, std::slice::from_ref(&run), true, true));
-        calls.started(start(2, &[step.clone(), run.clone()], true, true));
+        calls.started(start(1, std::slice::from_ref(&run), true, true), &mut TestIds);
+        calls.started(start(2, &[step.clone(), run.clone()], true, true), &mut TestIds);
         let http_stack = [frame("send", 0x99, 0x900), step.clone(), run.clone()];
         let within = calls.enclosing(PID, &http_stack).unwrap();
         let step_span =
@@ -316,7 +316,7 @@ mod tests {
     #[test]
     fn a_reused_frame_address_with_other_code_is_not_the_call() {
         let mut calls = tracing("myapp.agent:*");
-        calls.started(start(1, &[frame("step", 0x20, 0x200)], true, true));
+        calls.started(start(1, &[frame("step", 0x20, 0x200)], true, true), &mut TestIds);
         assert_eq!(calls.enclosing(PID, &[frame("other", 0x30, 0x200)]), None);
         assert!(calls.ended(&end(0x200, 0x30, 2)).is_none());
     }
@@ -325,9 +325,9 @@ mod tests {
     fn generators_end_when_they_finish_not_when_they_yield() {
         let mut calls = tracing("myapp.agent:*");
         let stream = frame("stream", 0x20, 0x200);
-        calls.started(start(1, std::slice::from_ref(&stream), true, false));
+        calls.started(start(1, std::slice::from_ref(&stream), true, false), &mut TestIds);
         assert!(calls.ended(&FunctionEnd { suspended: true, ..end(0x200, 0x20, 2) }).is_none());
-        calls.started(start(3, std::slice::from_ref(&stream), false, false));
+        calls.started(start(3, std::slice::from_ref(&stream), false, false), &mut TestIds);
         let finished = calls.ended(&end(0x200, 0x20, 4)).unwrap();
         assert_eq!(function_span(&finished, Clock::with_offset(0), Default::default()).duration_ns(), 3);
     }
@@ -335,8 +335,8 @@ mod tests {
     #[test]
     fn raised_and_running_calls_are_marked() {
         let mut calls = tracing("myapp.agent:*");
-        calls.started(start(1, &[frame("fails", 0x20, 0x200)], true, true));
-        calls.started(start(1, &[frame("runs", 0x30, 0x300)], true, true));
+        calls.started(start(1, &[frame("fails", 0x20, 0x200)], true, true), &mut TestIds);
+        calls.started(start(1, &[frame("runs", 0x30, 0x300)], true, true), &mut TestIds);
         let raised = calls.ended(&FunctionEnd { raised: true, ..end(0x200, 0x20, 2) }).unwrap();
         assert!(matches!(
             function_span(&raised, Clock::with_offset(0), Default::default()).status,
@@ -351,19 +351,19 @@ mod tests {
     #[test]
     fn calls_reported_before_the_kernel_has_the_verdict_are_kept() {
         let mut calls = tracing("myapp.agent:*");
-        calls.started(start(1, &[frame("step", 0x20, 0x200)], true, true));
+        calls.started(start(1, &[frame("step", 0x20, 0x200)], true, true), &mut TestIds);
         let _ = calls.ended(&end(0x200, 0x20, 2));
         // The second call arrives while the kernel still has the code pending.
-        calls.started(start(3, &[frame("step", 0x20, 0x200)], false, true));
+        calls.started(start(3, &[frame("step", 0x20, 0x200)], false, true), &mut TestIds);
         assert!(calls.ended(&end(0x200, 0x20, 4)).is_some());
     }
 
     #[test]
     fn untraced_functions_are_left_alone() {
         let mut calls = tracing("myapp.tools:*");
-        calls.started(start(1, &[frame("Agent.step", 0x20, 0x200)], true, true));
+        calls.started(start(1, &[frame("Agent.step", 0x20, 0x200)], true, true), &mut TestIds);
         assert_eq!(calls.take_verdicts(), [CodeVerdict { pid: PID, code: 0x20, traced: false }]);
-        calls.started(start(2, &[frame("Agent.step", 0x20, 0x200)], false, true));
+        calls.started(start(2, &[frame("Agent.step", 0x20, 0x200)], false, true), &mut TestIds);
         assert!(calls.ended(&end(0x200, 0x20, 3)).is_none(), "a pending code's later calls are not traced either");
     }
 }

@@ -9,9 +9,9 @@
 
 use std::fmt::Write as _;
 
-use pytrace_core::model::Span;
-use pytrace_core::model::semconv as sc;
-use pytrace_core::python::symbolize::CallStack;
+use crate::model::Span;
+use crate::model::semconv as sc;
+use crate::python::symbolize::CallStack;
 
 /// Whether `file` belongs to the standard library, an installed package, or
 /// one of the `extra` library prefixes.
@@ -28,7 +28,7 @@ pub fn is_library(file: &str, extra: &[String]) -> bool {
 }
 
 /// Names `frame` as the code behind the span: function, file, line.
-pub fn add_caller(span: &mut Span, frame: &pytrace_core::python::frame::Frame) {
+pub fn add_caller(span: &mut Span, frame: &crate::python::frame::Frame) {
     let a = &mut span.attributes;
     a.set(sc::CODE_FUNCTION_NAME, &*frame.qualname);
     a.set(sc::CODE_FILE_PATH, &*frame.file);
@@ -64,11 +64,10 @@ pub fn add_code_attributes(span: &mut Span, stack: &CallStack, library_paths: &[
 
 #[cfg(test)]
 mod tests {
-    use pytrace_core::model::{SpanId, SpanKind, Status, TraceId};
-    use pytrace_core::python::frame::Frame;
+    use crate::model::{SpanId, SpanKind, Status, TestIds, TraceId};
+    use crate::python::frame::Frame;
 
     use super::*;
-    use crate::span::ids::KernelRandom;
 
     #[test]
     fn tells_library_code_from_application_code() {
@@ -97,8 +96,8 @@ mod tests {
             frame("main", "/srv/app/main.py", 3),
         ];
         let mut span = Span {
-            trace_id: TraceId::new(&mut KernelRandom),
-            span_id: SpanId::new(&mut KernelRandom),
+            trace_id: TraceId::new(&mut TestIds),
+            span_id: SpanId::new(&mut TestIds),
             parent_span_id: None,
             name: "GET".into(),
             kind: SpanKind::Client,
@@ -113,7 +112,7 @@ mod tests {
             thread_name: Some("MainThread".into()),
             frames: frames.into(),
             within: None,
-            model: pytrace_core::python::asyncio::Concurrency::Thread,
+            model: crate::python::asyncio::Concurrency::Thread,
         };
         add_code_attributes(&mut span, &stack, &[]);
         assert_eq!(span.attributes.str(sc::THREAD_NAME), Some("MainThread"));
