@@ -11,11 +11,14 @@
 //! recognised in exchanges: providers, streams, tokens, prices, content),
 //! `python` (captured stacks resolved through memory the agent can read),
 //! `build` (spans from exchanges, LLM calls and stacks) and `correlate`
-//! (served requests and their calls, traced function calls). Identifiers
-//! come from an injected `model::IdSource`, times from the caller.
+//! (served requests and their calls, traced function calls), driven by the
+//! `engine` (with `threads` naming the threads). Identifiers come from an
+//! injected `model::IdSource`, times from the caller, what only the system
+//! knows of a process from an injected `engine::ProcessFacts`.
 
 pub mod build;
 pub mod correlate;
+pub mod engine;
 pub mod events;
 pub mod http;
 pub mod limits;
@@ -24,4 +27,5 @@ pub mod model;
 pub mod otel_env;
 pub mod python;
 pub mod redact;
+pub mod threads;
 pub mod tracker;

@@ -1,421 +1,134 @@
-//! From ring-buffer records to rendered spans: decode, reassemble, pair,
-//! build, output. Synchronous and free of kernel I/O, so it is tested and
-//! benchmarked by replaying recorded events.
+//! The agent around the engine: each kernel record goes into
+//! `pytrace_core::engine::Engine` with the time it is handled, the spans
+//! that come out go to the session's [`Output`] (writers, OTLP, metrics,
+//! summary), and the engine's counters into the summary. The engine asks
+//! the system through [`ProcFacts`] (`/proc`) and draws ids from the
+//! kernel's random generator.
 
-use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use pytrace_core::build::http::build_span;
-use pytrace_core::build::llm::{Priced, enrich};
-use pytrace_core::correlate::function::{CallStart, FinishedCall, FunctionCalls, function_span};
-use pytrace_core::correlate::serving::{Origin, ServedRequests};
-use pytrace_core::events::{self, Event, RawStack};
-use pytrace_core::http::Exchange;
-use pytrace_core::llm::{self, content::ContentPolicy, pricing::PriceTable};
-use pytrace_core::model::Clock;
-use pytrace_core::model::{Resource, Span, SpanKind, semconv as sc};
-use pytrace_core::python::asyncio::Concurrency;
-use pytrace_core::python::frame::Frame;
+use pytrace_core::engine::{Engine, Feedback, ProcessFacts};
+use pytrace_core::events::Event;
+use pytrace_core::llm::{content::ContentPolicy, pricing::PriceTable};
+use pytrace_core::model::{Clock, Resource};
+use pytrace_core::python::layout::Layout;
 use pytrace_core::python::memory::ProcessMemory;
-use pytrace_core::python::stacks::StackTable;
-use pytrace_core::python::symbolize::{CallStack, Symbolizer};
-use pytrace_core::tracker::Tracker;
-use tracer_common::KnownStackKey;
+use pytrace_core::python::patterns::FunctionPattern;
 
+use crate::clock::monotonic_now;
 use crate::discovery::memory::ProcMemory;
-use crate::discovery::threads::ThreadNames;
+use crate::discovery::{process, threads};
 use crate::ids::KernelRandom;
 use crate::output::Output;
 
-/// A traced process's life event the caller acts on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Lifecycle {
-    /// A new process or thread, already traced by the kernel.
-    Forked(u32),
-    /// A process now runs another program.
-    Exec(u32),
-    /// A process mapped a file executable: its memory map changed.
-    Mapped(u32),
-}
+/// What only the system knows of a process, read from `/proc`.
+struct ProcFacts;
 
-/// What the pipeline learnt that the kernel or the user must hear about,
-/// or that changes which processes are traced.
-#[derive(Debug, Default)]
-pub struct Feedback {
-    /// Code objects found to be traced functions, or not (`FUNCTION_CODES`).
-    pub verdicts: Vec<pytrace_core::correlate::function::CodeVerdict>,
-    /// Stacks resolved whole for the first time (`KNOWN_STACKS`).
-    pub known_stacks: Vec<KnownStackKey>,
-    /// Forks and execs of traced processes.
-    pub lifecycle: Vec<Lifecycle>,
-    /// Messages for the user (e.g. a model without a price).
-    pub warnings: Vec<String>,
+impl ProcessFacts for ProcFacts {
+    fn is_process(&self, pid: u32) -> bool {
+        process::is_process(pid)
+    }
+
+    fn main_thread_name(&self, pid: u32) -> Option<String> {
+        threads::main_thread_name(pid)
+    }
+
+    fn memory(&self, pid: u32) -> Option<ProcessMemory> {
+        ProcMemory::open(pid).ok().map(|memory| Box::new(memory) as ProcessMemory)
+    }
 }
 
 pub struct Pipeline {
-    tracker: Tracker<Arc<CallStack>>,
-    clock: Clock,
-    /// Where trace and span ids come from: the kernel's random generator.
-    ids: KernelRandom,
-    prices: PriceTable,
-    content: Option<ContentPolicy>,
-    resources: HashMap<u32, Arc<Resource>>,
-    exchanges: Vec<Exchange<Arc<CallStack>>>,
-    unpriced_models: HashSet<String>,
-    /// Resolves captured Python stacks, for processes with Python context.
-    symbolizer: Symbolizer,
-    stacks: StackTable,
-    /// Stacks resolved whole for the first time, for the kernel's `KNOWN_STACKS`.
-    resolved_stacks: Vec<KnownStackKey>,
-    /// Calls of the functions chosen with `--trace-function`.
-    functions: FunctionCalls,
-    /// Requests the traced processes serve, and the calls made for them.
-    served: ServedRequests,
-    threads: ThreadNames,
-    /// Extra path prefixes of library code (`--library-path`).
-    library_paths: Vec<String>,
-    /// Messages for the user (e.g. a model without a price).
-    warnings: Vec<String>,
-    /// Forks and execs of traced processes (`pytrace run`).
-    lifecycle: Vec<Lifecycle>,
+    engine: Engine,
     /// Where spans go: the session sets up its sinks (OTLP, metrics) and
-    /// reads its summary; the pipeline only writes spans to it.
+    /// reads its summary.
     pub output: Output,
 }
 
 impl Pipeline {
     pub fn new(clock: Clock, prices: PriceTable, content: Option<ContentPolicy>, output: Output) -> Self {
-        Self {
-            tracker: Tracker::new(),
-            clock,
-            ids: KernelRandom,
-            prices,
-            content,
-            resources: HashMap::new(),
-            exchanges: Vec::new(),
-            unpriced_models: HashSet::new(),
-            symbolizer: Symbolizer::default(),
-            stacks: StackTable::default(),
-            resolved_stacks: Vec::new(),
-            functions: FunctionCalls::default(),
-            served: ServedRequests::default(),
-            threads: ThreadNames::default(),
-            library_paths: Vec::new(),
-            warnings: Vec::new(),
-            lifecycle: Vec::new(),
-            output,
-        }
+        Self { engine: Engine::new(clock, prices, content, Box::new(KernelRandom), Box::new(ProcFacts)), output }
     }
 
     /// Library code also lives under these prefixes (`--library-path`).
     pub fn with_library_paths(mut self, paths: Vec<String>) -> Self {
-        self.library_paths = paths;
+        self.engine = self.engine.with_library_paths(paths);
         self
     }
 
     /// Calls of functions matching these patterns become spans (`--trace-function`).
-    pub fn with_traced_functions(mut self, patterns: Vec<pytrace_core::python::patterns::FunctionPattern>) -> Self {
-        self.functions = FunctionCalls::new(patterns);
+    pub fn with_traced_functions(mut self, patterns: Vec<FunctionPattern>) -> Self {
+        self.engine = self.engine.with_traced_functions(patterns);
         self
     }
 
     pub fn traces_functions(&self) -> bool {
-        self.functions.is_enabled()
+        self.engine.traces_functions()
     }
 
     /// Python context is on for `pid`: its stacks can be resolved.
-    pub fn add_python_process(&mut self, pid: u32, memory: ProcMemory, layout: pytrace_core::python::layout::Layout) {
-        self.symbolizer.add_process(pid, Box::new(memory), layout);
+    pub fn add_python_process(&mut self, pid: u32, memory: ProcMemory, layout: Layout) {
+        self.engine.add_python_process(pid, Box::new(memory), layout);
     }
 
     /// `pid` runs another program now: what was known of its code no longer holds.
     pub fn forget_program(&mut self, pid: u32) {
-        self.symbolizer.remove_process(pid);
+        self.engine.forget_program(pid);
     }
 
-    /// What the pipeline learnt since the last call that the kernel or the
-    /// user must hear about, or that changes the traced set.
+    /// What the engine learnt that the kernel or the user must hear about.
     pub fn take_feedback(&mut self) -> Feedback {
-        Feedback {
-            verdicts: self.functions.take_verdicts(),
-            known_stacks: std::mem::take(&mut self.resolved_stacks),
-            lifecycle: std::mem::take(&mut self.lifecycle),
-            warnings: std::mem::take(&mut self.warnings),
-        }
+        self.engine.take_feedback()
     }
 
     /// Registers the resource describing a traced process.
     pub fn add_process(&mut self, pid: u32, resource: Arc<Resource>) {
-        self.resources.insert(pid, resource);
+        self.engine.add_process(pid, resource);
+    }
+
+    pub fn connection_count(&self) -> usize {
+        self.engine.connection_count()
     }
 
     /// Handles one raw ring-buffer record.
     pub fn record(&mut self, bytes: &[u8]) {
-        self.output.summary.counters.events_received += 1;
-        match events::decode(bytes) {
-            Ok(event) => self.event(&event),
-            Err(error) => {
-                self.output.summary.counters.events_undecodable += 1;
-                tracing::debug!(%error, "undecodable event");
-            }
-        }
+        self.engine.record(bytes, monotonic_now());
+        self.deliver();
     }
 
     pub fn event(&mut self, event: &Event) {
-        match event {
-            Event::PyStack { conn, stack } => {
-                // Resolved now, while the process and its code objects are alive.
-                let frames = self.resolve_stack(conn.pid, stack);
-                let within = self.functions.enclosing(conn.pid, &frames);
-                let thread_name = self.threads.name(conn.pid, stack.tid, &stack.thread_name);
-                let model = Concurrency::of(&frames);
-                let frames = self.stacks.share(conn.pid, &frames);
-                let stack = Arc::new(CallStack { tid: stack.tid, thread_name, frames, within, model });
-                if self.tracker.is_server(*conn) {
-                    // The process is answering a request: which task or thread handles it.
-                    self.served.response_written(*conn, stack);
-                    self.flush_placed();
-                } else {
-                    if self.served.serves(conn.pid) {
-                        self.served.call_starting(conn.pid, &stack, handler_frame(&stack, &self.library_paths));
-                    }
-                    self.tracker.offer_context(*conn, stack);
-                }
-            }
-            Event::FunctionStart { pid, at_ns, stack, first_seen } => {
-                let frames = self.resolve_stack(*pid, stack);
-                let thread_name = self.threads.name(*pid, stack.tid, &stack.thread_name);
-                let model = Concurrency::of(&frames);
-                let request = match model {
-                    Concurrency::Thread => self.served.thread_request(*pid, stack.tid, *at_ns),
-                    Concurrency::Task(_) => None,
-                };
-                let start = CallStart {
-                    request,
-                    model,
-                    pid: *pid,
-                    tid: stack.tid,
-                    thread_name: thread_name.as_ref(),
-                    at_ns: *at_ns,
-                    frames: &frames,
-                    first_seen: *first_seen,
-                    qualified: self.symbolizer.has_qualified_names(*pid),
-                };
-                self.functions.started(start, &mut self.ids);
-            }
-            Event::FunctionEnd(end) => {
-                if let Some(call) = self.functions.ended(end) {
-                    self.emit_function(&call);
-                }
-            }
-            Event::ProcessForked { parent, child } => {
-                // A child of a process with Python context reads its own
-                // memory, and its parent's for code made before the fork.
-                if self.symbolizer.knows(*parent)
-                    && crate::discovery::process::is_process(*child)
-                    && let Ok(memory) = ProcMemory::open(*child)
-                {
-                    let parent_memory = ProcMemory::open(*parent).ok().map(|m| Box::new(m) as ProcessMemory);
-                    self.symbolizer.fork(*parent, *child, Box::new(memory), parent_memory);
-                }
-                self.lifecycle.push(Lifecycle::Forked(*child));
-            }
-            Event::ProcessExec { pid } => self.lifecycle.push(Lifecycle::Exec(*pid)),
-            Event::ProcessMapped { pid } => self.lifecycle.push(Lifecycle::Mapped(*pid)),
-            _ => {
-                self.tracker.handle(event, &mut self.exchanges);
-                for request in self.tracker.take_server_requests() {
-                    self.served.started(&request, &mut self.ids);
-                }
-                self.emit();
-            }
-        }
-    }
-
-    /// Resolves a stack; one seen whole for the first time is noted for the
-    /// kernel's `KNOWN_STACKS`, so its next occurrences need no wake-up.
-    fn resolve_stack(&mut self, pid: u32, stack: &RawStack) -> Vec<Frame> {
-        let frames = self.symbolizer.resolve(pid, &stack.frames);
-        if !stack.known && frames.len() == stack.frames.len() {
-            self.resolved_stacks.push(stack.known_key(pid));
-        }
-        frames
+        self.engine.event(event, monotonic_now());
+        self.deliver();
     }
 
     /// The process exited: its in-flight exchanges and calls become incomplete spans.
     pub fn process_exited(&mut self, pid: u32) {
-        self.tracker.process_exited(pid, &mut self.exchanges);
-        self.emit();
-        for call in self.functions.drain_running(Some(pid), crate::clock::monotonic_now()) {
-            self.emit_function(&call);
-        }
-        self.symbolizer.remove_process(pid);
-        self.threads.remove_process(pid);
-        self.flush_placed();
+        self.engine.process_exited(pid, monotonic_now());
+        self.deliver();
+    }
+
+    /// Time passes: spans that waited long enough go out, idle connections are forgotten.
+    pub fn tick(&mut self) {
+        self.engine.tick(monotonic_now());
+        self.deliver();
     }
 
     /// Tracing ends: flush everything in flight.
     pub fn finish(&mut self) {
-        self.tracker.finish(&mut self.exchanges);
-        self.emit();
-        self.count_limits();
-        for call in self.functions.drain_running(None, crate::clock::monotonic_now()) {
-            self.emit_function(&call);
+        self.engine.finish(monotonic_now());
+        self.deliver();
+        self.output.summary.serving = self.engine.serving_counters();
+    }
+
+    /// The engine's finished spans to the output, its counters to the summary.
+    fn deliver(&mut self) {
+        for span in self.engine.take_spans() {
+            self.output.span(&span);
         }
-        for span in self.served.drain() {
-            self.output_placed(span);
-        }
-        self.output.summary.serving = self.served.counters;
+        let engine = self.engine.counters();
+        let counters = &mut self.output.summary.counters;
+        counters.events_received = engine.events_received;
+        counters.events_undecodable = engine.events_undecodable;
+        counters.limits = engine.limits;
     }
-
-    fn emit_function(&mut self, call: &FinishedCall) {
-        let resource = resource_of(call.pid, &mut self.resources);
-        let span = function_span(call, self.clock, resource);
-        let origin = Origin {
-            pid: call.pid,
-            tid: call.tid(),
-            start_ns: call.start_ns(),
-            model: Some(call.model()),
-            handler: None,
-        };
-        self.served.place(span, origin, false, crate::clock::monotonic_now());
-        self.flush_placed();
-    }
-
-    /// Time passes: spans that waited long enough for their request go
-    /// out, connections idle too long are forgotten, limits are counted.
-    pub fn tick(&mut self) {
-        self.tracker.forget_idle(crate::clock::monotonic_now(), &mut self.exchanges);
-        self.emit();
-        self.count_limits();
-    }
-
-    /// Copies how often each limit was reached into the summary.
-    fn count_limits(&mut self) {
-        let limits = &mut self.output.summary.counters.limits;
-        let tracker = self.tracker.limits;
-        limits.connections_idle_evicted = tracker.connections_idle_evicted;
-        limits.connections_full_evicted = tracker.connections_full_evicted;
-        limits.code_cache_resets = self.symbolizer.cache_resets();
-    }
-
-    /// Outputs the spans whose place under a served request (or not) is decided.
-    fn flush_placed(&mut self) {
-        for span in self.served.take_ready(crate::clock::monotonic_now()) {
-            self.output_placed(span);
-        }
-    }
-
-    fn output_placed(&mut self, mut span: Span) {
-        if let Some(route) = self.served.route_of(span.trace_id) {
-            span.attributes.set(sc::PYTRACE_SERVER_ROUTE, route.to_owned());
-        }
-        self.output.span(&span);
-    }
-
-    pub fn connection_count(&self) -> usize {
-        self.tracker.connection_count()
-    }
-
-    fn emit(&mut self) {
-        for exchange in std::mem::take(&mut self.exchanges) {
-            let limits = &mut self.output.summary.counters.limits;
-            limits.body_arrivals_dropped +=
-                exchange.request_body.arrivals_dropped + exchange.response_body.arrivals_dropped;
-            if exchange.incomplete == Some(pytrace_core::http::Incomplete::Evicted) {
-                limits.exchanges_evicted += 1;
-            }
-            let resource = resource_of(exchange.conn.pid, &mut self.resources);
-            let mut span = build_span(&exchange, self.clock, resource, &mut self.ids);
-            if span.kind == SpanKind::Server {
-                self.emit_served(&exchange, span);
-                continue;
-            }
-            // The application's own traceparent placed it.
-            let explicit = span.parent_span_id.is_some();
-            if let Some(stack) = &exchange.context {
-                pytrace_core::build::python::add_code_attributes(&mut span, stack, &self.library_paths);
-                // Inside a traced function, unless the application's own traceparent placed it.
-                if let Some(within) = stack.within
-                    && span.parent_span_id.is_none()
-                {
-                    span.trace_id = within.trace_id;
-                    span.parent_span_id = Some(within.span_id);
-                }
-            }
-            if let Some(call) = llm::analyze(&exchange) {
-                let priced = enrich(&mut span, &call, exchange.start_ns, &self.prices);
-                for (key, value) in self.content.iter().flat_map(|policy| policy.attributes(&call)) {
-                    span.attributes.set(key, value);
-                }
-                if let Priced::UnknownModel(model) = priced
-                    && self.unpriced_models.insert(model.clone())
-                {
-                    self.warnings.push(format!(
-                        "no price is known for model {model:?} ({}); its calls get no cost. Add it with --prices FILE",
-                        call.provider
-                    ));
-                }
-            }
-            let origin = Origin {
-                pid: exchange.conn.pid,
-                tid: exchange.tid,
-                start_ns: exchange.start_ns,
-                model: exchange.context.as_ref().map(|stack| stack.model),
-                // The handler is only worth finding while the process serves a request.
-                handler: exchange
-                    .context
-                    .as_ref()
-                    .filter(|_| self.served.serves(exchange.conn.pid))
-                    .and_then(|stack| handler_frame(stack, &self.library_paths)),
-            };
-            self.served.place(span, origin, explicit, crate::clock::monotonic_now());
-        }
-        self.flush_placed();
-    }
-
-    /// A served request's span: the identity fixed when its head was read,
-    /// and the handler that wrote its response (its innermost application
-    /// frame, when the response was written from application code).
-    fn emit_served(&mut self, exchange: &Exchange<Arc<CallStack>>, mut span: Span) {
-        span.attributes.set(sc::HTTP_ROUTE, pytrace_core::correlate::serving::route_template(&exchange.request.target));
-        if let Some(served) = self.served.finished(exchange.conn, exchange.start_ns, exchange.end_ns) {
-            span.trace_id = served.context.trace_id;
-            span.span_id = served.context.span_id;
-            span.parent_span_id = served.remote_parent;
-            match &served.response_stack {
-                // Written from the handler itself (`self.wfile.write` in a
-                // BaseHTTPRequestHandler): the stack names it.
-                Some(stack) if handler_frame(stack, &self.library_paths).is_some() => {
-                    pytrace_core::build::python::add_code_attributes(&mut span, stack, &self.library_paths);
-                }
-                // Written by the framework after the handler returned: the
-                // handler is the outermost application frame its calls saw.
-                _ => {
-                    let now = crate::clock::monotonic_now();
-                    self.served.name_after_handler(span, exchange.conn, exchange.start_ns, now);
-                    return;
-                }
-            }
-        }
-        self.output.span(&span);
-    }
-}
-
-/// The outermost application frame of the task or thread `stack` ran in
-/// (not the code that started the event loop).
-fn handler_frame(stack: &CallStack, library_paths: &[String]) -> Option<Frame> {
-    let frames = pytrace_core::python::asyncio::task_frames(&stack.frames);
-    frames.iter().rev().find(|f| !pytrace_core::build::python::is_library(&f.file, library_paths)).cloned()
-}
-
-fn resource_of(pid: u32, resources: &mut HashMap<u32, Arc<Resource>>) -> Arc<Resource> {
-    resources
-        .entry(pid)
-        .or_insert_with(|| {
-            let mut resource = Resource::default();
-            resource.attributes.set(pytrace_core::model::semconv::PROCESS_PID, i64::from(pid));
-            Arc::new(resource)
-        })
-        .clone()
 }

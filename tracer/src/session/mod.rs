@@ -25,6 +25,7 @@ use std::time::Duration;
 
 use drain::{Batch, Drainer};
 use export::ExportSession;
+use pytrace_core::engine::Feedback;
 use pytrace_core::llm::pricing::{PriceError, PriceTable};
 use tokio::signal::unix::{SignalKind, signal};
 use tracer_common::Stat;
@@ -34,7 +35,7 @@ use crate::discovery::TargetError;
 use crate::discovery::process::host_name;
 use crate::otlp::OtlpError;
 use crate::output::{Format, Output};
-use crate::pipeline::{Feedback, Pipeline};
+use crate::pipeline::Pipeline;
 use crate::privileges::{self, PrivilegeError};
 use crate::probes::{self, ProbeError, Probes};
 use crate::recording::Recorder;

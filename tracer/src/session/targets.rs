@@ -8,6 +8,7 @@ use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use pytrace_core::engine::Lifecycle;
 use pytrace_core::events::{ConnKey, Endpoints, Event};
 use tracer_common::{SEEDED_SOCKET_ID_BIT, SOCKET_ID_BIT, SocketState, TLS_UNKNOWN};
 
@@ -19,7 +20,7 @@ use crate::discovery::tls::{self, FileId, TlsLibrary};
 use crate::discovery::{TargetError, TargetProcess, call_probes, python_context, sockets, threads};
 use crate::kubernetes::directory::PodView;
 use crate::kubernetes::{PodMetadata, PodResource};
-use crate::pipeline::{Lifecycle, Pipeline};
+use crate::pipeline::Pipeline;
 use crate::probes::Probes;
 
 /// Tries to set up Python context this many times (every rescan, 100 ms)
