@@ -267,16 +267,19 @@ fn the_chart_passes_strict_lint() {
     assert_eq!(reports.as_object().unwrap().len(), 2);
 }
 
-/// Value sets a platform engineer writes: each renders a valid manifest
-/// (every object against the Kubernetes 1.27–1.37 schemas) that means what
-/// the values say, or is refused by Helm with the key's name.
+// Value sets a platform engineer writes: each renders a valid manifest
+// (every object against the Kubernetes 1.27–1.37 schemas) that means what
+// the values say, or is refused by Helm with the key's name.
+
+/// The container's arguments of a manifest that must validate.
+fn rendered_args(values: Value) -> Vec<String> {
+    let rendered = render(&values);
+    assert_eq!(rendered["invalid"], json!([]), "{values}");
+    container(&rendered)["args"].as_array().unwrap().iter().map(|a| a.as_str().unwrap().to_owned()).collect()
+}
+
 #[test]
-fn every_value_set_renders_a_valid_manifest_or_is_refused_with_the_key() {
-    let rendered_args = |values: Value| -> Vec<String> {
-        let rendered = render(&values);
-        assert_eq!(rendered["invalid"], json!([]), "{values}");
-        container(&rendered)["args"].as_array().unwrap().iter().map(|a| a.as_str().unwrap().to_owned()).collect()
-    };
+fn arguments_sizes_and_names_render_as_written() {
     // Arguments holding YAML's special characters stay one argument each, whole.
     let args = rendered_args(json!({
         "include": ["cmdline=*: *", "cmdline=python app.py #prod"],
@@ -302,6 +305,10 @@ fn every_value_set_renders_a_valid_manifest_or_is_refused_with_the_key() {
     let env = container(&rendered)["env"].as_array().unwrap();
     let headers = env.iter().find(|e| e["name"] == "OTEL_EXPORTER_OTLP_HEADERS").unwrap();
     assert_eq!(headers["valueFrom"]["secretKeyRef"]["name"], "true");
+}
+
+#[test]
+fn an_existing_account_and_optional_objects_render_as_asked() {
     // An existing account is used, not the namespace's default.
     let rendered = render(&json!({"serviceAccount": {"create": false, "name": "ops-agent"}}));
     assert_eq!(object(&rendered, "DaemonSet")["spec"]["template"]["spec"]["serviceAccountName"], "ops-agent");
@@ -321,7 +328,10 @@ fn every_value_set_renders_a_valid_manifest_or_is_refused_with_the_key() {
     let volumes = object(&rendered, "DaemonSet")["spec"]["template"]["spec"]["volumes"].as_array().unwrap();
     let spool = volumes.iter().find(|v| v["name"] == "spool").unwrap();
     assert_eq!(spool["emptyDir"], json!({}), "{spool}");
-    // Extension points land where a pod spec has them.
+}
+
+#[test]
+fn extension_points_land_where_a_pod_spec_has_them() {
     let rendered = render(&json!({
         "env": [{"name": "OTEL_EXPORTER_OTLP_COMPRESSION", "value": "gzip"}],
         "envFrom": [{"configMapRef": {"name": "otel-env"}}],
@@ -354,8 +364,10 @@ fn every_value_set_renders_a_valid_manifest_or_is_refused_with_the_key() {
     let table: Value = serde_json::from_str(prices["data"]["prices.json"].as_str().unwrap()).unwrap();
     assert_eq!(table["models"]["my-finetune"]["output"], 1.5, "the --prices file's shape");
     assert_eq!(object(&rendered, "DaemonSet")["metadata"]["name"], "pytrace-tracer", "nameOverride");
+}
 
-    // Refused, each with the key at fault.
+#[test]
+fn wrong_values_are_refused_with_the_key_at_fault() {
     for (values, key) in [
         (json!({"otlp": {"endpont": "http://c:4317"}}), "endpont"),
         (json!({"otlp": {"protocol": "http/json"}}), "/otlp/protocol"),

@@ -1,14 +1,34 @@
 //! `cargo xtask test`: every test. Unit and replay tests first (no root
-//! needed), then the root integration tests, which trace real Python clients
+//! needed; the repository's guards among them), clippy with warnings as
+//! errors, then the root integration tests, which trace real Python clients
 //! with the release binary (and run it in both container images: the binary
-//! copied in, and compiled by deploy/Dockerfile's build stage), then the benchmarks in quick mode (they must
-//! run through; their timings are not asserted).
+//! copied in, and compiled by deploy/Dockerfile's build stage), then the
+//! benchmarks in quick mode (they must run through; their timings are not
+//! asserted) and each fuzz target briefly.
 
 use crate::shell::{self, step, workspace_root};
 use crate::{fixtures, python, setup};
 
 /// Seconds each fuzz target runs in `cargo xtask test` (`cargo xtask fuzz` runs longer).
 const FUZZ_SECONDS: u32 = 20;
+
+/// Clippy over every crate but the kernel programs' (built for the BPF
+/// target only), warnings as errors: the workspace lints hold unsafe blocks
+/// to a `SAFETY:` comment and functions to 80 lines, among others.
+fn lint(toolchain: &setup::Toolchain, counts: &mut shell::TestCounts) -> anyhow::Result<()> {
+    step("clippy: every crate, warnings are errors");
+    let result = shell::run(
+        toolchain
+            .cargo()
+            .args(["clippy", "--workspace", "--exclude", "tracer-ebpf", "--all-targets", "--", "-D", "warnings"])
+            .current_dir(workspace_root()),
+    );
+    match &result {
+        Ok(()) => counts.passed += 1,
+        Err(_) => counts.failed += 1,
+    }
+    result
+}
 
 pub fn run(filter: Option<&str>) -> anyhow::Result<()> {
     let env = setup::run()?;
@@ -23,6 +43,7 @@ pub fn run(filter: Option<&str>) -> anyhow::Result<()> {
             .current_dir(&root),
         &mut counts,
     );
+    let unit = unit.and_then(|()| lint(&env.toolchain, &mut counts));
     if let Err(error) = unit {
         println!("total: {} passed, {} failed", counts.passed, counts.failed.max(1));
         return Err(error);

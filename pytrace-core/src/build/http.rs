@@ -35,40 +35,8 @@ pub fn build_span<C>(exchange: &Exchange<C>, clock: Clock, resource: Arc<Resourc
         attrs.set(sc::HTTP_REQUEST_METHOD_ORIGINAL, request.method.as_str());
     }
 
-    // server.address: the Host header, else the SNI name, else the peer (clients).
-    let host = host_header(request).map(|h| split_host_port(&h, default_port));
-    let server = host.clone().or_else(|| {
-        let port = match role {
-            Role::Client => endpoints.and_then(|e| e.peer).map_or(default_port, |p| p.port()),
-            Role::Server => endpoints.and_then(|e| e.local).map_or(default_port, |p| p.port()),
-        };
-        facts.server_name.clone().map(|name| (name, port)).or_else(|| match role {
-            Role::Client => endpoints.and_then(|e| e.peer).map(|p| (p.ip().to_string(), p.port())),
-            Role::Server => None,
-        })
-    });
-    match role {
-        Role::Client => {
-            let target = redact::redact_url(&request.target);
-            match &server {
-                _ if request.target.contains("://") => attrs.set(sc::URL_FULL, target),
-                Some((host, port)) => {
-                    let authority = authority(host, *port, default_port);
-                    attrs.set(sc::URL_FULL, format!("{scheme}://{authority}{target}"));
-                }
-                None => attrs.set(sc::URL_PATH, target),
-            }
-        }
-        Role::Server => {
-            let target = redact::redact_url(&request.target);
-            let (path, query) = target.split_once('?').map_or((target.as_str(), None), |(p, q)| (p, Some(q)));
-            attrs.set(sc::URL_PATH, path);
-            if let Some(query) = query {
-                attrs.set(sc::URL_QUERY, query);
-            }
-            attrs.set(sc::URL_SCHEME, scheme);
-        }
-    }
+    let server = server_of(exchange, role, default_port);
+    set_url(&mut attrs, request, role, server.as_ref(), scheme, default_port);
     if let Some((host, port)) = &server {
         attrs.set(sc::SERVER_ADDRESS, host.clone());
         attrs.set(sc::SERVER_PORT, i64::from(*port));
@@ -79,25 +47,7 @@ pub fn build_span<C>(exchange: &Exchange<C>, clock: Clock, resource: Arc<Resourc
     if let Some(name) = &facts.server_name {
         attrs.set(sc::PYTRACE_TLS_SERVER_NAME, name.clone());
     }
-    attrs.set(sc::NETWORK_PROTOCOL_VERSION, format!("1.{}", request.version));
-    attrs.set(sc::HTTP_REQUEST_BODY_SIZE, exchange.request_body.size);
-    if let Some(response) = &exchange.response {
-        attrs.set(sc::HTTP_RESPONSE_STATUS_CODE, i64::from(response.status));
-        attrs.set(sc::HTTP_RESPONSE_BODY_SIZE, exchange.response_body.size);
-    }
-    if !exchange.informational.is_empty() {
-        attrs.set(
-            sc::PYTRACE_INFORMATIONAL_STATUS,
-            AttrValue::IntArray(exchange.informational.iter().map(|s| i64::from(*s)).collect()),
-        );
-    }
-    if let Some(first) = exchange.first_response_byte_ns {
-        attrs.set(sc::PYTRACE_TIME_TO_FIRST_BYTE, first.saturating_sub(exchange.start_ns) as f64 / 1e9);
-    }
-    attrs.set(sc::THREAD_ID, i64::from(exchange.tid));
-    if exchange.bytes_missing {
-        attrs.set(sc::PYTRACE_BYTES_MISSING, true);
-    }
+    set_message_facts(&mut attrs, exchange);
     let status = status(exchange, role, &mut attrs);
     // The application's own tracing sent a traceparent: join its trace.
     let joined = request.headers.get("traceparent").and_then(|h| crate::model::traceparent::parse(&h));
@@ -115,6 +65,77 @@ pub fn build_span<C>(exchange: &Exchange<C>, clock: Clock, resource: Arc<Resourc
         status,
         attributes: attrs,
         resource,
+    }
+}
+
+/// `server.address` and `server.port`: the Host header, else the SNI name,
+/// else (for clients) the peer.
+fn server_of<C>(exchange: &Exchange<C>, role: Role, default_port: u16) -> Option<(String, u16)> {
+    let endpoints = exchange.connection.endpoints;
+    host_header(&exchange.request).map(|h| split_host_port(&h, default_port)).or_else(|| {
+        let port = match role {
+            Role::Client => endpoints.and_then(|e| e.peer).map_or(default_port, |p| p.port()),
+            Role::Server => endpoints.and_then(|e| e.local).map_or(default_port, |p| p.port()),
+        };
+        exchange.connection.server_name.clone().map(|name| (name, port)).or_else(|| match role {
+            Role::Client => endpoints.and_then(|e| e.peer).map(|p| (p.ip().to_string(), p.port())),
+            Role::Server => None,
+        })
+    })
+}
+
+/// The URL, secrets redacted: whole for a client's request, path, query and
+/// scheme for a request served.
+fn set_url(
+    attrs: &mut Attributes,
+    request: &RequestHead,
+    role: Role,
+    server: Option<&(String, u16)>,
+    scheme: &str,
+    default_port: u16,
+) {
+    let target = redact::redact_url(&request.target);
+    match role {
+        Role::Client => match server {
+            _ if request.target.contains("://") => attrs.set(sc::URL_FULL, target),
+            Some((host, port)) => {
+                let authority = authority(host, *port, default_port);
+                attrs.set(sc::URL_FULL, format!("{scheme}://{authority}{target}"));
+            }
+            None => attrs.set(sc::URL_PATH, target),
+        },
+        Role::Server => {
+            let (path, query) = target.split_once('?').map_or((target.as_str(), None), |(p, q)| (p, Some(q)));
+            attrs.set(sc::URL_PATH, path);
+            if let Some(query) = query {
+                attrs.set(sc::URL_QUERY, query);
+            }
+            attrs.set(sc::URL_SCHEME, scheme);
+        }
+    }
+}
+
+/// What the messages themselves tell: protocol version, body sizes, status
+/// codes, time to first byte, the writing thread, bytes never captured.
+fn set_message_facts<C>(attrs: &mut Attributes, exchange: &Exchange<C>) {
+    attrs.set(sc::NETWORK_PROTOCOL_VERSION, format!("1.{}", exchange.request.version));
+    attrs.set(sc::HTTP_REQUEST_BODY_SIZE, exchange.request_body.size);
+    if let Some(response) = &exchange.response {
+        attrs.set(sc::HTTP_RESPONSE_STATUS_CODE, i64::from(response.status));
+        attrs.set(sc::HTTP_RESPONSE_BODY_SIZE, exchange.response_body.size);
+    }
+    if !exchange.informational.is_empty() {
+        attrs.set(
+            sc::PYTRACE_INFORMATIONAL_STATUS,
+            AttrValue::IntArray(exchange.informational.iter().map(|s| i64::from(*s)).collect()),
+        );
+    }
+    if let Some(first) = exchange.first_response_byte_ns {
+        attrs.set(sc::PYTRACE_TIME_TO_FIRST_BYTE, first.saturating_sub(exchange.start_ns) as f64 / 1e9);
+    }
+    attrs.set(sc::THREAD_ID, i64::from(exchange.tid));
+    if exchange.bytes_missing {
+        attrs.set(sc::PYTRACE_BYTES_MISSING, true);
     }
 }
 

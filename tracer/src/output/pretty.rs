@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 
 use pytrace_core::model::{Span, SpanKind, Status, semconv as sc};
 
-use super::summary::Summary;
+use super::summary::{Counters, Summary};
 
 /// Text safe for a terminal: control characters a captured string may
 /// carry (escape sequences, carriage returns, bells) are shown escaped
@@ -116,9 +116,19 @@ fn llm_line(span: &Span) -> String {
     line
 }
 
+/// The summary printed when tracing ends: LLM models, served routes,
+/// endpoints, then what was counted.
 pub fn summary_table(summary: &Summary) -> String {
-    let c = &summary.counters;
     let mut out = String::new();
+    model_table(&mut out, summary);
+    route_table(&mut out, summary);
+    endpoint_table(&mut out, summary);
+    counter_lines(&mut out, &summary.counters);
+    out
+}
+
+/// Calls, errors, tokens, cost and latency per LLM model.
+fn model_table(out: &mut String, summary: &Summary) {
     let models = summary.model_stats();
     if !models.is_empty() {
         let _ = writeln!(
@@ -145,6 +155,10 @@ pub fn summary_table(summary: &Summary) -> String {
         let total: f64 = models.iter().filter_map(|m| m.cost).sum();
         let _ = writeln!(out, "LLM total: {} calls, ${total:.6}", models.iter().map(|m| m.calls).sum::<u64>());
     }
+}
+
+/// What each served route cost in LLM calls.
+fn route_table(out: &mut String, summary: &Summary) {
     let routes: Vec<_> = summary.spending_routes().collect();
     if !routes.is_empty() {
         let _ = writeln!(
@@ -166,6 +180,10 @@ pub fn summary_table(summary: &Summary) -> String {
             );
         }
     }
+}
+
+/// Calls, errors and latency per (method, server).
+fn endpoint_table(out: &mut String, summary: &Summary) {
     let _ =
         writeln!(out, "\n{:<8} {:<40} {:>6} {:>6} {:>10} {:>10}", "METHOD", "SERVER", "CALLS", "ERRORS", "P50", "P95");
     for ((method, server), stats) in &summary.endpoints {
@@ -178,6 +196,10 @@ pub fn summary_table(summary: &Summary) -> String {
             format_ms(stats.quantile_ns(0.95))
         );
     }
+}
+
+/// Spans, events, truncation, limits reached and OTLP delivery.
+fn counter_lines(out: &mut String, c: &Counters) {
     let _ = writeln!(
         out,
         "\n{} spans ({} incomplete); {} events received, {} lost, {} dropped; {} bytes truncated in {} calls; {} uprobe and {} tracepoint hits",
@@ -203,7 +225,6 @@ pub fn summary_table(summary: &Summary) -> String {
             otlp.spans_exported, otlp.spans_failed, otlp.spans_spooled, otlp.spans_dropped, otlp.spans_waiting
         );
     }
-    out
 }
 
 fn format_clock(unix_nano: u64) -> String {

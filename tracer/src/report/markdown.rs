@@ -6,6 +6,23 @@ use super::{Call, RunReport};
 
 pub fn render(report: &RunReport) -> String {
     let mut out = String::new();
+    headline(&mut out, report);
+    budget_table(&mut out, report);
+    model_table(&mut out, report);
+    route_table(&mut out, report);
+    if !report.slowest.is_empty() {
+        let _ = writeln!(out, "### Slowest calls\n");
+        calls_table(&mut out, &report.slowest);
+    }
+    if !report.errors.is_empty() {
+        let _ = writeln!(out, "### Errors\n");
+        calls_table(&mut out, &report.errors);
+    }
+    out
+}
+
+/// The verdict and the run in one sentence.
+fn headline(out: &mut String, report: &RunReport) {
     let t = &report.totals;
     let verdict = match report.exit_code() {
         0 => "passed".to_owned(),
@@ -24,6 +41,10 @@ pub fn render(report: &RunReport) -> String {
         t.output_tokens,
         usd(t.cost_usd)
     );
+}
+
+/// Each budget limit against what was used, and calls to hosts not allowed.
+fn budget_table(out: &mut String, report: &RunReport) {
     if !report.budget.is_empty() || !report.host_violations.is_empty() {
         let _ = writeln!(out, "### Budget and hosts\n\n| limit | allowed | used | |\n|---|---:|---:|---|");
         for check in &report.budget {
@@ -36,9 +57,13 @@ pub fn render(report: &RunReport) -> String {
         out.push('\n');
         if !report.host_violations.is_empty() {
             let _ = writeln!(out, "Calls to hosts not allowed:\n");
-            calls_table(&mut out, &report.host_violations);
+            calls_table(out, &report.host_violations);
         }
     }
+}
+
+/// LLM calls per model.
+fn model_table(out: &mut String, report: &RunReport) {
     if !report.models.is_empty() {
         let _ = writeln!(
             out,
@@ -62,6 +87,10 @@ pub fn render(report: &RunReport) -> String {
         }
         out.push('\n');
     }
+}
+
+/// LLM spend per served route.
+fn route_table(out: &mut String, report: &RunReport) {
     if !report.routes.is_empty() {
         let _ = writeln!(
             out,
@@ -82,15 +111,6 @@ pub fn render(report: &RunReport) -> String {
         }
         out.push('\n');
     }
-    if !report.slowest.is_empty() {
-        let _ = writeln!(out, "### Slowest calls\n");
-        calls_table(&mut out, &report.slowest);
-    }
-    if !report.errors.is_empty() {
-        let _ = writeln!(out, "### Errors\n");
-        calls_table(&mut out, &report.errors);
-    }
-    out
 }
 
 fn calls_table(out: &mut String, calls: &[Call]) {

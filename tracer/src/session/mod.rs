@@ -108,37 +108,11 @@ pub async fn trace(config: AttachConfig, mut source: TargetSource) -> Result<Ses
         source.admission(),
     )?
     .with_kubernetes(source.pod_metadata(&host).await?);
-    let prices = match &config.prices {
-        Some(path) => {
-            let name = path.display().to_string();
-            let text = std::fs::read_to_string(path)
-                .map_err(|source| SessionError::PriceFile { path: name.clone(), source })?;
-            PriceTable::with_overrides(&name, &text)?
-        }
-        None => PriceTable::built_in(),
-    };
-    let mut probes = Probes::load(config.capture_limit, config.map_capacities, source.follow(), config.bare_probes)?;
-    if config.program_stats
-        && let Err(error) = probes.enable_run_time_stats()
-    {
-        eprintln!("pytrace: warning: kernel program statistics unavailable: {error}");
-    }
-    let mut output = open_output(&config)?;
-    if source.collects_spans() {
-        output.collected = Some(Vec::new());
-    }
-    let mut pipeline = Pipeline::new(crate::clock::measure(), prices, config.content.clone(), output)
-        .with_library_paths(config.library_paths.clone())
-        .with_traced_functions(config.trace_functions.clone());
+    let mut probes = load_probes(&config, source.follow())?;
+    let mut pipeline = open_pipeline(&config, source.collects_spans())?;
     let mut export = ExportSession::start(&config, &mut pipeline, &host)?;
     let mut telemetry = Telemetry::start(config.metrics_address, &mut pipeline).await?;
-    let mut recorder = match &config.record {
-        Some(path) => Some(
-            Recorder::create(path)
-                .map_err(|error| SessionError::Record { path: path.display().to_string(), source: error })?,
-        ),
-        None => None,
-    };
+    let mut recorder = open_recorder(&config)?;
     probes.attach_syscalls()?;
     targets.start(&mut probes, &mut pipeline)?;
     let mut drainer = Drainer::start(probes.take_ring_buffer()?).map_err(SessionError::Events)?;
@@ -190,12 +164,7 @@ pub async fn trace(config: AttachConfig, mut source: TargetSource) -> Result<Ses
         }
     }
 
-    feed(&drainer.drain_now(), &mut pipeline, &mut recorder);
-    pipeline.output.summary.counters.events_dropped = drainer.dropped();
-    drop(drainer);
-    if let Some(recorder) = recorder {
-        recorder.finish().map_err(|source| SessionError::Record { path: record_name(&config), source })?;
-    }
+    last_events(drainer, &mut pipeline, recorder, &config)?;
     pipeline.finish();
     print_warnings(&pipeline.take_feedback().warnings);
     probes.sweep_maps();
@@ -204,11 +173,7 @@ pub async fn trace(config: AttachConfig, mut source: TargetSource) -> Result<Ses
     if let Some(export) = export {
         export.finish(&mut pipeline, &probes, targets.len()).await;
     }
-    match pipeline.output.finish() {
-        // The reader of our stdout went away (`pytrace … | head`): not an error.
-        Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => {}
-        result => result.map_err(|source| SessionError::Output { path: output_name(&config), source })?,
-    }
+    close_output(&mut pipeline, &config)?;
     drop(probes);
     let spans = pipeline.output.collected.take().unwrap_or_default();
     Ok(SessionEnd { command_status, spans, summary: pipeline.output.summary.clone() })
@@ -217,6 +182,71 @@ pub async fn trace(config: AttachConfig, mut source: TargetSource) -> Result<Ses
 /// Acts on what the pipeline learnt: tells the kernel which code objects
 /// are traced functions and which stacks are resolved, follows forks and
 /// execs, and shows the user's messages.
+/// The recording `--record` asks for, created.
+fn open_recorder(config: &AttachConfig) -> Result<Option<Recorder>, SessionError> {
+    let Some(path) = &config.record else { return Ok(None) };
+    let recorder = Recorder::create(path)
+        .map_err(|error| SessionError::Record { path: path.display().to_string(), source: error })?;
+    Ok(Some(recorder))
+}
+
+/// The events still in the ring buffer, then the recording closed.
+fn last_events(
+    mut drainer: Drainer,
+    pipeline: &mut Pipeline,
+    mut recorder: Option<Recorder>,
+    config: &AttachConfig,
+) -> Result<(), SessionError> {
+    feed(&drainer.drain_now(), pipeline, &mut recorder);
+    pipeline.output.summary.counters.events_dropped = drainer.dropped();
+    drop(drainer);
+    if let Some(recorder) = recorder {
+        recorder.finish().map_err(|source| SessionError::Record { path: record_name(config), source })?;
+    }
+    Ok(())
+}
+
+/// Every output written out and closed.
+fn close_output(pipeline: &mut Pipeline, config: &AttachConfig) -> Result<(), SessionError> {
+    match pipeline.output.finish() {
+        // The reader of our stdout went away (`pytrace … | head`): not an error.
+        Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        result => result.map_err(|source| SessionError::Output { path: output_name(config), source }),
+    }
+}
+
+/// The kernel programs, with their run-time statistics when asked for.
+fn load_probes(config: &AttachConfig, follow: probes::Follow) -> Result<Probes, SessionError> {
+    let mut probes = Probes::load(config.capture_limit, config.map_capacities, follow, config.bare_probes)?;
+    if config.program_stats
+        && let Err(error) = probes.enable_run_time_stats()
+    {
+        eprintln!("pytrace: warning: kernel program statistics unavailable: {error}");
+    }
+    Ok(probes)
+}
+
+/// The engine with its prices, content policy and Python options, writing
+/// to the outputs the flags name (and keeping every span when `collect`).
+fn open_pipeline(config: &AttachConfig, collect: bool) -> Result<Pipeline, SessionError> {
+    let prices = match &config.prices {
+        Some(path) => {
+            let name = path.display().to_string();
+            let text = std::fs::read_to_string(path)
+                .map_err(|source| SessionError::PriceFile { path: name.clone(), source })?;
+            PriceTable::with_overrides(&name, &text)?
+        }
+        None => PriceTable::built_in(),
+    };
+    let mut output = open_output(config)?;
+    if collect {
+        output.collected = Some(Vec::new());
+    }
+    Ok(Pipeline::new(crate::clock::measure(), prices, config.content.clone(), output)
+        .with_library_paths(config.library_paths.clone())
+        .with_traced_functions(config.trace_functions.clone()))
+}
+
 fn act_on(feedback: Feedback, targets: &mut Targets, probes: &mut Probes, pipeline: &mut Pipeline) {
     if !feedback.verdicts.is_empty()
         && let Err(error) = probes.trace_codes(&feedback.verdicts)
