@@ -458,25 +458,9 @@ fn looks_like_identifier(segment: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use crate::model::{SpanKind, TestIds};
+    use crate::python::asyncio::samples::task_stack;
 
     use super::*;
-
-    fn frame(qualname: &str, file: &str, address: u64) -> Frame {
-        Frame { qualname: qualname.into(), file: file.into(), line: Some(1), code: address, frame: address }
-    }
-
-    /// A handler's call inside uvicorn's request task on asyncio's own loop
-    /// (innermost first), with the task's root coroutine at `root`.
-    fn task_stack(root: u64) -> Vec<Frame> {
-        vec![
-            frame("AsyncClient.send", "/venv/lib/python3.12/site-packages/httpx/_client.py", 0x10),
-            frame("ask", "/srv/app/main.py", 0x20),
-            frame("RequestResponseCycle.run_asgi", "/venv/site-packages/uvicorn/protocols/http/h11_impl.py", root),
-            frame("Handle._run", "/usr/lib/python3.12/asyncio/events.py", 0x40),
-            frame("BaseEventLoop._run_once", "/usr/lib/python3.12/asyncio/base_events.py", 0x50),
-            frame("<module>", "/srv/app/main.py", 0x60),
-        ]
-    }
 
     fn span(name: &str) -> Span {
         let (trace_id, span_id) = (TraceId::new(&mut TestIds), SpanId::new(&mut TestIds));

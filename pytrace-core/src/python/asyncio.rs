@@ -49,17 +49,18 @@ impl Concurrency {
     }
 }
 
+/// Stacks as the probes see them, for the tests of what reads them.
 #[cfg(test)]
-mod tests {
-    use super::*;
+pub(crate) mod samples {
+    use super::Frame;
 
-    fn frame(qualname: &str, file: &str, address: u64) -> Frame {
+    pub fn frame(qualname: &str, file: &str, address: u64) -> Frame {
         Frame { qualname: qualname.into(), file: file.into(), line: Some(1), code: address, frame: address }
     }
 
     /// A handler's call inside uvicorn's request task on asyncio's own loop
     /// (innermost first), with the task's root coroutine at `root`.
-    fn task_stack(root: u64) -> Vec<Frame> {
+    pub fn task_stack(root: u64) -> Vec<Frame> {
         vec![
             frame("AsyncClient.send", "/venv/lib/python3.12/site-packages/httpx/_client.py", 0x10),
             frame("ask", "/srv/app/main.py", 0x20),
@@ -70,13 +71,19 @@ mod tests {
         ]
     }
 
-    fn thread_stack() -> Vec<Frame> {
+    pub fn thread_stack() -> Vec<Frame> {
         vec![
             frame("ask", "/srv/app/views.py", 0x20),
             frame("Thread.run", "/usr/lib/python3.12/threading.py", 0x30),
             frame("Thread._bootstrap", "/usr/lib/python3.12/threading.py", 0x40),
         ]
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::samples::{frame, task_stack, thread_stack};
+    use super::*;
 
     #[test]
     fn tells_tasks_from_threads() {
