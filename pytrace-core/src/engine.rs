@@ -219,9 +219,9 @@ impl Engine {
                 let facts = &self.facts;
                 let thread_name =
                     self.threads.name(conn.pid, stack.tid, &stack.thread_name, |pid| facts.main_thread_name(pid));
-                let model = Concurrency::of(&frames);
+                let concurrency = Concurrency::of(&frames);
                 let frames = self.stacks.share(conn.pid, &frames);
-                let stack = Arc::new(CallStack { tid: stack.tid, thread_name, frames, within, model });
+                let stack = Arc::new(CallStack { tid: stack.tid, thread_name, frames, within, concurrency });
                 if self.tracker.is_server(*conn) {
                     // The process is answering a request: which task or thread handles it.
                     self.served.response_written(*conn, stack);
@@ -238,14 +238,14 @@ impl Engine {
                 let facts = &self.facts;
                 let thread_name =
                     self.threads.name(*pid, stack.tid, &stack.thread_name, |pid| facts.main_thread_name(pid));
-                let model = Concurrency::of(&frames);
-                let request = match model {
+                let concurrency = Concurrency::of(&frames);
+                let request = match concurrency {
                     Concurrency::Thread => self.served.thread_request(*pid, stack.tid, *at_ns),
                     Concurrency::Task(_) => None,
                 };
                 let start = CallStart {
                     request,
-                    model,
+                    concurrency,
                     pid: *pid,
                     tid: stack.tid,
                     thread_name: thread_name.as_ref(),
@@ -329,7 +329,7 @@ impl Engine {
             pid: call.pid,
             tid: call.tid(),
             start_ns: call.start_ns(),
-            model: Some(call.model()),
+            concurrency: Some(call.concurrency()),
             handler: None,
         };
         self.served.place(span, origin, false, self.now_ns);
@@ -416,7 +416,7 @@ impl Engine {
                 pid: exchange.conn.pid,
                 tid: exchange.tid,
                 start_ns: exchange.start_ns,
-                model: exchange.context.as_ref().map(|stack| stack.model),
+                concurrency: exchange.context.as_ref().map(|stack| stack.concurrency),
                 // The handler is only worth finding while the process serves a request.
                 handler: exchange
                     .context

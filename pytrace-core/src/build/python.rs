@@ -112,7 +112,7 @@ mod tests {
             thread_name: Some("MainThread".into()),
             frames: frames.into(),
             within: None,
-            model: crate::python::asyncio::Concurrency::Thread,
+            concurrency: crate::python::asyncio::Concurrency::Thread,
         };
         add_code_attributes(&mut span, &stack, &[]);
         assert_eq!(span.attributes.str(sc::THREAD_NAME), Some("MainThread"));

@@ -35,7 +35,7 @@ struct OpenCall {
     tid: u32,
     thread_name: Option<Arc<str>>,
     start_ns: u64,
-    model: Concurrency,
+    concurrency: Concurrency,
 }
 
 /// A call's start as reported by the kernel, its stack resolved.
@@ -54,7 +54,7 @@ pub struct CallStart<'a> {
     /// The served request this thread handles, for a call no traced call encloses.
     pub request: Option<SpanContext>,
     /// The thread, or asyncio task, it runs in.
-    pub model: Concurrency,
+    pub concurrency: Concurrency,
 }
 
 /// A traced call that ended (or was still running when tracing stopped).
@@ -76,8 +76,8 @@ impl FinishedCall {
     }
 
     /// The thread, or asyncio task, the call ran in.
-    pub fn model(&self) -> Concurrency {
-        self.call.model
+    pub fn concurrency(&self) -> Concurrency {
+        self.call.concurrency
     }
 }
 
@@ -149,7 +149,7 @@ impl FunctionCalls {
             tid: start.tid,
             thread_name: start.thread_name.cloned(),
             start_ns: start.at_ns,
-            model: start.model,
+            concurrency: start.concurrency,
         };
         self.open.insert((pid, function.frame), call);
     }
@@ -264,7 +264,7 @@ mod tests {
             first_seen,
             qualified,
             request: None,
-            model: Concurrency::Thread,
+            concurrency: Concurrency::Thread,
         }
     }
 

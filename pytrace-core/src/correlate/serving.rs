@@ -55,7 +55,7 @@ pub struct Origin {
     /// When the call started (monotonic ns).
     pub start_ns: u64,
     /// What its Python stack tells; `None` without Python context.
-    pub model: Option<Concurrency>,
+    pub concurrency: Option<Concurrency>,
     /// The outermost application frame of its task or thread: the handler,
     /// should the request's response be written by its framework.
     pub handler: Option<Frame>,
@@ -73,7 +73,7 @@ struct Served {
     /// The parent the caller's `traceparent` names.
     remote_parent: Option<SpanId>,
     /// Known once its response is written (`Thread` when no task is on the stack).
-    model: Option<Concurrency>,
+    concurrency: Option<Concurrency>,
     /// The stack that wrote its response.
     response_stack: Option<Arc<CallStack>>,
     /// The outermost application frame of its first nested call.
@@ -91,7 +91,10 @@ impl Served {
     /// Whether a call of thread `tid` in `pid` starting at `at` is its own
     /// (not a request an asyncio task handles).
     fn served_by_thread(&self, pid: u32, tid: u32, at: u64) -> bool {
-        self.conn.pid == pid && self.tid == tid && !matches!(self.model, Some(Concurrency::Task(_))) && self.covers(at)
+        self.conn.pid == pid
+            && self.tid == tid
+            && !matches!(self.concurrency, Some(Concurrency::Task(_)))
+            && self.covers(at)
     }
 
     fn adopt_handler(&mut self, handler: Option<Frame>) {
@@ -174,7 +177,7 @@ impl ServedRequests {
             end_ns: None,
             context: SpanContext { trace_id, span_id: SpanId::new(ids) },
             remote_parent: remote.map(|(_, parent)| parent),
-            model: None,
+            concurrency: None,
             response_stack: None,
             handler: None,
             route: format!("{} {}", request.method, route_template(&request.target)),
@@ -185,11 +188,11 @@ impl ServedRequests {
     /// oldest request there without a response yet is handled by its task
     /// (or thread). Spans held for that task are placed.
     pub fn response_written(&mut self, conn: ConnKey, stack: Arc<CallStack>) {
-        let Some(index) = self.requests.iter().position(|s| s.conn == conn && s.model.is_none()) else { return };
+        let Some(index) = self.requests.iter().position(|s| s.conn == conn && s.concurrency.is_none()) else { return };
         let served = &mut self.requests[index];
-        served.model = Some(stack.model);
+        served.concurrency = Some(stack.concurrency);
         served.response_stack = Some(stack.clone());
-        let Concurrency::Task(task) = stack.model else { return };
+        let Concurrency::Task(task) = stack.concurrency else { return };
         let (context, route, start, end) = (served.context, served.route.clone(), served.start_ns, served.end_ns);
         let claimed: Vec<TraceId> = self
             .held
@@ -235,9 +238,9 @@ impl ServedRequests {
         let owner = self.requests.iter_mut().rev().find(|s| {
             s.conn.pid == pid
                 && s.end_ns.is_none()
-                && match stack.model {
-                    Concurrency::Task(_) => s.model == Some(stack.model),
-                    Concurrency::Thread => s.tid == stack.tid && !matches!(s.model, Some(Concurrency::Task(_))),
+                && match stack.concurrency {
+                    Concurrency::Task(_) => s.concurrency == Some(stack.concurrency),
+                    Concurrency::Thread => s.tid == stack.tid && !matches!(s.concurrency, Some(Concurrency::Task(_))),
                 }
         });
         if let Some(owner) = owner {
@@ -300,9 +303,9 @@ impl ServedRequests {
             self.ready.push(span);
             return;
         }
-        let owner = match origin.model {
+        let owner = match origin.concurrency {
             Some(Concurrency::Task(task)) => self.requests.iter_mut().find(|s| {
-                s.conn.pid == origin.pid && s.model == Some(Concurrency::Task(task)) && s.covers(origin.start_ns)
+                s.conn.pid == origin.pid && s.concurrency == Some(Concurrency::Task(task)) && s.covers(origin.start_ns)
             }),
             // A span inside a traced function already has its place (set when the function started).
             Some(Concurrency::Thread) if span.parent_span_id.is_none() => {
@@ -317,7 +320,7 @@ impl ServedRequests {
             nest(&mut span, context);
             self.counters.nested += 1;
             self.ready.push(span);
-        } else if let Some(Concurrency::Task(task)) = origin.model
+        } else if let Some(Concurrency::Task(task)) = origin.concurrency
             && self.could_claim(origin.pid, origin.start_ns)
         {
             self.hold(span, origin, task, now_ns);
@@ -370,7 +373,7 @@ impl ServedRequests {
     /// Whether a request in flight at `at_ns` in `pid` has not yet shown
     /// which task handles it.
     fn could_claim(&self, pid: u32, at_ns: u64) -> bool {
-        self.requests.iter().any(|s| s.conn.pid == pid && s.model.is_none() && s.covers(at_ns))
+        self.requests.iter().any(|s| s.conn.pid == pid && s.concurrency.is_none() && s.covers(at_ns))
     }
 
     fn hold(&mut self, span: Span, origin: Origin, task: u64, now_ns: u64) {
@@ -468,8 +471,8 @@ mod tests {
     }
 
     fn stack(frames: Vec<Frame>) -> Arc<CallStack> {
-        let model = Concurrency::of(&frames);
-        Arc::new(CallStack { tid: 7, thread_name: None, frames: frames.into(), within: None, model })
+        let concurrency = Concurrency::of(&frames);
+        Arc::new(CallStack { tid: 7, thread_name: None, frames: frames.into(), within: None, concurrency })
     }
 
     const PID: u32 = 100;
@@ -496,7 +499,8 @@ mod tests {
     fn a_call_on_the_request_s_thread_is_its_child_at_once() {
         let mut served = ServedRequests::default();
         served.started(&request(1, 11, 1_000, None, "POST", "/ask"), &mut TestIds);
-        let origin = Origin { pid: PID, tid: 11, start_ns: 2_000, model: Some(Concurrency::Thread), handler: None };
+        let origin =
+            Origin { pid: PID, tid: 11, start_ns: 2_000, concurrency: Some(Concurrency::Thread), handler: None };
         let call = span("chat");
         let trace = call.trace_id;
         served.place(call, origin.clone(), false, 2_000);
@@ -524,13 +528,13 @@ mod tests {
         let second = span("chat second");
         served.place(
             first,
-            Origin { pid: PID, tid: 5, start_ns: 2_000, model: Some(Concurrency::Task(0xa)), handler: None },
+            Origin { pid: PID, tid: 5, start_ns: 2_000, concurrency: Some(Concurrency::Task(0xa)), handler: None },
             false,
             2_000,
         );
         served.place(
             second,
-            Origin { pid: PID, tid: 5, start_ns: 2_100, model: Some(Concurrency::Task(0xb)), handler: None },
+            Origin { pid: PID, tid: 5, start_ns: 2_100, concurrency: Some(Concurrency::Task(0xb)), handler: None },
             false,
             2_100,
         );
@@ -557,7 +561,7 @@ mod tests {
         served.started(&request(1, 5, 1_000, None, "POST", "/ask"), &mut TestIds);
         served.place(
             span("background"),
-            Origin { pid: PID, tid: 5, start_ns: 2_000, model: Some(Concurrency::Task(0xc)), handler: None },
+            Origin { pid: PID, tid: 5, start_ns: 2_000, concurrency: Some(Concurrency::Task(0xc)), handler: None },
             false,
             2_000,
         );
@@ -570,7 +574,7 @@ mod tests {
         // A task's call with no request in flight at all goes out at once.
         served.place(
             span("later"),
-            Origin { pid: PID, tid: 5, start_ns: 9_000, model: Some(Concurrency::Task(0xd)), handler: None },
+            Origin { pid: PID, tid: 5, start_ns: 9_000, concurrency: Some(Concurrency::Task(0xd)), handler: None },
             false,
             9_000,
         );
@@ -583,7 +587,7 @@ mod tests {
         served.started(&request(1, 5, 1_000, None, "GET", "/slow"), &mut TestIds);
         served.place(
             span("call"),
-            Origin { pid: PID, tid: 5, start_ns: 2_000, model: Some(Concurrency::Task(0xa)), handler: None },
+            Origin { pid: PID, tid: 5, start_ns: 2_000, concurrency: Some(Concurrency::Task(0xa)), handler: None },
             false,
             2_000,
         );
@@ -601,7 +605,8 @@ mod tests {
         let mut child = span("chat");
         child.trace_id = function.trace_id;
         child.parent_span_id = Some(function.span_id);
-        let origin = Origin { pid: PID, tid: 11, start_ns: 2_000, model: Some(Concurrency::Thread), handler: None };
+        let origin =
+            Origin { pid: PID, tid: 11, start_ns: 2_000, concurrency: Some(Concurrency::Thread), handler: None };
         served.place(function.clone(), origin.clone(), false, 2_000);
         served.place(child, Origin { tid: 99, ..origin }, false, 2_000);
         let ready = served.take_ready(2_000);

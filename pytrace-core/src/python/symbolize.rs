@@ -28,7 +28,7 @@ pub struct CallStack {
     pub within: Option<SpanContext>,
     /// The thread, or asyncio task, it ran in (from the frames' addresses,
     /// which shared `frames` no longer hold).
-    pub model: Concurrency,
+    pub concurrency: Concurrency,
 }
 
 struct Process {
