@@ -6,6 +6,7 @@
 //! a fresh machine needs nothing but this repository.
 
 mod bench;
+mod cpython;
 mod demo;
 mod fixtures;
 mod fuzz;
@@ -61,6 +62,8 @@ enum Command {
     UpdatePrices,
     /// Render the Helm chart into the plain manifest deploy/kubernetes/pytrace.yaml.
     Manifest,
+    /// Print the CPython 3.8–3.12 offsets pytrace reads, generated from pyenv's headers (gcc).
+    CpythonOffsets,
     /// Build pytrace's container image localhost/pytrace:<version> (podman, no registry needed).
     Image {
         /// Compile pytrace in the Dockerfile's build stage (localhost/pytrace:<version>-source), as a user with a
@@ -93,6 +96,7 @@ fn main() -> ExitCode {
         Command::Test { filter } => test::run(filter.as_deref()),
         Command::UpdatePrices => prices::run(),
         Command::Manifest => manifest::run(),
+        Command::CpythonOffsets => cpython::run(),
         Command::Image { from_source } => image::run(from_source),
         Command::Fuzz { seconds, targets } => setup::run().and_then(|env| fuzz::run(&env, seconds, &targets)),
         Command::Bench { quick, only, soak_minutes } => bench::run(quick, &only, soak_minutes),

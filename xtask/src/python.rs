@@ -81,7 +81,7 @@ pub fn test_interpreters() -> String {
     found.join(";")
 }
 
-fn pyenv_root() -> PathBuf {
+pub fn pyenv_root() -> PathBuf {
     std::env::var_os("PYENV_ROOT")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(std::env::var("HOME").unwrap_or_else(|_| "/root".into())).join(".pyenv"))

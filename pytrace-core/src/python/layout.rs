@@ -1,8 +1,9 @@
 //! How each CPython version lays out what pytrace reads: runtime →
 //! interpreters → thread states → frames → code objects → strings. Offsets
-//! for 3.8–3.12 were computed with `offsetof` against each version's own
-//! headers (x86-64, glibc, default GIL build; they do not change between
-//! patch releases) and are verified against the live process at attach;
+//! for 3.8–3.12 come from `offsetof` against each version's own headers
+//! (x86-64, glibc, default GIL build; they do not change between patch
+//! releases): `cargo xtask cpython-offsets` prints them and a test holds
+//! this table to its output; they are verified against the live process at attach;
 //! 3.13 and later publish them in `_Py_DebugOffsets` at the start of
 //! `_PyRuntime` (see `debug_offsets`), which is read instead — for versions
 //! newer than pytrace knows too, when the struct parses sanely.
