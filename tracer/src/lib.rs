@@ -1,12 +1,13 @@
-//! pytrace's user space: target discovery, probe loading, and the pure
-//! pipeline that turns captured TLS plaintext into OpenTelemetry spans.
+//! pytrace's agent: everything around the engine (`pytrace_core`) that
+//! touches the system — finding target processes, loading and attaching the
+//! kernel programs, draining their ring buffer, and sending spans out.
 //!
-//! Data flows `discovery` (what a process maps and runs) → `probes` (kernel)
-//! → `events` (decode) → `tracker` (per connection) → `http` (HTTP/1.1
-//! exchanges) → `llm`, `python` → `span` → `output`, `otlp`; a `session`
-//! drives it for the `commands`. Only `session`, `commands`, `probes`,
-//! `privileges` and `discovery` touch the system; the rest is pure and tested
-//! by replaying byte streams.
+//! Data flows `discovery` (what a process maps and runs) → `probes` (kernel
+//! programs) → `session` (the loop that drains the ring buffer) →
+//! `pipeline` (records into `pytrace_core::engine`, spans out) → `output`,
+//! `otlp`, `metrics`, `report`; `commands` run a session for each
+//! subcommand, `kubernetes` names the pods. `clock`, `ids` and
+//! `discovery::memory` answer what the engine may not ask the system itself.
 
 /// `pytrace --version`: the release and the toolchain that built its kernel programs.
 pub const VERSION: &str =
