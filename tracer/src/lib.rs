@@ -13,11 +13,11 @@
 pub const VERSION: &str =
     concat!(env!("CARGO_PKG_VERSION"), " (kernel programs: ", env!("PYTRACE_EBPF_TOOLCHAIN"), ")");
 
+pub mod checks;
 pub mod cli;
 pub mod clock;
 pub mod commands;
 pub mod discovery;
-pub mod doctor;
 pub mod ids;
 pub mod kubernetes;
 pub mod metrics;

@@ -1,14 +1,14 @@
-//! `pytrace doctor`: prints the checks of `crate::doctor`, one line each
+//! `pytrace doctor`: prints the checks of `crate::checks`, one line each
 //! (with `--programs`, then the kernel programs' budget table); exit code 1
 //! when tracing cannot work here.
 
+use crate::checks::{self, Check};
 use crate::cli::DoctorArgs;
-use crate::doctor::{self, Check};
 
 pub fn run(args: &DoctorArgs) -> u8 {
-    let (mut checks, budgets): (Vec<Check>, _) = doctor::host_checks(args.programs);
+    let (mut checks, budgets): (Vec<Check>, _) = checks::host_checks(args.programs);
     if let Some(pid) = args.pid {
-        checks.extend(doctor::process_checks(pid));
+        checks.extend(checks::process_checks(pid));
     }
     for check in &checks {
         println!("{}", check.line());
@@ -20,7 +20,7 @@ pub fn run(args: &DoctorArgs) -> u8 {
         }
         println!();
     }
-    if doctor::can_trace(&checks) {
+    if checks::can_trace(&checks) {
         println!("pytrace can trace here");
         0
     } else {

@@ -6,7 +6,7 @@
 pub mod call_probes;
 pub mod container;
 pub mod elf;
-pub mod maps;
+pub mod mapped_files;
 pub mod memory;
 pub mod process;
 pub mod python_context;

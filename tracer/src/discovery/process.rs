@@ -15,7 +15,7 @@ use pytrace_core::model::{AttrValue, Resource, semconv as sc};
 use pytrace_core::redact;
 
 use super::elf::Elf;
-use super::maps::{MappedFile, as_target_sees, parse_maps};
+use super::mapped_files::{MappedFile, as_target_sees, parse_maps};
 use crate::kubernetes::PodResource;
 
 #[derive(Debug, thiserror::Error)]

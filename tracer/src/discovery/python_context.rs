@@ -107,7 +107,7 @@ pub fn newer_version_warning(layout: &Layout) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::discovery::maps::MappedFile;
+    use crate::discovery::mapped_files::MappedFile;
     use crate::discovery::process::PythonRuntime;
 
     /// An interpreter object without the symbols pytrace needs (a fully

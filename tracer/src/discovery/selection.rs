@@ -92,7 +92,7 @@ impl ProcessFacts {
             .and_then(|s| s.lines().find_map(|l| l.strip_prefix("Uid:")?.split_whitespace().next().map(str::to_owned)))
             .unwrap_or_default();
         Self {
-            exe: super::maps::as_target_sees(&exe, root.as_deref().filter(|r| !r.is_empty())),
+            exe: super::mapped_files::as_target_sees(&exe, root.as_deref().filter(|r| !r.is_empty())),
             cmdline: cmdline
                 .split(|b| *b == 0)
                 .filter(|a| !a.is_empty())

@@ -11,7 +11,7 @@
 use std::path::Path;
 
 use crate::discovery::elf::Elf;
-use crate::discovery::maps::parse_maps;
+use crate::discovery::mapped_files::parse_maps;
 use crate::discovery::{TargetProcess, tls};
 use crate::probes::{ProbeError, Probes, kernel};
 
