@@ -90,9 +90,10 @@ impl Pipeline {
         self.engine.connection_count()
     }
 
-    /// Handles one raw ring-buffer record.
-    pub fn record(&mut self, bytes: &[u8]) {
-        self.engine.record(bytes, monotonic_now());
+    /// Handles one raw ring-buffer record, drained at monotonic time `now_ns`
+    /// (read once per batch by the caller, not per record).
+    pub fn record(&mut self, bytes: &[u8], now_ns: u64) {
+        self.engine.record(bytes, now_ns);
         self.deliver();
     }
 

@@ -61,8 +61,9 @@ fn throughput(pipeline: &mut Pipeline, records: &[&[u8]], repeat: u32) -> Result
     }
     let (cpu_start, wall_start) = (cpu_seconds(), Instant::now());
     for _ in 0..repeat {
+        let now = crate::clock::monotonic_now();
         for record in records {
-            pipeline.record(record);
+            pipeline.record(record, now);
         }
         // What a live session hands to the kernel after each batch.
         drop(pipeline.take_feedback());
@@ -102,8 +103,9 @@ fn open_connections(pipeline: &mut Pipeline, records: &[&[u8]], count: u32) -> R
 
     let rss_before = status_bytes("VmRSS");
     for copy in 0..count {
+        let now = crate::clock::monotonic_now();
         for record in opening {
-            pipeline.record(&events::with_conn_id(record, copy_id(copy)));
+            pipeline.record(&events::with_conn_id(record, copy_id(copy)), now);
         }
         drop(pipeline.take_feedback());
     }
@@ -111,8 +113,9 @@ fn open_connections(pipeline: &mut Pipeline, records: &[&[u8]], count: u32) -> R
     let rss_open = status_bytes("VmRSS");
     let spans_before = pipeline.output.summary.counters.spans_emitted;
     for copy in 0..count {
+        let now = crate::clock::monotonic_now();
         for record in answer {
-            pipeline.record(&events::with_conn_id(record, copy_id(copy)));
+            pipeline.record(&events::with_conn_id(record, copy_id(copy)), now);
         }
     }
     let answered = pipeline.output.summary.counters.spans_emitted - spans_before;

@@ -271,6 +271,7 @@ fn print_warnings(warnings: &[String]) {
 /// Hands drained records to the pipeline (and the recording, with
 /// `--record`; a recording that fails to write stops).
 fn feed(batches: &[Batch], pipeline: &mut Pipeline, recorder: &mut Option<Recorder>) {
+    let now = crate::clock::monotonic_now();
     for record in batches.iter().flat_map(Batch::records) {
         if let Some(writer) = recorder
             && let Err(error) = writer.record(record)
@@ -278,7 +279,7 @@ fn feed(batches: &[Batch], pipeline: &mut Pipeline, recorder: &mut Option<Record
             eprintln!("pytrace: warning: the recording stopped: {error}");
             *recorder = None;
         }
-        pipeline.record(record);
+        pipeline.record(record, now);
     }
     pipeline.output.flush();
 }
