@@ -41,34 +41,35 @@ pub fn ensure_venv() -> anyhow::Result<PathBuf> {
 /// pyenv's 3.12 when present (a modern interpreter the SDKs support), else
 /// the `python3` on PATH.
 fn base_interpreter() -> Option<PathBuf> {
-    let pyenv = pyenv_root();
-    let mut pyenv_312: Vec<PathBuf> = std::fs::read_dir(pyenv.join("versions"))
+    pyenv_version(12)
+        .map(|dir| dir.join("bin/python3.12"))
+        .filter(|p| p.exists())
+        .or_else(|| output(Command::new("sh").args(["-c", "command -v python3"])).map(|p| PathBuf::from(p.trim())))
+}
+
+/// pyenv's newest CPython 3.`minor` (its prefix directory), by patch number.
+pub fn pyenv_version(minor: u32) -> Option<PathBuf> {
+    let prefix = format!("3.{minor}.");
+    std::fs::read_dir(pyenv_root().join("versions"))
         .into_iter()
         .flatten()
         .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("3.12.")))
-        .map(|p| p.join("bin/python3.12"))
-        .filter(|p| p.exists())
-        .collect();
-    pyenv_312.sort();
-    pyenv_312
-        .pop()
-        .or_else(|| output(Command::new("sh").args(["-c", "command -v python3"])).map(|p| PathBuf::from(p.trim())))
+        .filter_map(|entry| {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let patch: u32 = name.strip_prefix(&prefix)?.parse().ok()?;
+            Some((patch, entry.path()))
+        })
+        .max()
+        .map(|(_, path)| path)
 }
 
 /// The interpreters the integration tests cover, as `label=path` pairs
 /// joined by `;`: pyenv's newest 3.8–3.13, Debian's `/usr/bin/python3.11`,
 /// and Debian sid's 3.14 and 3.15 (paths inside the sid root file system).
 pub fn test_interpreters() -> String {
-    let versions: Vec<PathBuf> =
-        std::fs::read_dir(pyenv_root().join("versions")).into_iter().flatten().flatten().map(|e| e.path()).collect();
     let mut found = Vec::new();
     for minor in 8..=13 {
-        let prefix = format!("3.{minor}.");
-        let newest =
-            versions.iter().filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with(&prefix))).max();
-        let path = newest.map_or_else(
+        let path = pyenv_version(minor).map_or_else(
             || PathBuf::from(format!("(pyenv 3.{minor} not installed)")),
             |dir| dir.join(format!("bin/python3.{minor}")),
         );
@@ -81,7 +82,7 @@ pub fn test_interpreters() -> String {
     found.join(";")
 }
 
-pub fn pyenv_root() -> PathBuf {
+fn pyenv_root() -> PathBuf {
     std::env::var_os("PYENV_ROOT")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(std::env::var("HOME").unwrap_or_else(|_| "/root".into())).join(".pyenv"))

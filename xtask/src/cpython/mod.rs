@@ -12,7 +12,7 @@ use std::process::Command;
 
 use anyhow::{Context as _, bail};
 
-use crate::python::pyenv_root;
+use crate::python::pyenv_version;
 use crate::shell::{step, workspace_root};
 
 /// The versions whose offsets pytrace keeps in a table.
@@ -22,16 +22,9 @@ const PROGRAM: &str = include_str!("offsets.c");
 
 /// The newest pyenv CPython 3.`minor`'s include directory.
 fn include_dir(minor: u32) -> anyhow::Result<PathBuf> {
-    let prefix = format!("3.{minor}.");
-    let newest = std::fs::read_dir(pyenv_root().join("versions"))
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with(&prefix)))
-        .max()
-        .with_context(|| format!("no pyenv CPython 3.{minor} (its headers give the offsets)"))?;
-    Ok(newest.join(format!("include/python3.{minor}")))
+    let prefix =
+        pyenv_version(minor).with_context(|| format!("no pyenv CPython 3.{minor} (its headers give the offsets)"))?;
+    Ok(prefix.join(format!("include/python3.{minor}")))
 }
 
 /// The offsets CPython 3.`minor`'s headers give, by name.
