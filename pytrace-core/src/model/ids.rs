@@ -51,8 +51,7 @@ pub struct TestIds;
 impl IdSource for TestIds {
     fn fill(&mut self, bytes: &mut [u8]) {
         static DRAWN: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-        let drawn = DRAWN.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-        SequentialIds { drawn: drawn - 1 }.fill(bytes);
+        SequentialIds { drawn: DRAWN.fetch_add(1, std::sync::atomic::Ordering::Relaxed) }.fill(bytes);
     }
 }
 
