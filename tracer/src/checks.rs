@@ -10,10 +10,10 @@
 
 use std::path::Path;
 
-use crate::discovery::elf::Elf;
-use crate::discovery::mapped_files::parse_maps;
-use crate::discovery::{TargetProcess, tls};
 use crate::probes::{ProbeError, Probes, kernel};
+use crate::targets::inspect::elf::Elf;
+use crate::targets::inspect::mapped_files::parse_maps;
+use crate::targets::inspect::{TargetProcess, tls};
 
 /// How one item stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -286,7 +286,7 @@ pub fn process_checks(pid: u32) -> Vec<Check> {
         None => Check::new("interpreter", Verdict::Note, "not CPython: HTTP spans only, no Python context"),
     });
     if process.python.is_some() {
-        checks.push(match crate::discovery::python_context::discover(&process) {
+        checks.push(match crate::targets::inspect::python_context::discover(&process) {
             Ok(Some(context)) => Check::new(
                 "Python context",
                 Verdict::Ok,

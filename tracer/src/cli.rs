@@ -9,12 +9,12 @@ use pytrace_core::llm::content::{ContentPolicy, DEFAULT_MAX_BYTES, PatternError}
 use pytrace_core::python::patterns::FunctionPattern;
 use tracer_common::{DEFAULT_CAPTURE_LIMIT, MAX_CAPTURE_LIMIT};
 
-use crate::discovery::process::ResourceDefaults;
-use crate::discovery::selection::{Selection, SelectionError};
 use crate::kubernetes::{KubernetesMode, KubernetesOptions};
 use crate::otlp::config::{OtlpConfig, OtlpConfigError};
 use crate::output::Format;
 use crate::probes::{MapCapacities, MapCapacityError};
+use crate::targets::inspect::process::ResourceDefaults;
+use crate::targets::select::rules::{Selection, SelectionError};
 
 #[derive(Parser, Debug)]
 #[command(

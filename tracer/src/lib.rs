@@ -13,14 +13,15 @@
 pub const VERSION: &str =
     concat!(env!("CARGO_PKG_VERSION"), " (kernel programs: ", env!("PYTRACE_EBPF_TOOLCHAIN"), ")");
 
+pub mod agent;
 pub mod checks;
 pub mod cli;
 pub mod clock;
 pub mod commands;
-pub mod discovery;
 pub mod ids;
 pub mod kubernetes;
 pub mod metrics;
+pub mod notices;
 pub mod otlp;
 pub mod output;
 pub mod pipeline;
@@ -28,4 +29,5 @@ pub mod privileges;
 pub mod probes;
 pub mod recording;
 pub mod report;
-pub mod session;
+pub mod stats;
+pub mod targets;

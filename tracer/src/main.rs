@@ -5,9 +5,9 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::Parser as _;
+use tracer::agent::stdout_is_terminal;
 use tracer::cli::{Cli, Command};
 use tracer::commands::{attach, doctor, node, replay, run};
-use tracer::session::stdout_is_terminal;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -15,7 +15,7 @@ fn main() -> ExitCode {
     match dispatch(cli) {
         Ok(code) => ExitCode::from(code),
         Err(error) => {
-            eprintln!("pytrace: error: {error:#}");
+            tracer::notices::emit(tracer::notices::Level::Error, format_args!("{error:#}"));
             ExitCode::FAILURE
         }
     }

@@ -1,13 +1,14 @@
 //! The agent around the engine: each kernel record goes into
 //! `pytrace_core::engine::Engine` with the time it is handled, the spans
 //! that come out go to the session's [`Output`] (writers, OTLP, metrics,
-//! summary), and the engine's counters into the summary. The engine asks
-//! the system through [`ProcFacts`] (`/proc`) and draws ids from the
-//! kernel's random generator.
+//! summary). The engine asks
+//! the system through the `ProcessFacts` it is given (`/proc`:
+//! `targets::inspect::facts`) and draws ids from the kernel's random
+//! generator.
 
 use std::sync::Arc;
 
-use pytrace_core::engine::{Engine, Feedback, ProcessFacts};
+use pytrace_core::engine::{Engine, EngineCounters, Feedback, ProcessFacts};
 use pytrace_core::events::Event;
 use pytrace_core::llm::{content::ContentPolicy, pricing::PriceTable};
 use pytrace_core::model::{Clock, Resource};
@@ -16,27 +17,8 @@ use pytrace_core::python::memory::ProcessMemory;
 use pytrace_core::python::patterns::FunctionPattern;
 
 use crate::clock::monotonic_now;
-use crate::discovery::memory::ProcMemory;
-use crate::discovery::{process, threads};
 use crate::ids::KernelRandom;
 use crate::output::Output;
-
-/// What only the system knows of a process, read from `/proc`.
-struct ProcFacts;
-
-impl ProcessFacts for ProcFacts {
-    fn is_process(&self, pid: u32) -> bool {
-        process::is_process(pid)
-    }
-
-    fn main_thread_name(&self, pid: u32) -> Option<String> {
-        threads::main_thread_name(pid)
-    }
-
-    fn memory(&self, pid: u32) -> Option<ProcessMemory> {
-        ProcMemory::open(pid).ok().map(|memory| Box::new(memory) as ProcessMemory)
-    }
-}
 
 pub struct Pipeline {
     engine: Engine,
@@ -46,8 +28,15 @@ pub struct Pipeline {
 }
 
 impl Pipeline {
-    pub fn new(clock: Clock, prices: PriceTable, content: Option<ContentPolicy>, output: Output) -> Self {
-        Self { engine: Engine::new(clock, prices, content, Box::new(KernelRandom), Box::new(ProcFacts)), output }
+    /// The engine asks the system what `facts` answers (`/proc`, in the agent).
+    pub fn new(
+        clock: Clock,
+        prices: PriceTable,
+        content: Option<ContentPolicy>,
+        facts: Box<dyn ProcessFacts>,
+        output: Output,
+    ) -> Self {
+        Self { engine: Engine::new(clock, prices, content, Box::new(KernelRandom), facts), output }
     }
 
     /// Library code also lives under these prefixes (`--library-path`).
@@ -67,8 +56,8 @@ impl Pipeline {
     }
 
     /// Python context is on for `pid`: its stacks can be resolved.
-    pub fn add_python_process(&mut self, pid: u32, memory: ProcMemory, layout: Layout) {
-        self.engine.add_python_process(pid, Box::new(memory), layout);
+    pub fn add_python_process(&mut self, pid: u32, memory: ProcessMemory, layout: Layout) {
+        self.engine.add_python_process(pid, memory, layout);
     }
 
     /// `pid` runs another program now: what was known of its code no longer holds.
@@ -121,15 +110,15 @@ impl Pipeline {
         self.output.summary.serving = self.engine.serving_counters();
     }
 
-    /// The engine's finished spans to the output, its counters to the summary.
+    /// What the engine counted (events, limits reached).
+    pub fn engine_counters(&self) -> EngineCounters {
+        self.engine.counters()
+    }
+
+    /// The engine's finished spans to the output.
     fn deliver(&mut self) {
         for span in self.engine.take_spans() {
             self.output.span(&span);
         }
-        let engine = self.engine.counters();
-        let counters = &mut self.output.summary.counters;
-        counters.events_received = engine.events_received;
-        counters.events_undecodable = engine.events_undecodable;
-        counters.limits = engine.limits;
     }
 }

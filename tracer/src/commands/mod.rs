@@ -1,6 +1,6 @@
 //! One module per `pytrace` subcommand (`replay` is for benchmarks): thin
 //! adapters from a validated configuration to a tracing session
-//! (`crate::session`) and its reports.
+//! (`crate::agent`) and its reports.
 
 pub mod attach;
 pub mod doctor;

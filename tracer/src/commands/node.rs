@@ -2,15 +2,15 @@
 //! when it starts and those that start later, in any mount or PID namespace
 //! — until a signal or `--duration`.
 
+use crate::agent::{self, SessionError, TargetSource};
 use crate::cli::AttachConfig;
-use crate::discovery::selection::Selection;
 use crate::kubernetes::KubernetesOptions;
-use crate::session::{self, SessionError, TargetSource};
+use crate::targets::select::rules::Selection;
 
 pub async fn run(
     config: AttachConfig,
     selection: Selection,
     kubernetes: KubernetesOptions,
 ) -> Result<(), SessionError> {
-    session::trace(config, TargetSource::Host(selection, kubernetes)).await.map(drop)
+    agent::trace(config, TargetSource::Host(selection, kubernetes)).await.map(drop)
 }

@@ -15,10 +15,12 @@ use pytrace_core::events::{self, ConnKey};
 use pytrace_core::llm::pricing::PriceTable;
 
 use crate::cli::ReplayArgs;
-use crate::discovery::{TargetProcess, python_context};
+use crate::notices::notice;
 use crate::output::Output;
 use crate::pipeline::Pipeline;
 use crate::recording::{self, RecordingError};
+use crate::targets::inspect::facts::ProcFacts;
+use crate::targets::inspect::{TargetProcess, python_context};
 
 /// Copies of a connection get ids that differ from the original in these
 /// bits, so they never collide with real ids (pointers, socket ids).
@@ -71,7 +73,7 @@ fn throughput(pipeline: &mut Pipeline, records: &[&[u8]], repeat: u32) -> Result
     pipeline.finish();
     let (cpu, wall) = (cpu_seconds() - cpu_start, wall_start.elapsed().as_secs_f64());
     let events = records.len() as u64 * u64::from(repeat);
-    let spans = pipeline.output.summary.counters.spans_emitted;
+    let spans = pipeline.output.summary.spans.emitted;
     Ok(serde_json::json!({
         "events": events,
         "spans": spans,
@@ -111,14 +113,14 @@ fn open_connections(pipeline: &mut Pipeline, records: &[&[u8]], count: u32) -> R
     }
     let open = pipeline.connection_count();
     let rss_open = status_bytes("VmRSS");
-    let spans_before = pipeline.output.summary.counters.spans_emitted;
+    let spans_before = pipeline.output.summary.spans.emitted;
     for copy in 0..count {
         let now = crate::clock::monotonic_now();
         for record in answer {
             pipeline.record(&events::with_conn_id(record, copy_id(copy)), now);
         }
     }
-    let answered = pipeline.output.summary.counters.spans_emitted - spans_before;
+    let answered = pipeline.output.summary.spans.emitted - spans_before;
     let rss_answered = status_bytes("VmRSS");
     pipeline.finish();
     Ok(serde_json::json!({
@@ -142,13 +144,14 @@ fn first_answered_connection(records: &[&[u8]]) -> Option<ConnKey> {
 /// context for the recorded processes that still run.
 fn replay_pipeline(records: &[&[u8]]) -> Pipeline {
     let output = Output::new(None, Some(Box::new(io::sink())));
-    let mut pipeline = Pipeline::new(crate::clock::measure(), PriceTable::built_in(), None, output);
+    let mut pipeline =
+        Pipeline::new(crate::clock::measure(), PriceTable::built_in(), None, Box::new(ProcFacts), output);
     let pids: BTreeSet<u32> = records.iter().filter_map(|r| events::conn_of(r)).map(|c| c.pid).collect();
     for pid in pids {
         let context = TargetProcess::inspect(pid).ok().and_then(|p| python_context::discover(&p).ok().flatten());
         match context {
-            Some(context) => pipeline.add_python_process(pid, context.memory, context.layout),
-            None => eprintln!("pytrace: PID {pid} is gone or not CPython: its stacks stay unresolved"),
+            Some(context) => pipeline.add_python_process(pid, Box::new(context.memory), context.layout),
+            None => notice!("PID {pid} is gone or not CPython: its stacks stay unresolved"),
         }
     }
     pipeline

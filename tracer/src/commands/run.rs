@@ -7,11 +7,13 @@ use std::io::Write as _;
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 
+use crate::agent::{self, Launch, SessionError, TargetSource};
 use crate::cli::RunConfig;
+use crate::notices::notice;
 use crate::privileges;
 use crate::report::{RunReport, html, markdown};
-use crate::session::identity::RunAs;
-use crate::session::{self, Launch, SessionError, TargetSource, launch};
+use crate::targets::identity::RunAs;
+use crate::targets::launch;
 
 /// Creates or truncates `path` without following a symbolic link at it,
 /// writes `text`, and gives the file to `owner`.
@@ -36,24 +38,21 @@ pub async fn run(config: RunConfig) -> Result<u8, SessionError> {
     privileges::check_privileges()?;
     let run_as = if config.run_as_root { None } else { RunAs::sudo_invoker(|key| std::env::var(key).ok()) };
     if let Some(user) = &run_as {
-        eprintln!(
-            "pytrace: the command runs as {} (uid {}), who invoked sudo; --run-as-root keeps it root",
-            user.name, user.uid
-        );
+        notice!("the command runs as {} (uid {}), who invoked sudo; --run-as-root keeps it root", user.name, user.uid);
     }
     let held = launch::spawn_held(&config.command, run_as.as_ref())?;
     let source = TargetSource::Command(Launch { held, command: config.command.clone() });
-    let end = session::trace(config.trace.clone(), source).await?;
+    let end = agent::trace(config.trace.clone(), source).await?;
     let exit_code =
         end.command_status.map_or(1, |status| status.code().unwrap_or_else(|| 128 + status.signal().unwrap_or(0)));
-    let report = RunReport::build(&config.command, exit_code, &end.spans, &end.summary, &config.budget);
+    let report = RunReport::build(&config.command, exit_code, &end.spans, &end.summary, &end.stats, &config.budget);
     write_reports(&config, &report, &end.spans, run_as.as_ref())?;
     for problem in report.problems() {
-        eprintln!("pytrace: {problem}");
+        notice!("{problem}");
     }
     let code = report.exit_code();
     if exit_code == 0 && code != 0 {
-        eprintln!("pytrace: the command passed, but the run fails with exit code {code}");
+        notice!("the command passed, but the run fails with exit code {code}");
     }
     Ok(code)
 }

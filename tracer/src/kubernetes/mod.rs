@@ -12,6 +12,7 @@ mod watch;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use crate::notices::{notice, warning};
 use directory::{PodView, SharedDirectory};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 
@@ -113,7 +114,7 @@ pub async fn start(options: &KubernetesOptions, host_name: &str) -> Result<Optio
         (Some(node), _) => node.clone(),
         (None, KubernetesMode::On) => return Err(KubernetesError::NoNodeName),
         (None, _) => {
-            eprintln!("pytrace: warning: no --node-name or NODE_NAME: taking the host name {host_name} as the node's");
+            warning!("no --node-name or NODE_NAME: taking the host name {host_name} as the node's");
             host_name.to_owned()
         }
     };
@@ -127,7 +128,7 @@ pub async fn start(options: &KubernetesOptions, host_name: &str) -> Result<Optio
         }
         None => kube::Config::infer().await?,
     };
-    eprintln!("pytrace: Kubernetes: pod metadata for node {node} from {}", config.cluster_url);
+    notice!("Kubernetes: pod metadata for node {node} from {}", config.cluster_url);
     let client = kube::Client::try_from(config)?;
     let directory = SharedDirectory::default();
     tokio::spawn(watch::run(client, node, Arc::clone(&directory)));

@@ -17,6 +17,7 @@ use kube::{Api, Client};
 
 use super::directory::{PodEntry, SharedDirectory};
 use super::pod::{Owner, PodInfo, Workload};
+use crate::notices::{notice, warning};
 
 /// Owners looked up, by (namespace, kind, name); bounded.
 const MAX_CACHED_OWNERS: usize = 10_000;
@@ -38,7 +39,7 @@ pub async fn run(client: Client, node: String, directory: SharedDirectory) {
                     directory.replace_all(std::mem::take(&mut listing));
                 }
                 if reachable != Some(true) {
-                    eprintln!("pytrace: Kubernetes: watching the {count} pods of node {node}");
+                    notice!("Kubernetes: watching the {count} pods of node {node}");
                     reachable = Some(true);
                 }
             }
@@ -56,8 +57,8 @@ pub async fn run(client: Client, node: String, directory: SharedDirectory) {
             }
             Err(error) => {
                 if reachable != Some(false) {
-                    eprintln!(
-                        "pytrace: warning: Kubernetes API: {error}; spans keep container.id, and pod metadata \
+                    warning!(
+                        "Kubernetes API: {error}; spans keep container.id, and pod metadata \
                          fills in when the API server answers again"
                     );
                     reachable = Some(false);

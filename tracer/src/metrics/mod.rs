@@ -1,9 +1,8 @@
 //! Metrics: what finished spans measure (`aggregate`) and pytrace's own
-//! health (`health`) — encoded for OTLP by `otlp::metrics` and served to
+//! figures (`crate::stats`) — encoded for OTLP by `otlp::metrics` and served to
 //! Prometheus by `prometheus` over the small HTTP `endpoint` that also
 //! answers the `/healthz` and `/readyz` probes.
 
 pub mod aggregate;
 pub mod endpoint;
-pub mod health;
 pub mod prometheus;

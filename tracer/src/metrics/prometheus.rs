@@ -26,13 +26,13 @@ use pytrace_core::model::AttrValue;
 use pytrace_core::model::semconv as sc;
 
 use super::aggregate::{Histogram, Metrics};
-use super::health::{Health, HealthKind};
+use crate::stats::{InstrumentKind, Stats};
 
 /// What the session shares with the endpoint.
 #[derive(Clone, Default)]
 pub struct Shared {
     pub metrics: Arc<Mutex<Metrics>>,
-    pub health: Arc<Mutex<Health>>,
+    pub stats: Arc<Mutex<Stats>>,
 }
 
 /// The content types `/metrics` answers with.
@@ -68,12 +68,12 @@ impl Collector for Snapshot {
         if let Ok(metrics) = self.0.metrics.lock() {
             encode_span_metrics(&metrics, &mut encoder)?;
         }
-        let health = self.0.health.lock().map(|h| h.clone()).unwrap_or_default();
-        for metric in health.metrics() {
+        let stats = self.0.stats.lock().map(|s| s.clone()).unwrap_or_default();
+        for metric in stats.instruments() {
             let (name, unit) = prometheus_name(metric.name, metric.unit);
             let kind = match metric.kind {
-                HealthKind::Counter => MetricType::Counter,
-                HealthKind::Gauge => MetricType::Gauge,
+                InstrumentKind::Counter => MetricType::Counter,
+                InstrumentKind::Gauge => MetricType::Gauge,
             };
             let mut family = encoder.encode_descriptor(&name, metric.description, unit.as_ref(), kind)?;
             for (labels, value) in &metric.points {
@@ -81,8 +81,8 @@ impl Collector for Snapshot {
                     labels.iter().map(|(key, value)| (label_name(key), value.clone())).collect();
                 let mut point = family.encode_family(&labels)?;
                 match metric.kind {
-                    HealthKind::Counter => point.encode_counter::<NoLabelSet, u64, f64>(value, None)?,
-                    HealthKind::Gauge => point.encode_gauge(&(i64::try_from(*value).unwrap_or(i64::MAX)))?,
+                    InstrumentKind::Counter => point.encode_counter::<NoLabelSet, u64, f64>(value, None)?,
+                    InstrumentKind::Gauge => point.encode_gauge(&(i64::try_from(*value).unwrap_or(i64::MAX)))?,
                 }
             }
         }
@@ -247,7 +247,7 @@ mod tests {
             metrics.record(&llm_call("billing", 20, 0.25));
             metrics.record(&llm_call("search", 5, 1.0));
         }
-        shared.health.lock().unwrap().events_received = 42;
+        shared.stats.lock().unwrap().events_received = 42;
         let (text, content_type) = exposition(&shared, "text/plain");
         assert_eq!(content_type, PROMETHEUS_TEXT);
         assert!(text.contains("# TYPE gen_ai_client_token_usage histogram"), "{text}");

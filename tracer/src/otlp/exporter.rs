@@ -29,7 +29,8 @@ use super::encode;
 use super::spool::Spool;
 use super::transport::{SendError, Transport, gunzip, gzip};
 use crate::metrics::aggregate::Metrics;
-use crate::metrics::health::Health;
+use crate::notices::notice;
+use crate::stats::{OtlpCounters, Stats};
 
 /// Spans per export request.
 pub const BATCH_SPANS: usize = 512;
@@ -116,12 +117,12 @@ impl OtlpSink {
     pub fn export_metrics(
         &mut self,
         metrics: &Metrics,
-        health: &Health,
+        stats: &Stats,
         own: &Resource,
         start_unix_ns: u64,
         now_unix_ns: u64,
     ) {
-        let request = super::metrics::request(metrics, health, own, start_unix_ns, now_unix_ns);
+        let request = super::metrics::request(metrics, stats, own, start_unix_ns, now_unix_ns);
         let _ = self.sender.try_send(Command::Metrics(request));
     }
 
@@ -144,6 +145,17 @@ impl OtlpSink {
     /// Spans waiting in the spool.
     pub fn spooled_now(&self) -> u64 {
         self.spool.lock().map_or(0, |spool| spool.spans())
+    }
+
+    /// What became of the spans handed to it so far.
+    pub fn delivered(&self) -> OtlpCounters {
+        OtlpCounters {
+            spans_exported: ExportCounters::get(&self.counters.exported),
+            spans_failed: ExportCounters::get(&self.counters.failed),
+            spans_spooled: ExportCounters::get(&self.counters.spooled),
+            spans_dropped: ExportCounters::get(&self.counters.dropped),
+            spans_waiting: self.spooled_now(),
+        }
     }
 }
 
@@ -222,8 +234,8 @@ impl Delivery {
     fn mark_unreachable(&mut self, reason: &str) {
         if self.healthy {
             let spool = self.spool.lock().map(|s| s.path().display().to_string()).unwrap_or_default();
-            eprintln!(
-                "pytrace: OTLP: cannot deliver to {}: {reason}; keeping spans in {spool}",
+            notice!(
+                "OTLP: cannot deliver to {}: {reason}; keeping spans in {spool}",
                 pytrace_core::redact::endpoint_for_display(self.traces.url())
             );
         }
@@ -278,8 +290,8 @@ impl Delivery {
                 Ok(Some(batch)) => batch,
                 Ok(None) => {
                     if !self.healthy {
-                        eprintln!(
-                            "pytrace: OTLP: the collector at {} is back; the spool is sent",
+                        notice!(
+                            "OTLP: the collector at {} is back; the spool is sent",
                             pytrace_core::redact::endpoint_for_display(self.traces.url())
                         );
                         self.healthy = true;

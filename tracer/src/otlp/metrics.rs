@@ -1,4 +1,4 @@
-//! The metrics of `metrics::aggregate` and pytrace's health as an OTLP
+//! The metrics of `metrics::aggregate` and pytrace's own figures (`Stats`) as an OTLP
 //! export request: one resource per process with its histograms (and the
 //! cost as a sum), pytrace's own instruments under its own resource.
 //! Cumulative since pytrace started: a collector that missed an export gets
@@ -14,13 +14,13 @@ use pytrace_core::model::{AttrValue, Resource};
 
 use super::encode;
 use crate::metrics::aggregate::{Instrument, Metrics, Series};
-use crate::metrics::health::{Health, HealthKind};
+use crate::stats::{InstrumentKind, Stats};
 
 /// The export request: every series since `start_unix_ns` up to
-/// `now_unix_ns`, per process, and pytrace's health under `own_resource`.
+/// `now_unix_ns`, per process, and pytrace's own figures under `own_resource`.
 pub fn request(
     metrics: &Metrics,
-    health: &Health,
+    stats: &Stats,
     own_resource: &Resource,
     start_unix_ns: u64,
     now_unix_ns: u64,
@@ -40,7 +40,7 @@ pub fn request(
             resource_metrics.push(resource_metrics_of(resource, encoded));
         }
     }
-    let own = health.metrics().into_iter().map(|metric| {
+    let own = stats.instruments().into_iter().map(|metric| {
         let points = metric
             .points
             .iter()
@@ -53,12 +53,12 @@ pub fn request(
             })
             .collect();
         let data = match metric.kind {
-            HealthKind::Counter => metric::Data::Sum(Sum {
+            InstrumentKind::Counter => metric::Data::Sum(Sum {
                 data_points: points,
                 aggregation_temporality: AggregationTemporality::Cumulative as i32,
                 is_monotonic: true,
             }),
-            HealthKind::Gauge => metric::Data::Gauge(Gauge { data_points: points }),
+            InstrumentKind::Gauge => metric::Data::Gauge(Gauge { data_points: points }),
         };
         Metric {
             name: metric.name.into(),
@@ -160,7 +160,7 @@ mod tests {
         let mut metrics = Metrics::default();
         metrics.record(&llm_span(&resource, 10, 300, 0.5));
         metrics.record(&llm_span(&resource, 20, 5, 3.0));
-        let request = request(&metrics, &Health::default(), &Resource::default(), 1, 2);
+        let request = request(&metrics, &Stats::default(), &Resource::default(), 1, 2);
         let tokens = histogram(&request, "gen_ai.client.token.usage");
         assert_eq!(tokens.len(), 2, "input and output series");
         let input = tokens.iter().find(|p| format!("{:?}", p.attributes).contains("input")).unwrap();

@@ -14,6 +14,7 @@
 //! pytraces off one spool. (An embedded database was used before; fuzzing
 //! found files that made it panic, even twice over, which aborts.)
 
+use crate::notices::warning;
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{Read as _, Write as _};
@@ -121,11 +122,7 @@ impl Spool {
     /// Keeps a damaged file for whoever wants to look, out of the spool's way.
     fn set_aside(&self, path: &Path, why: &str) {
         let aside = path.with_extension("damaged");
-        eprintln!(
-            "pytrace: warning: {} cannot be read ({why}); it is set aside as {}",
-            path.display(),
-            aside.display()
-        );
+        warning!("{} cannot be read ({why}); it is set aside as {}", path.display(), aside.display());
         let _ = std::fs::rename(path, aside);
     }
 

@@ -12,6 +12,7 @@ use serde_json::value::RawValue;
 use serde_json::{Value, json};
 
 use super::summary::Summary;
+use crate::stats::Stats;
 
 /// Writes spans as JSON objects (keys sorted), straight from the spans.
 /// A process's resource is the same for all its spans: it is serialized
@@ -112,8 +113,9 @@ impl<T: Display> Serialize for Text<'_, T> {
     }
 }
 
-pub fn summary_to_json(summary: &Summary) -> Value {
-    let mut body = serde_json::to_value(&summary.counters).unwrap_or_default();
+/// The closing summary: pytrace's figures, then what the spans add up to.
+pub fn summary_to_json(summary: &Summary, stats: &Stats) -> Value {
+    let mut body = serde_json::to_value(stats).unwrap_or_default();
     body["models"] = serde_json::to_value(summary.model_stats()).unwrap_or_default();
     body["routes"] = serde_json::to_value(summary.spending_routes().collect::<Vec<_>>()).unwrap_or_default();
     body["serving"] = serde_json::to_value(summary.serving).unwrap_or_default();

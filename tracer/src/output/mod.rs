@@ -14,6 +14,7 @@ use summary::Summary;
 
 use crate::metrics::aggregate::Metrics;
 use crate::otlp::OtlpSink;
+use crate::stats::Stats;
 
 /// Output format for the terminal.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -93,14 +94,14 @@ impl Output {
         }
     }
 
-    /// Writes the closing summary to every destination.
-    pub fn finish(&mut self) -> io::Result<()> {
+    /// Writes the closing summary, with pytrace's figures, to every destination.
+    pub fn finish(&mut self, stats: &Stats) -> io::Result<()> {
         if let Some(w) = &mut self.json {
-            writeln!(w, "{}", json::summary_to_json(&self.summary))?;
+            writeln!(w, "{}", json::summary_to_json(&self.summary, stats))?;
             w.flush()?;
         }
         if let Some(w) = &mut self.pretty {
-            write!(w, "{}", pretty::printable(&pretty::summary_table(&self.summary)))?;
+            write!(w, "{}", pretty::printable(&pretty::summary_table(&self.summary, stats)))?;
             w.flush()?;
         }
         Ok(())

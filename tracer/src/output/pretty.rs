@@ -4,7 +4,8 @@ use std::fmt::Write as _;
 
 use pytrace_core::model::{Span, SpanKind, Status, semconv as sc};
 
-use super::summary::{Counters, Summary};
+use super::summary::Summary;
+use crate::stats::Stats;
 
 /// Text safe for a terminal: control characters a captured string may
 /// carry (escape sequences, carriage returns, bells) are shown escaped
@@ -118,12 +119,12 @@ fn llm_line(span: &Span) -> String {
 
 /// The summary printed when tracing ends: LLM models, served routes,
 /// endpoints, then what was counted.
-pub fn summary_table(summary: &Summary) -> String {
+pub fn summary_table(summary: &Summary, stats: &Stats) -> String {
     let mut out = String::new();
     model_table(&mut out, summary);
     route_table(&mut out, summary);
     endpoint_table(&mut out, summary);
-    counter_lines(&mut out, &summary.counters);
+    counter_lines(&mut out, stats);
     out
 }
 
@@ -199,7 +200,7 @@ fn endpoint_table(out: &mut String, summary: &Summary) {
 }
 
 /// Spans, events, truncation, limits reached and OTLP delivery.
-fn counter_lines(out: &mut String, c: &Counters) {
+fn counter_lines(out: &mut String, c: &Stats) {
     let _ = writeln!(
         out,
         "\n{} spans ({} incomplete); {} events received, {} lost, {} dropped; {} bytes truncated in {} calls; {} uprobe and {} tracepoint hits",

@@ -1,63 +1,25 @@
-//! What a tracing session saw, for the closing summary: counts from the
-//! pipeline and the kernel, and per-endpoint latency figures.
+//! What the spans of a session add up to, for the closing summary: per
+//! endpoint, model and served route, and a tally by kind (pytrace's own
+//! counts are `crate::stats`).
 
 use std::collections::BTreeMap;
 
 use pytrace_core::correlate::serving::ServingCounters;
 use pytrace_core::model::{AttrValue, Span, SpanKind, Status, semconv as sc};
 
-use crate::probes::{MapUsage, ProgramRunTime};
-
-/// Counters reported when tracing ends.
-#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
-pub struct Counters {
-    pub spans_emitted: u64,
-    pub spans_incomplete: u64,
-    /// Spans by kind: an HTTP or LLM call made, a request served, a traced function.
-    pub spans_client: u64,
-    pub spans_server: u64,
-    pub spans_internal: u64,
+/// The spans that went out, tallied as they pass.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SpanTally {
+    pub emitted: u64,
+    pub incomplete: u64,
+    /// By kind: an HTTP or LLM call made, a request served, a traced function.
+    pub client: u64,
+    pub server: u64,
+    pub internal: u64,
     /// LLM calls whose body could not be read (`pytrace.body.undecodable`).
     pub bodies_undecodable: u64,
     /// Calls counted in an `(other)` row: a summary table was full.
     pub summary_overflow: u64,
-    pub events_received: u64,
-    pub events_lost: u64,
-    /// Dropped after the ring buffer: pytrace's backlog of records was full.
-    pub events_dropped: u64,
-    pub events_undecodable: u64,
-    pub calls_truncated: u64,
-    pub bytes_truncated: u64,
-    pub read_errors: u64,
-    /// Uprobe hits by the traced processes.
-    pub uprobe_hits: u64,
-    /// Syscall tracepoint hits by the traced processes.
-    pub tracepoint_hits: u64,
-    /// Runs and time in each kernel program (`--program-stats`), host-wide.
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    pub kernel_programs: BTreeMap<String, ProgramRunTime>,
-    /// Use and limits of the kernel maps holding per-process state.
-    pub kernel_maps: Vec<MapUsage>,
-    /// How often user space's limits were reached.
-    pub limits: pytrace_core::limits::LimitCounters,
-    /// OTLP delivery, when exporting.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub otlp: Option<OtlpCounters>,
-}
-
-/// What became of the spans sent over OTLP.
-#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
-pub struct OtlpCounters {
-    /// Accepted by the collector (including spans from the spool).
-    pub spans_exported: u64,
-    /// Refused by the collector for good.
-    pub spans_failed: u64,
-    /// Written to the spool while the collector was unreachable.
-    pub spans_spooled: u64,
-    /// Dropped from a full spool.
-    pub spans_dropped: u64,
-    /// Still in the spool at exit, for the next run to send.
-    pub spans_waiting: u64,
 }
 
 /// Per (method, server) figures.
@@ -170,7 +132,7 @@ impl RouteStats {
 
 #[derive(Clone, Default)]
 pub struct Summary {
-    pub counters: Counters,
+    pub spans: SpanTally,
     pub endpoints: BTreeMap<(String, String), EndpointStats>,
     pub models: BTreeMap<(String, String), ModelStats>,
     /// Per served route, by `METHOD /route`.
@@ -188,11 +150,11 @@ pub const MAX_SUMMARY_KEYS: usize = 1_000;
 /// The row that takes the calls beyond [`MAX_SUMMARY_KEYS`].
 pub const OTHER: &str = "(other)";
 
-fn bounded_key<K: Ord, V>(table: &BTreeMap<K, V>, key: K, other: impl FnOnce() -> K, counters: &mut Counters) -> K {
+fn bounded_key<K: Ord, V>(table: &BTreeMap<K, V>, key: K, other: impl FnOnce() -> K, tally: &mut SpanTally) -> K {
     if table.len() < MAX_SUMMARY_KEYS || table.contains_key(&key) {
         return key;
     }
-    counters.summary_overflow += 1;
+    tally.summary_overflow += 1;
     other()
 }
 
@@ -212,23 +174,23 @@ impl Summary {
     pub fn record(&mut self, span: &Span) {
         self.record_model(span);
         self.record_route(span);
-        self.counters.spans_emitted += 1;
+        self.spans.emitted += 1;
         match span.kind {
-            SpanKind::Client => self.counters.spans_client += 1,
-            SpanKind::Server => self.counters.spans_server += 1,
-            SpanKind::Internal => self.counters.spans_internal += 1,
+            SpanKind::Client => self.spans.client += 1,
+            SpanKind::Server => self.spans.server += 1,
+            SpanKind::Internal => self.spans.internal += 1,
         }
         if span.attributes.get(sc::PYTRACE_INCOMPLETE).is_some() {
-            self.counters.spans_incomplete += 1;
+            self.spans.incomplete += 1;
         }
         if span.attributes.get(sc::PYTRACE_BODY_UNDECODABLE).is_some() {
-            self.counters.bodies_undecodable += 1;
+            self.spans.bodies_undecodable += 1;
         }
         let Some(method) = span.attributes.str(sc::HTTP_REQUEST_METHOD).map(str::to_owned) else {
             return; // a function span: no endpoint
         };
         let server = span.attributes.str(sc::SERVER_ADDRESS).unwrap_or("?").to_owned();
-        let key = bounded_key(&self.endpoints, (method, server), || (OTHER.into(), OTHER.into()), &mut self.counters);
+        let key = bounded_key(&self.endpoints, (method, server), || (OTHER.into(), OTHER.into()), &mut self.spans);
         let stats = self.endpoints.entry(key).or_default();
         stats.calls += 1;
         if matches!(span.status, Status::Error { .. }) {
@@ -251,7 +213,7 @@ impl Summary {
         } else {
             return;
         };
-        let route = bounded_key(&self.routes, route, || OTHER.to_owned(), &mut self.counters);
+        let route = bounded_key(&self.routes, route, || OTHER.to_owned(), &mut self.spans);
         let stats = self.routes.entry(route.clone()).or_insert_with(|| RouteStats { route, ..RouteStats::default() });
         if span.kind == SpanKind::Server {
             stats.requests += 1;
@@ -278,7 +240,7 @@ impl Summary {
             &self.models,
             (provider.to_owned(), model.to_owned()),
             || (OTHER.into(), OTHER.into()),
-            &mut self.counters,
+            &mut self.spans,
         );
         let stats = self.models.entry(key.clone()).or_insert_with(|| ModelStats {
             provider: key.0,
@@ -369,7 +331,7 @@ mod tests {
         }
         assert_eq!(summary.endpoints.len(), MAX_SUMMARY_KEYS + 1, "the full table and one (other) row");
         assert_eq!(summary.endpoints[&(OTHER.to_owned(), OTHER.to_owned())].calls, 50);
-        assert_eq!(summary.counters.summary_overflow, 50);
+        assert_eq!(summary.spans.summary_overflow, 50);
     }
 
     #[test]

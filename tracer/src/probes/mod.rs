@@ -25,13 +25,13 @@ pub mod kernel;
 mod ledger;
 mod maps;
 pub mod rejection;
+pub mod sites;
 
 pub use capacities::{MAX_MAP_CAPACITY, MapCapacities, MapCapacityError};
 use ledger::MapLedger;
 pub use ledger::{MapUsage, limit_warnings};
 
-use crate::discovery::call_probes::{CallEnds, CallProbes};
-use crate::discovery::tls::{FileId, TlsLibrary};
+use sites::{CallEnds, CallProbes, FileId, TlsLibrary};
 
 /// The kernel object built from `tracer-ebpf`.
 static KERNEL_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/tracer"));
@@ -558,8 +558,8 @@ pub fn stat(totals: &[u64; STAT_COUNT as usize], which: Stat) -> u64 {
 
 #[cfg(test)]
 mod tests {
+    use super::sites::TLS_FUNCTIONS;
     use super::*;
-    use crate::discovery::tls::TLS_FUNCTIONS;
 
     #[test]
     fn every_tls_probe_is_on_a_function_inspection_finds() {

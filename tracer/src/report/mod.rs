@@ -10,7 +10,8 @@ use pytrace_core::model::{Span, SpanKind, Status, semconv as sc};
 use serde::Serialize;
 
 use crate::cli::Budget;
-use crate::output::summary::{Counters, ModelStats, RouteStats, Summary};
+use crate::output::summary::{ModelStats, RouteStats, Summary};
+use crate::stats::Stats;
 
 /// Exit code when the LLM calls exceeded `--max-cost`, `--max-tokens` or `--max-llm-calls`.
 pub const EXIT_BUDGET_EXCEEDED: u8 = 70;
@@ -33,7 +34,7 @@ pub struct RunReport {
     pub errors: Vec<Call>,
     pub budget: Vec<BudgetCheck>,
     pub host_violations: Vec<Call>,
-    pub counters: Counters,
+    pub counters: Stats,
 }
 
 #[derive(Clone, Debug, Default, Serialize)]
@@ -71,7 +72,14 @@ pub struct BudgetCheck {
 }
 
 impl RunReport {
-    pub fn build(command: &[String], exit_code: i32, spans: &[Span], summary: &Summary, budget: &Budget) -> Self {
+    pub fn build(
+        command: &[String],
+        exit_code: i32,
+        spans: &[Span],
+        summary: &Summary,
+        stats: &Stats,
+        budget: &Budget,
+    ) -> Self {
         let calls: Vec<&Span> = spans.iter().filter(|s| s.kind != SpanKind::Internal).collect();
         let models = summary.model_stats();
         let mut totals = Totals { http_calls: calls.len() as u64, ..Totals::default() };
@@ -125,7 +133,7 @@ impl RunReport {
                 .collect(),
             budget: budget_checks.into_iter().flatten().collect(),
             totals,
-            counters: summary.counters.clone(),
+            counters: stats.clone(),
         }
     }
 

@@ -18,31 +18,7 @@ use std::path::{Path, PathBuf};
 use super::elf::Elf;
 use super::process::TargetProcess;
 use super::x86;
-
-/// A file's identity, whatever path reaches it.
-pub type FileId = (u64, u64);
-
-/// OpenSSL's functions pytrace probes (`probes::TLS_PROBES` says with
-/// which programs): where each is, in a library, is what inspecting it finds.
-pub const TLS_FUNCTIONS: &[&str] = &["SSL_write", "SSL_write_ex", "SSL_read", "SSL_read_ex", "SSL_free", "SSL_ctrl"];
-
-/// An object exporting OpenSSL's read/write functions.
-#[derive(Clone, Debug)]
-pub struct TlsLibrary {
-    /// Path inside the target's mount namespace (for messages).
-    pub path: String,
-    /// Path pytrace opens and attaches to.
-    pub host_path: PathBuf,
-    pub id: FileId,
-    /// Where each probed function ([`TLS_FUNCTIONS`]) it defines is
-    /// probed: its entry's file offset, or its cheaper callee's (see
-    /// `probe_shared_callees`).
-    pub symbols: Vec<(&'static str, u64)>,
-    /// Functions not probed themselves because they call a probed callee.
-    pub covered_by_callee: Vec<&'static str>,
-    /// Mapped already (false: predicted from the `_ssl` module's dependencies).
-    pub mapped: bool,
-}
+pub use crate::probes::sites::{FileId, TLS_FUNCTIONS, TlsLibrary};
 
 /// A TLS stack pytrace sees in an object but cannot probe.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -14,8 +14,9 @@ use std::path::{Path, PathBuf};
 use std::process::ExitStatus;
 
 use super::identity::RunAs;
-use crate::discovery::TargetProcess;
-use crate::discovery::process::{PythonRuntime, version_from_path};
+use crate::notices::notice;
+use crate::targets::inspect::TargetProcess;
+use crate::targets::inspect::process::{PythonRuntime, version_from_path};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LaunchError {
@@ -42,7 +43,7 @@ impl Drop for Held {
             // SAFETY: kill(2) on our own child.
             unsafe { libc::kill(self.pid as i32, libc::SIGKILL) };
         } else if self.exit.as_mut().is_some_and(|exit| exit.try_recv().is_err()) {
-            eprintln!("pytrace: tracing failed while the command ran: stopping it (process group {})", self.pid);
+            notice!("tracing failed while the command ran: stopping it (process group {})", self.pid);
             // SAFETY: kill(2) on the process group our child leads.
             unsafe { libc::kill(-(self.pid as i32), libc::SIGKILL) };
         }

@@ -23,26 +23,9 @@ use std::ops::{Range, RangeInclusive};
 use pytrace_core::python::memory::ReadMemory;
 
 use super::python_context::PythonContext;
-use crate::discovery::elf::Elf;
-use crate::discovery::x86;
-
-/// Probe sites as file offsets in the interpreter object.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum CallProbes {
-    /// 3.8–3.10: `_PyEval_EvalFrameDefault`, whose frame argument is the
-    /// first on 3.8 and the second since 3.9.
-    EvalFrame { offset: u64, frame_is_first_argument: bool },
-    /// 3.11+: the `RESUME` handlers, and where calls end.
-    Resume { handlers: Vec<u64>, end: CallEnds },
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum CallEnds {
-    /// The function that clears a finished frame, on return and on exception.
-    FrameClear(u64),
-    /// The handlers of the return instructions (builds without symbols).
-    ReturnHandlers(Vec<u64>),
-}
+pub use crate::probes::sites::{CallEnds, CallProbes};
+use crate::targets::inspect::elf::Elf;
+use crate::targets::inspect::x86;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum CallProbeError {

@@ -92,14 +92,14 @@ impl ProcessFacts {
             .and_then(|s| s.lines().find_map(|l| l.strip_prefix("Uid:")?.split_whitespace().next().map(str::to_owned)))
             .unwrap_or_default();
         Self {
-            exe: super::mapped_files::as_target_sees(&exe, root.as_deref().filter(|r| !r.is_empty())),
+            exe: crate::targets::inspect::mapped_files::as_target_sees(&exe, root.as_deref().filter(|r| !r.is_empty())),
             cmdline: cmdline
                 .split(|b| *b == 0)
                 .filter(|a| !a.is_empty())
                 .map(String::from_utf8_lossy)
                 .collect::<Vec<_>>()
                 .join(" "),
-            container: super::container::of_process(pid).unwrap_or_default(),
+            container: crate::targets::inspect::container::of_process(pid).unwrap_or_default(),
             user: user_name(&uid, &std::fs::read_to_string("/etc/passwd").unwrap_or_default()),
             pod: None,
         }

@@ -13,10 +13,6 @@
 
 pub mod drain;
 pub mod export;
-pub mod identity;
-pub mod launch;
-pub mod source;
-pub mod targets;
 pub mod telemetry;
 
 use std::fs::File;
@@ -28,20 +24,24 @@ use export::ExportSession;
 use pytrace_core::engine::Feedback;
 use pytrace_core::llm::pricing::{PriceError, PriceTable};
 use tokio::signal::unix::{SignalKind, signal};
-use tracer_common::Stat;
 
 use crate::cli::AttachConfig;
-use crate::discovery::TargetError;
-use crate::discovery::process::host_name;
+use crate::notices::{notice, warning};
 use crate::otlp::OtlpError;
 use crate::output::{Format, Output};
 use crate::pipeline::Pipeline;
 use crate::privileges::{self, PrivilegeError};
 use crate::probes::{self, ProbeError, Probes};
 use crate::recording::Recorder;
-pub use source::{Launch, TargetSource};
-use targets::Targets;
-use telemetry::Telemetry;
+use crate::stats::Stats;
+use crate::targets::inspect::TargetError;
+use crate::targets::inspect::facts::ProcFacts;
+use crate::targets::inspect::process::host_name;
+use crate::targets::launch;
+use crate::targets::select::Admission;
+pub use crate::targets::source::{Launch, TargetSource};
+use crate::targets::{Targets, TargetsError};
+use telemetry::{LoopCounts, Telemetry};
 
 /// How often targets are checked for new libraries and for having exited.
 const RESCAN_INTERVAL: Duration = Duration::from_millis(100);
@@ -76,11 +76,8 @@ pub enum SessionError {
     Launch(#[from] launch::LaunchError),
     #[error("cannot write the recording {path}: {source}")]
     Record { path: String, source: std::io::Error },
-    #[error(
-        "PID {pid} maps {library}, but no probe could be attached to it ({error}); run `pytrace doctor` \
-         to see which privilege or kernel feature is missing"
-    )]
-    NoTlsProbes { pid: u32, library: String, error: Box<ProbeError> },
+    #[error(transparent)]
+    Targets(#[from] TargetsError),
 }
 
 /// What a tracing session leaves for its caller.
@@ -90,6 +87,8 @@ pub struct SessionEnd {
     /// Every span, when collected (`pytrace run`'s reports).
     pub spans: Vec<pytrace_core::model::Span>,
     pub summary: crate::output::summary::Summary,
+    /// pytrace's figures at the end.
+    pub stats: Stats,
 }
 
 /// Traces the processes `source` gives until they have exited, a signal
@@ -105,9 +104,8 @@ pub async fn trace(config: AttachConfig, mut source: TargetSource) -> Result<Ses
         &host,
         &config.resource_defaults,
         !config.bare_probes,
-        source.admission(),
-    )?
-    .with_kubernetes(source.pod_metadata(&host).await?);
+        Admission::new(source.admission(), source.pod_metadata(&host).await?),
+    )?;
     let mut probes = load_probes(&config, source.follow())?;
     let mut pipeline = open_pipeline(&config, source.collects_spans())?;
     let mut export = ExportSession::start(&config, &mut pipeline, &host)?;
@@ -146,37 +144,39 @@ pub async fn trace(config: AttachConfig, mut source: TargetSource) -> Result<Ses
             _ = rescan.tick() => {
                 // Drain first, so a process's last events precede its exit.
                 feed(&drainer.drain_now(), &mut pipeline, &mut recorder);
-                pipeline.output.summary.counters.events_dropped = drainer.dropped();
                 act_on(pipeline.take_feedback(), &mut targets, &mut probes, &mut pipeline);
+                let counts = LoopCounts { traced: targets.len(), events_dropped: drainer.dropped() };
                 if let Some(export) = &mut export {
-                    export.tick(&mut pipeline, &probes, targets.len());
+                    export.tick(&mut pipeline, &probes, counts);
                 }
-                telemetry.tick(&pipeline, &probes, targets.len());
+                telemetry.tick(&pipeline, &probes, counts);
                 targets.rescan(&mut probes, &mut pipeline);
                 targets.match_pods(&mut probes, &mut pipeline);
                 pipeline.tick();
                 pipeline.output.flush();
                 if targets.is_empty() && ends_with_targets {
-                    eprintln!("pytrace: every traced process has exited");
+                    notice!("every traced process has exited");
                     break;
                 }
             }
         }
     }
 
-    last_events(drainer, &mut pipeline, recorder, &config)?;
+    let counts =
+        LoopCounts { traced: targets.len(), events_dropped: last_events(drainer, &mut pipeline, recorder, &config)? };
     pipeline.finish();
-    print_warnings(&pipeline.take_feedback().warnings);
+    crate::notices::warnings(&pipeline.take_feedback().warnings);
     probes.sweep_maps();
-    add_kernel_counters(&probes, &mut pipeline);
     telemetry.finish();
     if let Some(export) = export {
-        export.finish(&mut pipeline, &probes, targets.len()).await;
+        export.finish(&mut pipeline, &probes, counts).await;
     }
-    close_output(&mut pipeline, &config)?;
+    let stats = telemetry::snapshot(&pipeline, &probes, counts);
+    warn_about_losses(&stats);
+    close_output(&mut pipeline, &config, &stats)?;
     drop(probes);
     let spans = pipeline.output.collected.take().unwrap_or_default();
-    Ok(SessionEnd { command_status, spans, summary: pipeline.output.summary.clone() })
+    Ok(SessionEnd { command_status, spans, summary: pipeline.output.summary.clone(), stats })
 }
 
 /// Acts on what the pipeline learnt: tells the kernel which code objects
@@ -190,25 +190,26 @@ fn open_recorder(config: &AttachConfig) -> Result<Option<Recorder>, SessionError
     Ok(Some(recorder))
 }
 
-/// The events still in the ring buffer, then the recording closed.
+/// The events still in the ring buffer, then the recording closed; the
+/// records the drainer dropped, all told.
 fn last_events(
     mut drainer: Drainer,
     pipeline: &mut Pipeline,
     mut recorder: Option<Recorder>,
     config: &AttachConfig,
-) -> Result<(), SessionError> {
+) -> Result<u64, SessionError> {
     feed(&drainer.drain_now(), pipeline, &mut recorder);
-    pipeline.output.summary.counters.events_dropped = drainer.dropped();
+    let dropped = drainer.dropped();
     drop(drainer);
     if let Some(recorder) = recorder {
         recorder.finish().map_err(|source| SessionError::Record { path: record_name(config), source })?;
     }
-    Ok(())
+    Ok(dropped)
 }
 
 /// Every output written out and closed.
-fn close_output(pipeline: &mut Pipeline, config: &AttachConfig) -> Result<(), SessionError> {
-    match pipeline.output.finish() {
+fn close_output(pipeline: &mut Pipeline, config: &AttachConfig, stats: &Stats) -> Result<(), SessionError> {
+    match pipeline.output.finish(stats) {
         // The reader of our stdout went away (`pytrace … | head`): not an error.
         Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
         result => result.map_err(|source| SessionError::Output { path: output_name(config), source }),
@@ -221,7 +222,7 @@ fn load_probes(config: &AttachConfig, follow: probes::Follow) -> Result<Probes, 
     if config.program_stats
         && let Err(error) = probes.enable_run_time_stats()
     {
-        eprintln!("pytrace: warning: kernel program statistics unavailable: {error}");
+        warning!("kernel program statistics unavailable: {error}");
     }
     Ok(probes)
 }
@@ -242,7 +243,7 @@ fn open_pipeline(config: &AttachConfig, collect: bool) -> Result<Pipeline, Sessi
     if collect {
         output.collected = Some(Vec::new());
     }
-    Ok(Pipeline::new(crate::clock::measure(), prices, config.content.clone(), output)
+    Ok(Pipeline::new(crate::clock::measure(), prices, config.content.clone(), Box::new(ProcFacts), output)
         .with_library_paths(config.library_paths.clone())
         .with_traced_functions(config.trace_functions.clone()))
 }
@@ -259,13 +260,7 @@ fn act_on(feedback: Feedback, targets: &mut Targets, probes: &mut Probes, pipeli
         tracing::warn!(%error, "marking resolved stacks failed");
     }
     targets.follow(feedback.lifecycle, probes, pipeline);
-    print_warnings(&feedback.warnings);
-}
-
-fn print_warnings(warnings: &[String]) {
-    for warning in warnings {
-        eprintln!("pytrace: warning: {warning}");
-    }
+    crate::notices::warnings(&feedback.warnings);
 }
 
 /// Hands drained records to the pipeline (and the recording, with
@@ -276,7 +271,7 @@ fn feed(batches: &[Batch], pipeline: &mut Pipeline, recorder: &mut Option<Record
         if let Some(writer) = recorder
             && let Err(error) = writer.record(record)
         {
-            eprintln!("pytrace: warning: the recording stopped: {error}");
+            warning!("the recording stopped: {error}");
             *recorder = None;
         }
         pipeline.record(record, now);
@@ -309,31 +304,19 @@ fn open_output(config: &AttachConfig) -> Result<Output, SessionError> {
     })
 }
 
-/// Copies the kernel's counters into the summary, and warns about lost events.
-fn add_kernel_counters(probes: &Probes, pipeline: &mut Pipeline) {
-    let kernel = probes.stats();
-    let counters = &mut pipeline.output.summary.counters;
-    counters.events_lost = probes::stat(&kernel, Stat::EventsLost);
-    counters.calls_truncated = probes::stat(&kernel, Stat::CallsTruncated);
-    counters.bytes_truncated = probes::stat(&kernel, Stat::BytesTruncated);
-    counters.read_errors = probes::stat(&kernel, Stat::ReadErrors);
-    counters.uprobe_hits = probes::stat(&kernel, Stat::UprobeHits);
-    counters.tracepoint_hits = probes::stat(&kernel, Stat::TracepointHits);
-    counters.kernel_programs = probes.program_run_times();
-    counters.kernel_maps = probes.map_usage();
-    print_warnings(&probes::limit_warnings(&counters.kernel_maps));
-    if counters.events_dropped > 0 {
-        eprintln!(
-            "pytrace: warning: {} events were dropped: pytrace fell {} MiB behind the kernel; some spans may be missing",
-            counters.events_dropped,
+/// Tells the user what was lost: kernel maps at their limits, events
+/// dropped or lost.
+fn warn_about_losses(stats: &Stats) {
+    crate::notices::warnings(&probes::limit_warnings(&stats.kernel_maps));
+    if stats.events_dropped > 0 {
+        warning!(
+            "{} events were dropped: pytrace fell {} MiB behind the kernel; some spans may be missing",
+            stats.events_dropped,
             drain::BACKLOG_BYTES >> 20
         );
     }
-    if counters.events_lost > 0 {
-        eprintln!(
-            "pytrace: warning: {} events were lost (ring buffer full); some spans may be missing",
-            counters.events_lost
-        );
+    if stats.events_lost > 0 {
+        warning!("{} events were lost (ring buffer full); some spans may be missing", stats.events_lost);
     }
 }
 

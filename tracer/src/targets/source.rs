@@ -5,14 +5,13 @@
 
 use tokio::signal::unix::{SignalKind, signal};
 
-use super::SessionError;
-use super::launch;
-use super::targets;
-use crate::discovery::process::{is_process, looks_like_python};
-use crate::discovery::selection::{ProcessFacts, Selection};
-use crate::discovery::tls;
+use super::attach::libraries::{self, Look};
+use super::{TargetsError, launch};
 use crate::kubernetes::{self, KubernetesError, KubernetesOptions, PodMetadata};
+use crate::notices::notice;
 use crate::probes::{Follow, Probes};
+use crate::targets::inspect::process::{is_process, looks_like_python};
+use crate::targets::select::rules::{ProcessFacts, Selection};
 
 /// `pytrace run`'s command, started held by [`launch::spawn_held`].
 pub struct Launch {
@@ -83,7 +82,7 @@ impl TargetSource {
     }
 
     /// Puts the command's process in the traced set and lets it run.
-    pub fn start(&mut self, probes: &mut Probes) -> Result<(), SessionError> {
+    pub fn start(&mut self, probes: &mut Probes) -> Result<(), TargetsError> {
         match self {
             Self::Pids(_) => Ok(()),
             Self::Host(..) => Ok(probes.attach_process_tracepoints()?),
@@ -98,15 +97,15 @@ impl TargetSource {
     pub fn announce(&self, targets: usize) {
         match self {
             Self::Command(launch) => {
-                eprintln!(
-                    "pytrace: running {:?} (PID {}) and its children",
+                notice!(
+                    "running {:?} (PID {}) and its children",
                     pytrace_core::redact::redact_command_args(&launch.command).join(" "),
                     launch.held.pid
                 )
             }
-            Self::Pids(_) => eprintln!("pytrace: tracing {targets} process(es); press Ctrl-C to stop"),
-            Self::Host(..) => eprintln!(
-                "pytrace: tracing every Python process on this host ({targets} running now, and those that start); \
+            Self::Pids(_) => notice!("tracing {targets} process(es); press Ctrl-C to stop"),
+            Self::Host(..) => notice!(
+                "tracing every Python process on this host ({targets} running now, and those that start); \
                  press Ctrl-C to stop"
             ),
         }
@@ -124,14 +123,11 @@ impl TargetSource {
 
 /// Puts the command's process in the traced set, probes the TLS library
 /// its interpreter will load, and lets it run.
-fn start_command(probes: &mut Probes, launch: &mut Launch) -> Result<(), SessionError> {
+fn start_command(probes: &mut Probes, launch: &mut Launch) -> Result<(), TargetsError> {
     let pid = launch.held.pid;
     probes.trace_pid(pid)?;
     if let Some(python) = launch::predicted_python(&launch.command) {
-        let target = launch::prediction_target(python);
-        if let Some(library) = tls::predict_libssl(&target) {
-            targets::attach(probes, pid, &library);
-        }
+        libraries::attach_predicted(probes, pid, &launch::prediction_target(python)).announce(pid, Look::Starting);
     }
     launch.held.release();
     Ok(())

@@ -1,17 +1,15 @@
 //! OTLP export over a tracing session: starting it, flushing spans every
 //! second and metrics at their interval, and the last delivery at exit.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use pytrace_core::model::Resource;
 use pytrace_core::model::semconv as sc;
 
-use super::telemetry;
+use super::telemetry::{self, LoopCounts};
 use crate::cli::AttachConfig;
-use crate::otlp::exporter::ExportCounters;
+use crate::notices::notice;
 use crate::otlp::{self, OtlpConfig, OtlpError};
-use crate::output::summary::OtlpCounters;
 use crate::pipeline::Pipeline;
 use crate::probes::Probes;
 
@@ -39,15 +37,12 @@ impl ExportSession {
             otlp::config::Protocol::Grpc => "gRPC",
             otlp::config::Protocol::HttpProtobuf => "HTTP/protobuf",
         };
-        eprintln!(
-            "pytrace: exporting spans and metrics over OTLP ({protocol}) to {}",
+        notice!(
+            "exporting spans and metrics over OTLP ({protocol}) to {}",
             pytrace_core::redact::endpoint_for_display(&otlp_config.traces.url)
         );
         if waiting > 0 {
-            eprintln!(
-                "pytrace: {waiting} spans from an earlier run wait in {}; sending them first",
-                config.spool_dir.display()
-            );
+            notice!("{waiting} spans from an earlier run wait in {}; sending them first", config.spool_dir.display());
         }
         let mut own_resource = Resource::default();
         for (key, value) in &config.resource_defaults.attributes {
@@ -67,7 +62,7 @@ impl ExportSession {
     }
 
     /// Called often (every rescan): flushes spans and exports metrics when due.
-    pub fn tick(&mut self, pipeline: &mut Pipeline, probes: &Probes, traced: usize) {
+    pub fn tick(&mut self, pipeline: &mut Pipeline, probes: &Probes, counts: LoopCounts) {
         let now = Instant::now();
         if now.duration_since(self.last_flush) >= FLUSH_INTERVAL {
             self.last_flush = now;
@@ -77,47 +72,35 @@ impl ExportSession {
         }
         if now.duration_since(self.last_metrics) >= self.config.metric_interval {
             self.last_metrics = now;
-            self.export_metrics(pipeline, probes, traced);
+            self.export_metrics(pipeline, probes, counts);
         }
     }
 
-    fn export_metrics(&self, pipeline: &mut Pipeline, probes: &Probes, traced: usize) {
-        let health = telemetry::snapshot(pipeline, probes, traced);
+    fn export_metrics(&self, pipeline: &mut Pipeline, probes: &Probes, counts: LoopCounts) {
+        let stats = telemetry::snapshot(pipeline, probes, counts);
         let metrics = pipeline.output.shared_metrics();
         let Ok(metrics) = metrics.lock() else { return };
         if let Some(sink) = &mut pipeline.output.otlp {
-            sink.export_metrics(&metrics, &health, &self.own_resource, self.started_unix_ns, unix_now_ns());
+            sink.export_metrics(&metrics, &stats, &self.own_resource, self.started_unix_ns, unix_now_ns());
         }
     }
 
     /// Sends what is left (spans, then the final metrics), waits for the
     /// delivery within the export timeout, and reports the outcome.
-    pub async fn finish(self, pipeline: &mut Pipeline, probes: &Probes, traced: usize) {
+    pub async fn finish(self, pipeline: &mut Pipeline, probes: &Probes, counts: LoopCounts) {
         if let Some(sink) = &mut pipeline.output.otlp {
             sink.flush();
         }
-        self.export_metrics(pipeline, probes, traced);
+        self.export_metrics(pipeline, probes, counts);
         let Some(sink) = &mut pipeline.output.otlp else { return };
         sink.finish(self.config.traces.timeout + Duration::from_secs(2)).await;
-        let counters = otlp_counters(&sink.counters, sink.spooled_now());
-        if counters.spans_waiting > 0 {
-            eprintln!(
-                "pytrace: the collector at {} could not be reached; {} spans wait in the spool for the next run",
+        let waiting = sink.spooled_now();
+        if waiting > 0 {
+            notice!(
+                "the collector at {} could not be reached; {waiting} spans wait in the spool for the next run",
                 pytrace_core::redact::endpoint_for_display(&self.config.traces.url),
-                counters.spans_waiting
             );
         }
-        pipeline.output.summary.counters.otlp = Some(counters);
-    }
-}
-
-fn otlp_counters(counters: &Arc<ExportCounters>, waiting: u64) -> OtlpCounters {
-    OtlpCounters {
-        spans_exported: ExportCounters::get(&counters.exported),
-        spans_failed: ExportCounters::get(&counters.failed),
-        spans_spooled: ExportCounters::get(&counters.spooled),
-        spans_dropped: ExportCounters::get(&counters.dropped),
-        spans_waiting: waiting,
     }
 }
 

@@ -6,11 +6,11 @@
 pub mod call_probes;
 pub mod container;
 pub mod elf;
+pub mod facts;
 pub mod mapped_files;
 pub mod memory;
 pub mod process;
 pub mod python_context;
-pub mod selection;
 pub mod sockets;
 pub mod threads;
 pub mod tls;

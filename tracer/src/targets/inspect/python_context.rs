@@ -13,8 +13,8 @@ use pytrace_core::python::layout::{self, Layout, LayoutError};
 use pytrace_core::python::memory::ReadMemory;
 
 use super::memory::ProcMemory;
-use crate::discovery::TargetProcess;
-use crate::discovery::elf::Elf;
+use crate::targets::inspect::TargetProcess;
+use crate::targets::inspect::elf::Elf;
 
 /// Everything needed to capture and resolve a process's Python stacks.
 pub struct PythonContext {
@@ -107,8 +107,8 @@ pub fn newer_version_warning(layout: &Layout) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::discovery::mapped_files::MappedFile;
-    use crate::discovery::process::PythonRuntime;
+    use crate::targets::inspect::mapped_files::MappedFile;
+    use crate::targets::inspect::process::PythonRuntime;
 
     /// An interpreter object without the symbols pytrace needs (a fully
     /// stripped build): refused with a reason naming the missing symbol.
