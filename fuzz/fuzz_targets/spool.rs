@@ -13,9 +13,9 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     let (first, second) = data.split_at(data.len() / 2);
     std::fs::write(dir.join("00000000000000000001.batch"), first).expect("write a batch file");
     std::fs::write(dir.join("00000000000000000002.batch"), second).expect("write a batch file");
-    let Ok(mut spool) = tracer::otlp::spool::Spool::open(&dir, 1 << 20) else { return };
+    let Ok(mut spool) = tracer::sinks::otlp::spool::Spool::open(&dir, 1 << 20) else { return };
     while let Ok(Some(batch)) = spool.oldest() {
-        if let Some(bytes) = tracer::otlp::transport::gunzip(&batch.payload) {
+        if let Some(bytes) = tracer::sinks::otlp::transport::gunzip(&batch.payload) {
             let _ = opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest::decode(&*bytes);
         }
         if spool.remove(batch.key).is_err() {

@@ -10,9 +10,10 @@ use pytrace_core::python::patterns::FunctionPattern;
 use tracer_common::{DEFAULT_CAPTURE_LIMIT, MAX_CAPTURE_LIMIT};
 
 use crate::kubernetes::{KubernetesMode, KubernetesOptions};
-use crate::otlp::config::{OtlpConfig, OtlpConfigError};
-use crate::output::Format;
 use crate::probes::{MapCapacities, MapCapacityError};
+use crate::sinks::Format;
+use crate::sinks::otlp::config::{OtlpConfig, OtlpConfigError};
+use crate::sinks::report::Budget;
 use crate::targets::inspect::process::ResourceDefaults;
 use crate::targets::select::rules::{Selection, SelectionError};
 
@@ -319,16 +320,6 @@ pub struct RunConfig {
     pub budget: Budget,
     /// `--run-as-root`: under sudo, the command keeps root.
     pub run_as_root: bool,
-}
-
-/// Limits a `run` must stay within.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Budget {
-    pub max_cost: Option<f64>,
-    pub max_tokens: Option<u64>,
-    pub max_llm_calls: Option<u64>,
-    /// Empty: any host.
-    pub allow_hosts: Vec<String>,
 }
 
 impl RunArgs {

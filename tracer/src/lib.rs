@@ -2,12 +2,15 @@
 //! touches the system — finding target processes, loading and attaching the
 //! kernel programs, draining their ring buffer, and sending spans out.
 //!
-//! Data flows `discovery` (what a process maps and runs) → `probes` (kernel
-//! programs) → `session` (the loop that drains the ring buffer) →
-//! `pipeline` (records into `pytrace_core::engine`, spans out) → `output`,
-//! `otlp`, `metrics`, `report`; `commands` run a session for each
-//! subcommand, `kubernetes` names the pods. `clock`, `ids` and
-//! `discovery::memory` answer what the engine may not ask the system itself.
+//! Data flows `targets` (which processes, found and probed in stages:
+//! source → watch → select → inspect → attach) → `probes` (kernel programs)
+//! → `agent` (the session loop that drains the ring buffer) → `pipeline`
+//! (records into `pytrace_core::engine`, spans out) → `sinks` (pretty,
+//! JSON, OTLP, Prometheus, reports, the summary). `commands` run a session
+//! for each subcommand; `stats` is pytrace's own figures, `notices` every
+//! message to the user; `kubernetes` names the pods. `clock`, `ids` and
+//! `targets::inspect::facts` answer what the engine may not ask the system
+//! itself.
 
 /// `pytrace --version`: the release and the toolchain that built its kernel programs.
 pub const VERSION: &str =
@@ -20,14 +23,11 @@ pub mod clock;
 pub mod commands;
 pub mod ids;
 pub mod kubernetes;
-pub mod metrics;
 pub mod notices;
-pub mod otlp;
-pub mod output;
 pub mod pipeline;
 pub mod privileges;
 pub mod probes;
 pub mod recording;
-pub mod report;
+pub mod sinks;
 pub mod stats;
 pub mod targets;

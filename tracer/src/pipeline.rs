@@ -1,42 +1,33 @@
-//! The agent around the engine: each kernel record goes into
-//! `pytrace_core::engine::Engine` with the time it is handled, the spans
-//! that come out go to the session's [`Output`] (writers, OTLP, metrics,
-//! summary). The engine asks
-//! the system through the `ProcessFacts` it is given (`/proc`:
-//! `targets::inspect::facts`) and draws ids from the kernel's random
-//! generator.
+//! The engine as the agent runs it: each kernel record goes into
+//! `pytrace_core::engine::Engine` with the time it is handled; the spans
+//! that come out are taken by the session for its sinks
+//! ([`Pipeline::take_spans`]). The engine asks the system through the
+//! `ProcessFacts` it is given (`/proc`: `targets::inspect::facts`) and
+//! draws ids from the kernel's random generator; events the agent makes
+//! itself (seeded sockets, exits, ticks) carry the monotonic clock's time.
 
 use std::sync::Arc;
 
+use pytrace_core::correlate::serving::ServingCounters;
 use pytrace_core::engine::{Engine, EngineCounters, Feedback, ProcessFacts};
 use pytrace_core::events::Event;
 use pytrace_core::llm::{content::ContentPolicy, pricing::PriceTable};
-use pytrace_core::model::{Clock, Resource};
+use pytrace_core::model::{Clock, Resource, Span};
 use pytrace_core::python::layout::Layout;
 use pytrace_core::python::memory::ProcessMemory;
 use pytrace_core::python::patterns::FunctionPattern;
 
 use crate::clock::monotonic_now;
 use crate::ids::KernelRandom;
-use crate::output::Output;
 
 pub struct Pipeline {
     engine: Engine,
-    /// Where spans go: the session sets up its sinks (OTLP, metrics) and
-    /// reads its summary.
-    pub output: Output,
 }
 
 impl Pipeline {
     /// The engine asks the system what `facts` answers (`/proc`, in the agent).
-    pub fn new(
-        clock: Clock,
-        prices: PriceTable,
-        content: Option<ContentPolicy>,
-        facts: Box<dyn ProcessFacts>,
-        output: Output,
-    ) -> Self {
-        Self { engine: Engine::new(clock, prices, content, Box::new(KernelRandom), facts), output }
+    pub fn new(clock: Clock, prices: PriceTable, content: Option<ContentPolicy>, facts: Box<dyn ProcessFacts>) -> Self {
+        Self { engine: Engine::new(clock, prices, content, Box::new(KernelRandom), facts) }
     }
 
     /// Library code also lives under these prefixes (`--library-path`).
@@ -83,31 +74,30 @@ impl Pipeline {
     /// (read once per batch by the caller, not per record).
     pub fn record(&mut self, bytes: &[u8], now_ns: u64) {
         self.engine.record(bytes, now_ns);
-        self.deliver();
     }
 
     pub fn event(&mut self, event: &Event) {
         self.engine.event(event, monotonic_now());
-        self.deliver();
     }
 
     /// The process exited: its in-flight exchanges and calls become incomplete spans.
     pub fn process_exited(&mut self, pid: u32) {
         self.engine.process_exited(pid, monotonic_now());
-        self.deliver();
     }
 
     /// Time passes: spans that waited long enough go out, idle connections are forgotten.
     pub fn tick(&mut self) {
         self.engine.tick(monotonic_now());
-        self.deliver();
     }
 
     /// Tracing ends: flush everything in flight.
     pub fn finish(&mut self) {
         self.engine.finish(monotonic_now());
-        self.deliver();
-        self.output.summary.serving = self.engine.serving_counters();
+    }
+
+    /// How calls were placed under served requests.
+    pub fn serving_counters(&self) -> ServingCounters {
+        self.engine.serving_counters()
     }
 
     /// What the engine counted (events, limits reached).
@@ -115,10 +105,8 @@ impl Pipeline {
         self.engine.counters()
     }
 
-    /// The engine's finished spans to the output.
-    fn deliver(&mut self) {
-        for span in self.engine.take_spans() {
-            self.output.span(&span);
-        }
+    /// The spans finished since the last call, for the sinks.
+    pub fn take_spans(&mut self) -> Vec<Span> {
+        self.engine.take_spans()
     }
 }

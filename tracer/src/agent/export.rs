@@ -6,12 +6,11 @@ use std::time::{Duration, Instant};
 use pytrace_core::model::Resource;
 use pytrace_core::model::semconv as sc;
 
-use super::telemetry::{self, LoopCounts};
 use crate::cli::AttachConfig;
 use crate::notices::notice;
-use crate::otlp::{self, OtlpConfig, OtlpError};
-use crate::pipeline::Pipeline;
-use crate::probes::Probes;
+use crate::sinks::Sinks;
+use crate::sinks::otlp::{self, OtlpConfig, OtlpError};
+use crate::stats::Stats;
 
 /// Pending spans are handed to the delivery task at least this often.
 const FLUSH_INTERVAL: Duration = Duration::from_secs(1);
@@ -25,14 +24,14 @@ pub struct ExportSession {
 }
 
 impl ExportSession {
-    /// Starts export when the configuration asks for it, attaching the sink
-    /// to the pipeline's output.
-    pub fn start(config: &AttachConfig, pipeline: &mut Pipeline, host: &str) -> Result<Option<Self>, OtlpError> {
+    /// Starts export when the configuration asks for it, adding OTLP to
+    /// the session's sinks.
+    pub fn start(config: &AttachConfig, sinks: &mut Sinks, host: &str) -> Result<Option<Self>, OtlpError> {
         let Some(otlp_config) = &config.otlp else { return Ok(None) };
         let sink = otlp::start(otlp_config, &config.spool_dir, config.spool_max_bytes)?;
         let waiting = sink.spooled_now();
-        pipeline.output.otlp = Some(sink);
-        pipeline.output.shared_metrics();
+        sinks.export_to(sink);
+        sinks.shared_metrics();
         let protocol = match otlp_config.traces.protocol {
             otlp::config::Protocol::Grpc => "gRPC",
             otlp::config::Protocol::HttpProtobuf => "HTTP/protobuf",
@@ -61,38 +60,39 @@ impl ExportSession {
         }))
     }
 
-    /// Called often (every rescan): flushes spans and exports metrics when due.
-    pub fn tick(&mut self, pipeline: &mut Pipeline, probes: &Probes, counts: LoopCounts) {
+    /// Called often (every rescan): sends spans, and metrics with pytrace's
+    /// figures (taken by `stats`), when due.
+    pub fn tick(&mut self, sinks: &mut Sinks, stats: impl FnOnce(&Sinks) -> Stats) {
         let now = Instant::now();
         if now.duration_since(self.last_flush) >= FLUSH_INTERVAL {
             self.last_flush = now;
-            if let Some(sink) = &mut pipeline.output.otlp {
-                sink.flush();
+            if let Some(sink) = sinks.otlp_mut() {
+                sink.send_pending();
             }
         }
         if now.duration_since(self.last_metrics) >= self.config.metric_interval {
             self.last_metrics = now;
-            self.export_metrics(pipeline, probes, counts);
+            let stats = stats(sinks);
+            self.export_metrics(sinks, &stats);
         }
     }
 
-    fn export_metrics(&self, pipeline: &mut Pipeline, probes: &Probes, counts: LoopCounts) {
-        let stats = telemetry::snapshot(pipeline, probes, counts);
-        let metrics = pipeline.output.shared_metrics();
+    fn export_metrics(&self, sinks: &mut Sinks, stats: &Stats) {
+        let metrics = sinks.shared_metrics();
         let Ok(metrics) = metrics.lock() else { return };
-        if let Some(sink) = &mut pipeline.output.otlp {
-            sink.export_metrics(&metrics, &stats, &self.own_resource, self.started_unix_ns, unix_now_ns());
+        if let Some(sink) = sinks.otlp_mut() {
+            sink.export_metrics(&metrics, stats, &self.own_resource, self.started_unix_ns, unix_now_ns());
         }
     }
 
     /// Sends what is left (spans, then the final metrics), waits for the
     /// delivery within the export timeout, and reports the outcome.
-    pub async fn finish(self, pipeline: &mut Pipeline, probes: &Probes, counts: LoopCounts) {
-        if let Some(sink) = &mut pipeline.output.otlp {
-            sink.flush();
+    pub async fn finish(self, sinks: &mut Sinks, stats: &Stats) {
+        if let Some(sink) = sinks.otlp_mut() {
+            sink.send_pending();
         }
-        self.export_metrics(pipeline, probes, counts);
-        let Some(sink) = &mut pipeline.output.otlp else { return };
+        self.export_metrics(sinks, stats);
+        let Some(sink) = sinks.otlp_mut() else { return };
         sink.finish(self.config.traces.timeout + Duration::from_secs(2)).await;
         let waiting = sink.spooled_now();
         if waiting > 0 {

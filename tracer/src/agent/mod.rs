@@ -23,16 +23,18 @@ use drain::{Batch, Drainer};
 use export::ExportSession;
 use pytrace_core::engine::Feedback;
 use pytrace_core::llm::pricing::{PriceError, PriceTable};
+use pytrace_core::model::Span;
 use tokio::signal::unix::{SignalKind, signal};
 
 use crate::cli::AttachConfig;
 use crate::notices::{notice, warning};
-use crate::otlp::OtlpError;
-use crate::output::{Format, Output};
 use crate::pipeline::Pipeline;
 use crate::privileges::{self, PrivilegeError};
 use crate::probes::{self, ProbeError, Probes};
 use crate::recording::Recorder;
+use crate::sinks::otlp::OtlpError;
+use crate::sinks::summary::Summary;
+use crate::sinks::{Format, Sinks};
 use crate::stats::Stats;
 use crate::targets::inspect::TargetError;
 use crate::targets::inspect::facts::ProcFacts;
@@ -71,7 +73,7 @@ pub enum SessionError {
     #[error(transparent)]
     Kubernetes(#[from] crate::kubernetes::KubernetesError),
     #[error(transparent)]
-    MetricsEndpoint(#[from] crate::metrics::endpoint::EndpointError),
+    MetricsEndpoint(#[from] crate::sinks::prometheus::endpoint::EndpointError),
     #[error(transparent)]
     Launch(#[from] launch::LaunchError),
     #[error("cannot write the recording {path}: {source}")]
@@ -85,8 +87,8 @@ pub struct SessionEnd {
     /// `pytrace run`: how the command ended.
     pub command_status: Option<std::process::ExitStatus>,
     /// Every span, when collected (`pytrace run`'s reports).
-    pub spans: Vec<pytrace_core::model::Span>,
-    pub summary: crate::output::summary::Summary,
+    pub spans: Vec<Span>,
+    pub summary: Summary,
     /// pytrace's figures at the end.
     pub stats: Stats,
 }
@@ -107,9 +109,10 @@ pub async fn trace(config: AttachConfig, mut source: TargetSource) -> Result<Ses
         Admission::new(source.admission(), source.pod_metadata(&host).await?),
     )?;
     let mut probes = load_probes(&config, source.follow())?;
-    let mut pipeline = open_pipeline(&config, source.collects_spans())?;
-    let mut export = ExportSession::start(&config, &mut pipeline, &host)?;
-    let mut telemetry = Telemetry::start(config.metrics_address, &mut pipeline).await?;
+    let mut pipeline = open_pipeline(&config)?;
+    let mut sinks = open_sinks(&config, source.collects_spans())?;
+    let mut export = ExportSession::start(&config, &mut sinks, &host)?;
+    let mut telemetry = Telemetry::start(config.metrics_address, &mut sinks).await?;
     let mut recorder = open_recorder(&config)?;
     probes.attach_syscalls()?;
     targets.start(&mut probes, &mut pipeline)?;
@@ -139,21 +142,22 @@ pub async fn trace(config: AttachConfig, mut source: TargetSource) -> Result<Ses
             Some(batch) = drainer.next() => {
                 feed(&[batch], &mut pipeline, &mut recorder);
                 act_on(pipeline.take_feedback(), &mut targets, &mut probes, &mut pipeline);
+                sinks.deliver(pipeline.take_spans());
             }
             _ = sweep.tick() => probes.sweep_maps(),
             _ = rescan.tick() => {
                 // Drain first, so a process's last events precede its exit.
                 feed(&drainer.drain_now(), &mut pipeline, &mut recorder);
                 act_on(pipeline.take_feedback(), &mut targets, &mut probes, &mut pipeline);
-                let counts = LoopCounts { traced: targets.len(), events_dropped: drainer.dropped() };
-                if let Some(export) = &mut export {
-                    export.tick(&mut pipeline, &probes, counts);
-                }
-                telemetry.tick(&pipeline, &probes, counts);
                 targets.rescan(&mut probes, &mut pipeline);
                 targets.match_pods(&mut probes, &mut pipeline);
                 pipeline.tick();
-                pipeline.output.flush();
+                sinks.deliver(pipeline.take_spans());
+                let counts = LoopCounts { traced: targets.len(), events_dropped: drainer.dropped() };
+                if let Some(export) = &mut export {
+                    export.tick(&mut sinks, |sinks| telemetry::snapshot(&pipeline, sinks, &probes, counts));
+                }
+                telemetry.tick(|| telemetry::snapshot(&pipeline, &sinks, &probes, counts));
                 if targets.is_empty() && ends_with_targets {
                     notice!("every traced process has exited");
                     break;
@@ -164,24 +168,37 @@ pub async fn trace(config: AttachConfig, mut source: TargetSource) -> Result<Ses
 
     let counts =
         LoopCounts { traced: targets.len(), events_dropped: last_events(drainer, &mut pipeline, recorder, &config)? };
-    pipeline.finish();
-    crate::notices::warnings(&pipeline.take_feedback().warnings);
-    probes.sweep_maps();
     telemetry.finish();
-    if let Some(export) = export {
-        export.finish(&mut pipeline, &probes, counts).await;
-    }
-    let stats = telemetry::snapshot(&pipeline, &probes, counts);
-    warn_about_losses(&stats);
-    close_output(&mut pipeline, &config, &stats)?;
-    drop(probes);
-    let spans = pipeline.output.collected.take().unwrap_or_default();
-    Ok(SessionEnd { command_status, spans, summary: pipeline.output.summary.clone(), stats })
+    let (spans, stats) = wind_down(&mut pipeline, &mut sinks, &mut probes, export, counts, &config).await?;
+    Ok(SessionEnd { command_status, spans, summary: sinks.summary().clone(), stats })
 }
 
-/// Acts on what the pipeline learnt: tells the kernel which code objects
-/// are traced functions and which stacks are resolved, follows forks and
-/// execs, and shows the user's messages.
+/// Tracing ends: the spans still in flight go out, OTLP export finishes,
+/// the closing summary is written. Returns the spans kept for reports and
+/// pytrace's last figures.
+async fn wind_down(
+    pipeline: &mut Pipeline,
+    sinks: &mut Sinks,
+    probes: &mut Probes,
+    export: Option<ExportSession>,
+    counts: LoopCounts,
+    config: &AttachConfig,
+) -> Result<(Vec<Span>, Stats), SessionError> {
+    pipeline.finish();
+    sinks.deliver(pipeline.take_spans());
+    sinks.set_serving(pipeline.serving_counters());
+    crate::notices::warnings(&pipeline.take_feedback().warnings);
+    probes.sweep_maps();
+    if let Some(export) = export {
+        let stats = telemetry::snapshot(pipeline, sinks, probes, counts);
+        export.finish(sinks, &stats).await;
+    }
+    let stats = telemetry::snapshot(pipeline, sinks, probes, counts);
+    warn_about_losses(&stats);
+    let spans = close_sinks(sinks, config, &stats)?;
+    Ok((spans, stats))
+}
+
 /// The recording `--record` asks for, created.
 fn open_recorder(config: &AttachConfig) -> Result<Option<Recorder>, SessionError> {
     let Some(path) = &config.record else { return Ok(None) };
@@ -207,11 +224,11 @@ fn last_events(
     Ok(dropped)
 }
 
-/// Every output written out and closed.
-fn close_output(pipeline: &mut Pipeline, config: &AttachConfig, stats: &Stats) -> Result<(), SessionError> {
-    match pipeline.output.finish(stats) {
+/// Every sink written out and closed; the spans kept for reports.
+fn close_sinks(sinks: &mut Sinks, config: &AttachConfig, stats: &Stats) -> Result<Vec<Span>, SessionError> {
+    match sinks.finish(stats) {
         // The reader of our stdout went away (`pytrace … | head`): not an error.
-        Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => Ok(Vec::new()),
         result => result.map_err(|source| SessionError::Output { path: output_name(config), source }),
     }
 }
@@ -227,9 +244,8 @@ fn load_probes(config: &AttachConfig, follow: probes::Follow) -> Result<Probes, 
     Ok(probes)
 }
 
-/// The engine with its prices, content policy and Python options, writing
-/// to the outputs the flags name (and keeping every span when `collect`).
-fn open_pipeline(config: &AttachConfig, collect: bool) -> Result<Pipeline, SessionError> {
+/// The engine with its prices, content policy and Python options.
+fn open_pipeline(config: &AttachConfig) -> Result<Pipeline, SessionError> {
     let prices = match &config.prices {
         Some(path) => {
             let name = path.display().to_string();
@@ -239,15 +255,14 @@ fn open_pipeline(config: &AttachConfig, collect: bool) -> Result<Pipeline, Sessi
         }
         None => PriceTable::built_in(),
     };
-    let mut output = open_output(config)?;
-    if collect {
-        output.collected = Some(Vec::new());
-    }
-    Ok(Pipeline::new(crate::clock::measure(), prices, config.content.clone(), Box::new(ProcFacts), output)
+    Ok(Pipeline::new(crate::clock::measure(), prices, config.content.clone(), Box::new(ProcFacts))
         .with_library_paths(config.library_paths.clone())
         .with_traced_functions(config.trace_functions.clone()))
 }
 
+/// Acts on what the pipeline learnt: tells the kernel which code objects
+/// are traced functions and which stacks are resolved, follows forks and
+/// execs, and shows the user's messages.
 fn act_on(feedback: Feedback, targets: &mut Targets, probes: &mut Probes, pipeline: &mut Pipeline) {
     if !feedback.verdicts.is_empty()
         && let Err(error) = probes.trace_codes(&feedback.verdicts)
@@ -276,7 +291,6 @@ fn feed(batches: &[Batch], pipeline: &mut Pipeline, recorder: &mut Option<Record
         }
         pipeline.record(record, now);
     }
-    pipeline.output.flush();
 }
 
 fn record_name(config: &AttachConfig) -> String {
@@ -287,8 +301,9 @@ fn output_name(config: &AttachConfig) -> String {
     config.json_file.as_ref().map_or_else(|| "stdout".to_owned(), |p| p.display().to_string())
 }
 
-fn open_output(config: &AttachConfig) -> Result<Output, SessionError> {
-    // Buffered: spans are flushed once per batch of events (`Output::flush`).
+/// The outputs the flags name (and every span kept when `collect`).
+fn open_sinks(config: &AttachConfig, collect: bool) -> Result<Sinks, SessionError> {
+    // Buffered: spans are flushed once per batch (`Sinks::deliver`).
     let stdout: Box<dyn Write + Send> = Box::new(BufWriter::new(std::io::stdout()));
     let json_file: Option<Box<dyn Write + Send>> = match &config.json_file {
         Some(path) => Some(Box::new(BufWriter::new(
@@ -296,12 +311,16 @@ fn open_output(config: &AttachConfig) -> Result<Output, SessionError> {
         ))),
         None => None,
     };
-    Ok(match (config.terminal_format, json_file) {
-        (_, Some(file)) => Output::new(Some(stdout), Some(file)),
-        (Format::Pretty, None) => Output::new(Some(stdout), None),
-        (Format::Json, None) => Output::new(None, Some(stdout)),
-        (Format::None, None) => Output::new(None, None),
-    })
+    let mut sinks = match (config.terminal_format, json_file) {
+        (_, Some(file)) => Sinks::new(Some(stdout), Some(file)),
+        (Format::Pretty, None) => Sinks::new(Some(stdout), None),
+        (Format::Json, None) => Sinks::new(None, Some(stdout)),
+        (Format::None, None) => Sinks::new(None, None),
+    };
+    if collect {
+        sinks.collect_spans();
+    }
+    Ok(sinks)
 }
 
 /// Tells the user what was lost: kernel maps at their limits, events

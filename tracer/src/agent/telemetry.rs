@@ -8,11 +8,12 @@ use std::time::{Duration, Instant};
 
 use tracer_common::Stat;
 
-use crate::metrics::endpoint::{self, EndpointError, Status};
-use crate::metrics::prometheus::Shared;
 use crate::notices::notice;
 use crate::pipeline::Pipeline;
 use crate::probes::{self, Probes};
+use crate::sinks::Sinks;
+use crate::sinks::prometheus::encode::Shared;
+use crate::sinks::prometheus::endpoint::{self, EndpointError, Status};
 use crate::stats::Stats;
 
 /// How often the endpoint's health snapshot is refreshed.
@@ -24,11 +25,11 @@ pub struct Telemetry {
 }
 
 impl Telemetry {
-    /// Opens the endpoint when `address` is given; the pipeline then keeps
-    /// the span-derived metrics it serves.
-    pub async fn start(address: Option<SocketAddr>, pipeline: &mut Pipeline) -> Result<Self, EndpointError> {
+    /// Opens the endpoint when `address` is given; the sinks then keep the
+    /// span-derived metrics it serves.
+    pub async fn start(address: Option<SocketAddr>, sinks: &mut Sinks) -> Result<Self, EndpointError> {
         let Some(address) = address else { return Ok(Self { endpoint: None, last_publish: None }) };
-        let shared = Shared { metrics: pipeline.output.shared_metrics(), stats: Arc::default() };
+        let shared = Shared { metrics: sinks.shared_metrics(), stats: Arc::default() };
         let published = shared.stats.clone();
         let (status, bound) = endpoint::serve(address, shared).await?;
         notice!("serving /metrics, /healthz and /readyz on http://{bound}");
@@ -44,8 +45,8 @@ impl Telemetry {
     }
 
     /// Called from the session's loop: marks it alive and refreshes the
-    /// published snapshot when due.
-    pub fn tick(&mut self, pipeline: &Pipeline, probes: &Probes, counts: LoopCounts) {
+    /// published snapshot, taken by `stats`, when due.
+    pub fn tick(&mut self, stats: impl FnOnce() -> Stats) {
         let Some((status, published)) = &self.endpoint else { return };
         status.beat();
         if self.last_publish.is_some_and(|last| last.elapsed() < PUBLISH_INTERVAL) {
@@ -53,7 +54,7 @@ impl Telemetry {
         }
         self.last_publish = Some(Instant::now());
         if let Ok(mut published) = published.lock() {
-            *published = snapshot(pipeline, probes, counts);
+            *published = stats();
         }
     }
 
@@ -76,13 +77,12 @@ pub struct LoopCounts {
 
 /// pytrace's figures now: the one place they are gathered, for the
 /// summary, `/metrics` and OTLP alike.
-pub fn snapshot(pipeline: &Pipeline, probes: &Probes, counts: LoopCounts) -> Stats {
+pub fn snapshot(pipeline: &Pipeline, sinks: &Sinks, probes: &Probes, counts: LoopCounts) -> Stats {
     let LoopCounts { traced, events_dropped } = counts;
     let kernel = probes.stats();
     let kernel_stat = |which| probes::stat(&kernel, which);
     let engine = pipeline.engine_counters();
-    let output = &pipeline.output;
-    let spans = &output.summary.spans;
+    let spans = &sinks.summary().spans;
     Stats {
         processes_traced: traced as u64,
         spans_emitted: spans.emitted,
@@ -92,7 +92,7 @@ pub fn snapshot(pipeline: &Pipeline, probes: &Probes, counts: LoopCounts) -> Sta
         spans_internal: spans.internal,
         bodies_undecodable: spans.bodies_undecodable,
         summary_overflow: spans.summary_overflow,
-        metric_overflow: output.metrics.as_ref().and_then(|m| m.lock().ok().map(|m| m.overflowed())).unwrap_or(0),
+        metric_overflow: sinks.metric_overflow(),
         events_received: engine.events_received,
         events_lost: kernel_stat(Stat::EventsLost),
         events_dropped,
@@ -106,6 +106,6 @@ pub fn snapshot(pipeline: &Pipeline, probes: &Probes, counts: LoopCounts) -> Sta
         kernel_programs: probes.program_run_times(),
         kernel_maps: probes.map_usage(),
         limits: engine.limits,
-        otlp: output.otlp.as_ref().map(|sink| sink.delivered()),
+        otlp: sinks.otlp_delivered(),
     }
 }

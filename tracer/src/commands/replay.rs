@@ -16,9 +16,9 @@ use pytrace_core::llm::pricing::PriceTable;
 
 use crate::cli::ReplayArgs;
 use crate::notices::notice;
-use crate::output::Output;
 use crate::pipeline::Pipeline;
 use crate::recording::{self, RecordingError};
+use crate::sinks::Sinks;
 use crate::targets::inspect::facts::ProcFacts;
 use crate::targets::inspect::{TargetProcess, python_context};
 
@@ -47,17 +47,17 @@ pub fn run(args: &ReplayArgs) -> Result<(), ReplayError> {
     let data = std::fs::read(&args.recording).map_err(|source| ReplayError::Read { path: path.clone(), source })?;
     let records = recording::parse(&data).map_err(|source| ReplayError::Recording { path, source })?;
     pin_to_one_core();
-    let mut pipeline = replay_pipeline(&records);
+    let mut replay = Replay::new(&records);
     let report = match args.connections {
-        Some(count) => open_connections(&mut pipeline, &records, count)?,
-        None => throughput(&mut pipeline, &records, args.repeat)?,
+        Some(count) => open_connections(&mut replay, &records, count)?,
+        None => throughput(&mut replay, &records, args.repeat)?,
     };
     println!("{report}");
     Ok(())
 }
 
 /// Every record, `repeat` times, timed by the CPU time it took.
-fn throughput(pipeline: &mut Pipeline, records: &[&[u8]], repeat: u32) -> Result<serde_json::Value, ReplayError> {
+fn throughput(replay: &mut Replay, records: &[&[u8]], repeat: u32) -> Result<serde_json::Value, ReplayError> {
     if repeat == 0 {
         return Err(ReplayError::Repeat);
     }
@@ -65,15 +65,15 @@ fn throughput(pipeline: &mut Pipeline, records: &[&[u8]], repeat: u32) -> Result
     for _ in 0..repeat {
         let now = crate::clock::monotonic_now();
         for record in records {
-            pipeline.record(record, now);
+            replay.record(record, now);
         }
         // What a live session hands to the kernel after each batch.
-        drop(pipeline.take_feedback());
+        drop(replay.pipeline.take_feedback());
     }
-    pipeline.finish();
+    replay.finish();
     let (cpu, wall) = (cpu_seconds() - cpu_start, wall_start.elapsed().as_secs_f64());
     let events = records.len() as u64 * u64::from(repeat);
-    let spans = pipeline.output.summary.spans.emitted;
+    let spans = replay.spans_emitted();
     Ok(serde_json::json!({
         "events": events,
         "spans": spans,
@@ -89,7 +89,7 @@ fn throughput(pipeline: &mut Pipeline, records: &[&[u8]], repeat: u32) -> Result
 /// (everything up to its first response) before any is answered (its first
 /// response, up to its next request): memory is measured while they are all
 /// in flight, and again once they are idle keep-alive connections.
-fn open_connections(pipeline: &mut Pipeline, records: &[&[u8]], count: u32) -> Result<serde_json::Value, ReplayError> {
+fn open_connections(replay: &mut Replay, records: &[&[u8]], count: u32) -> Result<serde_json::Value, ReplayError> {
     if count == 0 || count > MAX_CONNECTIONS {
         return Err(ReplayError::Connections(count));
     }
@@ -107,22 +107,22 @@ fn open_connections(pipeline: &mut Pipeline, records: &[&[u8]], count: u32) -> R
     for copy in 0..count {
         let now = crate::clock::monotonic_now();
         for record in opening {
-            pipeline.record(&events::with_conn_id(record, copy_id(copy)), now);
+            replay.record(&events::with_conn_id(record, copy_id(copy)), now);
         }
-        drop(pipeline.take_feedback());
+        drop(replay.pipeline.take_feedback());
     }
-    let open = pipeline.connection_count();
+    let open = replay.pipeline.connection_count();
     let rss_open = status_bytes("VmRSS");
-    let spans_before = pipeline.output.summary.spans.emitted;
+    let spans_before = replay.spans_emitted();
     for copy in 0..count {
         let now = crate::clock::monotonic_now();
         for record in answer {
-            pipeline.record(&events::with_conn_id(record, copy_id(copy)), now);
+            replay.record(&events::with_conn_id(record, copy_id(copy)), now);
         }
     }
-    let answered = pipeline.output.summary.spans.emitted - spans_before;
+    let answered = replay.spans_emitted() - spans_before;
     let rss_answered = status_bytes("VmRSS");
-    pipeline.finish();
+    replay.finish();
     Ok(serde_json::json!({
         "connections": count,
         "connections_tracked": open,
@@ -140,21 +140,41 @@ fn first_answered_connection(records: &[&[u8]]) -> Option<ConnKey> {
     records.iter().find(|r| events::is_ingress_data(r)).and_then(|r| events::conn_of(r))
 }
 
-/// A pipeline like `attach`'s, writing JSON lines nowhere, with Python
-/// context for the recorded processes that still run.
-fn replay_pipeline(records: &[&[u8]]) -> Pipeline {
-    let output = Output::new(None, Some(Box::new(io::sink())));
-    let mut pipeline =
-        Pipeline::new(crate::clock::measure(), PriceTable::built_in(), None, Box::new(ProcFacts), output);
-    let pids: BTreeSet<u32> = records.iter().filter_map(|r| events::conn_of(r)).map(|c| c.pid).collect();
-    for pid in pids {
-        let context = TargetProcess::inspect(pid).ok().and_then(|p| python_context::discover(&p).ok().flatten());
-        match context {
-            Some(context) => pipeline.add_python_process(pid, Box::new(context.memory), context.layout),
-            None => notice!("PID {pid} is gone or not CPython: its stacks stay unresolved"),
+/// A pipeline like `attach`'s, its spans written as JSON lines nowhere.
+struct Replay {
+    pipeline: Pipeline,
+    sinks: Sinks,
+}
+
+impl Replay {
+    /// With Python context for the recorded processes that still run.
+    fn new(records: &[&[u8]]) -> Self {
+        let mut pipeline = Pipeline::new(crate::clock::measure(), PriceTable::built_in(), None, Box::new(ProcFacts));
+        let pids: BTreeSet<u32> = records.iter().filter_map(|r| events::conn_of(r)).map(|c| c.pid).collect();
+        for pid in pids {
+            let context = TargetProcess::inspect(pid).ok().and_then(|p| python_context::discover(&p).ok().flatten());
+            match context {
+                Some(context) => pipeline.add_python_process(pid, Box::new(context.memory), context.layout),
+                None => notice!("PID {pid} is gone or not CPython: its stacks stay unresolved"),
+            }
         }
+        Self { pipeline, sinks: Sinks::new(None, Some(Box::new(io::sink()))) }
     }
-    pipeline
+
+    /// One record, and the spans it finished written out.
+    fn record(&mut self, record: &[u8], now: u64) {
+        self.pipeline.record(record, now);
+        self.sinks.deliver(self.pipeline.take_spans());
+    }
+
+    fn finish(&mut self) {
+        self.pipeline.finish();
+        self.sinks.deliver(self.pipeline.take_spans());
+    }
+
+    fn spans_emitted(&self) -> u64 {
+        self.sinks.summary().spans.emitted
+    }
 }
 
 /// Keeps this thread on the core it runs on, so figures are per core.

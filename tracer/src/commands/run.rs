@@ -11,7 +11,7 @@ use crate::agent::{self, Launch, SessionError, TargetSource};
 use crate::cli::RunConfig;
 use crate::notices::notice;
 use crate::privileges;
-use crate::report::{RunReport, html, markdown};
+use crate::sinks::report::{RunReport, html, markdown};
 use crate::targets::identity::RunAs;
 use crate::targets::launch;
 

@@ -4,8 +4,37 @@ use std::fmt::Write as _;
 
 use pytrace_core::model::{Span, SpanKind, Status, semconv as sc};
 
+use super::SpanSink;
 use super::summary::Summary;
+use super::writer::LineWriter;
 use crate::stats::Stats;
+
+/// The terminal's view: a line per span, the summary tables last.
+pub struct PrettySink {
+    out: LineWriter,
+}
+
+impl PrettySink {
+    pub fn new(out: Box<dyn std::io::Write + Send>) -> Self {
+        Self { out: LineWriter::new(out) }
+    }
+}
+
+impl SpanSink for PrettySink {
+    fn span(&mut self, span: &Span) {
+        let line = printable(&span_line(span));
+        self.out.write_with(|out| writeln!(out, "{line}"));
+    }
+
+    fn flush(&mut self) {
+        self.out.flush();
+    }
+
+    fn finish(&mut self, summary: &Summary, stats: &Stats) -> std::io::Result<()> {
+        let table = printable(&summary_table(summary, stats));
+        self.out.finish_with(|out| write!(out, "{table}"))
+    }
+}
 
 /// Text safe for a terminal: control characters a captured string may
 /// carry (escape sequences, carriage returns, bells) are shown escaped

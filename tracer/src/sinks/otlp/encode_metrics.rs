@@ -12,8 +12,8 @@ use opentelemetry_proto::tonic::metrics::v1::{
 };
 use pytrace_core::model::{AttrValue, Resource};
 
-use super::encode;
-use crate::metrics::aggregate::{Instrument, Metrics, Series};
+use super::encode_spans as encode;
+use crate::sinks::span_metrics::{Instrument, Metrics, Series};
 use crate::stats::{InstrumentKind, Stats};
 
 /// The export request: every series since `start_unix_ns` up to
@@ -137,7 +137,7 @@ mod tests {
     use pytrace_core::model::semconv as sc;
 
     use super::*;
-    use crate::metrics::aggregate::{HTTP_SECONDS_BUCKETS, TOKEN_BUCKETS};
+    use crate::sinks::span_metrics::{HTTP_SECONDS_BUCKETS, TOKEN_BUCKETS};
 
     fn llm_span(resource: &Arc<Resource>, input: i64, output: i64, seconds: f64) -> Span {
         let mut span = Span::sample_llm_call(resource.clone(), input, 0.001, seconds);

@@ -1,12 +1,13 @@
 //! Export to the OpenTelemetry ecosystem over OTLP: settings (`config`),
-//! spans and resources as protobuf (`encode`), metrics derived from the
-//! spans (`metrics`), the wire (`transport`), and delivery that survives a
-//! collector outage (`exporter`, with the on-disk `spool`).
+//! spans and resources as protobuf (`encode_spans`), the span-derived
+//! metrics and pytrace's own figures as protobuf (`encode_metrics`), the
+//! wire (`transport`), and delivery that survives a collector outage
+//! (`exporter`, with the on-disk `spool`).
 
 pub mod config;
-pub mod encode;
+pub mod encode_metrics;
+pub mod encode_spans;
 pub mod exporter;
-pub mod metrics;
 pub mod spool;
 pub mod transport;
 

@@ -25,7 +25,7 @@ use prometheus_client::registry::{Registry, Unit};
 use pytrace_core::model::AttrValue;
 use pytrace_core::model::semconv as sc;
 
-use super::aggregate::{Histogram, Metrics};
+use crate::sinks::span_metrics::{Histogram, Metrics};
 use crate::stats::{InstrumentKind, Stats};
 
 /// What the session shares with the endpoint.

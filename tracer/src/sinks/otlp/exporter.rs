@@ -25,11 +25,12 @@ use prost::Message;
 use pytrace_core::model::{Resource, Span};
 use tokio::sync::{mpsc, oneshot};
 
-use super::encode;
+use super::encode_spans as encode;
 use super::spool::Spool;
 use super::transport::{SendError, Transport, gunzip, gzip};
-use crate::metrics::aggregate::Metrics;
 use crate::notices::notice;
+use crate::sinks::SpanSink;
+use crate::sinks::span_metrics::Metrics;
 use crate::stats::{OtlpCounters, Stats};
 
 /// Spans per export request.
@@ -67,7 +68,18 @@ enum Command {
     Finish(oneshot::Sender<()>),
 }
 
-/// The pipeline's end of OTLP export.
+/// Spans are encoded as they come and sent in batches ([`OtlpSink::send_pending`]),
+/// not at every flush of the terminal's output.
+impl SpanSink for OtlpSink {
+    fn span(&mut self, span: &Span) {
+        self.pending.push((span.resource.clone(), encode::span(span)));
+        if self.pending.len() >= BATCH_SPANS {
+            self.send_pending();
+        }
+    }
+}
+
+/// The agent's end of OTLP export.
 pub struct OtlpSink {
     pending: Vec<(Arc<Resource>, ProtoSpan)>,
     sender: mpsc::Sender<Command>,
@@ -90,15 +102,9 @@ impl OtlpSink {
         Self { pending: Vec::new(), sender, spill: Some(spill), spooler: Some(spooler), spool, counters }
     }
 
-    pub fn span(&mut self, span: &Span) {
-        self.pending.push((span.resource.clone(), encode::span(span)));
-        if self.pending.len() >= BATCH_SPANS {
-            self.flush();
-        }
-    }
-
-    /// Hands the pending spans to the delivery task (or the spool).
-    pub fn flush(&mut self) {
+    /// Hands the pending spans to the delivery task (or the spool): at
+    /// least every second (`agent::export`), and whenever a batch is full.
+    pub fn send_pending(&mut self) {
         if self.pending.is_empty() {
             return;
         }
@@ -122,14 +128,14 @@ impl OtlpSink {
         start_unix_ns: u64,
         now_unix_ns: u64,
     ) {
-        let request = super::metrics::request(metrics, stats, own, start_unix_ns, now_unix_ns);
+        let request = super::encode_metrics::request(metrics, stats, own, start_unix_ns, now_unix_ns);
         let _ = self.sender.try_send(Command::Metrics(request));
     }
 
     /// Flushes, then waits up to `timeout` for the delivery task to send
     /// what it can; what is left stays in the spool for the next run.
     pub async fn finish(&mut self, timeout: Duration) {
-        self.flush();
+        self.send_pending();
         let deadline = tokio::time::Instant::now() + timeout;
         // The spooler ends once its queue is empty and closed.
         self.spill = None;

@@ -7,7 +7,7 @@ use pytrace_core::model::{Span, semconv as sc};
 use serde_json::json;
 
 use super::RunReport;
-use crate::output::json::attributes_to_json;
+use crate::sinks::json::attributes_to_json;
 
 pub fn render(report: &RunReport, spans: &[Span]) -> String {
     let start = spans.iter().map(|s| s.start_unix_nano).min().unwrap_or(0);

@@ -17,7 +17,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
-use super::prometheus::{self, Shared};
+use super::encode::{self as prometheus, Shared};
 
 /// Connections served at once; more wait to be accepted.
 const MAX_CONNECTIONS: usize = 16;

@@ -11,8 +11,40 @@ use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::value::RawValue;
 use serde_json::{Value, json};
 
+use super::SpanSink;
 use super::summary::Summary;
+use super::writer::LineWriter;
 use crate::stats::Stats;
+
+/// JSON lines: one object per span, the summary object last.
+pub struct JsonSink {
+    out: LineWriter,
+    spans: SpanWriter,
+}
+
+impl JsonSink {
+    pub fn new(out: Box<dyn Write + Send>) -> Self {
+        Self { out: LineWriter::new(out), spans: SpanWriter::default() }
+    }
+}
+
+impl SpanSink for JsonSink {
+    fn span(&mut self, span: &Span) {
+        let spans = &mut self.spans;
+        self.out.write_with(|out| {
+            spans.write(out, span)?;
+            out.write_all(b"\n")
+        });
+    }
+
+    fn flush(&mut self) {
+        self.out.flush();
+    }
+
+    fn finish(&mut self, summary: &Summary, stats: &Stats) -> io::Result<()> {
+        self.out.finish_with(|out| writeln!(out, "{}", summary_to_json(summary, stats)))
+    }
+}
 
 /// Writes spans as JSON objects (keys sorted), straight from the spans.
 /// A process's resource is the same for all its spans: it is serialized
@@ -26,7 +58,7 @@ pub struct SpanWriter {
 const MAX_CACHED_RESOURCES: usize = 4096;
 
 impl SpanWriter {
-    pub fn write(&mut self, out: &mut impl Write, span: &Span) -> io::Result<()> {
+    pub fn write(&mut self, out: &mut dyn Write, span: &Span) -> io::Result<()> {
         let key = Arc::as_ptr(&span.resource);
         if !self.resources.contains_key(&key) {
             if self.resources.len() >= MAX_CACHED_RESOURCES {

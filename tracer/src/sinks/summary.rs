@@ -158,6 +158,12 @@ fn bounded_key<K: Ord, V>(table: &BTreeMap<K, V>, key: K, other: impl FnOnce() -
     other()
 }
 
+impl super::SpanSink for Summary {
+    fn span(&mut self, span: &Span) {
+        self.record(span);
+    }
+}
+
 impl Summary {
     /// Per-model figures with their quantiles computed.
     pub fn model_stats(&self) -> Vec<ModelStats> {

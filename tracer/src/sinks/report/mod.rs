@@ -9,8 +9,7 @@ pub mod markdown;
 use pytrace_core::model::{Span, SpanKind, Status, semconv as sc};
 use serde::Serialize;
 
-use crate::cli::Budget;
-use crate::output::summary::{ModelStats, RouteStats, Summary};
+use crate::sinks::summary::{ModelStats, RouteStats, Summary};
 use crate::stats::Stats;
 
 /// Exit code when the LLM calls exceeded `--max-cost`, `--max-tokens` or `--max-llm-calls`.
@@ -35,6 +34,16 @@ pub struct RunReport {
     pub budget: Vec<BudgetCheck>,
     pub host_violations: Vec<Call>,
     pub counters: Stats,
+}
+
+/// Limits a `run` must stay within.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Budget {
+    pub max_cost: Option<f64>,
+    pub max_tokens: Option<u64>,
+    pub max_llm_calls: Option<u64>,
+    /// Empty: any host.
+    pub allow_hosts: Vec<String>,
 }
 
 #[derive(Clone, Debug, Default, Serialize)]
