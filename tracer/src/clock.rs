@@ -4,24 +4,19 @@
 
 use pytrace_core::model::Clock;
 
+use crate::sys::{ClockId, clock_ns};
+
 /// Measures the current offset between the realtime and monotonic clocks.
 pub fn measure() -> Clock {
-    let mono_before = read(libc::CLOCK_MONOTONIC);
-    let real = read(libc::CLOCK_REALTIME);
-    let mono_after = read(libc::CLOCK_MONOTONIC);
+    let mono_before = clock_ns(ClockId::Monotonic);
+    let real = clock_ns(ClockId::Realtime);
+    let mono_after = clock_ns(ClockId::Monotonic);
     Clock::with_offset(real - (mono_before + mono_after) / 2)
 }
 
 /// Current `CLOCK_MONOTONIC` in nanoseconds.
 pub fn monotonic_now() -> u64 {
-    u64::try_from(read(libc::CLOCK_MONOTONIC)).unwrap_or(0)
-}
-
-fn read(clock: libc::clockid_t) -> i128 {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-    // SAFETY: `ts` is a valid, writable timespec; these clocks always exist on Linux.
-    unsafe { libc::clock_gettime(clock, &mut ts) };
-    i128::from(ts.tv_sec) * 1_000_000_000 + i128::from(ts.tv_nsec)
+    u64::try_from(clock_ns(ClockId::Monotonic)).unwrap_or(0)
 }
 
 #[cfg(test)]

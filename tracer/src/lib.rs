@@ -30,4 +30,5 @@ pub mod probes;
 pub mod recording;
 pub mod sinks;
 pub mod stats;
+pub mod sys;
 pub mod targets;

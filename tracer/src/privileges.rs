@@ -3,6 +3,8 @@
 
 use std::path::Path;
 
+use crate::sys;
+
 #[derive(Debug, thiserror::Error)]
 pub enum PrivilegeError {
     #[error(
@@ -39,8 +41,7 @@ const CAP_BPF: u32 = 39;
 
 /// Root, or the capabilities tracing needs.
 pub fn check_privileges() -> Result<(), PrivilegeError> {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } == 0 {
+    if sys::is_root() {
         return Ok(());
     }
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
@@ -75,17 +76,10 @@ pub fn ensure_tracing() -> Result<(), PrivilegeError> {
 }
 
 fn mount_tracefs() -> std::io::Result<()> {
-    let source = c"nodev";
-    let target = c"/sys/kernel/tracing";
-    let fstype = c"tracefs";
-    // SAFETY: valid NUL-terminated strings; no data argument.
-    let rc = unsafe { libc::mount(source.as_ptr(), target.as_ptr(), fstype.as_ptr(), 0, std::ptr::null()) };
-    if rc == 0 { Ok(()) } else { Err(std::io::Error::last_os_error()) }
+    sys::mount(c"nodev", c"/sys/kernel/tracing", c"tracefs")
 }
 
 /// Lifts the locked-memory limit that kernels before 5.11 charge BPF maps to.
 pub fn raise_memlock_limit() {
-    let unlimited = libc::rlimit { rlim_cur: libc::RLIM_INFINITY, rlim_max: libc::RLIM_INFINITY };
-    // SAFETY: valid rlimit struct; failure is harmless on memcg-accounting kernels.
-    unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &unlimited) };
+    sys::raise_memlock_limit();
 }

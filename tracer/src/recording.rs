@@ -26,7 +26,7 @@ impl Recorder {
         let file = std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
-            .custom_flags(libc::O_NOFOLLOW)
+            .custom_flags(crate::sys::O_NOFOLLOW)
             .mode(0o600)
             .open(path)?;
         let mut out = BufWriter::with_capacity(1 << 20, file);

@@ -160,15 +160,10 @@ impl Drop for Drainer {
 }
 
 /// Waits until `fd` is readable or `timeout` passes (an error or a signal
-/// counts as a timeout: the caller drains either way).
+/// counts as a timeout: the caller drains either way). The ring buffer,
+/// and so its fd, outlives the thread, which is joined on drop.
 fn wait_readable(fd: i32, timeout: Duration) {
-    let mut poll = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
-    let millis = i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX);
-    // SAFETY: one valid pollfd for the duration of the call; the ring
-    // buffer (and so its fd) outlives the thread, which is joined on drop.
-    unsafe {
-        libc::poll(&raw mut poll, 1, millis);
-    }
+    crate::sys::wait_readable(fd, timeout);
 }
 
 #[cfg(test)]

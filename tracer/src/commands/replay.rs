@@ -19,6 +19,7 @@ use crate::notices::notice;
 use crate::pipeline::Pipeline;
 use crate::recording::{self, RecordingError};
 use crate::sinks::Sinks;
+use crate::sys;
 use crate::targets::inspect::facts::ProcFacts;
 use crate::targets::inspect::{TargetProcess, python_context};
 
@@ -179,29 +180,12 @@ impl Replay {
 
 /// Keeps this thread on the core it runs on, so figures are per core.
 fn pin_to_one_core() {
-    // SAFETY: sched_getcpu has no preconditions; the cpu_set_t is zeroed
-    // and then filled by CPU_SET before sched_setaffinity reads it.
-    unsafe {
-        let cpu = libc::sched_getcpu();
-        if cpu < 0 {
-            return;
-        }
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        libc::CPU_SET(cpu as usize, &mut set);
-        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
-    }
+    sys::pin_to_current_cpu();
 }
 
 /// User plus system CPU time this process has used.
 fn cpu_seconds() -> f64 {
-    // SAFETY: getrusage fills the zeroed struct it is given.
-    let usage = unsafe {
-        let mut usage: libc::rusage = std::mem::zeroed();
-        libc::getrusage(libc::RUSAGE_SELF, &mut usage);
-        usage
-    };
-    let seconds = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
-    seconds(usage.ru_utime) + seconds(usage.ru_stime)
+    sys::cpu_seconds()
 }
 
 /// A `/proc/self/status` figure given in kB, in bytes.

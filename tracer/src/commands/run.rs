@@ -23,7 +23,7 @@ fn write_report(path: &Path, text: &str, owner: Option<&RunAs>) -> std::io::Resu
         .write(true)
         .create(true)
         .truncate(true)
-        .custom_flags(libc::O_NOFOLLOW)
+        .custom_flags(crate::sys::O_NOFOLLOW)
         .mode(0o644)
         .open(path)?;
     file.write_all(text.as_bytes())?;

@@ -7,6 +7,8 @@
 
 use std::ffi::CString;
 
+use crate::sys::{self, users};
+
 /// The user a command runs as.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RunAs {
@@ -20,8 +22,7 @@ pub struct RunAs {
 impl RunAs {
     /// The user who invoked `sudo`, when pytrace runs as root under it.
     pub fn sudo_invoker(env: impl Fn(&str) -> Option<String>) -> Option<Self> {
-        // SAFETY: geteuid has no preconditions.
-        if unsafe { libc::geteuid() } != 0 {
+        if !sys::is_root() {
             return None;
         }
         let uid: u32 = env("SUDO_UID")?.parse().ok()?;
@@ -29,8 +30,9 @@ impl RunAs {
         if uid == 0 {
             return None;
         }
-        let (name, home) = account(uid).unwrap_or_else(|| (env("SUDO_USER").unwrap_or_default(), "/".to_owned()));
-        let groups = groups_of(&name, gid);
+        let (name, home) =
+            users::account(uid).unwrap_or_else(|| (env("SUDO_USER").unwrap_or_default(), "/".to_owned()));
+        let groups = users::groups_of(&name, gid);
         Some(Self { uid, gid, groups, name, home })
     }
 
@@ -52,36 +54,6 @@ impl RunAs {
     }
 }
 
-/// `uid`'s name and home directory from the user database.
-fn account(uid: u32) -> Option<(String, String)> {
-    let mut buffer = vec![0_u8; 16 * 1024];
-    // SAFETY: an all-zero passwd is a valid out-parameter.
-    let mut entry: libc::passwd = unsafe { std::mem::zeroed() };
-    let mut found = std::ptr::null_mut();
-    // SAFETY: the buffers are valid for their stated lengths; `found` is set on success.
-    let status = unsafe { libc::getpwuid_r(uid, &mut entry, buffer.as_mut_ptr().cast(), buffer.len(), &mut found) };
-    if status != 0 || found.is_null() {
-        return None;
-    }
-    // SAFETY: on success both fields point to NUL-terminated strings in `buffer`.
-    let text = |field: *const libc::c_char| unsafe { std::ffi::CStr::from_ptr(field) }.to_string_lossy().into_owned();
-    Some((text(entry.pw_name), text(entry.pw_dir)))
-}
-
-/// The groups `name` belongs to, with `gid`.
-fn groups_of(name: &str, gid: u32) -> Vec<u32> {
-    let Ok(user) = CString::new(name) else { return vec![gid] };
-    let mut groups = vec![0 as libc::gid_t; 256];
-    let mut count = groups.len() as libc::c_int;
-    // SAFETY: `groups` has room for `count` entries; getgrouplist updates `count`.
-    let found = unsafe { libc::getgrouplist(user.as_ptr(), gid, groups.as_mut_ptr(), &mut count) };
-    if found < 0 {
-        return vec![gid];
-    }
-    groups.truncate(count.max(0) as usize);
-    groups
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -96,8 +68,7 @@ mod tests {
                 _ => None,
             }
         };
-        // SAFETY: geteuid has no preconditions.
-        if unsafe { libc::geteuid() } == 0 {
+        if sys::is_root() {
             let nobody = RunAs::sudo_invoker(env("65534")).unwrap();
             assert_eq!((nobody.uid, nobody.gid), (65534, 65534));
             assert!(nobody.groups.contains(&65534));

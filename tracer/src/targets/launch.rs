@@ -8,13 +8,14 @@
 //! kernel kills it should pytrace itself die (`PR_SET_PDEATHSIG`).
 
 use std::ffi::CString;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::ExitStatus;
 
 use super::identity::RunAs;
 use crate::notices::notice;
+use crate::sys::{self, Signal, child};
 use crate::targets::inspect::TargetProcess;
 use crate::targets::inspect::process::{PythonRuntime, version_from_path};
 
@@ -40,12 +41,10 @@ impl Drop for Held {
     /// stopped with its process group.
     fn drop(&mut self) {
         if self.release.is_some() {
-            // SAFETY: kill(2) on our own child.
-            unsafe { libc::kill(self.pid as i32, libc::SIGKILL) };
+            sys::signal_process(self.pid, Signal::Kill);
         } else if self.exit.as_mut().is_some_and(|exit| exit.try_recv().is_err()) {
             notice!("tracing failed while the command ran: stopping it (process group {})", self.pid);
-            // SAFETY: kill(2) on the process group our child leads.
-            unsafe { libc::kill(-(self.pid as i32), libc::SIGKILL) };
+            sys::signal_group(self.pid, Signal::Kill);
         }
     }
 }
@@ -54,8 +53,7 @@ impl Held {
     /// Lets the child `exec` the command.
     pub fn release(&mut self) {
         if let Some(fd) = self.release.take() {
-            // SAFETY: writing one byte from a valid buffer to a pipe we own.
-            unsafe { libc::write(fd.as_raw_fd(), [1_u8].as_ptr().cast(), 1) };
+            child::release(&fd);
         }
     }
 
@@ -72,8 +70,7 @@ impl Held {
     }
 }
 
-/// Forks the command's process, held before `exec`. (Not `std::process`:
-/// its `spawn` waits for the `exec`, which here waits for pytrace.)
+/// Forks the command's process, held before `exec` (`sys::child`).
 /// With `run_as`, the command runs as that user (groups, then group, then
 /// user are switched in the child before `exec`; the environment names the
 /// user's home); pytrace keeps its own privileges.
@@ -88,73 +85,19 @@ pub fn spawn_held(command: &[String], run_as: Option<&RunAs>) -> Result<Held, La
         .map(|a| CString::new(a.as_bytes()))
         .collect::<Result<_, _>>()
         .map_err(|e| spawn_error(std::io::Error::other(e)))?;
-    let mut argv: Vec<*const libc::c_char> = arguments.iter().map(|a| a.as_ptr()).collect();
-    argv.push(std::ptr::null());
-    // Made before the fork: the child may only call async-signal-safe functions.
-    let environment = run_as.map(RunAs::environment).unwrap_or_default();
-    let mut envp: Vec<*const libc::c_char> = environment.iter().map(|e| e.as_ptr()).collect();
-    envp.push(std::ptr::null());
-    let identity = run_as.map(|user| (user.uid, user.gid, user.groups.clone()));
-    let mut fds = [0; 2];
-    // SAFETY: pipe2 fills the two-element array on success.
-    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
-        return Err(spawn_error(std::io::Error::last_os_error()));
-    }
-    let (hold, release) = (fds[0], fds[1]);
-    // SAFETY: getpid(2) cannot fail.
-    let pytrace = unsafe { libc::getpid() };
-    // SAFETY: the child only calls async-signal-safe functions before exec.
-    let pid = unsafe { libc::fork() };
-    if pid < 0 {
-        return Err(spawn_error(std::io::Error::last_os_error()));
-    }
-    if pid == 0 {
-        // SAFETY: in the child: close our copy of the release end (so pytrace
-        // dying ends the wait), wait for the byte, then exec.
-        unsafe {
-            libc::close(release);
-            libc::setpgid(0, 0);
-            let mut byte = 0_u8;
-            if libc::read(hold, (&mut byte as *mut u8).cast(), 1) != 1 {
-                libc::_exit(125);
-            }
-            if let Some((uid, gid, groups)) = &identity
-                && (libc::setgroups(groups.len(), groups.as_ptr()) != 0
-                    || libc::setgid(*gid) != 0
-                    || libc::setuid(*uid) != 0)
-            {
-                let message = b"pytrace: cannot switch to the invoking user\n";
-                libc::write(2, message.as_ptr().cast(), message.len());
-                libc::_exit(126);
-            }
-            // After the switch of user, which clears it: should pytrace die,
-            // the command dies too (pytrace forks from its main thread).
-            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 || libc::getppid() != pytrace {
-                libc::_exit(125);
-            }
-            if identity.is_some() {
-                libc::execvpe(argv[0], argv.as_ptr(), envp.as_ptr());
-            } else {
-                libc::execvp(argv[0], argv.as_ptr());
-            }
-            let message = b"pytrace: cannot execute the command\n";
-            libc::write(2, message.as_ptr().cast(), message.len());
-            libc::_exit(127);
-        }
-    }
-    // SAFETY: the parent's copies: the hold end is the child's; the release end is ours.
-    let release = unsafe {
-        libc::close(hold);
-        OwnedFd::from_raw_fd(release)
-    };
+    let identity = run_as.map(|user| child::Identity {
+        uid: user.uid,
+        gid: user.gid,
+        groups: user.groups.clone(),
+        environment: user.environment(),
+    });
+    let held = child::fork_held(&arguments, identity.as_ref()).map_err(spawn_error)?;
+    let pid = held.pid;
     let (exited, exit) = tokio::sync::oneshot::channel();
     std::thread::spawn(move || {
-        let mut status = 0;
-        // SAFETY: waiting for our own child.
-        unsafe { libc::waitpid(pid, &mut status, 0) };
-        let _ = exited.send(ExitStatus::from_raw(status));
+        let _ = exited.send(child::wait_exit(pid));
     });
-    Ok(Held { pid: pid as u32, release: Some(release), exit: Some(exit) })
+    Ok(Held { pid, release: Some(held.release), exit: Some(exit) })
 }
 
 /// The CPython that `command` will run, found before it starts: the program
@@ -255,8 +198,7 @@ mod tests {
     }
 
     fn alive(pid: u32) -> bool {
-        // SAFETY: signal 0 only checks that the process exists.
-        unsafe { libc::kill(pid as i32, 0) == 0 }
+        std::path::Path::new(&format!("/proc/{pid}")).exists()
     }
 
     fn gone_within(pid: u32, seconds: u64) -> bool {

@@ -10,6 +10,7 @@ use super::{TargetsError, launch};
 use crate::kubernetes::{self, KubernetesError, KubernetesOptions, PodMetadata};
 use crate::notices::notice;
 use crate::probes::{Follow, Probes};
+use crate::sys::{self, Signal};
 use crate::targets::inspect::process::{is_process, looks_like_python};
 use crate::targets::select::rules::{ProcessFacts, Selection};
 
@@ -138,17 +139,15 @@ async fn wait_command(launch: &mut Option<&mut Launch>) -> std::process::ExitSta
     let Some(launch) = launch else { return std::future::pending().await };
     let mut terminate = signal(SignalKind::terminate()).ok();
     let mut interrupt = signal(SignalKind::interrupt()).ok();
-    let group = launch.held.pid as i32;
+    let group = launch.held.pid;
     loop {
         tokio::select! {
             status = launch.held.wait() => return status,
             _ = async { match &mut terminate { Some(s) => { s.recv().await; } None => std::future::pending().await } } => {
-                // SAFETY: kill(2) on the command's process group.
-                unsafe { libc::kill(-group, libc::SIGTERM) };
+                sys::signal_group(group, Signal::Terminate);
             }
             _ = async { match &mut interrupt { Some(s) => { s.recv().await; } None => std::future::pending().await } } => {
-                // SAFETY: as above.
-                unsafe { libc::kill(-group, libc::SIGINT) };
+                sys::signal_group(group, Signal::Interrupt);
             }
         }
     }

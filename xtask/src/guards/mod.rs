@@ -2,7 +2,8 @@
 //! with the unit tests (`cargo xtask test`, so `.ci/run`): every path the
 //! documentation names exists ([`docs_paths`]); the engine, `pytrace-core`,
 //! depends on no crate that reaches the system ([`core_dependencies`]); no
-//! module depends on itself through others ([`module_graph`]).
+//! module depends on itself through others ([`module_graph`]); the agent's
+//! system calls and `unsafe` stay in its `sys` module ([`system_calls`]).
 
 #[cfg(test)]
 mod core_dependencies;
@@ -10,3 +11,5 @@ mod core_dependencies;
 mod docs_paths;
 #[cfg(test)]
 mod module_graph;
+#[cfg(test)]
+mod system_calls;

@@ -222,7 +222,7 @@ impl Spool {
 /// never through a symbolic link.
 fn private_file(path: &Path, new: bool) -> std::io::Result<File> {
     let mut options = std::fs::OpenOptions::new();
-    options.write(true).mode(0o600).custom_flags(libc::O_NOFOLLOW);
+    options.write(true).mode(0o600).custom_flags(crate::sys::O_NOFOLLOW);
     if new {
         options.create_new(true);
     } else {

@@ -69,7 +69,7 @@ fn listen(address: SocketAddr) -> std::io::Result<TcpListener> {
     use socket2::{Domain, Protocol, Socket, Type};
     let dual_stack = matches!(address, SocketAddr::V6(v6) if v6.ip().is_unspecified());
     let socket = match Socket::new(Domain::for_address(address), Type::STREAM, Some(Protocol::TCP)) {
-        Err(error) if dual_stack && error.raw_os_error() == Some(libc::EAFNOSUPPORT) => {
+        Err(error) if dual_stack && error.raw_os_error() == Some(crate::sys::EAFNOSUPPORT) => {
             let ipv4 = SocketAddr::from(([0, 0, 0, 0], address.port()));
             return listen(ipv4);
         }

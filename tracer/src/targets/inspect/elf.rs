@@ -44,10 +44,7 @@ impl Elf {
     pub fn open(path: &Path) -> Result<Self, ElfError> {
         let read_error = |source| ElfError::Read { path: path.to_owned(), source };
         let file = std::fs::File::open(path).map_err(read_error)?;
-        // SAFETY: a private read-only mapping of a library or executable;
-        // such files are replaced (renamed over), not rewritten in place,
-        // and a mapping of a replaced file keeps the old contents.
-        let data = unsafe { memmap2::Mmap::map(&file) }.map_err(read_error)?;
+        let data = crate::sys::map_executable(&file).map_err(read_error)?;
         object::File::parse(&*data).map_err(|source| ElfError::Parse { path: path.to_owned(), source })?;
         Ok(Self { data })
     }

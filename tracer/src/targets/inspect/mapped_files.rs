@@ -47,7 +47,7 @@ impl MappedFile {
     pub fn id(&self) -> (u64, u64) {
         let (major, minor) = self.dev.split_once(':').unwrap_or_default();
         let number = |hex: &str| u32::from_str_radix(hex, 16).unwrap_or(0);
-        (libc::makedev(number(major), number(minor)), self.inode)
+        (crate::sys::makedev(number(major), number(minor)), self.inode)
     }
 }
 
