@@ -31,10 +31,43 @@ pub const MAX_CAPTURE_LIMIT: u32 = (MAX_CHUNKS_PER_CALL * CHUNK_CAPACITY) as u32
 pub const TAIL_CHUNKS: usize = 2;
 pub const TAIL_CAPACITY: u64 = (TAIL_CHUNKS * CHUNK_CAPACITY) as u64;
 
-/// What an event reports. Stored as `u32` in [`EventHeader::kind`].
-#[repr(u32)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum EventKind {
+/// Declares [`EventKind`] once: the enum, its conversion from the header's
+/// `u32`, its names and the list of every kind are generated from the one
+/// list of variants, not kept in step by hand.
+macro_rules! event_kinds {
+    ($($(#[doc = $doc:literal])* $name:ident = $value:literal,)*) => {
+        /// What an event reports. Stored as `u32` in [`EventHeader::kind`].
+        #[repr(u32)]
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        pub enum EventKind {
+            $($(#[doc = $doc])* $name = $value,)*
+        }
+
+        impl EventKind {
+            /// Every kind, in the order of their numbers.
+            pub const ALL: &'static [EventKind] = &[$(EventKind::$name),*];
+
+            /// The kind's name, as the documentation's ABI table gives it.
+            pub const fn name(self) -> &'static str {
+                match self {
+                    $(EventKind::$name => stringify!($name),)*
+                }
+            }
+        }
+
+        impl TryFrom<u32> for EventKind {
+            type Error = u32;
+            fn try_from(value: u32) -> Result<Self, u32> {
+                match value {
+                    $($value => Ok(EventKind::$name),)*
+                    other => Err(other),
+                }
+            }
+        }
+    };
+}
+
+event_kinds! {
     /// Plaintext moved by one SSL read or write call (one chunk of it).
     TlsData = 1,
     /// The connection (`SSL*`) was freed: no more data will follow.
@@ -70,28 +103,6 @@ pub enum EventKind {
     /// Traced process `pid` mapped a file executable (a library loaded with
     /// `dlopen`, say): its memory map is worth another look.
     ProcessMapped = 13,
-}
-
-impl TryFrom<u32> for EventKind {
-    type Error = u32;
-    fn try_from(value: u32) -> Result<Self, u32> {
-        match value {
-            1 => Ok(Self::TlsData),
-            2 => Ok(Self::TlsClosed),
-            3 => Ok(Self::PlainData),
-            4 => Ok(Self::PlainClosed),
-            5 => Ok(Self::SocketInfo),
-            6 => Ok(Self::TlsSocket),
-            7 => Ok(Self::TlsServerName),
-            8 => Ok(Self::PyStack),
-            9 => Ok(Self::FunctionStart),
-            10 => Ok(Self::FunctionEnd),
-            11 => Ok(Self::ProcessForked),
-            12 => Ok(Self::ProcessExec),
-            13 => Ok(Self::ProcessMapped),
-            other => Err(other),
-        }
-    }
 }
 
 /// `AF_INET` and `AF_INET6`, as stored in [`SocketAddrs::family`].
