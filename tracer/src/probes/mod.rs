@@ -36,6 +36,12 @@ use sites::{CallEnds, CallProbes, FileId, TlsLibrary};
 /// The kernel object built from `tracer-ebpf`.
 static KERNEL_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/tracer"));
 
+/// The kernel object pytrace embeds (every program and map), for tools and
+/// tests that load one program of it on their own.
+pub fn kernel_object() -> &'static [u8] {
+    KERNEL_OBJECT
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Hook {
     Entry,
