@@ -218,7 +218,7 @@ fn try_probes(programs: bool) -> (Vec<Check>, Vec<crate::probes::budget::Program
         }
         match probes.budgets() {
             Ok(read) => budgets = read,
-            Err(error) => return (vec![Check::new("kernel programs", Verdict::Fail, error)], Vec::new()),
+            Err(error) => return (vec![Check::new("kernel programs", Verdict::Fail, error.to_string())], Vec::new()),
         }
     }
     let mut checks = vec![Check::new("kernel programs", Verdict::Ok, "loaded and verified (ring buffer, bpf_loop)")];

@@ -78,7 +78,7 @@ impl NodeArgs {
         self,
         stdout_is_terminal: bool,
         env: impl Fn(&str) -> Option<String>,
-    ) -> Result<(AttachConfig, Selection, KubernetesOptions), ConfigError> {
+    ) -> Result<(TraceConfig, Selection, KubernetesOptions), ConfigError> {
         let selection = Selection::new(&self.include, &self.exclude)?;
         let kubernetes = KubernetesOptions {
             mode: self.kubernetes,
@@ -238,9 +238,10 @@ pub struct TraceArgs {
 pub const DEFAULT_SPOOL_DIR: &str = "/var/lib/pytrace/spool";
 pub const DEFAULT_SPOOL_MAX_BYTES: u64 = 256 * 1024 * 1024;
 
-/// Validated `attach` settings.
+/// Validated settings of a tracing session: `attach`'s, and the part of
+/// `run`'s and `node`'s they share with it.
 #[derive(Debug, Clone)]
-pub struct AttachConfig {
+pub struct TraceConfig {
     pub pids: Vec<u32>,
     pub terminal_format: Format,
     pub json_file: Option<PathBuf>,
@@ -298,7 +299,7 @@ impl AttachArgs {
         self,
         stdout_is_terminal: bool,
         env: impl Fn(&str) -> Option<String>,
-    ) -> Result<AttachConfig, ConfigError> {
+    ) -> Result<TraceConfig, ConfigError> {
         if self.pids.contains(&0) {
             return Err(ConfigError::ZeroPid);
         }
@@ -312,7 +313,7 @@ impl AttachArgs {
 /// command's process and its children are traced), reports, and the budget.
 #[derive(Debug, Clone)]
 pub struct RunConfig {
-    pub trace: AttachConfig,
+    pub trace: TraceConfig,
     pub command: Vec<String>,
     pub report_html: Option<PathBuf>,
     pub summary_md: Option<PathBuf>,
@@ -356,7 +357,7 @@ impl TraceArgs {
         pids: Vec<u32>,
         stdout_is_terminal: bool,
         env: impl Fn(&str) -> Option<String>,
-    ) -> Result<AttachConfig, ConfigError> {
+    ) -> Result<TraceConfig, ConfigError> {
         let duration = match self.duration {
             Some(s) if !(s.is_finite() && s > 0.0) => return Err(ConfigError::Duration(s)),
             Some(s) => Some(Duration::from_secs_f64(s)),
@@ -382,7 +383,7 @@ impl TraceArgs {
             (None, None) if stdout_is_terminal => Format::Pretty,
             (None, None) => Format::Json,
         };
-        Ok(AttachConfig {
+        Ok(TraceConfig {
             pids,
             terminal_format,
             json_file: self.output,

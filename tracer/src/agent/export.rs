@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use pytrace_core::model::Resource;
 use pytrace_core::model::semconv as sc;
 
-use crate::cli::AttachConfig;
+use crate::cli::TraceConfig;
 use crate::notices::notice;
 use crate::sinks::Sinks;
 use crate::sinks::otlp::{self, OtlpConfig, OtlpError};
@@ -26,7 +26,7 @@ pub struct ExportSession {
 impl ExportSession {
     /// Starts export when the configuration asks for it, adding OTLP to
     /// the session's sinks.
-    pub fn start(config: &AttachConfig, sinks: &mut Sinks, host: &str) -> Result<Option<Self>, OtlpError> {
+    pub fn start(config: &TraceConfig, sinks: &mut Sinks, host: &str) -> Result<Option<Self>, OtlpError> {
         let Some(otlp_config) = &config.otlp else { return Ok(None) };
         let sink = otlp::start(otlp_config, &config.spool_dir, config.spool_max_bytes)?;
         let waiting = sink.spooled_now();

@@ -26,7 +26,7 @@ use pytrace_core::llm::pricing::{PriceError, PriceTable};
 use pytrace_core::model::Span;
 use tokio::signal::unix::{SignalKind, signal};
 
-use crate::cli::AttachConfig;
+use crate::cli::TraceConfig;
 use crate::notices::{notice, warning};
 use crate::pipeline::Pipeline;
 use crate::privileges::{self, PrivilegeError};
@@ -95,7 +95,7 @@ pub struct SessionEnd {
 
 /// Traces the processes `source` gives until they have exited, a signal
 /// arrives or `--duration` passes — or, for a command, until it exits.
-pub async fn trace(config: AttachConfig, mut source: TargetSource) -> Result<SessionEnd, SessionError> {
+pub async fn trace(config: TraceConfig, mut source: TargetSource) -> Result<SessionEnd, SessionError> {
     privileges::check_privileges()?;
     privileges::ensure_tracing()?;
     privileges::raise_memlock_limit();
@@ -182,7 +182,7 @@ async fn wind_down(
     probes: &mut Probes,
     export: Option<ExportSession>,
     counts: LoopCounts,
-    config: &AttachConfig,
+    config: &TraceConfig,
 ) -> Result<(Vec<Span>, Stats), SessionError> {
     pipeline.finish();
     sinks.deliver(pipeline.take_spans());
@@ -200,7 +200,7 @@ async fn wind_down(
 }
 
 /// The recording `--record` asks for, created.
-fn open_recorder(config: &AttachConfig) -> Result<Option<Recorder>, SessionError> {
+fn open_recorder(config: &TraceConfig) -> Result<Option<Recorder>, SessionError> {
     let Some(path) = &config.record else { return Ok(None) };
     let recorder = Recorder::create(path)
         .map_err(|error| SessionError::Record { path: path.display().to_string(), source: error })?;
@@ -213,7 +213,7 @@ fn last_events(
     mut drainer: Drainer,
     pipeline: &mut Pipeline,
     mut recorder: Option<Recorder>,
-    config: &AttachConfig,
+    config: &TraceConfig,
 ) -> Result<u64, SessionError> {
     feed(&drainer.drain_now(), pipeline, &mut recorder);
     let dropped = drainer.dropped();
@@ -225,7 +225,7 @@ fn last_events(
 }
 
 /// Every sink written out and closed; the spans kept for reports.
-fn close_sinks(sinks: &mut Sinks, config: &AttachConfig, stats: &Stats) -> Result<Vec<Span>, SessionError> {
+fn close_sinks(sinks: &mut Sinks, config: &TraceConfig, stats: &Stats) -> Result<Vec<Span>, SessionError> {
     match sinks.finish(stats) {
         // The reader of our stdout went away (`pytrace … | head`): not an error.
         Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => Ok(Vec::new()),
@@ -234,7 +234,7 @@ fn close_sinks(sinks: &mut Sinks, config: &AttachConfig, stats: &Stats) -> Resul
 }
 
 /// The kernel programs, with their run-time statistics when asked for.
-fn load_probes(config: &AttachConfig, follow: probes::Follow) -> Result<Probes, SessionError> {
+fn load_probes(config: &TraceConfig, follow: probes::Follow) -> Result<Probes, SessionError> {
     let mut probes = Probes::load(config.capture_limit, config.map_capacities, follow, config.bare_probes)?;
     if config.program_stats
         && let Err(error) = probes.enable_run_time_stats()
@@ -245,7 +245,7 @@ fn load_probes(config: &AttachConfig, follow: probes::Follow) -> Result<Probes, 
 }
 
 /// The engine with its prices, content policy and Python options.
-fn open_pipeline(config: &AttachConfig) -> Result<Pipeline, SessionError> {
+fn open_pipeline(config: &TraceConfig) -> Result<Pipeline, SessionError> {
     let prices = match &config.prices {
         Some(path) => {
             let name = path.display().to_string();
@@ -293,16 +293,16 @@ fn feed(batches: &[Batch], pipeline: &mut Pipeline, recorder: &mut Option<Record
     }
 }
 
-fn record_name(config: &AttachConfig) -> String {
+fn record_name(config: &TraceConfig) -> String {
     config.record.as_ref().map(|p| p.display().to_string()).unwrap_or_default()
 }
 
-fn output_name(config: &AttachConfig) -> String {
+fn output_name(config: &TraceConfig) -> String {
     config.json_file.as_ref().map_or_else(|| "stdout".to_owned(), |p| p.display().to_string())
 }
 
 /// The outputs the flags name (and every span kept when `collect`).
-fn open_sinks(config: &AttachConfig, collect: bool) -> Result<Sinks, SessionError> {
+fn open_sinks(config: &TraceConfig, collect: bool) -> Result<Sinks, SessionError> {
     // Buffered: spans are flushed once per batch (`Sinks::deliver`).
     let stdout: Box<dyn Write + Send> = Box::new(BufWriter::new(std::io::stdout()));
     let json_file: Option<Box<dyn Write + Send>> = match &config.json_file {

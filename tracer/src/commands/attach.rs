@@ -2,9 +2,9 @@
 //! arrives, or `--duration` passes.
 
 use crate::agent::{self, SessionError, TargetSource};
-use crate::cli::AttachConfig;
+use crate::cli::TraceConfig;
 
-pub async fn run(config: AttachConfig) -> Result<(), SessionError> {
+pub async fn run(config: TraceConfig) -> Result<(), SessionError> {
     let source = TargetSource::Pids(config.pids.clone());
     agent::trace(config, source).await.map(drop)
 }

@@ -3,14 +3,10 @@
 //! — until a signal or `--duration`.
 
 use crate::agent::{self, SessionError, TargetSource};
-use crate::cli::AttachConfig;
+use crate::cli::TraceConfig;
 use crate::kubernetes::KubernetesOptions;
 use crate::targets::select::rules::Selection;
 
-pub async fn run(
-    config: AttachConfig,
-    selection: Selection,
-    kubernetes: KubernetesOptions,
-) -> Result<(), SessionError> {
+pub async fn run(config: TraceConfig, selection: Selection, kubernetes: KubernetesOptions) -> Result<(), SessionError> {
     agent::trace(config, TargetSource::Host(selection, kubernetes)).await.map(drop)
 }

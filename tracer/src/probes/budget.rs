@@ -232,14 +232,23 @@ fn deepest(
     (own + best.0, chain)
 }
 
+/// Why the kernel object's stack use could not be worked out.
+#[derive(Debug, thiserror::Error)]
+pub enum BudgetError {
+    #[error("reading the kernel object: {0}")]
+    Parse(#[from] aya_obj::ParseError),
+    #[error("linking the kernel object: {0}")]
+    Link(#[from] aya_obj::relocation::EbpfRelocationError),
+}
+
 /// The combined stack of every program in the kernel object `object`, by
 /// program name.
-pub fn object_stack_use(object: &[u8]) -> Result<HashMap<String, StackUse>, String> {
-    let mut parsed = aya_obj::Object::parse(object).map_err(|error| format!("reading the kernel object: {error}"))?;
+pub fn object_stack_use(object: &[u8]) -> Result<HashMap<String, StackUse>, BudgetError> {
+    let mut parsed = aya_obj::Object::parse(object)?;
     let originals: Vec<(String, Vec<Insn>)> =
         parsed.functions.values().map(|f| (f.name.clone(), f.instructions.iter().map(insn).collect())).collect();
     let text_sections = parsed.functions.keys().map(|(section, _)| *section).collect();
-    parsed.relocate_calls(&text_sections).map_err(|error| format!("linking the kernel object: {error}"))?;
+    parsed.relocate_calls(&text_sections)?;
     let mut uses = HashMap::new();
     for (name, program) in &parsed.programs {
         let Some(linked) = parsed.functions.get(&program.function_key()) else { continue };

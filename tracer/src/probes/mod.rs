@@ -258,7 +258,7 @@ impl Probes {
 
     /// What each loaded program asks of the verifier, against the budgets
     /// (`budget`), by program name.
-    pub fn budgets(&self) -> Result<Vec<budget::ProgramBudget>, String> {
+    pub fn budgets(&self) -> Result<Vec<budget::ProgramBudget>, budget::BudgetError> {
         let mut stacks = budget::object_stack_use(KERNEL_OBJECT)?;
         let mut budgets: Vec<budget::ProgramBudget> = self
             .ebpf
