@@ -17,18 +17,18 @@ pub const VERSION: &str =
     concat!(env!("CARGO_PKG_VERSION"), " (kernel programs: ", env!("PYTRACE_EBPF_TOOLCHAIN"), ")");
 
 pub mod agent;
-pub mod checks;
+pub(crate) mod checks;
 pub mod cli;
-pub mod clock;
+pub(crate) mod clock;
 pub mod commands;
-pub mod ids;
-pub mod kubernetes;
+pub(crate) mod ids;
+pub(crate) mod kubernetes;
 pub mod notices;
-pub mod pipeline;
+pub(crate) mod pipeline;
 pub mod privileges;
 pub mod probes;
-pub mod recording;
+pub(crate) mod recording;
 pub mod sinks;
-pub mod stats;
+pub(crate) mod stats;
 pub mod sys;
-pub mod targets;
+pub(crate) mod targets;

@@ -114,7 +114,7 @@ pub fn open_sockets(pid: u32) -> Vec<OpenSocket> {
 
 impl OpenSocket {
     /// The kernel ABI form of this socket's endpoints.
-    pub fn to_raw(&self) -> tracer_common::SocketAddrs {
+    pub fn to_raw(self) -> tracer_common::SocketAddrs {
         let mut raw = tracer_common::SocketAddrs {
             family: if self.local.is_ipv4() { tracer_common::AF_INET } else { tracer_common::AF_INET6 },
             local_port: self.local.port(),
