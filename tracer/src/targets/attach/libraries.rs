@@ -143,7 +143,11 @@ impl TlsReport {
     /// At attach, a library maps yet no probe went on it: tracing would
     /// see nothing. The first refusal, to fail the attach with.
     pub fn blocking_refusal(self) -> Option<(String, ProbeError)> {
-        (self.mapped_probed == 0 && self.mapped_refused).then(|| self.refused.into_iter().next()).flatten()
+        self.is_blocked().then(|| self.refused.into_iter().next()).flatten()
+    }
+
+    fn is_blocked(&self) -> bool {
+        self.mapped_probed == 0 && self.mapped_refused
     }
 
     /// Tells the user what the look did.
@@ -151,7 +155,9 @@ impl TlsReport {
         for attached in &self.attached {
             notice!("PID {pid}: probes on {attached}");
         }
-        for (_, error) in &self.refused {
+        // A refusal that blocks the attach is the caller's error, said once.
+        let blocked = look == Look::First && self.is_blocked();
+        for (_, error) in self.refused.iter().filter(|_| !blocked) {
             let exe = std::fs::read_link(format!("/proc/{pid}/exe")).map(|p| p.display().to_string());
             warning!("PID {pid} ({}): {error}", exe.unwrap_or_default());
         }
@@ -181,5 +187,45 @@ impl TlsReport {
                 "PID {pid} maps no OpenSSL pytrace can probe ({why}); tracing plaintext HTTP, and watching for one to load"
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refusal() -> (String, ProbeError) {
+        ("/usr/lib/libssl.so.3".to_owned(), ProbeError::MissingMap("EVENTS"))
+    }
+
+    #[test]
+    fn a_mapped_library_refused_with_nothing_probed_blocks_the_attach() {
+        let report = TlsReport { refused: vec![refusal()], mapped_refused: true, ..TlsReport::default() };
+        assert_eq!(report.blocking_refusal().map(|(library, _)| library).as_deref(), Some("/usr/lib/libssl.so.3"));
+    }
+
+    #[test]
+    fn a_refusal_beside_a_probed_library_or_of_a_prediction_does_not() {
+        let beside =
+            TlsReport { refused: vec![refusal()], mapped_refused: true, mapped_probed: 1, ..TlsReport::default() };
+        assert!(beside.blocking_refusal().is_none());
+        let predicted = TlsReport { refused: vec![refusal()], ..TlsReport::default() };
+        assert!(predicted.blocking_refusal().is_none());
+    }
+
+    #[test]
+    fn a_library_is_described_with_the_functions_probed_and_those_covered() {
+        let library = TlsLibrary {
+            path: "/usr/lib/libssl.so.3".into(),
+            host_path: "/usr/lib/libssl.so.3".into(),
+            id: (1, 2),
+            symbols: vec![("SSL_write_ex", 0x10), ("SSL_read_ex", 0x20)],
+            covered_by_callee: vec!["SSL_read", "SSL_write"],
+            mapped: true,
+        };
+        assert_eq!(
+            describe(&library),
+            "/usr/lib/libssl.so.3 [SSL_write_ex SSL_read_ex; SSL_read SSL_write through the internal functions they share]"
+        );
     }
 }
