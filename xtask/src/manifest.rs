@@ -2,7 +2,7 @@
 //! with its default values into the plain manifest
 //! deploy/kubernetes/pytrace.yaml, with Helm's own engine (the
 //! helm-python-sdk package in the test virtualenv), so both install the
-//! same objects; `tests/tests/integration/helm.rs` checks they are still equal.
+//! same objects; `tests/tests/helm.rs` checks they are still equal.
 
 use std::process::Command;
 

@@ -1,6 +1,6 @@
 //! Every repository path `README.md` and `docs/` name exists: a path in
 //! backticks that starts at the repository's root (`tracer/src/redact.rs`,
-//! `tests/tests/integration/*.rs`), a module path inside a crate's sources
+//! `tests/tests/*.rs`), a module path inside a crate's sources
 //! (`probes/budget.rs`, `session/`), and every relative Markdown link.
 //! Paths git ignores (build output, fuzzing corpora) are not checked.
 
@@ -128,7 +128,7 @@ fn a_path_that_is_gone_is_found() {
     assert_eq!(repository_path("target/sockets.rs"), Some("target/sockets.rs"));
     assert!(!candidates(&root, "target/sockets.rs").iter().any(|c| exists(c)), "a module path that is gone");
     assert!(candidates(&root, "probes/budget.rs").iter().any(|c| exists(c)));
-    assert!(candidates(&root, "tests/tests/integration/*.rs").iter().any(|c| exists(c)));
+    assert!(candidates(&root, "tests/tests/*.rs").iter().any(|c| exists(c)));
     assert!(candidates(&root, "app.kubernetes.io/name").is_empty(), "not a path here");
     assert_eq!(repository_path("http://host:4317"), None);
     assert_eq!(repository_path("/proc/PID/maps"), None);

@@ -84,12 +84,18 @@ fn node_inside_each_image_traces_a_python_process_on_the_host() {
                     .unwrap_or_else(|_| panic!("{what}: pytrace did not start in the image: {seen:?}")),
             );
         }
+        // Read while it runs: podman relays the container's output and would
+        // block on a full pipe, never exiting.
+        let output = std::thread::spawn(move || {
+            let mut text = String::new();
+            std::io::Read::read_to_string(&mut { stdout }, &mut text).map(|_| text)
+        });
         let client_pid = client.pid;
         client.go();
         client.finish();
-        let status = guard.0.wait().unwrap();
-        let mut text = String::new();
-        std::io::Read::read_to_string(&mut { stdout }, &mut text).unwrap();
+        let status = wait_within(&mut guard.0, std::time::Duration::from_secs(60))
+            .unwrap_or_else(|| panic!("{what}: `node --duration=10` in the image did not end within 60 s: {seen:?}"));
+        let text = output.join().unwrap().unwrap();
         assert!(status.success(), "{what}: {seen:?}");
         let spans: Vec<Value> = text.lines().filter_map(|l| serde_json::from_str::<Value>(l).ok()).collect();
         let url_end = case.trim_start_matches("GET /json?");
@@ -100,5 +106,19 @@ fn node_inside_each_image_traces_a_python_process_on_the_host() {
         assert_eq!(calls.len(), 1, "{what}: {text}");
         assert_eq!(calls[0]["resource"]["process.pid"], u64::from(client_pid), "{what}: the client's host PID");
         assert_eq!(calls[0]["attributes"]["http.response.status_code"], 200, "{what}: {text}");
+    }
+}
+
+/// The child's exit status, or `None` when it has not exited within `limit`.
+fn wait_within(child: &mut std::process::Child, limit: std::time::Duration) -> Option<std::process::ExitStatus> {
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().expect("the child can be waited for") {
+            return Some(status);
+        }
+        if std::time::Instant::now() > deadline {
+            return None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
     }
 }
