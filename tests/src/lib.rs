@@ -53,7 +53,20 @@ impl Drop for ProcessGuard {
     }
 }
 
-/// Reads a child's output lines on a thread; lines arrive on a channel.
+/// The child's exit status, or `None` when it has not exited within `limit`.
+pub fn wait_within(child: &mut Child, limit: Duration) -> Option<std::process::ExitStatus> {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().expect("the child can be waited for") {
+            return Some(status);
+        }
+        if Instant::now() > deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// The lines of `stream`, read on a thread of their own, as they come.
 pub fn line_reader(stream: impl std::io::Read + Send + 'static) -> mpsc::Receiver<String> {
     let (tx, rx) = mpsc::channel();
@@ -351,14 +364,8 @@ impl Tracer {
 
     /// Waits for pytrace to exit by itself (its targets exited, --duration).
     pub fn wait(mut self) -> Trace {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let status = loop {
-            if let Some(status) = self.process.0.try_wait().expect("try_wait") {
-                break status;
-            }
-            assert!(Instant::now() < deadline, "pytrace did not exit; stderr so far: {:?}", self.stderr_seen);
-            std::thread::sleep(Duration::from_millis(50));
-        };
+        let status = wait_within(&mut self.process.0, Duration::from_secs(60))
+            .unwrap_or_else(|| panic!("pytrace did not exit; stderr so far: {:?}", self.stderr_seen));
         std::thread::sleep(Duration::from_millis(100));
         let stdout: Vec<String> = self.stdout.try_iter().collect();
         self.stderr_seen.extend(self.stderr.try_iter());

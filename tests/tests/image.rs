@@ -13,7 +13,7 @@ use std::process::{Command, Stdio};
 
 use serde_json::Value;
 
-use integration_tests::{Client, ProcessGuard, Server, line_reader, venv_python};
+use integration_tests::{Client, ProcessGuard, Server, line_reader, venv_python, wait_within};
 
 /// The nightly the kernel programs were verified with (xtask/src/setup.rs),
 /// which the build stage must install when the builder has none.
@@ -106,19 +106,5 @@ fn node_inside_each_image_traces_a_python_process_on_the_host() {
         assert_eq!(calls.len(), 1, "{what}: {text}");
         assert_eq!(calls[0]["resource"]["process.pid"], u64::from(client_pid), "{what}: the client's host PID");
         assert_eq!(calls[0]["attributes"]["http.response.status_code"], 200, "{what}: {text}");
-    }
-}
-
-/// The child's exit status, or `None` when it has not exited within `limit`.
-fn wait_within(child: &mut std::process::Child, limit: std::time::Duration) -> Option<std::process::ExitStatus> {
-    let deadline = std::time::Instant::now() + limit;
-    loop {
-        if let Some(status) = child.try_wait().expect("the child can be waited for") {
-            return Some(status);
-        }
-        if std::time::Instant::now() > deadline {
-            return None;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
     }
 }

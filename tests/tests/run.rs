@@ -14,7 +14,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use integration_tests::{REPORTS, Server, python_dir, pytrace_bin, pytrace_run, report_args, scratch_dir, venv_python};
+use integration_tests::{
+    REPORTS, Server, python_dir, pytrace_bin, pytrace_run, report_args, scratch_dir, venv_python, wait_within,
+};
 
 fn suite_command(python: &str) -> Vec<String> {
     let suite = python_dir().join("llm_suite");
@@ -186,14 +188,7 @@ fn sigterm_reaches_the_command_and_its_exit_code_comes_back() {
     assert_eq!(line, "ready");
     // SAFETY: kill(2) on our own child.
     unsafe { libc_kill(child.id() as i32, 15) };
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        assert!(Instant::now() < deadline, "pytrace run did not end after SIGTERM");
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let status = wait_within(&mut child, Duration::from_secs(30)).expect("pytrace run did not end after SIGTERM");
     assert_eq!(status.code(), Some(42), "the command's own exit code after it handled SIGTERM");
 }
 
