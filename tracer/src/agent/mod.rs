@@ -1,7 +1,8 @@
 //! A tracing session: the kernel probes, the pipeline from kernel events to
-//! spans, and the processes traced, which come from a [`TargetSource`] —
-//! fixed PIDs (`pytrace attach`) or a launched command and its children
-//! (`pytrace run`). The commands are thin adapters over [`trace`].
+//! spans, the sinks its spans go to, and the processes traced, which come
+//! from a [`TargetSource`] — fixed PIDs (`pytrace attach`), a launched
+//! command and its children (`pytrace run`), or the host's Python processes
+//! (`pytrace node`). The commands are thin adapters over [`trace`].
 //!
 //! A thread of its own drains the kernel's ring buffer ([`drain`]); one
 //! `select!` loop owns everything else: shutdown first, then the drained
@@ -36,7 +37,6 @@ use crate::sinks::otlp::OtlpError;
 use crate::sinks::summary::Summary;
 use crate::sinks::{Format, Sinks};
 use crate::stats::Stats;
-use crate::targets::inspect::TargetError;
 use crate::targets::inspect::facts::ProcFacts;
 use crate::targets::inspect::process::host_name;
 use crate::targets::launch;
@@ -56,8 +56,6 @@ const SWEEP_INTERVAL: Duration = Duration::from_secs(10);
 pub enum SessionError {
     #[error(transparent)]
     Privileges(#[from] PrivilegeError),
-    #[error(transparent)]
-    Target(#[from] TargetError),
     #[error(transparent)]
     Probes(#[from] ProbeError),
     #[error(transparent)]

@@ -42,6 +42,8 @@ use crate::probes::{ProbeError, Probes};
 #[derive(Debug, thiserror::Error)]
 pub enum TargetsError {
     #[error(transparent)]
+    Inspect(#[from] TargetError),
+    #[error(transparent)]
     Probes(#[from] ProbeError),
     #[error(
         "PID {pid} maps {library}, but no probe could be attached to it ({error}); run `pytrace doctor` \
@@ -69,7 +71,7 @@ impl Targets {
         resource_defaults: &ResourceDefaults,
         python_context: bool,
         admission: Admission,
-    ) -> Result<Self, TargetError> {
+    ) -> Result<Self, TargetsError> {
         let mut traced = HashMap::new();
         for &pid in pids {
             match TargetProcess::inspect(pid) {
@@ -77,7 +79,7 @@ impl Targets {
                     traced.insert(pid, Traced::new(process));
                 }
                 Err(TargetError::NoSuchProcess(_)) if admission.judges() => {}
-                Err(error) => return Err(error),
+                Err(error) => return Err(error.into()),
             }
         }
         Ok(Self {
